@@ -1,0 +1,32 @@
+"""Azure Functions entry point (Python v2 model): registers the functions, nothing more.
+
+All logic lives in the `shared` package. Building the Bridge validates the app settings, so a
+misconfigured app fails at start-up with a message naming each bad setting.
+"""
+
+import azure.functions as func
+
+from shared.events.queue import EVENTS_QUEUE, STORAGE_CONNECTION
+from shared.functions import http, queue
+from shared.runtime import Bridge
+
+bridge = Bridge.from_environment()
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.function_name("webhook")
+@app.route(route="webhooks/{source}", methods=["POST"])
+def webhook(req: func.HttpRequest) -> func.HttpResponse:
+    return http.webhook(bridge, req)
+
+
+@app.function_name("health")
+@app.route(route="health", methods=["GET"])
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    return http.health()
+
+
+@app.function_name("apply_event")
+@app.queue_trigger(arg_name="message", queue_name=EVENTS_QUEUE, connection=STORAGE_CONNECTION)
+async def apply_event(message: func.QueueMessage) -> None:
+    await queue.apply_event(bridge, message)

@@ -1,0 +1,206 @@
+"""App settings, one by one (each is documented in local.settings.sample.json and the README).
+
+Settings are flat strings because that is what Azure app settings and Key Vault references are. Source
+definitions sit in one JSON setting; each source's secret sits in its own setting so that it can be a
+Key Vault reference and never appears next to non-secret configuration.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from shared.config.exceptions import ConfigurationError
+from shared.events.model import SOURCE_NAME_PATTERN
+
+DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+SOURCES = "BRIDGE_SOURCES"
+PROVIDER_REGISTRATION_ID = "BRIDGE_PROVIDER_REGISTRATION_ID"
+GRAPH_BASE_URL = "BRIDGE_GRAPH_BASE_URL"
+GRAPH_AUTH = "BRIDGE_GRAPH_AUTH"
+MAX_BODY_BYTES = "BRIDGE_MAX_BODY_BYTES"
+STORAGE = "BRIDGE_STORAGE"
+MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
+
+
+class GraphAuth(StrEnum):
+    MANAGED_IDENTITY = "managedIdentity"
+    ANONYMOUS = "anonymous"  # only for the local Graph sandbox on loopback
+
+
+def secret_setting_name(source: str) -> str:
+    """`generic` -> `BRIDGE_SOURCE_GENERIC_SECRET`."""
+    return f"BRIDGE_SOURCE_{source.upper().replace('-', '_')}_SECRET"
+
+
+class SourceSettings(BaseModel):
+    """One configured source. `options` are checked by the source's format, which knows them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    format: str
+    options: Mapping[str, Any] = Field(default_factory=dict)
+    secret: SecretStr | None = None
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sources: Mapping[str, SourceSettings]
+    provider_registration_id: str
+    graph_base_url: str = DEFAULT_GRAPH_BASE_URL
+    graph_auth: GraphAuth = GraphAuth.MANAGED_IDENTITY
+    managed_identity_client_id: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    storage_connection_string: SecretStr | None = None
+    storage_queue_service_uri: str | None = None
+    storage_client_id: str | None = None
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Validate every setting and report all problems at once (an operator fixes them in one go)."""
+    problems: list[str] = []
+    sources = _sources(env, problems)
+    registration_id = env.get(PROVIDER_REGISTRATION_ID, "").strip()
+    if not registration_id:
+        problems.append(
+            f"{PROVIDER_REGISTRATION_ID} is required: the Viva Learning provider registration id "
+            "whose course activities the bridge writes."
+        )
+    base_url = env.get(GRAPH_BASE_URL, "").strip().rstrip("/") or DEFAULT_GRAPH_BASE_URL
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(f"{GRAPH_BASE_URL} must be an http(s) URL such as {DEFAULT_GRAPH_BASE_URL}.")
+    auth = _graph_auth(env, problems)
+    if auth is GraphAuth.ANONYMOUS and not _is_loopback(parts.hostname):
+        problems.append(
+            f"{GRAPH_AUTH}=anonymous is only allowed with a loopback {GRAPH_BASE_URL} (the local sandbox)."
+        )
+    max_body = _positive_int(env, MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, problems)
+    storage = env.get(STORAGE, "").strip()
+    queue_uri = env.get(f"{STORAGE}__queueServiceUri", "").strip()
+    if not storage and not queue_uri:
+        problems.append(
+            f"{STORAGE} is required: a storage connection string, or identity-based settings "
+            f"{STORAGE}__queueServiceUri (with {STORAGE}__clientId for a user-assigned identity)."
+        )
+    if problems:
+        raise ConfigurationError(problems)
+    return Settings(
+        sources=sources,
+        provider_registration_id=registration_id,
+        graph_base_url=base_url,
+        graph_auth=auth,
+        managed_identity_client_id=env.get(MANAGED_IDENTITY_CLIENT_ID) or None,
+        max_body_bytes=max_body,
+        storage_connection_string=SecretStr(storage) if storage else None,
+        storage_queue_service_uri=queue_uri or None,
+        storage_client_id=env.get(f"{STORAGE}__clientId") or None,
+    )
+
+
+def _sources(env: Mapping[str, str], problems: list[str]) -> dict[str, SourceSettings]:
+    raw = env.get(SOURCES, "").strip()
+    if not raw:
+        problems.append(
+            f'{SOURCES} is required: a JSON object such as {{"generic": {{"format": "generic"}}}}.'
+        )
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        problems.append(f"{SOURCES} is not valid JSON ({exc.msg} at position {exc.pos}).")
+        return {}
+    if not isinstance(parsed, dict) or not parsed:
+        problems.append(f"{SOURCES} must be a non-empty JSON object of source name to definition.")
+        return {}
+    sources: dict[str, SourceSettings] = {}
+    for name, definition in parsed.items():
+        source = _source(name, definition, env, problems)
+        if source is not None:
+            sources[name] = source
+    return sources
+
+
+def _source(
+    name: str, definition: Any, env: Mapping[str, str], problems: list[str]
+) -> SourceSettings | None:
+    where = f"{SOURCES}[{name!r}]"
+    if not re.match(SOURCE_NAME_PATTERN, name):
+        problems.append(f"{where}: source names use a-z, 0-9 and '-' (they appear in URLs).")
+        return None
+    if not isinstance(definition, dict) or not isinstance(definition.get("format"), str):
+        problems.append(f'{where} must be an object with a "format", e.g. {{"format": "generic"}}.')
+        return None
+    if "secret" in definition:
+        problems.append(
+            f"{where} contains a secret; put it in the app setting {secret_setting_name(name)} "
+            "(a Key Vault reference in Azure) instead."
+        )
+        return None
+    secret = env.get(secret_setting_name(name), "").strip()
+    options = {k: v for k, v in definition.items() if k != "format"}
+    try:
+        return SourceSettings(
+            name=name,
+            format=definition["format"],
+            options=options,
+            secret=SecretStr(secret) if secret else None,
+        )
+    except ValidationError as exc:  # pragma: no cover - the checks above make this unreachable
+        problems.append(f"{where}: {exc.errors()[0]['msg']}")
+        return None
+
+
+def _graph_auth(env: Mapping[str, str], problems: list[str]) -> GraphAuth:
+    raw = env.get(GRAPH_AUTH, "").strip() or GraphAuth.MANAGED_IDENTITY.value
+    try:
+        return GraphAuth(raw)
+    except ValueError:
+        allowed = ", ".join(a.value for a in GraphAuth)
+        problems.append(f"{GRAPH_AUTH} must be one of {allowed}.")
+        return GraphAuth.MANAGED_IDENTITY
+
+
+def _positive_int(env: Mapping[str, str], key: str, default: int, problems: list[str]) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        problems.append(f"{key} must be a positive whole number of bytes (default {default}).")
+        return default
+    return int(raw)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host in (None, ""):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_local_settings(path: Path) -> dict[str, str]:
+    """The `Values` of a local.settings.json, for tools that run outside the Functions host."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError([f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})."]) from exc
+    values = document.get("Values", {}) if isinstance(document, dict) else {}
+    return {str(k): str(v) for k, v in values.items()}

@@ -1,0 +1,64 @@
+"""Turning the source's names for things into Graph ids: learner -> Entra object id, course -> content id.
+
+Found ids are cached per worker (they do not change); misses are not, because "not found" is usually
+"not yet" (a user provisioned tomorrow, a course synced tonight).
+"""
+
+from __future__ import annotations
+
+from cachetools import TTLCache
+
+from shared.delivery.exceptions import PermanentFailure
+from shared.events.model import Learner
+from shared.graph.gateway import LearningGraph
+
+_CACHE_SIZE = 50_000
+_CACHE_SECONDS = 3600
+
+
+class Resolver:
+    def __init__(self, graph: LearningGraph, ttl_seconds: float = _CACHE_SECONDS) -> None:
+        self._graph = graph
+        self._users: TTLCache[str, str] = TTLCache(maxsize=_CACHE_SIZE, ttl=ttl_seconds)
+        self._contents: TTLCache[str, str] = TTLCache(maxsize=_CACHE_SIZE, ttl=ttl_seconds)
+
+    async def learner_user_id(self, learner: Learner) -> str:
+        if learner.user_id is not None:
+            return str(learner.user_id)
+        key = learner.identity_key()
+        cached = self._users.get(key)
+        if cached is not None:
+            return cached
+        user_id = await self._look_up(learner)
+        if user_id is None:
+            raise PermanentFailure(
+                "learnerNotFound", f"No Entra user matches the learner's {learner.kind}."
+            )
+        self._users[key] = user_id
+        return user_id
+
+    async def _look_up(self, learner: Learner) -> str | None:
+        if learner.upn is not None:
+            return await self._graph.find_user_id_by_upn(learner.upn)
+        if learner.email is not None:
+            # Most tenants give users mail == UPN; try the mail attribute first, then the UPN.
+            found = await self._graph.find_user_id_by_mail(learner.email)
+            return found or await self._graph.find_user_id_by_upn(learner.email)
+        raise PermanentFailure(
+            "learnerNotResolvable",
+            "The learner is identified by a platform account, which needs an identity mapping; "
+            "none is configured for this source.",
+        )
+
+    async def content_id(self, external_id: str) -> str:
+        cached = self._contents.get(external_id)
+        if cached is not None:
+            return cached
+        content_id = await self._graph.find_content_id(external_id)
+        if content_id is None:
+            raise PermanentFailure(
+                "contentNotFound",
+                f"No Viva Learning content has externalId {external_id!r} for this provider.",
+            )
+        self._contents[external_id] = content_id
+        return content_id

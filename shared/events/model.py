@@ -1,0 +1,169 @@
+"""The canonical learning event.
+
+Every source format (our generic JSON, xAPI, Caliper, vendor webhooks) is translated into this one
+model before anything is queued, so the queue side and Graph never see a vendor's shape. It is camelCase
+on the wire because it is also the body of the bridge's own (generic) webhook format.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+# A fixed namespace so that derived course activity ids are the same on every machine and release.
+_ACTIVITY_ID_NAMESPACE = uuid.UUID("6f1c2b0e-5a47-4c1e-9d0a-3b8e2f7c9a51")
+
+#: Source names appear in URLs and app-setting names, so they are kept to a safe alphabet.
+SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+SourceName = Annotated[str, StringConstraints(pattern=SOURCE_NAME_PATTERN)]
+# Ids travel as queue payloads, table keys and OData keys: no control characters, bounded length.
+OpaqueId = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=1024, strip_whitespace=True)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, snake_case in Python, unknown fields rejected (typos must not vanish)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", use_enum_values=False
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class CourseStatus(StrEnum):
+    NOT_STARTED = "notStarted"
+    IN_PROGRESS = "inProgress"
+    COMPLETED = "completed"
+
+
+class Account(WireModel):
+    """An account on a platform (xAPI style): the platform's home page and the learner's name there."""
+
+    home_page: NonEmpty
+    name: NonEmpty
+
+
+class Learner(WireModel):
+    """Who learned. Exactly one identifier; which one decides how the bridge finds the Entra user."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    user_id: uuid.UUID | None = Field(default=None, description="Entra (Azure AD) object id.")
+    upn: NonEmpty | None = Field(default=None, description="userPrincipalName.")
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)] | None = (
+        Field(default=None, description="Mail address, matched against the user's mail.")
+    )
+    account: Account | None = Field(
+        default=None, description="Platform account; needs an identity mapping to resolve."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [k for k in ("user_id", "upn", "email", "account") if getattr(self, k) is not None]
+        if len(given) != 1:
+            names = ", ".join(to_camel(k) for k in given) or "none"
+            raise ValueError(
+                f"learner needs exactly one of userId, upn, email or account (got {names})"
+            )
+        return self
+
+    def identity_key(self) -> str:
+        """A stable string for the learner, used only to derive ids (never logged: it is personal)."""
+        if self.user_id is not None:
+            return f"userId:{self.user_id}"
+        if self.upn is not None:
+            return f"upn:{self.upn.casefold()}"
+        if self.email is not None:
+            return f"email:{self.email.casefold()}"
+        assert self.account is not None
+        return f"account:{self.account.home_page}\x1f{self.account.name}"
+
+    @property
+    def kind(self) -> str:
+        return self.identity_key().split(":", 1)[0]
+
+
+class Course(WireModel):
+    """The course as the source knows it; Viva Learning knows it by the same externalId."""
+
+    external_id: OpaqueId
+    title: NonEmpty | None = None
+
+
+class CanonicalEvent(WireModel):
+    """A learner's progress in a course at one moment, as reported by one source."""
+
+    model_config = ConfigDict(title="CanonicalLearningEvent")
+
+    event_id: OpaqueId = Field(
+        description="The source's id for this event; the same on every redelivery (dedupe key)."
+    )
+    source: SourceName = Field(description="The configured source name the event came from.")
+    occurred_at: UtcDatetime = Field(description="When it happened, with a UTC offset.")
+    learner: Learner
+    course: Course
+    status: CourseStatus
+    completion_percentage: Annotated[int, Field(ge=0, le=100)] | None = None
+    started_at: UtcDatetime | None = None
+    completed_at: UtcDatetime | None = None
+    external_course_activity_id: OpaqueId | None = Field(
+        default=None,
+        description=(
+            "The Graph record this event updates. Derived from source, learner and course when absent, "
+            "so every redelivery and retry addresses the same record."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.status is CourseStatus.COMPLETED:
+            if self.completion_percentage not in (None, 100):
+                raise ValueError(
+                    f"status completed contradicts completionPercentage {self.completion_percentage}"
+                )
+        elif self.completed_at is not None:
+            raise ValueError(f"completedAt is only allowed with status completed, not {self.status}")
+        if self.status is CourseStatus.NOT_STARTED and (self.completion_percentage or 0) > 0:
+            raise ValueError("status notStarted contradicts a completionPercentage above 0")
+        if self.external_course_activity_id is None:
+            self.external_course_activity_id = derive_course_activity_id(
+                self.source, self.learner, self.course.external_id
+            )
+        return self
+
+    @property
+    def activity_id(self) -> str:
+        """The externalcourseActivityId, always set once the model is valid."""
+        assert self.external_course_activity_id is not None
+        return self.external_course_activity_id
+
+
+def derive_course_activity_id(source: str, learner: Learner, course_external_id: str) -> str:
+    """Name-based UUID: deterministic, and it carries no personal data into Graph or logs."""
+    name = "\x1f".join((source, learner.identity_key(), course_external_id))
+    return str(uuid.uuid5(_ACTIVITY_ID_NAMESPACE, name))

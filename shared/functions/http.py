@@ -1,0 +1,51 @@
+"""HTTP functions: azure.functions request in, the ingestor's answer out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import azure.functions as func
+
+from shared import __version__
+from shared.ingest.handler import WebhookRequest, WebhookResponse
+from shared.ingest.problems import PROBLEM_MEDIA_TYPE, Problem
+from shared.runtime import Bridge
+
+log = logging.getLogger(__name__)
+
+
+def webhook(bridge: Bridge, req: func.HttpRequest) -> func.HttpResponse:
+    request = WebhookRequest(
+        source=req.route_params.get("source", ""),
+        headers={k.lower(): v for k, v in req.headers.items()},
+        body=req.get_body() or b"",
+    )
+    try:
+        return _to_http(bridge.ingestor.handle(request))
+    except Exception:
+        # A bug must still answer in problem+json, with an id to find the logged traceback by.
+        incident = uuid.uuid4().hex
+        log.exception("webhook failed unexpectedly: source=%s incident=%s", request.source, incident)
+        problem = Problem(
+            500,
+            "internal-error",
+            "Internal error",
+            f"The delivery was not accepted; retry it. Incident {incident}.",
+        )
+        return _to_http(WebhookResponse(500, problem.to_json(), PROBLEM_MEDIA_TYPE))
+
+
+def health() -> func.HttpResponse:
+    return _to_http(WebhookResponse(200, {"status": "ok", "version": __version__}))
+
+
+def _to_http(response: WebhookResponse) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(response.body),
+        status_code=response.status,
+        headers=response.headers,
+        mimetype=response.media_type,
+        charset="utf-8",
+    )

@@ -1,0 +1,62 @@
+"""What the bridge needs from Graph, as one small interface: the seam between logic and msgraph-sdk.
+
+The delivery logic is written against `LearningGraph`; production uses the msgraph-sdk implementation
+(`shared.graph.msgraph_gateway`), unit tests a fake, end-to-end tests the real SDK against the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from shared.events.model import CourseStatus
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    """A learningSelfInitiatedCourse as Graph holds it."""
+
+    id: str
+    external_id: str
+    learner_user_id: str
+    learning_content_id: str
+    status: CourseStatus | None
+    completion_percentage: int | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ActivityWrite:
+    """The writable fields of a learningSelfInitiatedCourse; None means 'leave as is'."""
+
+    status: CourseStatus | None = None
+    completion_percentage: int | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    def is_empty(self) -> bool:
+        return self == ActivityWrite()
+
+
+class LearningGraph(Protocol):
+    async def find_user_id_by_upn(self, upn: str) -> str | None:
+        """The Entra object id of the user with that userPrincipalName, or None."""
+
+    async def find_user_id_by_mail(self, email: str) -> str | None:
+        """The Entra object id of the user whose mail is that address, or None."""
+
+    async def find_content_id(self, external_id: str) -> str | None:
+        """The Viva Learning content id for the provider's external content id, or None."""
+
+    async def get_activity(self, external_id: str) -> ActivityRecord | None:
+        """The course activity with that externalcourseActivityId, or None."""
+
+    async def create_activity(
+        self, external_id: str, learner_user_id: str, content_id: str, fields: ActivityWrite
+    ) -> ActivityRecord:
+        """POST a new learningSelfInitiatedCourse. Raises GraphError(409) if it already exists."""
+
+    async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:
+        """PATCH the given fields of an existing course activity."""

@@ -1,0 +1,185 @@
+"""`LearningGraph` over msgraph-sdk: the only module that imports msgraph.
+
+Import it only from the queue side (through `build_learning_graph`): msgraph costs about a second on
+first use, which an HTTP cold start must not pay.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from kiota_abstractions.api_error import APIError
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_http.middleware.options import RetryHandlerOption
+from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.generated.models.course_status import CourseStatus as GraphCourseStatus
+from msgraph.generated.models.learning_course_activity import LearningCourseActivity
+from msgraph.generated.models.learning_self_initiated_course import LearningSelfInitiatedCourse
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+from msgraph_core import GraphClientFactory
+
+from shared.config.settings import GraphAuth, Settings
+from shared.events.model import CourseStatus
+from shared.graph.errors import GraphError, GraphUnavailable
+from shared.graph.gateway import ActivityRecord, ActivityWrite
+
+if TYPE_CHECKING:
+    from kiota_abstractions.authentication import AuthenticationProvider
+
+log = logging.getLogger(__name__)
+
+SELF_INITIATED_COURSE = "#microsoft.graph.learningSelfInitiatedCourse"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Graph's own answer is usually well under this; longer means something is wrong, and the queue retries.
+_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def odata_key(value: str) -> str:
+    """A value for an OData string key: single quotes are doubled (the SDK does not do it)."""
+    return value.replace("'", "''")
+
+
+class MsGraphLearningGraph:
+    def __init__(self, client: GraphServiceClient, registration_id: str) -> None:
+        self._client = client
+        self._provider = client.employee_experience.learning_providers.by_learning_provider_id(
+            registration_id
+        )
+
+    async def find_user_id_by_upn(self, upn: str) -> str | None:
+        config = RequestConfiguration(
+            query_parameters=UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(select=["id"])
+        )
+        user = await _call(self._client.users.by_user_id(upn).get(config), not_found_is_none=True)
+        return user.id if user is not None else None
+
+    async def find_user_id_by_mail(self, email: str) -> str | None:
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter=f"mail eq '{odata_key(email)}'", select=["id"], top=2
+        )
+        page = await _call(self._client.users.get(RequestConfiguration(query_parameters=query)))
+        users = (page.value if page is not None else None) or []
+        if len(users) > 1:
+            raise GraphError(409, "ambiguousLearner", "More than one user has this mail address.")
+        return users[0].id if users else None
+
+    async def find_content_id(self, external_id: str) -> str | None:
+        builder = self._provider.learning_contents_with_external_id(odata_key(external_id))
+        content = await _call(builder.get(), not_found_is_none=True)
+        return content.id if content is not None else None
+
+    async def get_activity(self, external_id: str) -> ActivityRecord | None:
+        builder = self._provider.learning_course_activities_with_externalcourse_activity_id(
+            odata_key(external_id)
+        )
+        activity = await _call(builder.get(), not_found_is_none=True)
+        return _record(activity) if activity is not None else None
+
+    async def create_activity(
+        self, external_id: str, learner_user_id: str, content_id: str, fields: ActivityWrite
+    ) -> ActivityRecord:
+        body = _body(fields)
+        body.externalcourse_activity_id = external_id
+        body.learner_user_id = learner_user_id
+        body.learning_content_id = content_id
+        # No automatic retry of a POST: a retried POST whose first attempt landed would duplicate the
+        # record. The queue retries instead, and the retry looks the record up first.
+        config: RequestConfiguration[Any] = RequestConfiguration(
+            options=[RetryHandlerOption(max_retries=0)]
+        )
+        created = await _call(self._provider.learning_course_activities.post(body, config))
+        if created is None:  # pragma: no cover - Graph always returns the entity with 201
+            raise GraphError(502, "emptyResponse", "Graph returned no entity for the POST.")
+        return _record(created)
+
+    async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:
+        builder = self._provider.learning_course_activities.by_learning_course_activity_id(
+            activity_id
+        )
+        await _call(builder.patch(_body(fields)))
+
+
+async def _call(awaitable: Any, *, not_found_is_none: bool = False) -> Any:
+    """Run one SDK request and translate its failures into the bridge's two error types."""
+    try:
+        return await awaitable
+    except ODataError as exc:
+        if not_found_is_none and exc.response_status_code == 404:
+            return None
+        raise _graph_error(exc) from None
+    except APIError as exc:
+        if not_found_is_none and exc.response_status_code == 404:
+            return None
+        status = exc.response_status_code or 502
+        raise GraphError(status, "apiError", exc.message or type(exc).__name__) from None
+    except httpx.TimeoutException:
+        raise GraphUnavailable("Graph did not answer in time.") from None
+    except httpx.TransportError as exc:
+        raise GraphUnavailable(f"Graph could not be reached ({type(exc).__name__}).") from None
+
+
+def _graph_error(exc: ODataError) -> GraphError:
+    main = exc.error
+    code = (main.code if main else None) or "unknown"
+    message = (main.message if main else None) or "no message"
+    headers = {k.lower(): v for k, v in (exc.response_headers or {}).items()}
+    retry_after = headers.get("retry-after")
+    seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+    return GraphError(exc.response_status_code or 502, code, message, seconds)
+
+
+def _body(fields: ActivityWrite) -> LearningSelfInitiatedCourse:
+    body = LearningSelfInitiatedCourse(odata_type=SELF_INITIATED_COURSE)
+    if fields.status is not None:
+        body.status = GraphCourseStatus(fields.status.value)
+    body.completion_percentage = fields.completion_percentage
+    body.started_date_time = fields.started_at
+    body.completed_date_time = fields.completed_at
+    return body
+
+
+def _record(activity: LearningCourseActivity) -> ActivityRecord:
+    status = activity.status.value if activity.status is not None else None
+    started = getattr(activity, "started_date_time", None)
+    extra = activity.additional_data or {}
+    external_id = activity.externalcourse_activity_id or extra.get("externalCourseActivityId")
+    return ActivityRecord(
+        id=activity.id or "",
+        external_id=external_id or "",
+        learner_user_id=activity.learner_user_id or "",
+        learning_content_id=activity.learning_content_id or "",
+        status=CourseStatus(status) if status in CourseStatus._value2member_map_ else None,
+        completion_percentage=activity.completion_percentage,
+        started_at=started,
+        completed_at=activity.completed_date_time,
+    )
+
+
+def build_learning_graph(settings: Settings) -> MsGraphLearningGraph:
+    """One Graph client per worker: the httpx pool and token cache are reused across messages."""
+    http_client = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(timeout=_TIMEOUT)
+    )
+    adapter = GraphRequestAdapter(_auth_provider(settings), http_client)
+    adapter.base_url = settings.graph_base_url
+    return MsGraphLearningGraph(GraphServiceClient(request_adapter=adapter), settings.provider_registration_id)
+
+
+def _auth_provider(settings: Settings) -> AuthenticationProvider:
+    if settings.graph_auth is GraphAuth.ANONYMOUS:
+        from kiota_abstractions.authentication import AnonymousAuthenticationProvider
+
+        return AnonymousAuthenticationProvider()
+    from azure.identity.aio import ManagedIdentityCredential
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
+        AzureIdentityAuthenticationProvider,
+    )
+
+    credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+    host = httpx.URL(settings.graph_base_url).host
+    return AzureIdentityAuthenticationProvider(
+        credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host]
+    )

@@ -1,0 +1,127 @@
+"""The webhook, independent of Azure Functions: one delivery in, queue messages and an answer out.
+
+Order matters: the cheap checks that need no secret come first (source, size, media type), then
+authentication over the raw bytes, and only then is the body parsed. Events are queued only when the
+whole delivery is valid, so a batch is accepted or refused as one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.events.queue import EVENTS_QUEUE, QueuedEvent
+from shared.ingest import problems
+from shared.ingest.problems import PROBLEM_MEDIA_TYPE, Problem
+from shared.sources.base import Delivery, ParseResult, SourceFormat
+from shared.sources.exceptions import AuthenticationFailed, InvalidPayload
+from shared.storage.queues import QueueSender, QueueUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    source: str
+    headers: Mapping[str, str]  # keys lower-cased
+    body: bytes
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    body: dict[str, Any]
+    media_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class WebhookIngestor:
+    def __init__(
+        self,
+        sources: Mapping[str, SourceFormat],
+        queue: QueueSender,
+        max_body_bytes: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sources = sources
+        self._queue = queue
+        self._max_body_bytes = max_body_bytes
+        self._clock = clock
+
+    def handle(self, request: WebhookRequest) -> WebhookResponse:
+        outcome = self._accept(request)
+        if isinstance(outcome, Problem):
+            log.info(
+                "webhook refused: source=%s status=%s type=%s",
+                request.source,
+                outcome.status,
+                outcome.slug,
+            )
+            return _problem_response(outcome, request.url)
+        return outcome
+
+    def _accept(self, request: WebhookRequest) -> WebhookResponse | Problem:
+        source = self._sources.get(request.source)
+        if source is None:
+            return problems.unknown_source(request.source)
+        size = len(request.body)
+        if size > self._max_body_bytes:
+            return problems.body_too_large(size, self._max_body_bytes)
+        content_type = request.headers.get("content-type")
+        if not _media_type_matches(content_type, source.media_types):
+            return problems.unsupported_media_type(content_type, source.media_types)
+        delivery = Delivery(request.source, request.body, request.headers, self._clock())
+        try:
+            source.authenticate(delivery)
+            result = source.parse(delivery)
+        except AuthenticationFailed as exc:
+            return problems.authentication_failed(str(exc))
+        except InvalidPayload as exc:
+            return problems.invalid_body(str(exc), exc.problems)
+        return self._enqueue(delivery, result)
+
+    def _enqueue(self, delivery: Delivery, result: ParseResult) -> WebhookResponse | Problem:
+        messages = [
+            QueuedEvent(event=event, received_at=delivery.received_at).model_dump_json(by_alias=True)
+            for event in result.events
+        ]
+        try:
+            if messages:
+                self._queue.send_all(EVENTS_QUEUE, messages)
+        except QueueUnavailable as exc:
+            log.error("webhook not accepted, queue unavailable: source=%s error=%s", delivery.source, exc)
+            return problems.queue_unavailable()
+        event_ids = [event.event_id for event in result.events]
+        for item in result.ignored:
+            log.info("event ignored: source=%s ref=%s reason=%s", delivery.source, item.reference, item.reason)
+        log.info("webhook accepted: source=%s accepted=%d ignored=%d", delivery.source, len(event_ids), len(result.ignored))
+        body: dict[str, Any] = {"accepted": len(event_ids), "eventIds": event_ids}
+        if result.ignored:
+            body["ignored"] = [
+                {"reference": item.reference, "reason": item.reason} for item in result.ignored
+            ]
+        return WebhookResponse(status=202, body=body)
+
+
+def _media_type_matches(content_type: str | None, accepted: tuple[str, ...]) -> bool:
+    if not content_type:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in accepted:
+        return True
+    return "application/json" in accepted and media_type.startswith("application/") and (
+        media_type.endswith("+json")
+    )
+
+
+def _problem_response(problem: Problem, instance: str) -> WebhookResponse:
+    return WebhookResponse(
+        status=problem.status,
+        body=problem.to_json(instance or None),
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(problem.headers),
+    )

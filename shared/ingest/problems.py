@@ -1,0 +1,91 @@
+"""RFC 9457 problem details: every refusal says what is wrong in a shape clients can parse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.sources.exceptions import FieldProblem
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_TYPE_BASE = "urn:viva-learning-bridge:problem:"
+
+
+@dataclass(frozen=True)
+class Problem:
+    status: int
+    slug: str  # the last part of the problem type URI, documented in the README
+    title: str
+    detail: str
+    errors: list[FieldProblem] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return _TYPE_BASE + self.slug
+
+    def to_json(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in self.errors]
+        return body
+
+
+def invalid_body(detail: str, errors: list[FieldProblem]) -> Problem:
+    return Problem(400, "invalid-body", "The body is not valid", detail, errors)
+
+
+def authentication_failed(detail: str) -> Problem:
+    return Problem(401, "authentication-failed", "Authentication failed", detail)
+
+
+def unknown_source(source: str) -> Problem:
+    return Problem(
+        404, "unknown-source", "Unknown source", f"No source named {source!r} is configured."
+    )
+
+
+def method_not_allowed(method: str, allowed: str) -> Problem:
+    return Problem(
+        405,
+        "method-not-allowed",
+        "Method not allowed",
+        f"{method} is not allowed here; use {allowed}.",
+        headers={"Allow": allowed},
+    )
+
+
+def body_too_large(size: int, limit: int) -> Problem:
+    return Problem(
+        413,
+        "body-too-large",
+        "Body too large",
+        f"The body has {size} bytes; this bridge accepts at most {limit} bytes per delivery.",
+    )
+
+
+def unsupported_media_type(given: str | None, accepted: tuple[str, ...]) -> Problem:
+    what = f"{given!r}" if given else "no Content-Type"
+    return Problem(
+        415,
+        "unsupported-media-type",
+        "Unsupported media type",
+        f"The body was sent with {what}; send {' or '.join(accepted)}.",
+    )
+
+
+def queue_unavailable() -> Problem:
+    return Problem(
+        503,
+        "queue-unavailable",
+        "Temporarily unavailable",
+        "The events could not be queued; nothing was accepted. Retry the delivery.",
+        headers={"Retry-After": "30"},
+    )

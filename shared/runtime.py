@@ -1,0 +1,39 @@
+"""Everything the functions need, built once per worker process from the app settings.
+
+Building it validates the whole configuration, so a misconfigured app fails at start-up with one clear
+message instead of failing the first request. The Graph side is built on first use only: importing
+msgraph costs about a second, which the webhook's cold start must not pay.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from shared.config.settings import Settings, load_settings
+from shared.delivery.upsert import CourseActivityUpserter
+from shared.delivery.worker import EventWorker
+from shared.ingest.handler import WebhookIngestor
+from shared.sources.registry import build_sources
+from shared.storage.queues import QueueSender, StorageQueues
+
+
+class Bridge:
+    def __init__(self, settings: Settings, queues: QueueSender | None = None) -> None:
+        self.settings = settings
+        self.sources = build_sources(settings.sources)
+        self.queues = queues or StorageQueues(settings)
+        self.ingestor = WebhookIngestor(self.sources, self.queues, settings.max_body_bytes)
+        self._worker: EventWorker | None = None
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> Bridge:
+        return cls(load_settings(os.environ if env is None else env))
+
+    def worker(self) -> EventWorker:
+        if self._worker is None:
+            from shared.graph.msgraph_gateway import build_learning_graph
+
+            upserter = CourseActivityUpserter(build_learning_graph(self.settings))
+            self._worker = EventWorker(upserter, self.queues)
+        return self._worker

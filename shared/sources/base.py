@@ -1,0 +1,117 @@
+"""The one interface every source format implements: authenticate a delivery, parse its body.
+
+A *format* is code (generic, xAPI, Caliper, a vendor's webhook); a *source* is a configured instance of
+a format with a name, a secret and options. Adding a platform means adding one module with one
+`SourceFormat` subclass and registering it in `shared.sources.registry`.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.config.settings import SourceSettings, secret_setting_name
+from shared.events.model import CanonicalEvent
+from shared.sources.exceptions import FieldProblem, InvalidPayload, SourceConfigurationError
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One HTTP delivery as the source sent it: raw bytes (signatures are over bytes) and headers."""
+
+    source: str
+    body: bytes
+    headers: Mapping[str, str]  # keys lower-cased
+    received_at: datetime
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A valid item the bridge cannot use (e.g. an xAPI verb that says nothing about progress).
+
+    Acknowledged, never rejected (a rejecting webhook gets retried or switched off), and reported.
+    """
+
+    reason: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    events: list[CanonicalEvent] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+
+
+class FormatOptions(BaseModel):
+    """Base for a format's options (the source's JSON in BRIDGE_SOURCES, less `format`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceFormat(ABC):
+    """A configured source. Subclasses set `format_name` and implement the two steps."""
+
+    format_name: ClassVar[str]
+    #: Media types the format reads; anything else is 415. `+json` suffixes count as JSON.
+    media_types: ClassVar[tuple[str, ...]] = ("application/json",)
+    options_model: ClassVar[type[FormatOptions]] = FormatOptions
+    #: Whether the source cannot work without a secret setting.
+    requires_secret: ClassVar[bool] = True
+
+    def __init__(self, settings: SourceSettings, *, offline: bool = False) -> None:
+        """`offline` builds a parser only (CLI `translate`): no secret needed, no authentication."""
+        self.name = settings.name
+        self.offline = offline
+        try:
+            self.options = self.options_model.model_validate(dict(settings.options))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "options"
+            raise SourceConfigurationError(
+                f"source {self.name!r} ({self.format_name}): option {where}: {first['msg']}"
+            ) from None
+        if self.requires_secret and settings.secret is None and not offline:
+            raise SourceConfigurationError(
+                f"source {self.name!r} ({self.format_name}) needs a secret in the app setting "
+                f"{secret_setting_name(self.name)}."
+            )
+
+    @abstractmethod
+    def authenticate(self, delivery: Delivery) -> None:
+        """Raise AuthenticationFailed unless the delivery is authentic. Runs before parsing."""
+
+    @abstractmethod
+    def parse(self, delivery: Delivery) -> ParseResult:
+        """Translate an authentic body into canonical events; raise InvalidPayload when it is not valid."""
+
+
+def load_json(body: bytes) -> Any:
+    """Decode a JSON body, with the position of the first error (senders need it to fix their code)."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise InvalidPayload("The body is not UTF-8 encoded JSON.") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidPayload(
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        ) from None
+
+
+def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[FieldProblem]:
+    """Pydantic errors as JSON Pointers into the body, with pydantic's own explanation."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        parts = [str(p).replace("~", "~0").replace("/", "~1") for p in error["loc"]]
+        pointer = prefix + "".join(f"/{p}" for p in parts)
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(FieldProblem(pointer=pointer or "/", detail=message))
+    return problems

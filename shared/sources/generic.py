@@ -1,0 +1,105 @@
+"""The bridge's own format: canonical events as JSON, signed with Standard Webhooks.
+
+Any platform or script can send it today. The body is one canonical event or an array of them; each
+event's `source` may be left out (it is the URL's source) but must match it when given.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import TypeAdapter, ValidationError
+from standardwebhooks.webhooks import Webhook
+
+from shared.config.settings import SourceSettings
+from shared.events.model import CanonicalEvent
+from shared.sources.base import (
+    Delivery,
+    ParseResult,
+    SourceFormat,
+    load_json,
+    problems_from_validation,
+)
+from shared.sources.exceptions import (
+    AuthenticationFailed,
+    FieldProblem,
+    InvalidPayload,
+    SourceConfigurationError,
+)
+
+_EVENTS = TypeAdapter(list[CanonicalEvent])
+MAX_EVENTS_PER_DELIVERY = 500
+
+
+class GenericFormat(SourceFormat):
+    format_name: ClassVar[str] = "generic"
+
+    def __init__(self, settings: SourceSettings, *, offline: bool = False) -> None:
+        super().__init__(settings, offline=offline)
+        self._webhook: Webhook | None = None
+        if offline or settings.secret is None:
+            return
+        try:
+            self._webhook = Webhook(settings.secret.get_secret_value())
+        except Exception:  # binascii.Error, EmptyWebhookSecretError: the value must not be echoed
+            raise SourceConfigurationError(
+                f"source {self.name!r} (generic): the secret is not a Standard Webhooks secret "
+                "(expected whsec_ followed by base64)."
+            ) from None
+
+    def authenticate(self, delivery: Delivery) -> None:
+        if self._webhook is None:
+            raise AuthenticationFailed("This source was built offline and cannot authenticate.")
+        headers = {k: v for k, v in delivery.headers.items() if k.startswith("webhook-")}
+        try:
+            self._webhook.verify(delivery.body, headers, json_parse=False)
+        except Exception as exc:
+            # The library raises WebhookVerificationError, but also ValueError for a malformed
+            # signature header and UnicodeDecodeError for a non-UTF-8 body: all are "not authentic".
+            raise AuthenticationFailed(_reason(exc)) from None
+
+    def parse(self, delivery: Delivery) -> ParseResult:
+        document = load_json(delivery.body)
+        items: list[Any] = document if isinstance(document, list) else [document]
+        if not items:
+            raise InvalidPayload("The body is an empty array: send at least one event.")
+        if len(items) > MAX_EVENTS_PER_DELIVERY:
+            raise InvalidPayload(
+                f"A delivery holds at most {MAX_EVENTS_PER_DELIVERY} events; this one has {len(items)}."
+            )
+        problems = []
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                given = item.setdefault("source", self.name)
+                if given != self.name:
+                    pointer = f"/{index}/source" if isinstance(document, list) else "/source"
+                    problems.append(
+                        FieldProblem(pointer, f"is {given!r} but the delivery is for {self.name!r}")
+                    )
+        try:
+            events = _EVENTS.validate_python(items)
+        except ValidationError as exc:
+            problems += problems_from_validation(exc)
+            if not isinstance(document, list):  # pointers into a single object have no index
+                problems = [FieldProblem(_strip_index(p.pointer), p.detail) for p in problems]
+        if problems:
+            raise InvalidPayload("The body is not valid: see errors.", problems)
+        return ParseResult(events=events)
+
+
+def _strip_index(pointer: str) -> str:
+    return "/" + pointer.split("/", 2)[2] if pointer.count("/") >= 2 else "/"
+
+
+def _reason(exc: Exception) -> str:
+    message = str(exc)
+    known = (
+        "Missing required headers",
+        "Message timestamp too old",
+        "Message timestamp too new",
+        "Invalid Signature Headers",
+        "No matching signature found",
+    )
+    if message in known:
+        return f"Standard Webhooks verification failed: {message.lower()}."
+    return "Standard Webhooks verification failed: malformed signature headers."

@@ -1,0 +1,49 @@
+"""Which formats exist, and building the configured sources from settings (once, at start-up)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from shared.config.exceptions import ConfigurationError
+from shared.config.settings import SourceSettings
+from shared.sources.base import SourceFormat
+from shared.sources.exceptions import SourceConfigurationError, UnknownSource
+from shared.sources.generic import GenericFormat
+
+FORMATS: Mapping[str, type[SourceFormat]] = {
+    GenericFormat.format_name: GenericFormat,
+}
+
+
+def build_source(settings: SourceSettings) -> SourceFormat:
+    try:
+        format_class = FORMATS[settings.format]
+    except KeyError:
+        known = ", ".join(sorted(FORMATS))
+        raise SourceConfigurationError(
+            f"source {settings.name!r}: unknown format {settings.format!r} (known: {known})."
+        ) from None
+    return format_class(settings)
+
+
+def build_sources(sources: Mapping[str, SourceSettings]) -> dict[str, SourceFormat]:
+    """Every configured source, or one ConfigurationError naming every broken one."""
+    built: dict[str, SourceFormat] = {}
+    problems: list[str] = []
+    for name, settings in sources.items():
+        try:
+            built[name] = build_source(settings)
+        except SourceConfigurationError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigurationError(problems)
+    return built
+
+
+def format_without_secret(format_name: str, source_name: str | None = None) -> SourceFormat:
+    """A format with default options and no secret, for offline translation (CLI `translate`)."""
+    if format_name not in FORMATS:
+        known = ", ".join(sorted(FORMATS))
+        raise UnknownSource(f"unknown format {format_name!r} (known: {known})")
+    settings = SourceSettings(name=source_name or format_name, format=format_name)
+    return FORMATS[format_name](settings, offline=True)

@@ -1,0 +1,89 @@
+"""Sending queue messages the way the Functions host reads them (base64 text, the host's default).
+
+The webhook sends with the SDK rather than a queue output binding so that a storage outage becomes a
+clear 503 with Retry-After (the sender retries) instead of a host-generated 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Protocol
+
+from shared.config.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient, QueueServiceClient
+
+_PARALLEL_SENDS = 8
+
+
+class QueueUnavailable(Exception):
+    """The queue could not take the messages; the caller must not report them as accepted."""
+
+
+class QueueSender(Protocol):
+    def send_all(self, queue: str, messages: Sequence[str]) -> None:
+        """Send every message or raise QueueUnavailable."""
+
+
+class StorageQueues:
+    """Azure Storage queues (Azurite locally), by connection string or managed identity."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._service: QueueServiceClient | None = None
+        self._clients: dict[str, QueueClient] = {}
+
+    def _client(self, queue: str) -> QueueClient:
+        if queue not in self._clients:
+            from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+
+            self._clients[queue] = self._service_client().get_queue_client(
+                queue,
+                message_encode_policy=TextBase64EncodePolicy(),
+                message_decode_policy=TextBase64DecodePolicy(),
+            )
+        return self._clients[queue]
+
+    def _service_client(self) -> QueueServiceClient:
+        if self._service is None:
+            self._service = queue_service_client(self._settings)
+        return self._service
+
+    def send_all(self, queue: str, messages: Sequence[str]) -> None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        client = self._client(queue)
+        try:
+            try:
+                self._send(client, messages[:1])
+            except ResourceNotFoundError:
+                client.create_queue()  # first use of a fresh storage account
+                self._send(client, messages[:1])
+            self._send(client, messages[1:])
+        except AzureError as exc:
+            raise QueueUnavailable(f"queue {queue!r}: {type(exc).__name__}") from exc
+
+    @staticmethod
+    def _send(client: QueueClient, messages: Sequence[str]) -> None:
+        if len(messages) <= 1:
+            for message in messages:
+                client.send_message(message)
+            return
+        with ThreadPoolExecutor(max_workers=min(_PARALLEL_SENDS, len(messages))) as pool:
+            list(pool.map(client.send_message, messages))
+
+
+def queue_service_client(settings: Settings) -> QueueServiceClient:
+    from azure.storage.queue import QueueServiceClient
+
+    if settings.storage_connection_string is not None:
+        return QueueServiceClient.from_connection_string(
+            settings.storage_connection_string.get_secret_value()
+        )
+    from azure.identity import ManagedIdentityCredential
+
+    assert settings.storage_queue_service_uri is not None  # load_settings guarantees one of the two
+    credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
+    return QueueServiceClient(settings.storage_queue_service_uri, credential=credential)
