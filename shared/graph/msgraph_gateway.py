@@ -132,13 +132,17 @@ def _graph_error(exc: ODataError) -> GraphError:
 
 
 def _body(fields: ActivityWrite) -> LearningSelfInitiatedCourse:
-    body = LearningSelfInitiatedCourse(odata_type=SELF_INITIATED_COURSE)
-    if fields.status is not None:
-        body.status = GraphCourseStatus(fields.status.value)
-    body.completion_percentage = fields.completion_percentage
-    body.started_date_time = fields.started_at
-    body.completed_date_time = fields.completed_at
-    return body
+    # Only set what is written: assigning None to an SDK model attribute that was never set puts a
+    # snake_case key with null into the body (backing store quirk), which Graph rejects.
+    values: dict[str, Any] = {
+        "status": GraphCourseStatus(fields.status.value) if fields.status is not None else None,
+        "completion_percentage": fields.completion_percentage,
+        "started_date_time": fields.started_at,
+        "completed_date_time": fields.completed_at,
+    }
+    return LearningSelfInitiatedCourse(
+        odata_type=SELF_INITIATED_COURSE, **{k: v for k, v in values.items() if v is not None}
+    )
 
 
 def _record(activity: LearningCourseActivity) -> ActivityRecord:

@@ -1,0 +1,408 @@
+"""The sandbox's HTTP surface: the Graph v1.0 learning and user endpoints, plus `/_sandbox/*` controls.
+
+Graph addresses records with OData keys in the path (`learningContents(externalId='...')`), which
+ordinary routers do not parse, so requests are matched against the raw path with regular expressions
+and keys are percent-decoded and un-escaped ('' -> ') the way Graph does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from devtools.graph_sandbox.errors import (
+    GraphHttpError,
+    bad_request,
+    error_response,
+    not_found,
+)
+from devtools.graph_sandbox.faults import FaultInjector, FaultSettings
+from devtools.graph_sandbox.schema import type_for, validate_write
+from devtools.graph_sandbox.store import Conflict, Doc, Store
+
+API = "/v1.0"
+_PROVIDER = r"/employeeExperience/learningProviders/(?P<pid>[^/()]+)"
+_ACTIVITY_TYPES = {
+    "#microsoft.graph.learningSelfInitiatedCourse": "learningSelfInitiatedCourse",
+    "#microsoft.graph.learningAssignment": "learningAssignment",
+}
+_CONTENT_TYPES = {"#microsoft.graph.learningContent": "learningContent"}
+_ACTIVITY_FIELDS = (
+    "externalcourseActivityId", "learnerUserId", "learningContentId", "learningProviderId", "status",
+    "completionPercentage", "completedDateTime",
+)
+
+Handler = Callable[["Sandbox", web.Request, dict[str, str]], Awaitable[web.Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class NewUser(BaseModel):
+    """The user properties the sandbox keeps (the excerpt has no user schema)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str | None = None
+    user_principal_name: str = Field(alias="userPrincipalName", min_length=3)
+    display_name: str = Field(alias="displayName", min_length=1)
+    mail: str | None = None
+    other_mails: list[str] = Field(default_factory=list, alias="otherMails")
+    employee_id: str | None = Field(default=None, alias="employeeId")
+    account_enabled: bool = Field(default=True, alias="accountEnabled")
+
+
+class Sandbox:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.faults = FaultInjector()
+        self.log: deque[dict[str, Any]] = deque(maxlen=5000)
+
+
+def _json(status: int, doc: Any) -> web.Response:
+    return web.Response(status=status, text=json.dumps(doc), content_type="application/json")
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read() or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise bad_request("The request body is not valid JSON.") from None
+
+
+def _odata_key(raw: str) -> str:
+    return unquote(raw).replace("''", "'")
+
+
+def _provider(sandbox: Sandbox, pid: str) -> Doc:
+    provider = sandbox.store.provider(pid)
+    if provider is None:
+        raise not_found(f"Learning provider {pid!r}")
+    return provider
+
+
+# ---- learning providers -----------------------------------------------------------------------
+
+async def create_provider(sb: Sandbox, request: web.Request, _: dict[str, str]) -> web.Response:
+    body = await _body(request)
+    if not isinstance(body, dict) or not body.get("displayName"):
+        raise bad_request("A learning provider needs a displayName.")
+    doc = {"isCourseActivitySyncEnabled": False, **body}
+    return _json(201, sb.store.put_provider(doc))
+
+
+async def get_provider(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    return _json(200, _provider(sb, p["pid"]))
+
+
+async def patch_provider(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    provider = _provider(sb, p["pid"])
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    sb.store.put_provider({**provider, **body, "id": provider["id"]})
+    return web.Response(status=204)
+
+
+# ---- course activities ------------------------------------------------------------------------
+
+def _activity_view(doc: Doc) -> Doc:
+    view = {"@odata.type": doc["@odata.type"], "id": doc["id"]}
+    view.update({field: doc.get(field) for field in _ACTIVITY_FIELDS})
+    if doc["@odata.type"].endswith("learningSelfInitiatedCourse"):
+        view["startedDateTime"] = doc.get("startedDateTime")
+    return view
+
+
+def _find_activity(sb: Sandbox, p: dict[str, str]) -> Doc:
+    pid = p["pid"]
+    _provider(sb, pid)
+    if "aid" in p:
+        doc = sb.store.activity(pid, id=p["aid"])
+    else:
+        doc = sb.store.activity(pid, external_id=_odata_key(p["key"]))
+    if doc is None:
+        raise not_found("Course activity")
+    return doc
+
+
+def _check_activity_fields(sb: Sandbox, pid: str, body: Doc) -> None:
+    percentage = body.get("completionPercentage")
+    if percentage is not None and not (isinstance(percentage, int) and 0 <= percentage <= 100):
+        raise bad_request("completionPercentage must be a whole number between 0 and 100.")
+    learner = body.get("learnerUserId")
+    if learner is not None and sb.store.user(learner) is None:
+        raise not_found(f"User {learner!r}")
+    content = body.get("learningContentId")
+    if content is not None and sb.store.content(pid, id=content) is None:
+        raise not_found(f"Learning content {content!r}")
+
+
+async def create_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    pid = p["pid"]
+    provider = _provider(sb, pid)
+    if not provider.get("isCourseActivitySyncEnabled"):
+        raise GraphHttpError(
+            403, "Forbidden", "Course activity sync is not enabled for this learning provider."
+        )
+    body = await _body(request)
+    type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
+    validate_write(type_name, body)
+    missing = [k for k in ("learnerUserId", "learningContentId", "status") if body.get(k) is None]
+    if missing:
+        raise bad_request(f"Required property {missing[0]!r} is missing.")
+    _check_activity_fields(sb, pid, body)
+    doc = {**body, "id": str(uuid.uuid4()), "learningProviderId": pid}
+    try:
+        sb.store.add_activity(pid, doc)
+    except Conflict as exc:
+        raise GraphHttpError(409, "Conflict", str(exc)) from None
+    return _json(201, _activity_view(doc))
+
+
+async def list_activities(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    _provider(sb, p["pid"])
+    return _json(200, {"value": [_activity_view(d) for d in sb.store.activities(p["pid"])]})
+
+
+async def get_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    return _json(200, _activity_view(_find_activity(sb, p)))
+
+
+async def patch_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    doc = _find_activity(sb, p)
+    body = await _body(request)
+    type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
+    if body["@odata.type"] != doc["@odata.type"]:
+        raise bad_request("@odata.type cannot be changed by an update.")
+    validate_write(type_name, body)
+    if "externalcourseActivityId" in body and body["externalcourseActivityId"] != doc.get("externalcourseActivityId"):
+        raise bad_request("externalcourseActivityId cannot be changed by an update.")
+    _check_activity_fields(sb, p["pid"], body)
+    sb.store.replace_activity(p["pid"], {**doc, **body})
+    return web.Response(status=204)
+
+
+async def delete_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    doc = _find_activity(sb, p)
+    sb.store.delete_activity(p["pid"], doc["id"])
+    return web.Response(status=204)
+
+
+# ---- learning contents ------------------------------------------------------------------------
+
+async def get_content(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    _provider(sb, p["pid"])
+    if "cid" in p:
+        doc = sb.store.content(p["pid"], id=p["cid"])
+    else:
+        doc = sb.store.content(p["pid"], external_id=_odata_key(p["key"]))
+    if doc is None:
+        raise not_found("Learning content")
+    return _json(200, doc)
+
+
+async def put_content(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    """PATCH learningContents(externalId='...'): creates the content or updates it (Graph's ingest)."""
+    pid = p["pid"]
+    _provider(sb, pid)
+    external_id = _odata_key(p["key"])
+    body = await _body(request)
+    type_for(body.get("@odata.type") if isinstance(body, dict) else None, _CONTENT_TYPES)
+    validate_write("learningContent", body)
+    existing = sb.store.content(pid, external_id=external_id)
+    if existing is None:
+        missing = [k for k in ("title", "contentWebUrl", "languageTag") if not body.get(k)]
+        if missing:
+            raise bad_request(f"Required property {missing[0]!r} is missing.")
+    doc = {**(existing or {"id": str(uuid.uuid4())}), **body, "externalId": external_id}
+    return _json(200, sb.store.put_content(pid, doc))
+
+
+# ---- users ------------------------------------------------------------------------------------
+
+_FILTER = re.compile(r"^\s*(mail|userPrincipalName|employeeId)\s+eq\s+'((?:[^']|'')*)'\s*$")
+
+
+def _select(doc: Doc, request: web.Request) -> Doc:
+    fields = [f for f in request.query.get("$select", "").split(",") if f]
+    return {k: v for k, v in doc.items() if not fields or k in fields or k == "id"}
+
+
+async def get_user(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    doc = sb.store.user(unquote(p["uid"]))
+    if doc is None:
+        raise GraphHttpError(
+            404, "Request_ResourceNotFound", f"Resource '{unquote(p['uid'])}' does not exist."
+        )
+    return _json(200, _select(doc, request))
+
+
+async def list_users(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    raw_filter = request.query.get("$filter")
+    if raw_filter is None:
+        raise bad_request("The sandbox lists users only with $filter (mail, userPrincipalName, employeeId).")
+    match = _FILTER.match(raw_filter)
+    if match is None:
+        raise GraphHttpError(400, "Request_UnsupportedQuery", f"Unsupported query: {raw_filter}")
+    users = sb.store.users_where(match.group(1), match.group(2).replace("''", "'"))
+    top = int(request.query.get("$top", "100"))
+    return _json(200, {"value": [_select(u, request) for u in users[:top]]})
+
+
+async def create_user(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    try:
+        user = NewUser.model_validate(await _body(request))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise bad_request(f"Invalid user: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    try:
+        doc = sb.store.add_user(user.model_dump(by_alias=True, exclude_none=True))
+    except Conflict as exc:
+        raise GraphHttpError(400, "Request_BadRequest", str(exc)) from None
+    return _json(201, doc)
+
+
+ROUTES: list[Route] = [
+    Route(kind, method, re.compile(f"^{API}{pattern}$"), handler)
+    for kind, method, pattern, handler in [
+        ("providers", "POST", r"/employeeExperience/learningProviders", create_provider),
+        ("provider", "GET", _PROVIDER, get_provider),
+        ("provider", "PATCH", _PROVIDER, patch_provider),
+        ("activities", "POST", _PROVIDER + r"/learningCourseActivities", create_activity),
+        ("activities", "GET", _PROVIDER + r"/learningCourseActivities", list_activities),
+        *[
+            (kind, method, _PROVIDER + suffix, handler)
+            for kind, suffix in [
+                ("activityById", r"/learningCourseActivities/(?P<aid>[^/()]+)"),
+                ("activityByExternalId",
+                 r"/learningCourseActivities\(externalc(?:o|O)urseActivityId='(?P<key>.*)'\)"),
+            ]
+            for method, handler in [
+                ("GET", get_activity), ("PATCH", patch_activity), ("DELETE", delete_activity)
+            ]
+        ],
+        ("contentById", "GET", _PROVIDER + r"/learningContents/(?P<cid>[^/()]+)", get_content),
+        ("contentByExternalId", "GET", _PROVIDER + r"/learningContents\(externalId='(?P<key>.*)'\)", get_content),
+        ("contentByExternalId", "PATCH", _PROVIDER + r"/learningContents\(externalId='(?P<key>.*)'\)", put_content),
+        ("users", "GET", r"/users", list_users),
+        ("users", "POST", r"/users", create_user),
+        ("user", "GET", r"/users/(?P<uid>[^/]+)", get_user),
+    ]
+]
+
+
+async def dispatch(request: web.Request) -> web.Response:
+    sb: Sandbox = request.app["sandbox"]
+    path = request.url.raw_path
+    candidates = [(route, route.pattern.match(path)) for route in ROUTES]
+    matching = [(route, m) for route, m in candidates if m is not None]
+    kind = matching[0][0].kind if matching else "unknown"
+    try:
+        await sb.faults.before(request.method, path, kind)
+        route_match = next(((r, m) for r, m in matching if r.method == request.method), None)
+        if route_match is None:
+            if matching:
+                raise GraphHttpError(405, "Request_BadRequest", f"{request.method} is not supported here.")
+            raise GraphHttpError(400, "BadRequest", f"Resource not found for the segment in {path!r}.")
+        route, match = route_match
+        response = await route.handler(sb, request, match.groupdict())
+        injected = False
+    except GraphHttpError as exc:
+        response = error_response(exc.status, exc.code, exc.message, exc.headers)
+        injected = exc.message == "Injected by the Graph sandbox."
+    if not injected:
+        sb.faults.requests[f"{request.method} {kind} {response.status}"] += 1
+    sb.log.append({"method": request.method, "kind": kind, "status": response.status, "injected": injected})
+    return response
+
+
+# ---- controls ---------------------------------------------------------------------------------
+
+class Seed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: list[Doc] = Field(default_factory=list)
+    users: list[Doc] = Field(default_factory=list)
+    contents: dict[str, list[Doc]] = Field(default_factory=dict, description="provider id -> contents")
+
+
+async def control(request: web.Request) -> web.Response:
+    sb: Sandbox = request.app["sandbox"]
+    action = request.match_info["action"]
+    if action == "health":
+        return _json(200, {"status": "ok"})
+    if action == "faults" and request.method == "GET":
+        return _json(200, sb.faults.settings.model_dump(by_alias=True))
+    if action == "faults":
+        try:
+            sb.faults.configure(FaultSettings.model_validate(await _body(request) or {}))
+        except ValidationError as exc:
+            return _json(400, {"errors": exc.errors(include_url=False, include_context=False)})
+        return _json(200, sb.faults.settings.model_dump(by_alias=True))
+    if action == "stats":
+        return _json(200, sb.faults.stats())
+    if action == "requests":
+        return _json(200, {"value": list(sb.log)})
+    if action == "reset" and request.method == "POST":
+        sb.store.reset()
+        sb.faults.configure(FaultSettings())
+        sb.faults.reset_stats()
+        sb.log.clear()
+        return _json(200, {"status": "reset"})
+    if action == "reset-stats" and request.method == "POST":
+        sb.faults.reset_stats()
+        sb.log.clear()
+        return _json(200, {"status": "reset"})
+    if action == "seed" and request.method == "POST":
+        return await _seed(sb, request)
+    return _json(404, {"error": f"unknown control {request.method} {action}"})
+
+
+async def _seed(sb: Sandbox, request: web.Request) -> web.Response:
+    try:
+        _seed_document(sb, Seed.model_validate(await _body(request)))
+    except ValidationError as exc:
+        return _json(400, {"errors": exc.errors(include_url=False, include_context=False)})
+    except GraphHttpError as exc:
+        return _json(exc.status, {"error": exc.message})
+    return _json(200, {"status": "seeded"})
+
+
+def _seed_document(sb: Sandbox, seed: Seed) -> None:
+    """Create providers, users and contents at once, each checked as its Graph write would be."""
+    for provider in seed.providers:
+        sb.store.put_provider({"isCourseActivitySyncEnabled": True, **provider})
+    for user in seed.users:
+        if sb.store.user(user.get("userPrincipalName", "")) is None:
+            new = NewUser.model_validate(user).model_dump(by_alias=True, exclude_none=True)
+            sb.store.add_user(new)
+    for pid, contents in seed.contents.items():
+        _provider(sb, pid)
+        for content in contents:
+            body = {"@odata.type": "#microsoft.graph.learningContent", **content}
+            validate_write("learningContent", body)
+            existing = sb.store.content(pid, external_id=body["externalId"])
+            sb.store.put_content(pid, {**(existing or {"id": str(uuid.uuid4())}), **body})
+
+
+def create_app(store: Store | None = None) -> web.Application:
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app["sandbox"] = Sandbox(store or Store())
+    app.router.add_route("*", "/_sandbox/{action}", control)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
