@@ -8,6 +8,7 @@ from shared.config.settings import (
     Settings,
     SourceSettings,
     load_settings,
+    load_source_settings,
     read_local_settings,
     secret_setting_name,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Settings",
     "SourceSettings",
     "load_settings",
+    "load_source_settings",
     "read_local_settings",
     "secret_setting_name",
 ]

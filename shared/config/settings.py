@@ -110,6 +110,15 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     )
 
 
+def load_source_settings(env: Mapping[str, str]) -> dict[str, SourceSettings]:
+    """Only the sources (for tools such as the CLI that need nothing else)."""
+    problems: list[str] = []
+    sources = _sources(env, problems)
+    if problems:
+        raise ConfigurationError(problems)
+    return sources
+
+
 def _sources(env: Mapping[str, str], problems: list[str]) -> dict[str, SourceSettings]:
     raw = env.get(SOURCES, "").strip()
     if not raw:

@@ -83,7 +83,10 @@ class GenericFormat(SourceFormat):
             if not isinstance(document, list):  # pointers into a single object have no index
                 problems = [FieldProblem(_strip_index(p.pointer), p.detail) for p in problems]
         if problems:
-            raise InvalidPayload("The body is not valid: see errors.", problems)
+            count = len(problems)
+            raise InvalidPayload(
+                f"{count} field{'s are' if count > 1 else ' is'} not valid; see errors.", problems
+            )
         return ParseResult(events=events)
 
 

@@ -15,15 +15,15 @@ FORMATS: Mapping[str, type[SourceFormat]] = {
 }
 
 
-def build_source(settings: SourceSettings) -> SourceFormat:
-    try:
-        format_class = FORMATS[settings.format]
-    except KeyError:
+def build_source(settings: SourceSettings, *, offline: bool = False) -> SourceFormat:
+    """A configured source; `offline` builds a parser only (no secret needed, cannot authenticate)."""
+    format_class = FORMATS.get(settings.format)
+    if format_class is None:
         known = ", ".join(sorted(FORMATS))
         raise SourceConfigurationError(
             f"source {settings.name!r}: unknown format {settings.format!r} (known: {known})."
-        ) from None
-    return format_class(settings)
+        )
+    return format_class(settings, offline=offline)
 
 
 def build_sources(sources: Mapping[str, SourceSettings]) -> dict[str, SourceFormat]:
@@ -46,4 +46,4 @@ def format_without_secret(format_name: str, source_name: str | None = None) -> S
         known = ", ".join(sorted(FORMATS))
         raise UnknownSource(f"unknown format {format_name!r} (known: {known})")
     settings = SourceSettings(name=source_name or format_name, format=format_name)
-    return FORMATS[format_name](settings, offline=True)
+    return build_source(settings, offline=True)

@@ -1,0 +1,51 @@
+"""Plain-Python equivalent of the Makefile, for machines without make:
+
+    python3 devtools/bootstrap.py run     # = make run
+    python3 devtools/bootstrap.py test    # = make test
+
+Standard library only: it creates .venv, installs requirements-dev.txt and the npm packages when
+they are missing or older than their lists, then runs the same module make would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+
+
+def _stale(marker: Path, *inputs: Path) -> bool:
+    return not marker.exists() or any(p.stat().st_mtime > marker.stat().st_mtime for p in inputs)
+
+
+def install() -> None:
+    marker = VENV / ".installed"
+    if _stale(marker, ROOT / "requirements.txt", ROOT / "requirements-dev.txt"):
+        venv.create(VENV, with_pip=True)
+        subprocess.check_call([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+        subprocess.check_call([str(PY), "-m", "pip", "install", "--quiet", "-r", str(ROOT / "requirements-dev.txt")])
+        marker.touch()
+    node_marker = ROOT / "node_modules" / ".installed"
+    if _stale(node_marker, ROOT / "package.json", ROOT / "package-lock.json"):
+        subprocess.check_call(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT)
+        node_marker.touch()
+
+
+def main() -> int:
+    commands = {"run": "devtools.localstack", "test": "devtools.check"}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    install()
+    os.chdir(ROOT)
+    return subprocess.call([str(PY), "-m", commands[sys.argv[1]], *sys.argv[2:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""`make test`: ruff, mypy, then pytest; every step runs, and any failure fails the whole.
+
+pytest's exit status 5 (no tests collected) counts as a failure: a suite that silently runs nothing
+must never pass.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+STEPS = [
+    ("ruff", [sys.executable, "-m", "ruff", "check", "."]),
+    ("mypy", [sys.executable, "-m", "mypy"]),
+    ("pytest", [sys.executable, "-m", "pytest", *sys.argv[1:]]),
+]
+
+
+def main() -> int:
+    failed = []
+    for name, argv in STEPS:
+        print(f"==> {name}", flush=True)
+        code = subprocess.call(argv)
+        if code == 5 and name == "pytest":
+            print("pytest collected no tests: that is a failure here.", flush=True)
+        if code != 0:
+            failed.append(f"{name} (exit {code})")
+    if failed:
+        print(f"make test FAILED: {', '.join(failed)}", flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""A small stand-in for the Azure Functions host, for machines without Core Tools.
+
+It does what the host does for this app's bindings, from the metadata the app itself declares
+(`app.get_functions()`, the same JSON the real host indexes) and from host.json:
+
+- httpTrigger: serves the route under the routePrefix with the declared methods;
+- queueTrigger: polls the queue (Azurite) with host.json's batchSize, decodes messages per
+  messageEncoding, deletes a message when the function returns, makes it visible again after
+  visibilityTimeout when it raises, and moves it to `<queue>-poison` after maxDequeueCount attempts.
+
+Any other binding type is refused at start-up with a clear message rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import inspect
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.queue import QueueMessage
+from azure.storage.queue.aio import QueueClient
+
+log = logging.getLogger("devhost")
+
+SUPPORTED = {"httpTrigger", "http", "queueTrigger"}
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """host.json `extensions.queues`, with the host's defaults."""
+
+    batch_size: int = 16
+    max_dequeue_count: int = 5
+    visibility_timeout: float = 0.0
+    max_polling_interval: float = 60.0
+    message_encoding: str = "base64"
+
+    @classmethod
+    def from_host_json(cls, host_json: dict[str, Any]) -> QueueOptions:
+        queues = host_json.get("extensions", {}).get("queues", {})
+        return cls(
+            batch_size=int(queues.get("batchSize", 16)),
+            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
+            visibility_timeout=_timespan(queues.get("visibilityTimeout", "00:00:00")),
+            max_polling_interval=_timespan(queues.get("maxPollingInterval", "00:01:00")),
+            message_encoding=str(queues.get("messageEncoding", "base64")).lower(),
+        )
+
+
+_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)$")
+
+
+def _timespan(value: str | float) -> float:
+    """host.json timespans: `hh:mm:ss` or `d.hh:mm:ss`; a bare number is milliseconds."""
+    if isinstance(value, int | float):
+        return float(value) / 1000
+    match = _TIMESPAN.match(value.strip())
+    if match is None:
+        raise ValueError(f"host.json timespan {value!r} is not hh:mm:ss")
+    days, hours, minutes, seconds = match.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    function: Any
+    bindings: list[dict[str, Any]]
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        return next(b for b in self.bindings if b["type"].endswith("Trigger"))
+
+
+def load_functions(app: func.FunctionApp) -> list[FunctionSpec]:
+    specs = []
+    for fn in app.get_functions():  # may be called once per app: keep the result
+        meta = json.loads(fn.get_function_json())
+        bindings = meta["bindings"]
+        unsupported = sorted({b["type"] for b in bindings} - SUPPORTED)
+        if unsupported:
+            raise RuntimeError(
+                f"function {fn.get_function_name()!r} uses {', '.join(unsupported)}: the dev host "
+                f"supports {', '.join(sorted(SUPPORTED))}. Use `func start` for other bindings."
+            )
+        specs.append(FunctionSpec(str(fn.get_function_name()), fn.get_user_function(), bindings))
+    return specs
+
+
+async def invoke(function: Any, **kwargs: Any) -> Any:
+    """Call a user function as the Python worker does: async on the loop, sync in a thread."""
+    if inspect.iscoroutinefunction(function):
+        return await function(**kwargs)
+    return await asyncio.to_thread(function, **kwargs)
+
+
+# ---- HTTP -------------------------------------------------------------------------------------
+
+def http_routes(specs: list[FunctionSpec], route_prefix: str) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)  # the app enforces its own limit
+    for spec in specs:
+        trigger = spec.trigger
+        if trigger["type"] != "httpTrigger":
+            continue
+        route = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", trigger.get("route") or spec.name)
+        path = "/" + "/".join(p for p in (route_prefix.strip("/"), route.strip("/")) if p)
+        for method in trigger.get("methods") or ["GET", "POST"]:
+            app.router.add_route(method.upper(), path, _http_handler(spec, trigger["name"]))
+        log.info("http   %-14s %s %s", spec.name, ",".join(trigger.get("methods") or ["*"]), path)
+    return app
+
+
+def _http_handler(spec: FunctionSpec, arg_name: str) -> Any:
+    async def handle(request: web.Request) -> web.Response:
+        req = func.HttpRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=dict(request.headers),
+            params=dict(request.query),
+            route_params=dict(request.match_info),
+            body=await request.read(),
+        )
+        try:
+            response: func.HttpResponse = await invoke(spec.function, **{arg_name: req})
+        except Exception:
+            log.exception("function %s raised", spec.name)
+            return web.Response(status=500)
+        headers = dict(response.headers)
+        headers.pop("Content-Type", None)
+        return web.Response(
+            status=response.status_code,
+            body=response.get_body(),
+            headers={**headers, "Content-Type": response.mimetype + (f"; charset={response.charset}" if response.charset else "")},
+        )
+
+    return handle
+
+
+# ---- queues -----------------------------------------------------------------------------------
+
+class QueueListener:
+    """One queue-triggered function, driven like the host's queue listener."""
+
+    def __init__(self, spec: FunctionSpec, connection_string: str, options: QueueOptions) -> None:
+        trigger = spec.trigger
+        self.spec = spec
+        self.arg_name = trigger["name"]
+        self.queue_name = trigger["queueName"]
+        self.options = options
+        self.queue = QueueClient.from_connection_string(connection_string, self.queue_name)
+        self.poison = QueueClient.from_connection_string(connection_string, f"{self.queue_name}-poison")
+        self.processed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for client in (self.queue, self.poison):
+            with contextlib.suppress(ResourceExistsError):
+                await client.create_queue()
+        log.info("queue  %-14s %s", self.spec.name, self.queue_name)
+        idle = 0.1
+        while not stop.is_set():
+            try:
+                handled = await self._poll_once()
+            except Exception as exc:  # storage restarting: keep going, as the host does
+                log.warning("queue %s: polling failed (%s); retrying", self.queue_name, type(exc).__name__)
+                handled = 0
+            idle = 0.1 if handled else min(idle * 2, self.options.max_polling_interval)
+            if not handled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), idle)
+
+    async def _poll_once(self) -> int:
+        messages = [
+            m async for m in self.queue.receive_messages(
+                messages_per_page=self.options.batch_size,
+                max_messages=self.options.batch_size,
+                visibility_timeout=300,
+            )
+        ]
+        await asyncio.gather(*(self._handle(m) for m in messages))
+        return len(messages)
+
+    async def _handle(self, message: QueueMessage) -> None:
+        body = self._decode(message.content)
+        msg = func.QueueMessage(
+            id=message.id,
+            body=body,
+            dequeue_count=message.dequeue_count,
+            insertion_time=message.inserted_on,
+            expiration_time=message.expires_on,
+            time_next_visible=message.next_visible_on,
+            pop_receipt=message.pop_receipt,
+        )
+        try:
+            await invoke(self.spec.function, **{self.arg_name: msg})
+        except Exception as exc:
+            await self._failed(message, body, exc)
+        else:
+            self.processed += 1
+            with contextlib.suppress(ResourceNotFoundError):
+                await self.queue.delete_message(message.id, message.pop_receipt)
+
+    async def _failed(self, message: QueueMessage, body: bytes, exc: Exception) -> None:
+        attempts = message.dequeue_count or 1
+        log.warning("function %s failed (attempt %d of %d): %s", self.spec.name, attempts, self.options.max_dequeue_count, exc)
+        if attempts >= self.options.max_dequeue_count:
+            await self.poison.send_message(self._encode(body))
+            await self.queue.delete_message(message.id, message.pop_receipt)
+            log.error("message %s moved to %s-poison", message.id, self.queue_name)
+            return
+        await self.queue.update_message(
+            message.id, message.pop_receipt, visibility_timeout=int(self.options.visibility_timeout)
+        )
+
+    def _decode(self, content: Any) -> bytes:
+        raw = content if isinstance(content, bytes) else str(content).encode()
+        return base64.b64decode(raw) if self.options.message_encoding == "base64" else raw
+
+    def _encode(self, body: bytes) -> str:
+        if self.options.message_encoding == "base64":
+            return base64.b64encode(body).decode()
+        return body.decode()
+
+    async def close(self) -> None:
+        await self.queue.close()
+        await self.poison.close()
+
+
+def read_host_json(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document

@@ -1,0 +1,76 @@
+"""Operators' commands: `python -m shared.cli COMMAND ...` (see `--help`).
+
+Settings are read from the environment, then from local.settings.json (`--settings`), the way the
+Functions host reads them, so the CLI sees the same sources and secrets as the app beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from shared.cli import commands
+from shared.cli.errors import CliError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.cli", description="Viva Learning bridge: operators' commands."
+    )
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        default=Path("local.settings.json"),
+        help="local.settings.json to read after the environment (default: ./local.settings.json)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    translate = sub.add_parser(
+        "translate",
+        help="print the canonical events a body becomes (no network, no signature check)",
+        description="Print, as a JSON array on stdout, the canonical events FILE would become. "
+        "Items the format ignores are left out and explained on stderr.",
+    )
+    which = translate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--source", help="a configured source (its format and options)")
+    which.add_argument("--format", help="a built-in format with default options, e.g. generic")
+    translate.add_argument("file", type=Path, help="the webhook body ('-' for stdin)")
+    translate.set_defaults(run=commands.translate)
+
+    send = sub.add_parser(
+        "send",
+        help="sign a body with a source's secret and post it to the bridge",
+        description="Sign FILE with the configured secret of SOURCE and POST it to the bridge.",
+    )
+    send.add_argument("--source", required=True)
+    send.add_argument("file", type=Path, help="the webhook body ('-' for stdin)")
+    send.add_argument(
+        "--url",
+        default="http://127.0.0.1:7071/api",
+        help="the bridge's base URL (default: the local one, http://127.0.0.1:7071/api)",
+    )
+    send.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="then poll the configured Graph (local sandbox only) until every event's course "
+        "activity is there, and print it",
+    )
+    send.set_defaults(run=commands.send)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The CLI's commands. Each takes the parsed arguments and returns the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.cli.errors import CliError
+from shared.config.exceptions import ConfigurationError
+from shared.config.settings import (
+    GraphAuth,
+    SourceSettings,
+    load_settings,
+    load_source_settings,
+    read_local_settings,
+)
+from shared.sources.base import Delivery, SourceFormat
+from shared.sources.exceptions import InvalidPayload, SourceConfigurationError, UnknownSource
+from shared.sources.registry import build_source, format_without_secret
+
+
+def _environment(settings_file: Path) -> dict[str, str]:
+    try:
+        return {**read_local_settings(settings_file), **os.environ}
+    except ConfigurationError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _read_body(path: Path) -> bytes:
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _source_settings(settings_file: Path, name: str) -> SourceSettings:
+    try:
+        sources = load_source_settings(_environment(settings_file))
+    except ConfigurationError as exc:
+        raise CliError(str(exc)) from None
+    if name not in sources:
+        known = ", ".join(sorted(sources)) or "none"
+        raise CliError(f"no source named {name!r} is configured (configured: {known})")
+    return sources[name]
+
+
+def _parser(args: argparse.Namespace) -> SourceFormat:
+    try:
+        if args.source:
+            settings = _source_settings(args.settings, args.source)
+            return build_source(settings, offline=True)
+        return format_without_secret(args.format)
+    except (UnknownSource, SourceConfigurationError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def translate(args: argparse.Namespace) -> int:
+    parser = _parser(args)
+    body = _read_body(args.file)
+    delivery = Delivery(parser.name, body, {}, datetime.now(UTC))
+    try:
+        result = parser.parse(delivery)
+    except InvalidPayload as exc:
+        details = "".join(f"\n  {p.pointer}: {p.detail}" for p in exc.problems)
+        raise CliError(f"{args.file}: {exc}{details}") from None
+    for item in result.ignored:
+        print(f"ignored {item.reference or '(item)'}: {item.reason}", file=sys.stderr)
+    json.dump([event.to_wire() for event in result.events], sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def send(args: argparse.Namespace) -> int:
+    import httpx
+    from standardwebhooks.webhooks import Webhook
+
+    settings = _source_settings(args.settings, args.source)
+    source = _build(settings)
+    if settings.format != "generic":
+        raise CliError(f"send signs the generic format only; {args.source!r} is {settings.format!r}")
+    assert settings.secret is not None  # the generic format requires one
+    body = _read_body(args.file)
+    events = source.parse(Delivery(args.source, body, {}, datetime.now(UTC))).events
+    message_id = f"msg_{uuid.uuid4().hex}"
+    now = datetime.now(UTC)
+    signature = Webhook(settings.secret.get_secret_value()).sign(message_id, now, body.decode())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
+    url = f"{args.url.rstrip('/')}/webhooks/{args.source}"
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise CliError(f"could not reach the bridge at {url}: {exc}") from None
+    accepted_at = time.monotonic()
+    print(f"{response.status_code} {response.reason_phrase}")
+    print(response.text)
+    if not response.is_success:
+        return 1
+    if args.wait:
+        return _wait_for_activities(args, [e.activity_id for e in events], accepted_at)
+    return 0
+
+
+def _build(settings: SourceSettings) -> SourceFormat:
+    try:
+        return build_source(settings)
+    except SourceConfigurationError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _wait_for_activities(args: argparse.Namespace, activity_ids: list[str], since: float) -> int:
+    """Poll the configured Graph for each course activity; only for the anonymous local sandbox."""
+    import httpx
+
+    try:
+        settings = load_settings(_environment(args.settings))
+    except ConfigurationError as exc:
+        raise CliError(str(exc)) from None
+    if settings.graph_auth is not GraphAuth.ANONYMOUS:
+        raise CliError("--wait reads Graph anonymously, so it works with the local sandbox only")
+    base = f"{settings.graph_base_url}/employeeExperience/learningProviders/{settings.provider_registration_id}"
+    pending = dict.fromkeys(activity_ids)
+    deadline = since + args.wait
+    while pending and time.monotonic() < deadline:
+        for activity_id in list(pending):
+            key = activity_id.replace("'", "''")
+            found = httpx.get(f"{base}/learningCourseActivities(externalcourseActivityId='{key}')", timeout=10)
+            if found.status_code == 200:
+                record: dict[str, Any] = found.json()
+                elapsed = time.monotonic() - since
+                print(f"course activity {activity_id} in Graph after {elapsed:.2f} s:")
+                print(json.dumps(record, indent=2))
+                del pending[activity_id]
+        if pending:
+            time.sleep(0.05)
+    if pending:
+        print(f"not in Graph after {args.wait} s: {', '.join(pending)}", file=sys.stderr)
+        return 1
+    return 0
