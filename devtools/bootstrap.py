@@ -10,6 +10,7 @@ they are missing or older than their lists, then runs the same module make would
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -29,12 +30,21 @@ def install() -> None:
     if _stale(marker, ROOT / "requirements.txt", ROOT / "requirements-dev.txt"):
         venv.create(VENV, with_pip=True)
         subprocess.check_call([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-        subprocess.check_call([str(PY), "-m", "pip", "install", "--quiet", "-r", str(ROOT / "requirements-dev.txt")])
+        subprocess.check_call(
+            [str(PY), "-m", "pip", "install", "--quiet", "-r", str(ROOT / "requirements-dev.txt")]
+        )
         marker.touch()
     node_marker = ROOT / "node_modules" / ".installed"
     if _stale(node_marker, ROOT / "package.json", ROOT / "package-lock.json"):
-        subprocess.check_call(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT)
+        subprocess.check_call([_npm(), "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT)
         node_marker.touch()
+
+
+def _npm() -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("Node.js and npm are needed (for Azurite); install Node.js 20 or newer.")
+    return npm
 
 
 def main() -> int:

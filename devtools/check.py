@@ -1,4 +1,4 @@
-"""`make test`: ruff, mypy, then pytest; every step runs, and any failure fails the whole.
+"""`make test`: ruff (lint and format), mypy, then pytest; every step runs, and any failure fails the whole.
 
 pytest's exit status 5 (no tests collected) counts as a failure: a suite that silently runs nothing
 must never pass.
@@ -11,6 +11,7 @@ import sys
 
 STEPS = [
     ("ruff", [sys.executable, "-m", "ruff", "check", "."]),
+    ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
     ("mypy", [sys.executable, "-m", "mypy"]),
     ("pytest", [sys.executable, "-m", "pytest", *sys.argv[1:]]),
 ]

@@ -26,7 +26,8 @@ from typing import Any
 
 import azure.functions as func
 from aiohttp import web
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.functions.queue import QueueMessage as TriggerMessage  # the worker's, with dequeue_count
 from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient
 
@@ -106,6 +107,7 @@ async def invoke(function: Any, **kwargs: Any) -> Any:
 
 # ---- HTTP -------------------------------------------------------------------------------------
 
+
 def http_routes(specs: list[FunctionSpec], route_prefix: str) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)  # the app enforces its own limit
     for spec in specs:
@@ -140,13 +142,18 @@ def _http_handler(spec: FunctionSpec, arg_name: str) -> Any:
         return web.Response(
             status=response.status_code,
             body=response.get_body(),
-            headers={**headers, "Content-Type": response.mimetype + (f"; charset={response.charset}" if response.charset else "")},
+            headers={
+                **headers,
+                "Content-Type": response.mimetype
+                + (f"; charset={response.charset}" if response.charset else ""),
+            },
         )
 
     return handle
 
 
 # ---- queues -----------------------------------------------------------------------------------
+
 
 class QueueListener:
     """One queue-triggered function, driven like the host's queue listener."""
@@ -170,7 +177,7 @@ class QueueListener:
         while not stop.is_set():
             try:
                 handled = await self._poll_once()
-            except Exception as exc:  # storage restarting: keep going, as the host does
+            except AzureError as exc:  # storage restarting: keep going, as the host does
                 log.warning("queue %s: polling failed (%s); retrying", self.queue_name, type(exc).__name__)
                 handled = 0
             idle = 0.1 if handled else min(idle * 2, self.options.max_polling_interval)
@@ -180,7 +187,8 @@ class QueueListener:
 
     async def _poll_once(self) -> int:
         messages = [
-            m async for m in self.queue.receive_messages(
+            m
+            async for m in self.queue.receive_messages(
                 messages_per_page=self.options.batch_size,
                 max_messages=self.options.batch_size,
                 visibility_timeout=300,
@@ -191,7 +199,7 @@ class QueueListener:
 
     async def _handle(self, message: QueueMessage) -> None:
         body = self._decode(message.content)
-        msg = func.QueueMessage(
+        msg = TriggerMessage(  # type: ignore[no-untyped-call]
             id=message.id,
             body=body,
             dequeue_count=message.dequeue_count,
@@ -211,7 +219,13 @@ class QueueListener:
 
     async def _failed(self, message: QueueMessage, body: bytes, exc: Exception) -> None:
         attempts = message.dequeue_count or 1
-        log.warning("function %s failed (attempt %d of %d): %s", self.spec.name, attempts, self.options.max_dequeue_count, exc)
+        log.warning(
+            "function %s failed (attempt %d of %d): %s",
+            self.spec.name,
+            attempts,
+            self.options.max_dequeue_count,
+            exc,
+        )
         if attempts >= self.options.max_dequeue_count:
             await self.poison.send_message(self._encode(body))
             await self.queue.delete_message(message.id, message.pop_receipt)

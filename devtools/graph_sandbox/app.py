@@ -37,8 +37,13 @@ _ACTIVITY_TYPES = {
 }
 _CONTENT_TYPES = {"#microsoft.graph.learningContent": "learningContent"}
 _ACTIVITY_FIELDS = (
-    "externalcourseActivityId", "learnerUserId", "learningContentId", "learningProviderId", "status",
-    "completionPercentage", "completedDateTime",
+    "externalcourseActivityId",
+    "learnerUserId",
+    "learningContentId",
+    "learningProviderId",
+    "status",
+    "completionPercentage",
+    "completedDateTime",
 )
 
 Handler = Callable[["Sandbox", web.Request, dict[str, str]], Awaitable[web.Response]]
@@ -97,6 +102,7 @@ def _provider(sandbox: Sandbox, pid: str) -> Doc:
 
 # ---- learning providers -----------------------------------------------------------------------
 
+
 async def create_provider(sb: Sandbox, request: web.Request, _: dict[str, str]) -> web.Response:
     body = await _body(request)
     if not isinstance(body, dict) or not body.get("displayName"):
@@ -119,6 +125,7 @@ async def patch_provider(sb: Sandbox, request: web.Request, p: dict[str, str]) -
 
 
 # ---- course activities ------------------------------------------------------------------------
+
 
 def _activity_view(doc: Doc) -> Doc:
     view = {"@odata.type": doc["@odata.type"], "id": doc["id"]}
@@ -190,7 +197,9 @@ async def patch_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -
     if body["@odata.type"] != doc["@odata.type"]:
         raise bad_request("@odata.type cannot be changed by an update.")
     validate_write(type_name, body)
-    if "externalcourseActivityId" in body and body["externalcourseActivityId"] != doc.get("externalcourseActivityId"):
+    if "externalcourseActivityId" in body and body["externalcourseActivityId"] != doc.get(
+        "externalcourseActivityId"
+    ):
         raise bad_request("externalcourseActivityId cannot be changed by an update.")
     _check_activity_fields(sb, p["pid"], body)
     sb.store.replace_activity(p["pid"], {**doc, **body})
@@ -204,6 +213,7 @@ async def delete_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) 
 
 
 # ---- learning contents ------------------------------------------------------------------------
+
 
 async def get_content(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
     _provider(sb, p["pid"])
@@ -289,16 +299,30 @@ ROUTES: list[Route] = [
             (kind, method, _PROVIDER + suffix, handler)
             for kind, suffix in [
                 ("activityById", r"/learningCourseActivities/(?P<aid>[^/()]+)"),
-                ("activityByExternalId",
-                 r"/learningCourseActivities\(externalc(?:o|O)urseActivityId='(?P<key>.*)'\)"),
+                (
+                    "activityByExternalId",
+                    r"/learningCourseActivities\(externalc(?:o|O)urseActivityId='(?P<key>.*)'\)",
+                ),
             ]
             for method, handler in [
-                ("GET", get_activity), ("PATCH", patch_activity), ("DELETE", delete_activity)
+                ("GET", get_activity),
+                ("PATCH", patch_activity),
+                ("DELETE", delete_activity),
             ]
         ],
         ("contentById", "GET", _PROVIDER + r"/learningContents/(?P<cid>[^/()]+)", get_content),
-        ("contentByExternalId", "GET", _PROVIDER + r"/learningContents\(externalId='(?P<key>.*)'\)", get_content),
-        ("contentByExternalId", "PATCH", _PROVIDER + r"/learningContents\(externalId='(?P<key>.*)'\)", put_content),
+        (
+            "contentByExternalId",
+            "GET",
+            _PROVIDER + r"/learningContents\(externalId='(?P<key>.*)'\)",
+            get_content,
+        ),
+        (
+            "contentByExternalId",
+            "PATCH",
+            _PROVIDER + r"/learningContents\(externalId='(?P<key>.*)'\)",
+            put_content,
+        ),
         ("users", "GET", r"/users", list_users),
         ("users", "POST", r"/users", create_user),
         ("user", "GET", r"/users/(?P<uid>[^/]+)", get_user),
@@ -312,8 +336,10 @@ async def dispatch(request: web.Request) -> web.Response:
     candidates = [(route, route.pattern.match(path)) for route in ROUTES]
     matching = [(route, m) for route, m in candidates if m is not None]
     kind = matching[0][0].kind if matching else "unknown"
+    observer = "x-sandbox-client" in request.headers  # tools looking on never take injected faults
     try:
-        await sb.faults.before(request.method, path, kind)
+        if not observer:
+            await sb.faults.before(request.method, path, kind)
         route_match = next(((r, m) for r, m in matching if r.method == request.method), None)
         if route_match is None:
             if matching:
@@ -327,11 +353,22 @@ async def dispatch(request: web.Request) -> web.Response:
         injected = exc.message == "Injected by the Graph sandbox."
     if not injected:
         sb.faults.requests[f"{request.method} {kind} {response.status}"] += 1
-    sb.log.append({"method": request.method, "kind": kind, "status": response.status, "injected": injected})
+    sb.log.append(
+        {
+            "method": request.method,
+            "kind": kind,
+            "path": unquote(path),
+            "status": response.status,
+            "injected": injected,
+            # Tools that look at the sandbox mark their requests, so logs can leave them out.
+            "client": request.headers.get("x-sandbox-client", "bridge"),
+        }
+    )
     return response
 
 
 # ---- controls ---------------------------------------------------------------------------------
+
 
 class Seed(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -33,7 +33,8 @@ def _document() -> dict[str, Any]:
 @cache
 def _registry() -> Registry[Any]:
     resource = Resource.from_contents(_document(), default_specification=DRAFT4)
-    return Registry().with_resource(_URI, resource)
+    registry: Registry[Any] = Registry().with_resource(_URI, resource)
+    return registry
 
 
 def _schema(name: str) -> dict[str, Any]:
@@ -79,9 +80,7 @@ def validate_write(type_name: str, body: Any) -> None:
     if read_only:
         raise bad_request(f"Property {read_only[0]!r} is read-only and cannot be written.")
     schema = {"$ref": f"{_URI}#/components/schemas/microsoft.graph.{type_name}"}
-    validator = OAS30WriteValidator(
-        schema, registry=_registry(), format_checker=oas30_format_checker
-    )
+    validator = OAS30WriteValidator(schema, registry=_registry(), format_checker=oas30_format_checker)
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]

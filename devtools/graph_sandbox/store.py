@@ -41,7 +41,7 @@ class Store:
 
     def reset(self) -> None:
         for table in ("providers", "users", "contents", "activities"):
-            self._db.execute(f"DELETE FROM {table}")
+            self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
 
     def _one(self, sql: str, *args: Any) -> Doc | None:
         row = self._db.execute(sql, args).fetchone()
@@ -71,21 +71,30 @@ class Store:
 
     def users_where(self, field: str, value: str) -> list[Doc]:
         column = {"mail": "mail", "userPrincipalName": "upn", "employeeId": "employee_id"}[field]
-        return self._all(f"SELECT doc FROM users WHERE lower({column}) = lower(?)", value)
+        sql = f"SELECT doc FROM users WHERE lower({column}) = lower(?)"  # noqa: S608 - column from a fixed map
+        return self._all(sql, value)
 
     def add_user(self, doc: Doc) -> Doc:
         doc.setdefault("id", str(uuid.uuid4()))
         try:
             self._db.execute(
                 "INSERT INTO users (id, upn, mail, employee_id, doc) VALUES (?, ?, ?, ?, ?)",
-                (doc["id"], doc["userPrincipalName"], doc.get("mail"), doc.get("employeeId"), json.dumps(doc)),
+                (
+                    doc["id"],
+                    doc["userPrincipalName"],
+                    doc.get("mail"),
+                    doc.get("employeeId"),
+                    json.dumps(doc),
+                ),
             )
         except sqlite3.IntegrityError:
             raise Conflict("A user with this id or userPrincipalName already exists.") from None
         return doc
 
     # learning contents
-    def content(self, provider_id: str, *, id: str | None = None, external_id: str | None = None) -> Doc | None:
+    def content(
+        self, provider_id: str, *, id: str | None = None, external_id: str | None = None
+    ) -> Doc | None:
         if id is not None:
             return self._one("SELECT doc FROM contents WHERE provider_id = ? AND id = ?", provider_id, id)
         return self._one(
@@ -104,9 +113,7 @@ class Store:
         self, provider_id: str, *, id: str | None = None, external_id: str | None = None
     ) -> Doc | None:
         if id is not None:
-            return self._one(
-                "SELECT doc FROM activities WHERE provider_id = ? AND id = ?", provider_id, id
-            )
+            return self._one("SELECT doc FROM activities WHERE provider_id = ? AND id = ?", provider_id, id)
         return self._one(
             "SELECT doc FROM activities WHERE provider_id = ? AND external_id = ?",
             provider_id,
@@ -133,4 +140,6 @@ class Store:
         )
 
     def delete_activity(self, provider_id: str, activity_id: str) -> None:
-        self._db.execute("DELETE FROM activities WHERE provider_id = ? AND id = ?", (provider_id, activity_id))
+        self._db.execute(
+            "DELETE FROM activities WHERE provider_id = ? AND id = ?", (provider_id, activity_id)
+        )

@@ -66,7 +66,7 @@ def main() -> int:
 _WELCOME = f"""
 The bridge is running locally.
   bridge         http://127.0.0.1:{BRIDGE_PORT}/api   (POST /webhooks/generic, GET /health)
-  Graph sandbox  http://127.0.0.1:{SANDBOX_PORT}/v1.0  (seeded: provider 6c4bd8a2-..., users ada/grace, courses course-101/202)
+  Graph sandbox  http://127.0.0.1:{SANDBOX_PORT}/v1.0  (seeded: demo provider, 2 users, 2 courses)
   Azurite        127.0.0.1:10000-10002 (data in .local/azurite)
 
 Send a sample webhook, signed with the secret in local.settings.json:

@@ -82,7 +82,7 @@ class Service:
         return self
 
     def wait_ready(self, check: str | int, timeout: float = 60.0) -> None:
-        """Wait until an HTTP URL answers below 500 or a TCP port accepts, failing fast if the process dies."""
+        """Wait until a URL answers below 500 or a port accepts; fail fast if the process dies."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
@@ -127,9 +127,23 @@ def azurite(ports: AzuritePorts, *, location: Path | None, log_path: Path | None
     if not AZURITE_BIN.exists():
         raise RuntimeError(f"Azurite is not installed: run `npm ci` in {ROOT} (make does it for you).")
     argv = [
-        str(AZURITE_BIN), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose",
-        "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-        "--blobPort", str(ports.blob), "--queuePort", str(ports.queue), "--tablePort", str(ports.table),
+        str(AZURITE_BIN),
+        "--silent",
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--blobHost",
+        "127.0.0.1",
+        "--queueHost",
+        "127.0.0.1",
+        "--tableHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(ports.blob),
+        "--queuePort",
+        str(ports.queue),
+        "--tablePort",
+        str(ports.table),
     ]
     if location is None:
         argv.append("--inMemoryPersistence")
@@ -148,7 +162,9 @@ def graph_sandbox(port: int, *, seed: Path | None = None, log_path: Path | None 
     return Service("graph-sandbox", argv, log_path=log_path)
 
 
-def devhost(port: int, env: Mapping[str, str], *, settings: Path | None = None, log_path: Path | None = None) -> Service:
+def devhost(
+    port: int, env: Mapping[str, str], *, settings: Path | None = None, log_path: Path | None = None
+) -> Service:
     argv = [sys.executable, "-m", "devtools.devhost", "--port", str(port)]
     if settings is not None:
         argv += ["--settings", str(settings)]

@@ -10,7 +10,6 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
@@ -21,6 +20,9 @@ from shared.config.settings import (
     load_source_settings,
     read_local_settings,
 )
+from shared.delivery.merge import changes_for
+from shared.events.model import CanonicalEvent
+from shared.graph.gateway import record_from_json
 from shared.sources.base import Delivery, SourceFormat
 from shared.sources.exceptions import InvalidPayload, SourceConfigurationError, UnknownSource
 from shared.sources.registry import build_source, format_without_secret
@@ -110,7 +112,7 @@ def send(args: argparse.Namespace) -> int:
     if not response.is_success:
         return 1
     if args.wait:
-        return _wait_for_activities(args, [e.activity_id for e in events], accepted_at)
+        return _wait_for_activities(args, events, accepted_at)
     return 0
 
 
@@ -121,8 +123,9 @@ def _build(settings: SourceSettings) -> SourceFormat:
         raise CliError(str(exc)) from None
 
 
-def _wait_for_activities(args: argparse.Namespace, activity_ids: list[str], since: float) -> int:
-    """Poll the configured Graph for each course activity; only for the anonymous local sandbox."""
+def _wait_for_activities(args: argparse.Namespace, events: list[CanonicalEvent], since: float) -> int:
+    """Poll the configured Graph until each event is reflected in its course activity (that is,
+    applying it again would change nothing). Anonymous reads only: the local sandbox."""
     import httpx
 
     try:
@@ -131,22 +134,24 @@ def _wait_for_activities(args: argparse.Namespace, activity_ids: list[str], sinc
         raise CliError(str(exc)) from None
     if settings.graph_auth is not GraphAuth.ANONYMOUS:
         raise CliError("--wait reads Graph anonymously, so it works with the local sandbox only")
-    base = f"{settings.graph_base_url}/employeeExperience/learningProviders/{settings.provider_registration_id}"
-    pending = dict.fromkeys(activity_ids)
+    provider = (
+        f"{settings.graph_base_url}/employeeExperience/learningProviders/{settings.provider_registration_id}"
+    )
+    pending = {event.event_id: event for event in events}
     deadline = since + args.wait
     while pending and time.monotonic() < deadline:
-        for activity_id in list(pending):
-            key = activity_id.replace("'", "''")
-            found = httpx.get(f"{base}/learningCourseActivities(externalcourseActivityId='{key}')", timeout=10)
-            if found.status_code == 200:
-                record: dict[str, Any] = found.json()
+        for event_id, event in list(pending.items()):
+            key = event.activity_id.replace("'", "''")
+            url = f"{provider}/learningCourseActivities(externalcourseActivityId='{key}')"
+            found = httpx.get(url, timeout=10)
+            if found.status_code == 200 and changes_for(record_from_json(found.json()), event).is_empty():
                 elapsed = time.monotonic() - since
-                print(f"course activity {activity_id} in Graph after {elapsed:.2f} s:")
-                print(json.dumps(record, indent=2))
-                del pending[activity_id]
+                print(f"event {event_id} is in Graph after {elapsed:.2f} s (GET {url}):")
+                print(json.dumps(found.json(), indent=2))
+                del pending[event_id]
         if pending:
             time.sleep(0.05)
     if pending:
-        print(f"not in Graph after {args.wait} s: {', '.join(pending)}", file=sys.stderr)
+        print(f"not applied after {args.wait} s: {', '.join(pending)}", file=sys.stderr)
         return 1
     return 0

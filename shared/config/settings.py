@@ -142,9 +142,7 @@ def _sources(env: Mapping[str, str], problems: list[str]) -> dict[str, SourceSet
     return sources
 
 
-def _source(
-    name: str, definition: Any, env: Mapping[str, str], problems: list[str]
-) -> SourceSettings | None:
+def _source(name: str, definition: Any, env: Mapping[str, str], problems: list[str]) -> SourceSettings | None:
     where = f"{SOURCES}[{name!r}]"
     if not re.match(SOURCE_NAME_PATTERN, name):
         problems.append(f"{where}: source names use a-z, 0-9 and '-' (they appear in URLs).")

@@ -31,9 +31,7 @@ class Resolver:
             return cached
         user_id = await self._look_up(learner)
         if user_id is None:
-            raise PermanentFailure(
-                "learnerNotFound", f"No Entra user matches the learner's {learner.kind}."
-            )
+            raise PermanentFailure("learnerNotFound", f"No Entra user matches the learner's {learner.kind}.")
         self._users[key] = user_id
         return user_id
 

@@ -53,9 +53,7 @@ class CourseActivityUpserter:
         learner_id = await self._resolver.learner_user_id(event.learner)
         content_id = await self._resolver.content_id(event.course.external_id)
         try:
-            await self._graph.create_activity(
-                event.activity_id, learner_id, content_id, desired_state(event)
-            )
+            await self._graph.create_activity(event.activity_id, learner_id, content_id, desired_state(event))
             return UpsertResult.CREATED
         except GraphError as exc:
             if exc.status != 409:

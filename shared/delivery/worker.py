@@ -48,13 +48,21 @@ class EventWorker:
         except TransientFailure as failure:
             log.warning(
                 "event will be retried: event=%s source=%s attempt=%d reason=%s detail=%s",
-                event.event_id, event.source, dequeue_count, failure.reason, failure.detail,
+                event.event_id,
+                event.source,
+                dequeue_count,
+                failure.reason,
+                failure.detail,
             )
             raise
         lag = (self._clock() - event.occurred_at).total_seconds()
         log.info(
             "event applied: event=%s source=%s activity=%s result=%s lag_s=%.1f",
-            event.event_id, event.source, event.activity_id, result.value, lag,
+            event.event_id,
+            event.source,
+            event.activity_id,
+            result.value,
+            lag,
         )
         return result
 
@@ -78,6 +86,9 @@ class EventWorker:
         await asyncio.to_thread(self._deadletters.send_all, DEADLETTER_QUEUE, [message])
         log.error(
             "event dead-lettered: event=%s source=%s reason=%s detail=%s",
-            event_id, source, failure.reason, failure.detail,
+            event_id,
+            source,
+            failure.reason,
+            failure.detail,
         )
         return letter

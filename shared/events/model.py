@@ -31,9 +31,7 @@ SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 SourceName = Annotated[str, StringConstraints(pattern=SOURCE_NAME_PATTERN)]
 # Ids travel as queue payloads, table keys and OData keys: no control characters, bounded length.
-OpaqueId = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
+OpaqueId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=1024, strip_whitespace=True)]
 
 
@@ -60,6 +58,11 @@ class CourseStatus(StrEnum):
     IN_PROGRESS = "inProgress"
     COMPLETED = "completed"
 
+    @classmethod
+    def parse(cls, value: object) -> CourseStatus | None:
+        """Graph's value as ours; None for absent or values we do not know (unknownFutureValue)."""
+        return cls(value) if isinstance(value, str) and value in cls._value2member_map_ else None
+
 
 class Account(WireModel):
     """An account on a platform (xAPI style): the platform's home page and the learner's name there."""
@@ -75,8 +78,8 @@ class Learner(WireModel):
 
     user_id: uuid.UUID | None = Field(default=None, description="Entra (Azure AD) object id.")
     upn: NonEmpty | None = Field(default=None, description="userPrincipalName.")
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)] | None = (
-        Field(default=None, description="Mail address, matched against the user's mail.")
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)] | None = Field(
+        default=None, description="Mail address, matched against the user's mail."
     )
     account: Account | None = Field(
         default=None, description="Platform account; needs an identity mapping to resolve."
@@ -87,9 +90,7 @@ class Learner(WireModel):
         given = [k for k in ("user_id", "upn", "email", "account") if getattr(self, k) is not None]
         if len(given) != 1:
             names = ", ".join(to_camel(k) for k in given) or "none"
-            raise ValueError(
-                f"learner needs exactly one of userId, upn, email or account (got {names})"
-            )
+            raise ValueError(f"learner needs exactly one of userId, upn, email or account (got {names})")
         return self
 
     def identity_key(self) -> str:

@@ -8,9 +8,7 @@ TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 class GraphError(Exception):
     """Graph answered with an error. `code` and `message` are Graph's own (they carry no secrets)."""
 
-    def __init__(
-        self, status: int, code: str, message: str, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"Graph {status} {code}: {message}")
         self.status = status
         self.code = code

@@ -6,9 +6,10 @@ The delivery logic is written against `LearningGraph`; production uses the msgra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.events.model import CourseStatus
 
@@ -38,6 +39,25 @@ class ActivityWrite:
 
     def is_empty(self) -> bool:
         return self == ActivityWrite()
+
+
+def record_from_json(doc: Mapping[str, Any]) -> ActivityRecord:
+    """An ActivityRecord from Graph's JSON (either spelling of the external id is accepted)."""
+
+    def when(key: str) -> datetime | None:
+        value = doc.get(key)
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+    return ActivityRecord(
+        id=str(doc.get("id", "")),
+        external_id=str(doc.get("externalcourseActivityId") or doc.get("externalCourseActivityId") or ""),
+        learner_user_id=str(doc.get("learnerUserId", "")),
+        learning_content_id=str(doc.get("learningContentId", "")),
+        status=CourseStatus.parse(doc.get("status")),
+        completion_percentage=doc.get("completionPercentage"),
+        started_at=when("startedDateTime"),
+        completed_at=when("completedDateTime"),
+    )
 
 
 class LearningGraph(Protocol):

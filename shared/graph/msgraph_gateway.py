@@ -13,12 +13,14 @@ import httpx
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_http.middleware.options import RetryHandlerOption
-from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.course_status import CourseStatus as GraphCourseStatus
 from msgraph.generated.models.learning_course_activity import LearningCourseActivity
 from msgraph.generated.models.learning_self_initiated_course import LearningSelfInitiatedCourse
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
 from shared.config.settings import GraphAuth, Settings
@@ -50,9 +52,8 @@ class MsGraphLearningGraph:
         )
 
     async def find_user_id_by_upn(self, upn: str) -> str | None:
-        config = RequestConfiguration(
-            query_parameters=UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(select=["id"])
-        )
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=["id"])
+        config = RequestConfiguration(query_parameters=query)
         user = await _call(self._client.users.by_user_id(upn).get(config), not_found_is_none=True)
         return user.id if user is not None else None
 
@@ -87,18 +88,14 @@ class MsGraphLearningGraph:
         body.learning_content_id = content_id
         # No automatic retry of a POST: a retried POST whose first attempt landed would duplicate the
         # record. The queue retries instead, and the retry looks the record up first.
-        config: RequestConfiguration[Any] = RequestConfiguration(
-            options=[RetryHandlerOption(max_retries=0)]
-        )
+        config: RequestConfiguration[Any] = RequestConfiguration(options=[RetryHandlerOption(max_retries=0)])
         created = await _call(self._provider.learning_course_activities.post(body, config))
         if created is None:  # pragma: no cover - Graph always returns the entity with 201
             raise GraphError(502, "emptyResponse", "Graph returned no entity for the POST.")
         return _record(created)
 
     async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:
-        builder = self._provider.learning_course_activities.by_learning_course_activity_id(
-            activity_id
-        )
+        builder = self._provider.learning_course_activities.by_learning_course_activity_id(activity_id)
         await _call(builder.patch(_body(fields)))
 
 
@@ -146,7 +143,6 @@ def _body(fields: ActivityWrite) -> LearningSelfInitiatedCourse:
 
 
 def _record(activity: LearningCourseActivity) -> ActivityRecord:
-    status = activity.status.value if activity.status is not None else None
     started = getattr(activity, "started_date_time", None)
     extra = activity.additional_data or {}
     external_id = activity.externalcourse_activity_id or extra.get("externalCourseActivityId")
@@ -155,7 +151,7 @@ def _record(activity: LearningCourseActivity) -> ActivityRecord:
         external_id=external_id or "",
         learner_user_id=activity.learner_user_id or "",
         learning_content_id=activity.learning_content_id or "",
-        status=CourseStatus(status) if status in CourseStatus._value2member_map_ else None,
+        status=CourseStatus.parse(activity.status.value if activity.status is not None else None),
         completion_percentage=activity.completion_percentage,
         started_at=started,
         completed_at=activity.completed_date_time,
@@ -169,7 +165,9 @@ def build_learning_graph(settings: Settings) -> MsGraphLearningGraph:
     )
     adapter = GraphRequestAdapter(_auth_provider(settings), http_client)
     adapter.base_url = settings.graph_base_url
-    return MsGraphLearningGraph(GraphServiceClient(request_adapter=adapter), settings.provider_registration_id)
+    return MsGraphLearningGraph(
+        GraphServiceClient(request_adapter=adapter), settings.provider_registration_id
+    )
 
 
 def _auth_provider(settings: Settings) -> AuthenticationProvider:
@@ -184,6 +182,4 @@ def _auth_provider(settings: Settings) -> AuthenticationProvider:
 
     credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
     host = httpx.URL(settings.graph_base_url).host
-    return AzureIdentityAuthenticationProvider(
-        credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host]
-    )
+    return AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host])

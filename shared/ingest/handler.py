@@ -97,8 +97,15 @@ class WebhookIngestor:
             return problems.queue_unavailable()
         event_ids = [event.event_id for event in result.events]
         for item in result.ignored:
-            log.info("event ignored: source=%s ref=%s reason=%s", delivery.source, item.reference, item.reason)
-        log.info("webhook accepted: source=%s accepted=%d ignored=%d", delivery.source, len(event_ids), len(result.ignored))
+            log.info(
+                "event ignored: source=%s ref=%s reason=%s", delivery.source, item.reference, item.reason
+            )
+        log.info(
+            "webhook accepted: source=%s accepted=%d ignored=%d",
+            delivery.source,
+            len(event_ids),
+            len(result.ignored),
+        )
         body: dict[str, Any] = {"accepted": len(event_ids), "eventIds": event_ids}
         if result.ignored:
             body["ignored"] = [
@@ -113,8 +120,10 @@ def _media_type_matches(content_type: str | None, accepted: tuple[str, ...]) -> 
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type in accepted:
         return True
-    return "application/json" in accepted and media_type.startswith("application/") and (
-        media_type.endswith("+json")
+    return (
+        "application/json" in accepted
+        and media_type.startswith("application/")
+        and (media_type.endswith("+json"))
     )
 
 

@@ -47,9 +47,7 @@ def authentication_failed(detail: str) -> Problem:
 
 
 def unknown_source(source: str) -> Problem:
-    return Problem(
-        404, "unknown-source", "Unknown source", f"No source named {source!r} is configured."
-    )
+    return Problem(404, "unknown-source", "Unknown source", f"No source named {source!r} is configured.")
 
 
 def method_not_allowed(method: str, allowed: str) -> Problem:

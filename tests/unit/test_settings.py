@@ -1,0 +1,76 @@
+import pytest
+
+from shared.config import ConfigurationError, GraphAuth, load_settings, secret_setting_name
+from tests.builders import TEST_SECRET
+
+VALID = {
+    "BRIDGE_SOURCES": '{"generic": {"format": "generic"}, "lms-a": {"format": "generic"}}',
+    "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
+    "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
+    "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
+}
+
+
+def problems(env: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env)
+    return caught.value.problems
+
+
+def test_defaults_point_at_microsoft_graph_with_managed_identity() -> None:
+    settings = load_settings(VALID)
+    assert settings.graph_base_url == "https://graph.microsoft.com/v1.0"
+    assert settings.graph_auth is GraphAuth.MANAGED_IDENTITY
+    assert settings.max_body_bytes == 1024 * 1024
+    assert set(settings.sources) == {"generic", "lms-a"}
+
+
+def test_every_missing_setting_is_reported_at_once() -> None:
+    found = " ".join(problems({}))
+    for name in ("BRIDGE_SOURCES", "BRIDGE_PROVIDER_REGISTRATION_ID", "BRIDGE_STORAGE"):
+        assert name in found
+
+
+def test_secret_setting_name_follows_the_source_name() -> None:
+    assert secret_setting_name("lms-a") == "BRIDGE_SOURCE_LMS_A_SECRET"
+
+
+def test_a_secret_inside_the_sources_setting_is_refused_without_echoing_it() -> None:
+    env = {**VALID, "BRIDGE_SOURCES": '{"generic": {"format": "generic", "secret": "hunter2"}}'}
+    message = str(ConfigurationError(problems(env)))
+    assert "BRIDGE_SOURCE_GENERIC_SECRET" in message
+    assert "hunter2" not in message
+
+
+def test_malformed_sources_json_says_where() -> None:
+    assert "not valid JSON" in problems({**VALID, "BRIDGE_SOURCES": "{generic"})[0]
+
+
+def test_source_names_must_be_url_safe() -> None:
+    assert "a-z" in problems({**VALID, "BRIDGE_SOURCES": '{"My Source": {"format": "generic"}}'})[0]
+
+
+def test_anonymous_graph_is_only_for_a_loopback_sandbox() -> None:
+    found = problems({**VALID, "BRIDGE_GRAPH_AUTH": "anonymous"})
+    assert "loopback" in found[0]
+    local = load_settings(
+        {**VALID, "BRIDGE_GRAPH_AUTH": "anonymous", "BRIDGE_GRAPH_BASE_URL": "http://127.0.0.1:7072/v1.0/"}
+    )
+    assert local.graph_base_url == "http://127.0.0.1:7072/v1.0"
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1MB"])
+def test_body_limit_must_be_a_positive_number_of_bytes(value: str) -> None:
+    assert "BRIDGE_MAX_BODY_BYTES" in problems({**VALID, "BRIDGE_MAX_BODY_BYTES": value})[0]
+
+
+def test_identity_based_storage_is_accepted() -> None:
+    env = {k: v for k, v in VALID.items() if k != "BRIDGE_STORAGE"}
+    env["BRIDGE_STORAGE__queueServiceUri"] = "https://acct.queue.core.windows.net"
+    settings = load_settings(env)
+    assert settings.storage_queue_service_uri == "https://acct.queue.core.windows.net"
+    assert settings.storage_connection_string is None
+
+
+def test_secret_values_are_not_in_the_settings_repr() -> None:
+    assert TEST_SECRET not in repr(load_settings(VALID))

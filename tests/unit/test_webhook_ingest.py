@@ -1,0 +1,109 @@
+import json
+
+import pytest
+from pydantic import SecretStr
+
+from shared.config.settings import SourceSettings
+from shared.events.queue import EVENTS_QUEUE, QueuedEvent
+from shared.ingest import WebhookIngestor, WebhookRequest, WebhookResponse
+from shared.sources.registry import build_sources
+from tests.builders import TEST_SECRET, dumps, event, signed_headers
+from tests.fakes import FakeQueue
+
+PROBLEM = "application/problem+json"
+
+
+def ingestor(queue: FakeQueue, max_body_bytes: int = 1024 * 1024) -> WebhookIngestor:
+    sources = build_sources(
+        {"generic": SourceSettings(name="generic", format="generic", secret=SecretStr(TEST_SECRET))}
+    )
+    return WebhookIngestor(sources, queue, max_body_bytes)
+
+
+def post(
+    queue: FakeQueue,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    source: str = "generic",
+    max_body_bytes: int = 1024 * 1024,
+) -> WebhookResponse:
+    request = WebhookRequest(source, headers if headers is not None else signed_headers(body), body)
+    return ingestor(queue, max_body_bytes).handle(request)
+
+
+def assert_problem(response: WebhookResponse, status: int, slug: str) -> None:
+    assert response.status == status
+    assert response.media_type == PROBLEM
+    assert response.body["status"] == status
+    assert response.body["type"].endswith(slug)
+    assert response.body["title"]
+    assert response.body["detail"]
+
+
+def test_a_valid_batch_is_accepted_one_message_per_event() -> None:
+    queue = FakeQueue()
+    response = post(queue, dumps([event(eventId="a"), event(eventId="b")]))
+    assert response.status == 202
+    assert response.body == {"accepted": 2, "eventIds": ["a", "b"]}
+    messages = [QueuedEvent.model_validate_json(m) for m in queue.sent[EVENTS_QUEUE]]
+    assert [m.event.event_id for m in messages] == ["a", "b"]
+    assert all(m.event.source == "generic" for m in messages)
+
+
+def test_an_unknown_source_is_404() -> None:
+    assert_problem(post(FakeQueue(), dumps(event()), source="nope"), 404, "unknown-source")
+
+
+def test_a_body_over_the_limit_is_413_before_anything_else() -> None:
+    body = dumps(event())
+    response = post(FakeQueue(), body, {}, max_body_bytes=len(body) - 1)
+    assert_problem(response, 413, "body-too-large")
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_is_415(content_type: str | None) -> None:
+    body = dumps(event())
+    headers = signed_headers(body)
+    headers.pop("content-type")
+    if content_type:
+        headers["content-type"] = content_type
+    assert_problem(post(FakeQueue(), body, headers), 415, "unsupported-media-type")
+
+
+def test_json_media_types_with_parameters_or_suffixes_are_accepted() -> None:
+    body = dumps(event())
+    for content_type in ("application/json; charset=utf-8", "application/vnd.lms+json"):
+        headers = {**signed_headers(body), "content-type": content_type}
+        assert post(FakeQueue(), body, headers).status == 202
+
+
+def test_a_bad_signature_is_401_and_enqueues_nothing() -> None:
+    queue = FakeQueue()
+    body = dumps(event())
+    headers = {**signed_headers(body), "webhook-signature": "v1,AAAA"}
+    assert_problem(post(queue, body, headers), 401, "authentication-failed")
+    assert not queue.sent
+
+
+def test_one_invalid_event_rejects_the_whole_batch() -> None:
+    queue = FakeQueue()
+    response = post(queue, dumps([event(eventId="ok"), event(eventId="bad", status="done")]))
+    assert_problem(response, 400, "invalid-body")
+    assert response.body["errors"] == [
+        {"pointer": "/1/status", "detail": "Input should be 'notStarted', 'inProgress' or 'completed'"}
+    ]
+    assert not queue.sent
+
+
+def test_a_queue_outage_is_503_with_retry_after_and_nothing_is_reported_accepted() -> None:
+    response = post(FakeQueue(fail=True), dumps(event()))
+    assert_problem(response, 503, "queue-unavailable")
+    assert response.headers["Retry-After"]
+    assert "accepted" not in response.body
+
+
+def test_problem_bodies_are_json_serialisable_and_carry_no_secret() -> None:
+    response = post(FakeQueue(), b"{", signed_headers(b"{"))
+    text = json.dumps(response.body)
+    assert TEST_SECRET not in text
+    assert response.status == 400
