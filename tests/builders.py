@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from standardwebhooks.webhooks import Webhook
+from shared.sources import generic
 
 # A throwaway Standard Webhooks secret for tests only (random bytes, protects nothing).
 TEST_SECRET = "whsec_dGVzdC1vbmx5LXNlY3JldC1mb3ItdGhlLWJyaWRnZQ=="
@@ -29,13 +29,7 @@ def event(**overrides: Any) -> dict[str, Any]:
 def signed_headers(
     body: bytes, secret: str = TEST_SECRET, when: datetime | None = None, msg_id: str = "msg_test"
 ) -> dict[str, str]:
-    moment = when or datetime.now(UTC)
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(moment.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, moment, body.decode()),
-    }
+    return generic.signed_headers(body, secret, msg_id, when or datetime.now(UTC))
 
 
 def dumps(value: Any) -> bytes:

@@ -25,6 +25,7 @@ from shared.events.model import CanonicalEvent
 from shared.graph.gateway import record_from_json
 from shared.sources.base import Delivery, SourceFormat
 from shared.sources.exceptions import InvalidPayload, SourceConfigurationError, UnknownSource
+from shared.sources.generic import signed_headers
 from shared.sources.registry import build_source, format_without_secret
 
 
@@ -83,7 +84,6 @@ def translate(args: argparse.Namespace) -> int:
 
 def send(args: argparse.Namespace) -> int:
     import httpx
-    from standardwebhooks.webhooks import Webhook
 
     settings = _source_settings(args.settings, args.source)
     source = _build(settings)
@@ -93,14 +93,7 @@ def send(args: argparse.Namespace) -> int:
     body = _read_body(args.file)
     events = source.parse(Delivery(args.source, body, {}, datetime.now(UTC))).events
     message_id = f"msg_{uuid.uuid4().hex}"
-    now = datetime.now(UTC)
-    signature = Webhook(settings.secret.get_secret_value()).sign(message_id, now, body.decode())
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature,
-    }
+    headers = signed_headers(body, settings.secret.get_secret_value(), message_id, datetime.now(UTC))
     url = f"{args.url.rstrip('/')}/webhooks/{args.source}"
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=30)

@@ -1,0 +1,152 @@
+"""The real local stack on free ports, for end-to-end tests and benchmarks: Azurite (in memory), the
+seeded Graph sandbox and the dev host, started by the same code as `make run`, plus the probes that
+tests need (records in the sandbox, its request log, queue contents)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import httpx
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+from devtools.localstack.processes import AzuritePorts, Service, azurite, devhost, free_port, graph_sandbox
+from shared.sources.generic import signed_headers
+
+PROVIDER_ID = "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90"
+DEMO_SEED = Path(__file__).resolve().parent / "demo-seed.json"
+T = TypeVar("T")
+
+
+@dataclass
+class LocalStack:
+    workdir: Path
+    secret: str
+    seed: Path = DEMO_SEED
+    ports: AzuritePorts = field(default_factory=lambda: AzuritePorts(free_port(), free_port(), free_port()))
+    sandbox_port: int = field(default_factory=free_port)
+    bridge_port: int = field(default_factory=free_port)
+    services: dict[str, Service] = field(default_factory=dict)
+
+    @property
+    def settings_values(self) -> dict[str, str]:
+        storage = self.ports.connection_string()
+        return {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "AzureWebJobsStorage": storage,
+            "BRIDGE_STORAGE": storage,
+            "BRIDGE_SOURCES": json.dumps({"generic": {"format": "generic"}}),
+            "BRIDGE_SOURCE_GENERIC_SECRET": self.secret,
+            "BRIDGE_PROVIDER_REGISTRATION_ID": PROVIDER_ID,
+            "BRIDGE_GRAPH_BASE_URL": f"{self.sandbox}/v1.0",
+            "BRIDGE_GRAPH_AUTH": "anonymous",
+        }
+
+    @property
+    def settings_file(self) -> Path:
+        return self.workdir / "local.settings.json"
+
+    @property
+    def sandbox(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def bridge(self) -> str:
+        return f"http://127.0.0.1:{self.bridge_port}/api"
+
+    @property
+    def activities_url(self) -> str:
+        provider = f"{self.sandbox}/v1.0/employeeExperience/learningProviders/{PROVIDER_ID}"
+        return f"{provider}/learningCourseActivities"
+
+    def start(self) -> Self:
+        self.settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": self.settings_values}))
+        self.start_azurite()
+        sandbox = graph_sandbox(
+            self.sandbox_port, seed=self.seed, log_path=self.workdir / "sandbox.log"
+        ).start()
+        self.services["sandbox"] = sandbox
+        sandbox.wait_ready(f"{self.sandbox}/_sandbox/health")
+        self.start_devhost()
+        return self
+
+    def start_azurite(self) -> None:
+        service = azurite(self.ports, location=None, log_path=self.workdir / "azurite.log").start()
+        self.services["azurite"] = service
+        service.wait_ready(self.ports.queue)
+
+    def start_devhost(self) -> None:
+        env = {"DEVHOST_LOG_LEVEL": "INFO"}
+        host = devhost(
+            self.bridge_port, env, settings=self.settings_file, log_path=self.workdir / "devhost.log"
+        ).start()
+        self.services["devhost"] = host
+        host.wait_ready(f"{self.bridge}/health")
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.stop()
+
+    # -- driving the bridge ---------------------------------------------------------------------
+
+    def post(self, body: bytes, headers: dict[str, str], source: str = "generic") -> httpx.Response:
+        return httpx.post(f"{self.bridge}/webhooks/{source}", content=body, headers=headers, timeout=30)
+
+    def send(self, events: Any) -> httpx.Response:
+        """POST events to the generic source, signed with the stack's secret."""
+        body = json.dumps(events).encode()
+        headers = signed_headers(body, self.secret, f"msg_{uuid.uuid4().hex}", datetime.now(UTC))
+        return self.post(body, headers)
+
+    # -- looking at Graph (the sandbox) ---------------------------------------------------------
+
+    def activity(self, external_id: str) -> dict[str, Any] | None:
+        key = external_id.replace("'", "''")
+        url = f"{self.activities_url}(externalcourseActivityId='{key}')"
+        response = httpx.get(url, headers={"x-sandbox-client": "test"}, timeout=10)
+        return response.json() if response.status_code == 200 else None
+
+    def activities(self) -> list[dict[str, Any]]:
+        response = httpx.get(self.activities_url, headers={"x-sandbox-client": "test"}, timeout=10)
+        value: list[dict[str, Any]] = response.json()["value"]
+        return value
+
+    def requests_for(self, text: str) -> list[dict[str, Any]]:
+        log = httpx.get(f"{self.sandbox}/_sandbox/requests", timeout=10).json()["value"]
+        return [entry for entry in log if text in entry["path"] and entry["client"] == "bridge"]
+
+    def faults(self, **settings: Any) -> None:
+        httpx.post(f"{self.sandbox}/_sandbox/faults", json=settings, timeout=10).raise_for_status()
+
+    # -- looking at the queues ------------------------------------------------------------------
+
+    def peek(self, queue: str) -> list[str]:
+        client = QueueClient.from_connection_string(
+            self.ports.connection_string(), queue, message_decode_policy=TextBase64DecodePolicy()
+        )
+        with client:
+            try:
+                return [m.content for m in client.peek_messages(max_messages=32)]
+            except Exception:  # the queue does not exist yet
+                return []
+
+    def queue_depth(self, queue: str) -> int:
+        client = QueueClient.from_connection_string(self.ports.connection_string(), queue)
+        with client:
+            return int(client.get_queue_properties().approximate_message_count or 0)
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
