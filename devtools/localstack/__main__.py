@@ -69,11 +69,12 @@ The bridge is running locally.
   Graph sandbox  http://127.0.0.1:{SANDBOX_PORT}/v1.0  (seeded: demo provider, 2 users, 2 courses)
   Azurite        127.0.0.1:10000-10002 (data in .local/azurite)
 
-Send a sample webhook, signed with the secret in local.settings.json:
-  .venv/bin/python -m shared.cli send --source generic samples/generic/course-completed.json
+Send a sample webhook, signed with the secret in local.settings.json, and wait until the course
+activity is in the sandbox (it prints the record and the Graph URL it read it from):
+  .venv/bin/python -m shared.cli send --source generic samples/generic/course-completed.json --wait 10
 
-Then see the course activity in the sandbox, as Graph would show it:
-  .venv/bin/python -m shared.cli show-activity --source generic samples/generic/course-completed.json
+See what a body becomes without sending it:
+  .venv/bin/python -m shared.cli translate --format generic samples/generic/progress-batch.json
 
 Ctrl-C stops everything.
 """
