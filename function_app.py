@@ -15,9 +15,15 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
 @app.function_name("webhook")
-@app.route(route="webhooks/{source}", methods=["POST"])
+@app.route(route="webhooks/{source}/{token?}", methods=["POST"])
 def webhook(req: func.HttpRequest) -> func.HttpResponse:
     return http.webhook(bridge, req)
+
+
+@app.function_name("xapi_statements")
+@app.route(route="xapi/{source}/statements", methods=["POST"])
+def xapi_statements(req: func.HttpRequest) -> func.HttpResponse:
+    return http.webhook(bridge, req, endpoint="xapi")
 
 
 @app.function_name("health")

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 
 from shared.config.settings import Settings, load_settings
+from shared.delivery.resolve import Resolver
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.delivery.worker import EventWorker
 from shared.ingest.handler import WebhookIngestor
@@ -34,6 +35,12 @@ class Bridge:
         if self._worker is None:
             from shared.graph.msgraph_gateway import build_learning_graph
 
-            upserter = CourseActivityUpserter(build_learning_graph(self.settings))
+            graph = build_learning_graph(self.settings)
+            attributes = {
+                name: source.options.account_attribute
+                for name, source in self.sources.items()
+                if source.options.account_attribute
+            }
+            upserter = CourseActivityUpserter(graph, Resolver(graph, attributes))
             self._worker = EventWorker(upserter, self.queues)
         return self._worker

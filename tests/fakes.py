@@ -33,6 +33,7 @@ class FakeGraph:
     def __init__(self) -> None:
         self.users_by_upn: dict[str, str] = {}
         self.users_by_mail: dict[str, str] = {}
+        self.users_by: dict[tuple[str, str], str] = {}  # (attribute, value) -> id, other attributes
         self.contents: dict[str, str] = {}
         self.activities: dict[str, ActivityRecord] = {}
         self.calls: list[str] = []
@@ -47,9 +48,11 @@ class FakeGraph:
         self._enter("find_user_id_by_upn")
         return self.users_by_upn.get(upn.casefold())
 
-    async def find_user_id_by_mail(self, email: str) -> str | None:
-        self._enter("find_user_id_by_mail")
-        return self.users_by_mail.get(email.casefold())
+    async def find_user_id_by(self, attribute: str, value: str) -> str | None:
+        self._enter(f"find_user_id_by:{attribute}")
+        if attribute == "mail":
+            return self.users_by_mail.get(value.casefold())
+        return self.users_by.get((attribute, value))
 
     async def find_content_id(self, external_id: str) -> str | None:
         self._enter("find_content_id")

@@ -114,12 +114,24 @@ def http_routes(specs: list[FunctionSpec], route_prefix: str) -> web.Application
         trigger = spec.trigger
         if trigger["type"] != "httpTrigger":
             continue
-        route = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", trigger.get("route") or spec.name)
-        path = "/" + "/".join(p for p in (route_prefix.strip("/"), route.strip("/")) if p)
-        for method in trigger.get("methods") or ["GET", "POST"]:
-            app.router.add_route(method.upper(), path, _http_handler(spec, trigger["name"]))
-        log.info("http   %-14s %s %s", spec.name, ",".join(trigger.get("methods") or ["*"]), path)
+        for route in _route_variants(trigger.get("route") or spec.name):
+            path = "/" + "/".join(p for p in (route_prefix.strip("/"), route.strip("/")) if p)
+            for method in trigger.get("methods") or ["GET", "POST"]:
+                app.router.add_route(method.upper(), path, _http_handler(spec, trigger["name"]))
+            log.info("http   %-16s %s %s", spec.name, ",".join(trigger.get("methods") or ["*"]), path)
     return app
+
+
+def _route_variants(template: str) -> list[str]:
+    """Functions route templates as aiohttp paths: constraints dropped, and a trailing optional
+    parameter (`{token?}`) served both with and without its segment, as the host does."""
+    route = re.sub(
+        r"\{(\w+)(:[^}?]*)?(\?)?\}", lambda m: "{" + m.group(1) + (m.group(3) or "") + "}", template
+    )
+    optional = re.search(r"/\{(\w+)\?\}$", route)
+    if optional is None:
+        return [route]
+    return [route[: optional.start()], route.replace("?}", "}")]
 
 
 def _http_handler(spec: FunctionSpec, arg_name: str) -> Any:
@@ -172,7 +184,7 @@ class QueueListener:
         for client in (self.queue, self.poison):
             with contextlib.suppress(ResourceExistsError):
                 await client.create_queue()
-        log.info("queue  %-14s %s", self.spec.name, self.queue_name)
+        log.info("queue  %-16s %s", self.spec.name, self.queue_name)
         idle = 0.1
         while not stop.is_set():
             try:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from devtools.graph_sandbox.errors import (
     GraphHttpError,
@@ -60,7 +60,7 @@ class Route:
 class NewUser(BaseModel):
     """The user properties the sandbox keeps (the excerpt has no user schema)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str | None = None
     user_principal_name: str = Field(alias="userPrincipalName", min_length=3)
@@ -69,6 +69,13 @@ class NewUser(BaseModel):
     other_mails: list[str] = Field(default_factory=list, alias="otherMails")
     employee_id: str | None = Field(default=None, alias="employeeId")
     account_enabled: bool = Field(default=True, alias="accountEnabled")
+
+    @model_validator(mode="after")
+    def _only_extension_attributes_extra(self) -> NewUser:
+        unknown = [k for k in (self.model_extra or {}) if not k.startswith("extension_")]
+        if unknown:
+            raise ValueError(f"unknown user property {unknown[0]!r}")
+        return self
 
 
 class Sandbox:
@@ -245,7 +252,11 @@ async def put_content(sb: Sandbox, request: web.Request, p: dict[str, str]) -> w
 
 # ---- users ------------------------------------------------------------------------------------
 
-_FILTER = re.compile(r"^\s*(mail|userPrincipalName|employeeId)\s+eq\s+'((?:[^']|'')*)'\s*$")
+_FILTER = re.compile(
+    r"^\s*(?:(?P<field>mail|userPrincipalName|employeeId|onPremisesSamAccountName|extension_\w+)\s+eq"
+    r"|otherMails/any\((?P<var>\w+):(?P=var)\s+eq)\s+'(?P<value>(?:[^']|'')*)'\)?\s*$"
+)
+_CASE_INSENSITIVE = {"mail", "userPrincipalName", "otherMails"}
 
 
 def _select(doc: Doc, request: web.Request) -> Doc:
@@ -269,7 +280,8 @@ async def list_users(sb: Sandbox, request: web.Request, p: dict[str, str]) -> we
     match = _FILTER.match(raw_filter)
     if match is None:
         raise GraphHttpError(400, "Request_UnsupportedQuery", f"Unsupported query: {raw_filter}")
-    users = sb.store.users_where(match.group(1), match.group(2).replace("''", "'"))
+    field = match.group("field") or "otherMails"
+    users = sb.store.users_where(field, match.group("value").replace("''", "'"), field in _CASE_INSENSITIVE)
     top = int(request.query.get("$top", "100"))
     return _json(200, {"value": [_select(u, request) for u in users[:top]]})
 

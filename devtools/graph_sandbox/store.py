@@ -69,10 +69,18 @@ class Store:
             id_or_upn,
         )
 
-    def users_where(self, field: str, value: str) -> list[Doc]:
-        column = {"mail": "mail", "userPrincipalName": "upn", "employeeId": "employee_id"}[field]
-        sql = f"SELECT doc FROM users WHERE lower({column}) = lower(?)"  # noqa: S608 - column from a fixed map
-        return self._all(sql, value)
+    def users_where(self, field: str, value: str, case_insensitive: bool) -> list[Doc]:
+        """Users whose `field` equals `value`, or contains it when the field is a list (otherMails)."""
+
+        def norm(text: Any) -> Any:
+            return text.casefold() if case_insensitive and isinstance(text, str) else text
+
+        def matches(doc: Doc) -> bool:
+            found = doc.get(field)
+            values = found if isinstance(found, list) else [found]
+            return norm(value) in [norm(v) for v in values]
+
+        return [doc for doc in self._all("SELECT doc FROM users ORDER BY rowid") if matches(doc)]
 
     def add_user(self, doc: Doc) -> Doc:
         doc.setdefault("id", str(uuid.uuid4()))

@@ -50,7 +50,7 @@ class CourseActivityUpserter:
         return UpsertResult.UPDATED
 
     async def _create(self, event: CanonicalEvent) -> UpsertResult:
-        learner_id = await self._resolver.learner_user_id(event.learner)
+        learner_id = await self._resolver.learner_user_id(event.learner, event.source)
         content_id = await self._resolver.content_id(event.course.external_id)
         try:
             await self._graph.create_activity(event.activity_id, learner_id, content_id, desired_state(event))

@@ -16,11 +16,13 @@ from shared.runtime import Bridge
 log = logging.getLogger(__name__)
 
 
-def webhook(bridge: Bridge, req: func.HttpRequest) -> func.HttpResponse:
+def webhook(bridge: Bridge, req: func.HttpRequest, endpoint: str = "webhook") -> func.HttpResponse:
     request = WebhookRequest(
         source=req.route_params.get("source", ""),
         headers={k.lower(): v for k, v in req.headers.items()},
         body=req.get_body() or b"",
+        path_token=req.route_params.get("token") or None,
+        endpoint=endpoint,
     )
     try:
         return _to_http(bridge.ingestor.handle(request))
@@ -43,7 +45,7 @@ def health() -> func.HttpResponse:
 
 def _to_http(response: WebhookResponse) -> func.HttpResponse:
     return func.HttpResponse(
-        json.dumps(response.body),
+        json.dumps(response.body) if response.body is not None else b"",
         status_code=response.status,
         headers=response.headers,
         mimetype=response.media_type,

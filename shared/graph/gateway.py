@@ -64,8 +64,9 @@ class LearningGraph(Protocol):
     async def find_user_id_by_upn(self, upn: str) -> str | None:
         """The Entra object id of the user with that userPrincipalName, or None."""
 
-    async def find_user_id_by_mail(self, email: str) -> str | None:
-        """The Entra object id of the user whose mail is that address, or None."""
+    async def find_user_id_by(self, attribute: str, value: str) -> str | None:
+        """The Entra object id of the one user whose `attribute` equals `value` (`otherMails`: contains
+        it), or None. More than one match is a GraphError: the bridge never picks one of them."""
 
     async def find_content_id(self, external_id: str) -> str | None:
         """The Viva Learning content id for the provider's external content id, or None."""

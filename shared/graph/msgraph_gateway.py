@@ -57,14 +57,20 @@ class MsGraphLearningGraph:
         user = await _call(self._client.users.by_user_id(upn).get(config), not_found_is_none=True)
         return user.id if user is not None else None
 
-    async def find_user_id_by_mail(self, email: str) -> str | None:
-        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-            filter=f"mail eq '{odata_key(email)}'", select=["id"], top=2
+    async def find_user_id_by(self, attribute: str, value: str) -> str | None:
+        literal = f"'{odata_key(value)}'"
+        condition = (
+            f"otherMails/any(m:m eq {literal})" if attribute == "otherMails" else f"{attribute} eq {literal}"
         )
-        page = await _call(self._client.users.get(RequestConfiguration(query_parameters=query)))
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter=condition, select=["id"], top=2, count=True
+        )
+        config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
+        config.headers.add("ConsistencyLevel", "eventual")  # extension and employeeId filters need it
+        page = await _call(self._client.users.get(config))
         users = (page.value if page is not None else None) or []
         if len(users) > 1:
-            raise GraphError(409, "ambiguousLearner", "More than one user has this mail address.")
+            raise GraphError(409, "ambiguousLearner", f"More than one user matches on {attribute}.")
         return users[0].id if users else None
 
     async def find_content_id(self, external_id: str) -> str | None:

@@ -28,13 +28,14 @@ class WebhookRequest:
     source: str
     headers: Mapping[str, str]  # keys lower-cased
     body: bytes
-    url: str = ""
+    path_token: str | None = None
+    endpoint: str = "webhook"  # or "xapi": /api/xapi/{source}/statements
 
 
 @dataclass(frozen=True)
 class WebhookResponse:
     status: int
-    body: dict[str, Any]
+    body: Any  # JSON-serialisable; None for an empty body
     media_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -61,30 +62,34 @@ class WebhookIngestor:
                 outcome.status,
                 outcome.slug,
             )
-            return _problem_response(outcome, request.url)
+            return _problem_response(outcome)
         return outcome
 
     def _accept(self, request: WebhookRequest) -> WebhookResponse | Problem:
         source = self._sources.get(request.source)
-        if source is None:
-            return problems.unknown_source(request.source)
+        if source is None or request.endpoint not in source.endpoints:
+            return problems.unknown_source(request.source, request.endpoint)
         size = len(request.body)
         if size > self._max_body_bytes:
             return problems.body_too_large(size, self._max_body_bytes)
         content_type = request.headers.get("content-type")
         if not _media_type_matches(content_type, source.media_types):
             return problems.unsupported_media_type(content_type, source.media_types)
-        delivery = Delivery(request.source, request.body, request.headers, self._clock())
+        delivery = Delivery(
+            request.source, request.body, request.headers, self._clock(), request.path_token, request.endpoint
+        )
         try:
             source.authenticate(delivery)
             result = source.parse(delivery)
         except AuthenticationFailed as exc:
             return problems.authentication_failed(str(exc))
         except InvalidPayload as exc:
-            return problems.invalid_body(str(exc), exc.problems)
-        return self._enqueue(delivery, result)
+            return problems.invalid_body(str(exc), exc.problems, exc.status, exc.slug)
+        return self._enqueue(source, delivery, result)
 
-    def _enqueue(self, delivery: Delivery, result: ParseResult) -> WebhookResponse | Problem:
+    def _enqueue(
+        self, source: SourceFormat, delivery: Delivery, result: ParseResult
+    ) -> WebhookResponse | Problem:
         messages = [
             QueuedEvent(event=event, received_at=delivery.received_at).model_dump_json(by_alias=True)
             for event in result.events
@@ -95,23 +100,22 @@ class WebhookIngestor:
         except QueueUnavailable as exc:
             log.error("webhook not accepted, queue unavailable: source=%s error=%s", delivery.source, exc)
             return problems.queue_unavailable()
-        event_ids = [event.event_id for event in result.events]
         for item in result.ignored:
             log.info(
-                "event ignored: source=%s ref=%s reason=%s", delivery.source, item.reference, item.reason
+                "event ignored: source=%s ref=%s reason=%s detail=%s",
+                delivery.source,
+                item.reference,
+                item.reason,
+                item.detail,
             )
         log.info(
             "webhook accepted: source=%s accepted=%d ignored=%d",
             delivery.source,
-            len(event_ids),
+            len(result.events),
             len(result.ignored),
         )
-        body: dict[str, Any] = {"accepted": len(event_ids), "eventIds": event_ids}
-        if result.ignored:
-            body["ignored"] = [
-                {"reference": item.reference, "reason": item.reason} for item in result.ignored
-            ]
-        return WebhookResponse(status=202, body=body)
+        accepted = source.accepted(result, delivery.endpoint)
+        return WebhookResponse(accepted.status, accepted.body, headers=accepted.headers)
 
 
 def _media_type_matches(content_type: str | None, accepted: tuple[str, ...]) -> bool:
@@ -127,10 +131,10 @@ def _media_type_matches(content_type: str | None, accepted: tuple[str, ...]) -> 
     )
 
 
-def _problem_response(problem: Problem, instance: str) -> WebhookResponse:
+def _problem_response(problem: Problem) -> WebhookResponse:
     return WebhookResponse(
         status=problem.status,
-        body=problem.to_json(instance or None),
+        body=problem.to_json(),
         media_type=PROBLEM_MEDIA_TYPE,
         headers=dict(problem.headers),
     )

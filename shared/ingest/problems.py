@@ -24,30 +24,35 @@ class Problem:
     def type(self) -> str:
         return _TYPE_BASE + self.slug
 
-    def to_json(self, instance: str | None = None) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        # No `instance`: request URLs may carry a path token, and problem bodies end up in logs.
         body: dict[str, Any] = {
             "type": self.type,
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
         }
-        if instance:
-            body["instance"] = instance
         if self.errors:
             body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in self.errors]
         return body
 
 
-def invalid_body(detail: str, errors: list[FieldProblem]) -> Problem:
-    return Problem(400, "invalid-body", "The body is not valid", detail, errors)
+def invalid_body(
+    detail: str, errors: list[FieldProblem], status: int = 400, slug: str = "invalid-body"
+) -> Problem:
+    title = "Unsupported version" if status == 422 else "The body is not valid"
+    return Problem(status, slug, title, detail, errors)
 
 
 def authentication_failed(detail: str) -> Problem:
     return Problem(401, "authentication-failed", "Authentication failed", detail)
 
 
-def unknown_source(source: str) -> Problem:
-    return Problem(404, "unknown-source", "Unknown source", f"No source named {source!r} is configured.")
+def unknown_source(source: str, endpoint: str = "webhook") -> Problem:
+    detail = f"No source named {source!r} is configured"
+    if endpoint == "xapi":
+        detail += " with the xapi format"
+    return Problem(404, "unknown-source", "Unknown source", detail + ".")
 
 
 def method_not_allowed(method: str, allowed: str) -> Problem:

@@ -14,11 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from shared.config.settings import SourceSettings, secret_setting_name
 from shared.events.model import CanonicalEvent
-from shared.sources.exceptions import FieldProblem, InvalidPayload, SourceConfigurationError
+from shared.sources.exceptions import (
+    AuthenticationFailed,
+    FieldProblem,
+    InvalidPayload,
+    SourceConfigurationError,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class Delivery:
     body: bytes
     headers: Mapping[str, str]  # keys lower-cased
     received_at: datetime
+    path_token: str | None = None  # /api/webhooks/{source}/{token}, for platforms that cannot sign
+    endpoint: str = "webhook"  # which route it came in on: "webhook", or "xapi" (LRS-style)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -41,20 +49,42 @@ class Ignored:
     Acknowledged, never rejected (a rejecting webhook gets retried or switched off), and reported.
     """
 
-    reason: str
-    reference: str | None = None
+    reason: str  # a stable code (e.g. verbNotProgress), for counting
+    reference: str | None = None  # the item's id in the delivery, when it has one
+    detail: str = ""  # what the operator needs to know (never personal data)
 
 
 @dataclass(frozen=True)
 class ParseResult:
     events: list[CanonicalEvent] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
+    #: The id of every item in the delivery, in order (an LRS answers with them).
+    item_ids: list[str] = field(default_factory=list)
+
+
+_ATTRIBUTE = r"^(employeeId|onPremisesSamAccountName|userPrincipalName|mail|extension_[A-Za-z0-9_]+)$"
 
 
 class FormatOptions(BaseModel):
-    """Base for a format's options (the source's JSON in BRIDGE_SOURCES, less `format`)."""
+    """Base for a format's options (the source's JSON in BRIDGE_SOURCES, less `format`).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    `accountAttribute` says how a learner known only by a platform account (`account.name`) is found
+    in Entra: the user attribute that holds that name (`employeeId`, an `extension_...` attribute).
+    Without it such learners are dead-lettered as not resolvable: the bridge never guesses.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    account_attribute: str | None = Field(default=None, pattern=_ATTRIBUTE)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The answer a format gives when a delivery is accepted (platforms expect their own shapes)."""
+
+    status: int
+    body: Any  # JSON-serialisable, or None for an empty body
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class SourceFormat(ABC):
@@ -64,6 +94,8 @@ class SourceFormat(ABC):
     #: Media types the format reads; anything else is 415. `+json` suffixes count as JSON.
     media_types: ClassVar[tuple[str, ...]] = ("application/json",)
     options_model: ClassVar[type[FormatOptions]] = FormatOptions
+    #: The routes a format answers on; "xapi" is /api/xapi/{source}/statements.
+    endpoints: ClassVar[frozenset[str]] = frozenset({"webhook"})
     #: Whether the source cannot work without a secret setting.
     requires_secret: ClassVar[bool] = True
 
@@ -71,6 +103,7 @@ class SourceFormat(ABC):
         """`offline` builds a parser only (CLI `translate`): no secret needed, no authentication."""
         self.name = settings.name
         self.offline = offline
+        self._secret = settings.secret
         try:
             self.options = self.options_model.model_validate(dict(settings.options))
         except ValidationError as exc:
@@ -85,13 +118,37 @@ class SourceFormat(ABC):
                 f"{secret_setting_name(self.name)}."
             )
 
-    @abstractmethod
+    @property
+    def secret(self) -> str:
+        if self._secret is None:
+            raise SourceConfigurationError(f"source {self.name!r} has no secret")
+        return self._secret.get_secret_value()
+
     def authenticate(self, delivery: Delivery) -> None:
         """Raise AuthenticationFailed unless the delivery is authentic. Runs before parsing."""
+        if self.offline:
+            raise AuthenticationFailed("This source was built offline (translate) and cannot authenticate.")
+        self.verify(delivery)
+
+    @abstractmethod
+    def verify(self, delivery: Delivery) -> None:
+        """The format's own authentication scheme, over the raw body and headers."""
 
     @abstractmethod
     def parse(self, delivery: Delivery) -> ParseResult:
         """Translate an authentic body into canonical events; raise InvalidPayload when it is not valid."""
+
+    def accepted(self, result: ParseResult, endpoint: str = "webhook") -> Accepted:
+        """202 with the accepted event ids and what was ignored, unless the platform expects otherwise."""
+        body: dict[str, Any] = {
+            "accepted": len(result.events),
+            "eventIds": [event.event_id for event in result.events],
+        }
+        if result.ignored:
+            body["ignored"] = [
+                {"reference": i.reference, "reason": i.reason, "detail": i.detail} for i in result.ignored
+            ]
+        return Accepted(202, body)
 
 
 def load_json(body: bytes) -> Any:

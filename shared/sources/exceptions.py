@@ -33,9 +33,19 @@ class FieldProblem:
 class InvalidPayload(SourceError):
     """The body is authentic but not valid for the format (400); `problems` says where and why."""
 
+    status = 400
+    slug = "invalid-body"
+
     def __init__(self, message: str, problems: list[FieldProblem] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class UnsupportedVersion(InvalidPayload):
+    """A version of the format the bridge does not read (422, as Caliper endpoints answer)."""
+
+    status = 422
+    slug = "unsupported-version"
 
 
 class SourceConfigurationError(Exception):

@@ -9,9 +9,10 @@ from shared.config.settings import SourceSettings
 from shared.sources.base import SourceFormat
 from shared.sources.exceptions import SourceConfigurationError, UnknownSource
 from shared.sources.generic import GenericFormat
+from shared.sources.xapi import XapiFormat
 
 FORMATS: Mapping[str, type[SourceFormat]] = {
-    GenericFormat.format_name: GenericFormat,
+    format_class.format_name: format_class for format_class in (GenericFormat, XapiFormat)
 }
 
 

@@ -23,9 +23,17 @@ def gateway(stack: Stack, provider: str | None = None) -> MsGraphLearningGraph:
 async def test_users_are_found_by_upn_and_by_mail_case_insensitively(stack: Stack) -> None:
     graph = gateway(stack)
     assert await graph.find_user_id_by_upn("Ada.Lovelace@contoso.example") == USER_ID
-    assert await graph.find_user_id_by_mail("ADA.LOVELACE@contoso.example") == USER_ID
+    assert await graph.find_user_id_by("mail", "ADA.LOVELACE@contoso.example") == USER_ID
     assert await graph.find_user_id_by_upn("nobody@contoso.example") is None
-    assert await graph.find_user_id_by_mail("o'brien@contoso.example") is None  # quote escaped in $filter
+    assert await graph.find_user_id_by("mail", "o'brien@contoso.example") is None  # quote escaped
+
+
+async def test_users_are_found_by_other_mails_and_by_configured_attributes(stack: Stack) -> None:
+    graph = gateway(stack)
+    assert await graph.find_user_id_by("otherMails", "a.lovelace@old.contoso.example") == USER_ID
+    assert await graph.find_user_id_by("employeeId", "E1815") == USER_ID
+    assert await graph.find_user_id_by("extension_lms_userId", "docebo-12301") == USER_ID
+    assert await graph.find_user_id_by("employeeId", "E0000") is None
 
 
 async def test_external_ids_with_quotes_and_slashes_address_the_right_record(stack: Stack) -> None:

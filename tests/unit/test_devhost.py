@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.devhost.host import QueueOptions, _timespan
+from devtools.devhost.host import QueueOptions, _route_variants, _timespan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,3 +31,15 @@ def test_queue_options_come_from_the_apps_host_json() -> None:
 
 def test_the_hosts_defaults_apply_when_host_json_is_silent() -> None:
     assert QueueOptions.from_host_json({}) == QueueOptions()
+
+
+@pytest.mark.parametrize(
+    ("template", "paths"),
+    [
+        ("health", ["health"]),
+        ("webhooks/{source}/{token?}", ["webhooks/{source}", "webhooks/{source}/{token}"]),
+        ("items/{id:int}", ["items/{id}"]),
+    ],
+)
+def test_route_templates_become_paths_like_the_hosts(template: str, paths: list[str]) -> None:
+    assert _route_variants(template) == paths

@@ -50,7 +50,11 @@ def test_the_app_declares_the_routes_and_queue_the_host_needs() -> None:
     assert result.returncode == 0, result.stderr
     triggers = [b for f in json.loads(result.stdout) for b in f["bindings"] if b["type"].endswith("Trigger")]
     routes = {(t.get("route"), tuple(t.get("methods", []))) for t in triggers if t["type"] == "httpTrigger"}
-    assert routes == {("webhooks/{source}", ("POST",)), ("health", ("GET",))}
+    assert routes == {
+        ("webhooks/{source}/{token?}", ("POST",)),
+        ("xapi/{source}/statements", ("POST",)),
+        ("health", ("GET",)),
+    }
     queue = next(t for t in triggers if t["type"] == "queueTrigger")
     assert (queue["queueName"], queue["connection"]) == ("learning-events", "BRIDGE_STORAGE")
 

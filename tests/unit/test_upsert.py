@@ -101,7 +101,7 @@ async def test_found_learners_are_cached_per_worker(graph: FakeGraph) -> None:
     await upserter.apply(make(eventId="a"))
     graph.contents["course-102"] = "content-102"
     await upserter.apply(make(eventId="b", course={"externalId": "course-102"}))
-    assert graph.calls.count("find_user_id_by_mail") == 1
+    assert graph.calls.count("find_user_id_by:mail") == 1
 
 
 async def test_an_unknown_learner_is_permanent_and_not_cached(graph: FakeGraph) -> None:

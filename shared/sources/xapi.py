@@ -1,0 +1,316 @@
+"""xAPI 1.0.x / 2.0 (IEEE 9274.1.1) statements, cmi5 included.
+
+A body is one statement, an array of them, or an LRS forwarding envelope `{"statements": [...]}`. It
+comes to `/api/webhooks/{source}` or, answering as an LRS does, to `/api/xapi/{source}/statements`.
+
+A valid statement the bridge cannot use (an actor it cannot resolve, a StatementRef or SubStatement
+object, a verb that says nothing about course progress, a sub-activity without a course parent) is
+acknowledged and reported as ignored with its reason: rejecting valid statements makes an LRS retry or
+switch forwarding off. Only what is not xAPI is refused with 400. The mapping rules are in the README
+("Connect your platform").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from shared.config.settings import SourceSettings
+from shared.events.model import CanonicalEvent, CourseStatus
+from shared.sources import auth
+from shared.sources.base import (
+    Accepted,
+    Delivery,
+    FormatOptions,
+    Ignored,
+    ParseResult,
+    SourceFormat,
+    load_json,
+    problems_from_validation,
+)
+from shared.sources.exceptions import InvalidPayload
+from shared.sources.fields import derived_event_id, parse_percentage, parse_timestamp
+from shared.sources.mapping import build_event, split
+
+SUPPORTED_VERSIONS = ("1.0", "2.0")
+ANSWER_VERSION = "1.0.3"
+CMI5_PROGRESS = "https://w3id.org/xapi/cmi5/result/extensions/progress"
+MAX_STATEMENTS = 500
+
+#: Verbs by the last segment of their IRI (ADL, cmi5, activitystrea.ms and vendors all end alike).
+COMPLETING = frozenset({"completed", "passed", "satisfied", "complete"})
+NEVER_COMPLETING = frozenset({"failed", "now_failed"})
+IN_PROGRESS = frozenset({"initialized", "launched", "attempted", "experienced", "progressed"})
+STARTING = frozenset({"initialized", "launched"})
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+
+
+class XapiOptions(FormatOptions):
+    auth: Literal["basic", "bearer", "standardWebhooks"] = Field(
+        default="basic",
+        description="basic: the secret is `key:secret` (as LRS clients send); bearer: a token; "
+        "standardWebhooks: a whsec_ secret (360Learning and other pushers that sign).",
+    )
+    course_id: Literal["iri", "lastSegment"] = Field(
+        default="iri", description="The Viva Learning externalId: the activity IRI, or its last segment."
+    )
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Account(_Lenient):
+    home_page: str = Field(alias="homePage", min_length=1)
+    name: str = Field(min_length=1)
+
+
+class Actor(_Lenient):
+    object_type: Literal["Agent", "Group"] | None = Field(default=None, alias="objectType")
+    mbox: str | None = None
+    mbox_sha1sum: str | None = None
+    openid: str | None = None
+    account: Account | None = None
+
+    @field_validator("mbox")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith("mailto:"):
+            raise ValueError("mbox must be a mailto: IRI")
+        return value
+
+
+class Verb(_Lenient):
+    id: str = Field(min_length=1)
+
+
+class Definition(_Lenient):
+    type: str | None = None
+    name: dict[str, str] | None = None
+
+
+class StatementObject(_Lenient):
+    object_type: str | None = Field(default=None, alias="objectType")
+    id: str | None = None
+    definition: Definition | None = None
+
+
+class Result(_Lenient):
+    completion: bool | None = None
+    extensions: dict[str, Any] | None = None
+
+
+class Context(_Lenient):
+    context_activities: dict[str, Any] | None = Field(default=None, alias="contextActivities")
+
+
+class Statement(_Lenient):
+    id: str | None = None
+    actor: Actor
+    verb: Verb
+    object: StatementObject
+    result: Result | None = None
+    context: Context | None = None
+    timestamp: str | None = None
+    stored: str | None = None
+    version: str | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(SUPPORTED_VERSIONS):
+            raise ValueError(f"xAPI version {value} is not supported (1.0.x and 2.0.x are)")
+        return value
+
+
+_STATEMENTS = TypeAdapter(list[Statement])
+
+
+class XapiFormat(SourceFormat):
+    format_name: ClassVar[str] = "xapi"
+    options_model: ClassVar[type[FormatOptions]] = XapiOptions
+    endpoints: ClassVar[frozenset[str]] = frozenset({"webhook", "xapi"})
+    options: XapiOptions
+
+    def __init__(self, settings: SourceSettings, *, offline: bool = False) -> None:
+        super().__init__(settings, offline=offline)
+        self._standard_webhooks = (
+            auth.StandardWebhooks(self.secret, self.name)
+            if not offline and self.options.auth == "standardWebhooks"
+            else None
+        )
+
+    def verify(self, delivery: Delivery) -> None:
+        if self._standard_webhooks is not None:
+            self._standard_webhooks.verify(delivery)
+        elif self.options.auth == "bearer":
+            auth.verify_bearer(delivery, self.secret)
+        else:
+            auth.verify_basic(delivery, self.secret)
+
+    def parse(self, delivery: Delivery) -> ParseResult:
+        if delivery.endpoint == "xapi":
+            _check_version_header(delivery.header("x-experience-api-version"))
+        raw = _statement_list(load_json(delivery.body))
+        try:
+            statements = _STATEMENTS.validate_python(raw)
+        except ValidationError as exc:
+            raise InvalidPayload(
+                "Not valid xAPI statements; see errors.", problems_from_validation(exc)
+            ) from None
+        items = [self._translate(s, r, delivery) for s, r in zip(statements, raw, strict=True)]
+        events, ignored = split(items)
+        ids = [s.id or derived_event_id(self.name, r) for s, r in zip(statements, raw, strict=True)]
+        return ParseResult(events=events, ignored=ignored, item_ids=ids)
+
+    def accepted(self, result: ParseResult, endpoint: str = "webhook") -> Accepted:
+        if endpoint != "xapi":
+            return super().accepted(result, endpoint)
+        # As an LRS answers a POST of statements: 200 with the ids of all of them, in order.
+        return Accepted(200, result.item_ids, {"X-Experience-API-Version": ANSWER_VERSION})
+
+    def _translate(self, statement: Statement, raw: Any, delivery: Delivery) -> CanonicalEvent | Ignored:
+        statement_id = statement.id or derived_event_id(self.name, raw)
+        if statement.verb.id == VOIDED:
+            target = statement.object.id if statement.object.object_type == "StatementRef" else None
+            return Ignored("voiding", statement_id, f"voids statement {target}; recorded, not applied yet")
+        learner = _learner(statement.actor)
+        if isinstance(learner, str):
+            return Ignored("actorNotResolvable", statement_id, learner)
+        course = _course(statement)
+        if isinstance(course, str):
+            return Ignored("notCourseLevel", statement_id, course)
+        activity, course_level = course
+        mapped = _status(statement, course_level)
+        if mapped is None:
+            return Ignored(
+                "verbNotProgress", statement_id, f"verb {statement.verb.id} says nothing about progress"
+            )
+        status, percentage = mapped
+        occurred = _when(statement, delivery.received_at)
+        verb = _verb_word(statement.verb.id)
+        return build_event(
+            self.name,
+            event_id=statement_id,
+            occurred_at=occurred,
+            learner=learner,
+            course_id=self._course_id(activity.id or ""),
+            title=_name(activity.definition),
+            status=status,
+            percentage=percentage,
+            started_at=occurred if verb in STARTING else None,
+        )
+
+    def _course_id(self, iri: str) -> str:
+        if self.options.course_id == "lastSegment":
+            return iri.rstrip("/").rsplit("/", 1)[-1]
+        return iri
+
+
+def _check_version_header(value: str | None) -> None:
+    if value is None:
+        raise InvalidPayload("The X-Experience-API-Version header is required.")
+    if not value.startswith(SUPPORTED_VERSIONS):
+        raise InvalidPayload(f"X-Experience-API-Version {value} is not supported (1.0.x and 2.0.x are).")
+
+
+def _statement_list(document: Any) -> list[Any]:
+    if isinstance(document, dict) and isinstance(document.get("statements"), list):
+        items: list[Any] = document["statements"]
+    elif isinstance(document, list):
+        items = document
+    elif isinstance(document, dict):
+        items = [document]
+    else:
+        raise InvalidPayload("The body must be a statement, an array of statements or {statements: [...]}.")
+    if not items:
+        raise InvalidPayload("The body holds no statement.")
+    if len(items) > MAX_STATEMENTS:
+        raise InvalidPayload(
+            f"A delivery holds at most {MAX_STATEMENTS} statements; this one has {len(items)}."
+        )
+    return items
+
+
+def _learner(actor: Actor) -> dict[str, Any] | str:
+    if actor.object_type == "Group":
+        return "the actor is a Group, not one learner"
+    if actor.mbox:
+        return {"email": actor.mbox[len("mailto:") :]}
+    if actor.account is not None:
+        return {"account": {"homePage": actor.account.home_page, "name": actor.account.name}}
+    if actor.mbox_sha1sum or actor.openid:
+        return "the actor is identified by mbox_sha1sum or openid, which cannot be resolved to a user"
+    return "the actor has no identifier"
+
+
+def _is_course_type(activity_type: str | None) -> bool:
+    return bool(activity_type) and str(activity_type).rstrip("/").lower().endswith("/course")
+
+
+def _parents(statement: Statement) -> list[StatementObject]:
+    activities = (statement.context.context_activities if statement.context else None) or {}
+    parent = activities.get("parent") or []
+    items = parent if isinstance(parent, list) else [parent]
+    return [StatementObject.model_validate(p) for p in items if isinstance(p, dict)]
+
+
+def _course(statement: Statement) -> tuple[StatementObject, bool] | str:
+    """The course the statement is about, and whether the statement is about the course itself."""
+    obj = statement.object
+    if obj.object_type not in (None, "Activity") or not obj.id:
+        return f"the object is a {obj.object_type}, not an activity"
+    activity_type = obj.definition.type if obj.definition else None
+    if _is_course_type(activity_type):
+        return obj, True
+    course_parent = next(
+        (p for p in _parents(statement) if p.definition and _is_course_type(p.definition.type)), None
+    )
+    if course_parent is not None:
+        return course_parent, False
+    if activity_type is None:
+        return obj, True
+    return f"the object is a {activity_type} with no course parent in contextActivities"
+
+
+def _verb_word(verb_id: str) -> str:
+    return verb_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def _status(statement: Statement, course_level: bool) -> tuple[CourseStatus, int | None] | None:
+    verb = _verb_word(statement.verb.id)
+    if verb in NEVER_COMPLETING:
+        return CourseStatus.IN_PROGRESS, None
+    completion = statement.result is not None and statement.result.completion is True
+    if verb in COMPLETING or (completion and verb in IN_PROGRESS):
+        return (CourseStatus.COMPLETED, 100) if course_level else (CourseStatus.IN_PROGRESS, None)
+    if verb not in IN_PROGRESS:
+        return None
+    percentage = _progress(statement) if course_level and verb == "progressed" else None
+    return CourseStatus.IN_PROGRESS, percentage
+
+
+def _progress(statement: Statement) -> int | None:
+    extensions = (statement.result.extensions if statement.result else None) or {}
+    value = extensions.get(CMI5_PROGRESS)
+    try:
+        return parse_percentage(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _when(statement: Statement, received_at: datetime) -> datetime:
+    for value in (statement.timestamp, statement.stored):
+        if value:
+            try:
+                return parse_timestamp(value)
+            except ValueError:
+                continue
+    return received_at
+
+
+def _name(definition: Definition | None) -> str | None:
+    names = (definition.name if definition else None) or {}
+    return names.get("en-US") or names.get("en") or next(iter(names.values()), None)
