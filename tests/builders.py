@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
+from shared.config.settings import SourceSettings
 from shared.sources import generic
+from shared.sources.base import Delivery, SourceFormat
+from shared.sources.registry import build_source
 
 # A throwaway Standard Webhooks secret for tests only (random bytes, protects nothing).
 TEST_SECRET = "whsec_dGVzdC1vbmx5LXNlY3JldC1mb3ItdGhlLWJyaWRnZQ=="
@@ -34,3 +40,34 @@ def signed_headers(
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def fixture(path: str) -> bytes:
+    return (FIXTURES / path).read_bytes()
+
+
+def make_source(
+    format_name: str, secret: str | None = None, name: str | None = None, **options: Any
+) -> SourceFormat:
+    settings = SourceSettings(
+        name=name or format_name,
+        format=format_name,
+        options=options,
+        secret=SecretStr(secret) if secret is not None else None,
+    )
+    return build_source(settings)
+
+
+def delivery(
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    *,
+    source: str = "src",
+    endpoint: str = "webhook",
+    path_token: str | None = None,
+) -> Delivery:
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    return Delivery(source, body, lowered, datetime.now(UTC), path_token, endpoint)

@@ -176,6 +176,10 @@ class XapiFormat(SourceFormat):
         if statement.verb.id == VOIDED:
             target = statement.object.id if statement.object.object_type == "StatementRef" else None
             return Ignored("voiding", statement_id, f"voids statement {target}; recorded, not applied yet")
+        verb = _verb_word(statement.verb.id)
+        if verb not in COMPLETING | NEVER_COMPLETING | IN_PROGRESS:
+            detail = f"verb {statement.verb.id} says nothing about course progress"
+            return Ignored("verbNotProgress", statement_id, detail)
         learner = _learner(statement.actor)
         if isinstance(learner, str):
             return Ignored("actorNotResolvable", statement_id, learner)
@@ -183,14 +187,8 @@ class XapiFormat(SourceFormat):
         if isinstance(course, str):
             return Ignored("notCourseLevel", statement_id, course)
         activity, course_level = course
-        mapped = _status(statement, course_level)
-        if mapped is None:
-            return Ignored(
-                "verbNotProgress", statement_id, f"verb {statement.verb.id} says nothing about progress"
-            )
-        status, percentage = mapped
+        status, percentage = _status(statement, verb, course_level)
         occurred = _when(statement, delivery.received_at)
-        verb = _verb_word(statement.verb.id)
         return build_event(
             self.name,
             event_id=statement_id,
@@ -279,15 +277,13 @@ def _verb_word(verb_id: str) -> str:
     return verb_id.rstrip("/").rsplit("/", 1)[-1].lower()
 
 
-def _status(statement: Statement, course_level: bool) -> tuple[CourseStatus, int | None] | None:
-    verb = _verb_word(statement.verb.id)
+def _status(statement: Statement, verb: str, course_level: bool) -> tuple[CourseStatus, int | None]:
+    """Completion only from a course-level signal; failing never completes."""
     if verb in NEVER_COMPLETING:
         return CourseStatus.IN_PROGRESS, None
     completion = statement.result is not None and statement.result.completion is True
     if verb in COMPLETING or (completion and verb in IN_PROGRESS):
         return (CourseStatus.COMPLETED, 100) if course_level else (CourseStatus.IN_PROGRESS, None)
-    if verb not in IN_PROGRESS:
-        return None
     percentage = _progress(statement) if course_level and verb == "progressed" else None
     return CourseStatus.IN_PROGRESS, percentage
 
