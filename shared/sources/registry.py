@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import SourceSettings
 from shared.sources.base import SourceFormat
+from shared.sources.caliper import CaliperFormat
 from shared.sources.exceptions import SourceConfigurationError, UnknownSource
 from shared.sources.generic import GenericFormat
 from shared.sources.xapi import XapiFormat
 
 FORMATS: Mapping[str, type[SourceFormat]] = {
-    format_class.format_name: format_class for format_class in (GenericFormat, XapiFormat)
+    format_class.format_name: format_class for format_class in (GenericFormat, XapiFormat, CaliperFormat)
 }
 
 
