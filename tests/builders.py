@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from shared.config.settings import SourceSettings
-from shared.sources import generic
 from shared.sources.base import Delivery, SourceFormat
+from shared.sources.formats import generic
 from shared.sources.registry import build_source
 
 # A throwaway Standard Webhooks secret for tests only (random bytes, protects nothing).

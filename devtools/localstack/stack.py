@@ -17,7 +17,7 @@ import httpx
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from devtools.localstack.processes import AzuritePorts, Service, azurite, devhost, free_port, graph_sandbox
-from shared.sources.generic import signed_headers
+from shared.sources.formats.generic import signed_headers
 
 PROVIDER_ID = "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90"
 DEMO_SEED = Path(__file__).resolve().parent / "demo-seed.json"

@@ -25,7 +25,7 @@ from shared.events.model import CanonicalEvent
 from shared.graph.gateway import record_from_json
 from shared.sources.base import Delivery, SourceFormat
 from shared.sources.exceptions import InvalidPayload, SourceConfigurationError, UnknownSource
-from shared.sources.generic import signed_headers
+from shared.sources.formats.generic import signed_headers
 from shared.sources.registry import build_source, format_without_secret
 
 

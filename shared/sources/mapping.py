@@ -87,6 +87,11 @@ def build_event(
         return Ignored("unmappable", event_id, f"{where}: {first['msg']}")
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """A nested payload object, or {} when the platform left it out or sent something else."""
+    return value if isinstance(value, dict) else {}
+
+
 def split(items: list[CanonicalEvent | Ignored]) -> tuple[list[CanonicalEvent], list[Ignored]]:
     events = [i for i in items if isinstance(i, CanonicalEvent)]
     ignored = [i for i in items if isinstance(i, Ignored)]

@@ -7,13 +7,30 @@ from collections.abc import Mapping
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import SourceSettings
 from shared.sources.base import SourceFormat
-from shared.sources.caliper import CaliperFormat
 from shared.sources.exceptions import SourceConfigurationError, UnknownSource
-from shared.sources.generic import GenericFormat
-from shared.sources.xapi import XapiFormat
+from shared.sources.formats.caliper import CaliperFormat
+from shared.sources.formats.canvas import CanvasFormat
+from shared.sources.formats.docebo import DoceboFormat
+from shared.sources.formats.generic import GenericFormat
+from shared.sources.formats.learnworlds import LearnWorldsFormat
+from shared.sources.formats.teachable import TeachableFormat
+from shared.sources.formats.thinkific import ThinkificFormat
+from shared.sources.formats.three_sixty_learning import ThreeSixtyLearningFormat
+from shared.sources.formats.xapi import XapiFormat
 
 FORMATS: Mapping[str, type[SourceFormat]] = {
-    format_class.format_name: format_class for format_class in (GenericFormat, XapiFormat, CaliperFormat)
+    format_class.format_name: format_class
+    for format_class in (
+        GenericFormat,
+        XapiFormat,
+        CaliperFormat,
+        ThinkificFormat,
+        CanvasFormat,
+        TeachableFormat,
+        DoceboFormat,
+        ThreeSixtyLearningFormat,
+        LearnWorldsFormat,
+    )
 }
 
 

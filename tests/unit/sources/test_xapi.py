@@ -6,7 +6,7 @@ import pytest
 
 from shared.events.model import CourseStatus
 from shared.sources import AuthenticationFailed, InvalidPayload, ParseResult, SourceConfigurationError
-from shared.sources.xapi import XapiFormat
+from shared.sources.formats.xapi import XapiFormat
 from tests.builders import TEST_SECRET, delivery, fixture, make_source, signed_headers
 
 BASIC = "lrs-key:lrs-secret"

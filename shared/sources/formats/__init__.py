@@ -1,0 +1,1 @@
+"""One module per platform format, each a `SourceFormat` (see shared/sources/base.py)."""

@@ -1,0 +1,159 @@
+"""Canvas Live Events: `course_progress` and `course_completed`.
+
+A Live Events HTTP subscription can sign its payloads: the body is then a JWT signed with one of
+Canvas's keys. The source verifies it against a JWKS given in its options (`jwks`: the keys, copied
+in once; no key is fetched at run time). Without signing, the source authenticates with a secret token
+in the URL path or a header (`auth: token`). `course_progress` gives a percentage from requirement
+counts (`completed_at` set means the course is completed); `course_completed` completes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import jwt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shared.config.settings import SourceSettings
+from shared.events.model import CanonicalEvent, CourseStatus
+from shared.sources import auth
+from shared.sources.auth import TokenOptions
+from shared.sources.base import (
+    Delivery,
+    FormatOptions,
+    Ignored,
+    ParseResult,
+    SourceFormat,
+    load_json,
+    problems_from_validation,
+)
+from shared.sources.exceptions import AuthenticationFailed, InvalidPayload, SourceConfigurationError
+from shared.sources.fields import derived_event_id, parse_timestamp
+from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, split
+
+EVENTS = frozenset({"course_progress", "course_completed"})
+ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384"]
+
+
+class CanvasOptions(VendorOptions):
+    auth: Literal["jwt", "token"] = "jwt"
+    jwks: dict[str, Any] | None = Field(default=None, description="Canvas's public keys, {keys: [...]}.")
+    token: TokenOptions = Field(default_factory=lambda: TokenOptions(location="path"))
+    course_id: Literal["id", "sisSourceId"] = "id"
+
+    @model_validator(mode="after")
+    def _keys_for_jwt(self) -> CanvasOptions:
+        if self.auth == "jwt":
+            if not self.jwks:
+                raise ValueError("auth jwt needs the jwks option (Canvas's public keys)")
+            try:
+                jwt.PyJWKSet.from_dict(self.jwks)
+            except jwt.PyJWTError as exc:
+                raise ValueError(f"jwks is not a usable key set: {exc}") from None
+        return self
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    metadata: dict[str, Any]
+    body: dict[str, Any]
+
+
+class CanvasFormat(SourceFormat):
+    format_name: ClassVar[str] = "canvas"
+    options_model: ClassVar[type[FormatOptions]] = CanvasOptions
+    media_types: ClassVar[tuple[str, ...]] = ("application/json", "application/jwt", "text/plain")
+    requires_secret: ClassVar[bool] = False  # only with auth: token (checked below)
+    options: CanvasOptions
+
+    def __init__(self, settings: SourceSettings, *, offline: bool = False) -> None:
+        super().__init__(settings, offline=offline)
+        if self.options.auth == "token" and settings.secret is None and not offline:
+            raise SourceConfigurationError(f"source {self.name!r} (canvas) with auth token needs a secret.")
+        jwks = self.options.jwks
+        self._keys = jwt.PyJWKSet.from_dict(jwks).keys if self.options.auth == "jwt" and jwks else []
+
+    def verify(self, delivery: Delivery) -> None:
+        if self.options.auth == "token":
+            auth.verify_token(delivery, self.secret, self.options.token)
+        else:
+            self._claims(delivery.body)
+
+    def parse(self, delivery: Delivery) -> ParseResult:
+        document = self._claims(delivery.body) if self.options.auth == "jwt" and not self.offline else None
+        if document is None:
+            document = load_json(delivery.body)
+        try:
+            event = Event.model_validate(document)
+        except ValidationError as exc:
+            raise InvalidPayload(
+                "Not a Canvas Live Event; see errors.", problems_from_validation(exc)
+            ) from None
+        event_id = derived_event_id(self.name, document)  # Live Events carry no event id
+        events, ignored = split([self._translate(event, event_id)])
+        return ParseResult(events=events, ignored=ignored, item_ids=[event_id])
+
+    def _claims(self, body: bytes) -> dict[str, Any]:
+        token = body.decode("ascii", errors="replace").strip()
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise AuthenticationFailed("The body is not a signed JWT.") from None
+        for key in self._keys:
+            if kid is not None and key.key_id not in (None, kid):
+                continue
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token, key=key, algorithms=ALGORITHMS, options={"verify_aud": False}
+                )
+                return claims
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.PyJWTError as exc:
+                raise AuthenticationFailed(f"The JWT is not acceptable: {type(exc).__name__}.") from None
+        raise AuthenticationFailed("The JWT is not signed by any of the configured Canvas keys.")
+
+    def _translate(self, event: Event, event_id: str) -> CanonicalEvent | Ignored:
+        name = event.metadata.get("event_name")
+        if name not in EVENTS:
+            return Ignored("eventNotProgress", event_id, f"{name} says nothing about course progress")
+        body = event.body
+        course, user = as_dict(body.get("course")), as_dict(body.get("user"))
+        progress = as_dict(body.get("progress"))
+        completed_at = progress.get("completed_at")
+        status = (
+            CourseStatus.COMPLETED if name == "course_completed" or completed_at else CourseStatus.IN_PROGRESS
+        )
+        try:
+            occurred = parse_timestamp(event.metadata.get("event_time"))
+            completed = parse_timestamp(completed_at) if completed_at else None
+        except ValueError as exc:
+            return Ignored("unmappable", event_id, str(exc))
+        identifiers = Identifiers(
+            home_page=f"https://{event.metadata.get('root_account_lti_guid') or 'canvas'}",
+            email=user.get("email"),
+            login=event.metadata.get("user_login"),
+            platform_id=str(user["id"]) if user.get("id") is not None else None,
+        )
+        course_id = (
+            course.get("sis_source_id") if self.options.course_id == "sisSourceId" else course.get("id")
+        )
+        return build_event(
+            self.name,
+            event_id=event_id,
+            occurred_at=occurred,
+            learner=identifiers.choose(self.options.learner),
+            course_id=course_id,
+            title=course.get("name"),
+            status=status,
+            percentage=_percentage(progress),
+            completed_at=completed,
+        )
+
+
+def _percentage(progress: dict[str, Any]) -> int | None:
+    done, total = progress.get("requirement_completed_count"), progress.get("requirement_count")
+    if isinstance(done, int) and isinstance(total, int) and total > 0:
+        return max(0, min(100, round(100 * done / total)))
+    return None
