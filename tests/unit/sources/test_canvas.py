@@ -1,0 +1,84 @@
+import json
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.events.model import CourseStatus
+from shared.sources import AuthenticationFailed, InvalidPayload, SourceConfigurationError
+from tests.builders import delivery, fixture, make_source
+
+
+def key_pair(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    return private, {**public, "kid": kid, "alg": "RS256", "use": "sig"}
+
+
+CANVAS_KEY, CANVAS_JWK = key_pair("canvas-2026")
+OTHER_KEY, _ = key_pair("canvas-2026")
+JWKS = {"keys": [CANVAS_JWK]}
+
+
+def signed(name: str, key: rsa.RSAPrivateKey = CANVAS_KEY) -> bytes:
+    claims = json.loads(fixture(f"canvas/{name}"))
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "canvas-2026"}).encode()
+
+
+def test_course_progress_gives_a_percentage_from_requirement_counts() -> None:
+    source = make_source("canvas", jwks=JWKS)
+    [event] = source.parse(
+        delivery(signed("course-progress.json"), {"content-type": "application/jwt"})
+    ).events
+    assert (event.status, event.completion_percentage) == (CourseStatus.IN_PROGRESS, 75)
+    assert (event.course.external_id, event.learner.email) == ("101", "ada.lovelace@contoso.example")
+
+
+def test_course_completed_completes_and_the_same_event_gets_the_same_id() -> None:
+    source = make_source("canvas", jwks=JWKS)
+    first = source.parse(delivery(signed("course-completed.json"))).events[0]
+    again = source.parse(delivery(signed("course-completed.json"))).events[0]
+    assert first.status is CourseStatus.COMPLETED
+    assert first.event_id == again.event_id
+
+
+def test_a_jwt_from_another_key_or_no_jwt_is_401() -> None:
+    source = make_source("canvas", jwks=JWKS)
+    for body in (signed("course-progress.json", OTHER_KEY), fixture("canvas/course-progress.json"), b"x.y.z"):
+        with pytest.raises(AuthenticationFailed):
+            source.authenticate(delivery(body))
+    source.authenticate(delivery(signed("course-progress.json")))
+
+
+def test_without_signing_a_token_in_the_path_authenticates() -> None:
+    source = make_source("canvas", "path-token-1", auth="token")
+    body = fixture("canvas/course-progress.json")
+    source.authenticate(delivery(body, path_token="path-token-1"))
+    with pytest.raises(AuthenticationFailed):
+        source.authenticate(delivery(body, path_token="path-token-2"))
+    assert source.parse(delivery(body)).events[0].completion_percentage == 75
+
+
+def test_the_sis_id_can_be_the_course_id() -> None:
+    source = make_source("canvas", "t", auth="token", courseId="sisSourceId")
+    assert (
+        source.parse(delivery(fixture("canvas/course-progress.json"))).events[0].course.external_id
+        == "AE-101"
+    )
+
+
+def test_jwt_mode_needs_keys_and_token_mode_a_secret() -> None:
+    with pytest.raises(SourceConfigurationError, match="jwks"):
+        make_source("canvas")
+    with pytest.raises(SourceConfigurationError, match="secret"):
+        make_source("canvas", auth="token")
+
+
+def test_other_live_events_are_ignored_and_non_events_are_400() -> None:
+    source = make_source("canvas", "t", auth="token")
+    document = json.loads(fixture("canvas/course-progress.json"))
+    document["metadata"]["event_name"] = "asset_accessed"
+    assert source.parse(delivery(json.dumps(document).encode())).ignored[0].reason == "eventNotProgress"
+    with pytest.raises(InvalidPayload):
+        source.parse(delivery(b'{"body": {}}'))
