@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ def sign(body: bytes, key: str = API_KEY) -> dict[str, str]:
     return {"X-Thinkific-Hmac-Sha256": hmac.new(key.encode(), body, hashlib.sha256).hexdigest()}
 
 
-def parse(name: str, **options: object) -> ParseResult:
+def parse(name: str, **options: Any) -> ParseResult:
     return make_source("thinkific", API_KEY, **options).parse(delivery(fixture(f"thinkific/{name}")))
 
 
