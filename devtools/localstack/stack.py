@@ -17,6 +17,7 @@ import httpx
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from devtools.localstack.processes import AzuritePorts, Service, azurite, devhost, free_port, graph_sandbox
+from shared.config.settings import secret_setting_name
 from shared.sources.formats.generic import signed_headers
 
 PROVIDER_ID = "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90"
@@ -29,6 +30,8 @@ class LocalStack:
     workdir: Path
     secret: str
     seed: Path = DEMO_SEED
+    #: More sources beside `generic`: name -> (definition, secret or None).
+    more_sources: dict[str, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
     ports: AzuritePorts = field(default_factory=lambda: AzuritePorts(free_port(), free_port(), free_port()))
     sandbox_port: int = field(default_factory=free_port)
     bridge_port: int = field(default_factory=free_port)
@@ -41,8 +44,11 @@ class LocalStack:
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "AzureWebJobsStorage": storage,
             "BRIDGE_STORAGE": storage,
-            "BRIDGE_SOURCES": json.dumps({"generic": {"format": "generic"}}),
+            "BRIDGE_SOURCES": json.dumps(
+                {"generic": {"format": "generic"}, **{k: d for k, (d, _) in self.more_sources.items()}}
+            ),
             "BRIDGE_SOURCE_GENERIC_SECRET": self.secret,
+            **{secret_setting_name(k): s for k, (_, s) in self.more_sources.items() if s is not None},
             "BRIDGE_PROVIDER_REGISTRATION_ID": PROVIDER_ID,
             "BRIDGE_GRAPH_BASE_URL": f"{self.sandbox}/v1.0",
             "BRIDGE_GRAPH_AUTH": "anonymous",
@@ -95,8 +101,14 @@ class LocalStack:
 
     # -- driving the bridge ---------------------------------------------------------------------
 
-    def post(self, body: bytes, headers: dict[str, str], source: str = "generic") -> httpx.Response:
-        return httpx.post(f"{self.bridge}/webhooks/{source}", content=body, headers=headers, timeout=30)
+    def post(
+        self, body: bytes, headers: dict[str, str], source: str = "generic", path: str = ""
+    ) -> httpx.Response:
+        """POST to /webhooks/{source}[/path] (a path token), or to another route given as `path`."""
+        url = (
+            f"{self.bridge}/{path}" if path.startswith("xapi/") else f"{self.bridge}/webhooks/{source}{path}"
+        )
+        return httpx.post(url, content=body, headers=headers, timeout=30)
 
     def send(self, events: Any) -> httpx.Response:
         """POST events to the generic source, signed with the stack's secret."""

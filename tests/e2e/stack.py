@@ -1,16 +1,48 @@
-"""The end-to-end tests' stack: the project's LocalStack with the test secret and the test seed."""
+"""The end-to-end tests' stack: the project's LocalStack with the test secret, the test seed, and one
+source of every format."""
 
 from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.localstack.stack import PROVIDER_ID, LocalStack, wait_for
 from tests.builders import TEST_SECRET
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox-seed.json"
+CANVAS_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _canvas_jwks() -> dict[str, Any]:
+    import json
+
+    import jwt
+
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(CANVAS_KEY.public_key()))
+    return {"keys": [{**jwk, "kid": "canvas-e2e", "alg": "RS256"}]}
+
+
+SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
+    "lrs": (
+        {"format": "xapi", "courseId": "lastSegment", "accountAttribute": "employeeId"},
+        "lrs-key:lrs-secret",
+    ),
+    "sensor": (
+        {"format": "caliper", "courseId": "lastSegment", "accountAttribute": "employeeId"},
+        "sensor-token",
+    ),
+    "thinkific": ({"format": "thinkific"}, "thinkific-api-key"),
+    "canvas": ({"format": "canvas", "jwks": _canvas_jwks()}, None),
+    "teachable": ({"format": "teachable"}, "teachable-path-token"),
+    "docebo": ({"format": "docebo", "accountAttribute": "extension_docebo_userId"}, "docebo-token"),
+    "360learning": ({"format": "360learning", "accountAttribute": "extension_360_userId"}, TEST_SECRET),
+    "learnworlds": ({"format": "learnworlds"}, "lw-shared-signature"),
+}
 
 
 class Stack(LocalStack):
     def __init__(self, workdir: Path) -> None:
-        super().__init__(workdir, TEST_SECRET, SEED)
+        super().__init__(workdir, TEST_SECRET, SEED, more_sources=SOURCES)
 
 
-__all__ = ["PROVIDER_ID", "Stack", "wait_for"]
+__all__ = ["CANVAS_KEY", "PROVIDER_ID", "SOURCES", "Stack", "wait_for"]

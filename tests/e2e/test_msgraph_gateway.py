@@ -32,7 +32,7 @@ async def test_users_are_found_by_other_mails_and_by_configured_attributes(stack
     graph = gateway(stack)
     assert await graph.find_user_id_by("otherMails", "a.lovelace@old.contoso.example") == USER_ID
     assert await graph.find_user_id_by("employeeId", "E1815") == USER_ID
-    assert await graph.find_user_id_by("extension_lms_userId", "docebo-12301") == USER_ID
+    assert await graph.find_user_id_by("extension_docebo_userId", "12301") == USER_ID
     assert await graph.find_user_id_by("employeeId", "E0000") is None
 
 

@@ -1,0 +1,48 @@
+"""How learners are found in Entra, per the source's configuration."""
+
+import pytest
+
+from shared.delivery.exceptions import PermanentFailure
+from shared.delivery.resolve import Resolver
+from shared.events.model import Learner
+from tests.fakes import FakeGraph
+
+
+def learner(**identifier: object) -> Learner:
+    return Learner.model_validate(identifier)
+
+
+async def test_an_email_is_tried_as_mail_then_upn_then_other_mails() -> None:
+    graph = FakeGraph()
+    graph.users_by[("otherMails", "old@contoso.example")] = "u-1"
+    assert await Resolver(graph).learner_user_id(learner(email="old@contoso.example"), "lms") == "u-1"
+    assert graph.calls == ["find_user_id_by:mail", "find_user_id_by_upn", "find_user_id_by:otherMails"]
+
+
+async def test_an_account_is_found_through_the_sources_attribute() -> None:
+    graph = FakeGraph()
+    graph.users_by[("employeeId", "E1815")] = "u-2"
+    resolver = Resolver(graph, {"hr-lms": "employeeId"})
+    account = learner(account={"homePage": "https://lms.example", "name": "E1815"})
+    assert await resolver.learner_user_id(account, "hr-lms") == "u-2"
+    with pytest.raises(PermanentFailure) as caught:
+        await resolver.learner_user_id(account, "other-lms")
+    assert caught.value.reason == "learnerNotResolvable"
+    assert "accountAttribute" in caught.value.detail
+
+
+async def test_the_same_account_name_in_two_sources_is_two_learners() -> None:
+    graph = FakeGraph()
+    graph.users_by[("employeeId", "42")] = "u-hr"
+    graph.users_by[("extension_lms_id", "42")] = "u-lms"
+    resolver = Resolver(graph, {"hr": "employeeId", "lms": "extension_lms_id"})
+    account = learner(account={"homePage": "https://x.example", "name": "42"})
+    assert await resolver.learner_user_id(account, "hr") == "u-hr"
+    assert await resolver.learner_user_id(account, "lms") == "u-lms"
+
+
+async def test_a_user_id_is_taken_as_sent_without_a_graph_call() -> None:
+    graph = FakeGraph()
+    uid = "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b"
+    assert await Resolver(graph).learner_user_id(learner(userId=uid), "lms") == uid
+    assert graph.calls == []
