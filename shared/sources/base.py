@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
 from shared.config.settings import SourceSettings, secret_setting_name
@@ -25,6 +25,9 @@ from shared.sources.exceptions import (
     InvalidPayload,
     SourceConfigurationError,
 )
+
+M = TypeVar("M")
+B = TypeVar("B", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,20 @@ def load_json(body: bytes) -> Any:
         raise InvalidPayload(
             f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
         ) from None
+
+
+@overload
+def validate_body(schema: type[B], document: Any, what: str) -> B: ...
+@overload
+def validate_body(schema: TypeAdapter[M], document: Any, what: str) -> M: ...
+def validate_body(schema: type[BaseModel] | TypeAdapter[Any], document: Any, what: str) -> Any:
+    """The body as the format's model, or InvalidPayload (400) naming each bad field and why."""
+    try:
+        if isinstance(schema, TypeAdapter):
+            return schema.validate_python(document)
+        return schema.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidPayload(f"Not {what}; see errors.", problems_from_validation(exc)) from None
 
 
 def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[FieldProblem]:

@@ -87,6 +87,11 @@ def build_event(
         return Ignored("unmappable", event_id, f"{where}: {first['msg']}")
 
 
+def identifier(value: Any) -> str | None:
+    """A platform id as text (platforms send ids as numbers or strings), or None when absent."""
+    return None if value is None or value == "" else str(value)
+
+
 def as_dict(value: Any) -> dict[str, Any]:
     """A nested payload object, or {} when the platform left it out or sent something else."""
     return value if isinstance(value, dict) else {}

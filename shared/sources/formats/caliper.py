@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.sources import auth
@@ -28,7 +28,7 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    problems_from_validation,
+    validate_body,
 )
 from shared.sources.exceptions import InvalidPayload, UnsupportedVersion
 from shared.sources.fields import parse_timestamp
@@ -76,12 +76,7 @@ class CaliperFormat(SourceFormat):
             raise InvalidPayload(
                 "The body must be a Caliper envelope: {sensor, sendTime, dataVersion, data}."
             )
-        try:
-            envelope = Envelope.model_validate(document)
-        except ValidationError as exc:
-            raise InvalidPayload(
-                "Not a Caliper envelope; see errors.", problems_from_validation(exc)
-            ) from None
+        envelope = validate_body(Envelope, document, "a Caliper envelope")
         if envelope.data_version not in DATA_VERSIONS:
             known = ", ".join(DATA_VERSIONS)
             raise UnsupportedVersion(f"dataVersion {envelope.data_version} is not supported ({known} are).")

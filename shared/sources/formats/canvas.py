@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import jwt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.config.settings import SourceSettings
 from shared.events.model import CanonicalEvent, CourseStatus
@@ -25,11 +25,11 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    problems_from_validation,
+    validate_body,
 )
 from shared.sources.exceptions import AuthenticationFailed, InvalidPayload, SourceConfigurationError
 from shared.sources.fields import derived_event_id, parse_timestamp
-from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, split
+from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, identifier, split
 
 EVENTS = frozenset({"course_progress", "course_completed"})
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384"]
@@ -84,12 +84,7 @@ class CanvasFormat(SourceFormat):
 
     def parse(self, delivery: Delivery) -> ParseResult:
         document = self._document(delivery.body)
-        try:
-            event = Event.model_validate(document)
-        except ValidationError as exc:
-            raise InvalidPayload(
-                "Not a Canvas Live Event; see errors.", problems_from_validation(exc)
-            ) from None
+        event = validate_body(Event, document, "a Canvas Live Event")
         event_id = derived_event_id(self.name, document)  # Live Events carry no event id
         events, ignored = split([self._translate(event, event_id)])
         return ParseResult(events=events, ignored=ignored, item_ids=[event_id])
@@ -144,7 +139,7 @@ class CanvasFormat(SourceFormat):
             home_page=f"https://{event.metadata.get('root_account_lti_guid') or 'canvas'}",
             email=user.get("email"),
             login=event.metadata.get("user_login"),
-            platform_id=str(user["id"]) if user.get("id") is not None else None,
+            platform_id=identifier(user.get("id")),
         )
         course_id = (
             course.get("sis_source_id") if self.options.course_id == "sisSourceId" else course.get("id")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.sources import auth
@@ -23,11 +23,11 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    problems_from_validation,
+    validate_body,
 )
 from shared.sources.exceptions import InvalidPayload
 from shared.sources.fields import parse_timestamp
-from shared.sources.mapping import Identifiers, LearnerFrom, VendorOptions, build_event, split
+from shared.sources.mapping import Identifiers, LearnerFrom, VendorOptions, build_event, identifier, split
 
 MAX_PAYLOADS = 25
 #: Enrollment statuses as Docebo names them, and what they mean here.
@@ -77,10 +77,7 @@ class DoceboFormat(SourceFormat):
         auth.verify_token(delivery, self.secret, self.options.token)
 
     def parse(self, delivery: Delivery) -> ParseResult:
-        try:
-            message = Message.model_validate(load_json(delivery.body))
-        except ValidationError as exc:
-            raise InvalidPayload("Not a Docebo webhook; see errors.", problems_from_validation(exc)) from None
+        message = validate_body(Message, load_json(delivery.body), "a Docebo webhook")
         if message.payloads is not None:
             payloads = [(f"{message.message_id}:{i}", p) for i, p in enumerate(message.payloads)]
         elif message.payload is not None:
@@ -110,7 +107,7 @@ class DoceboFormat(SourceFormat):
             home_page=f"https://{message.original_domain or 'docebo'}",
             email=payload.get("email") or payload.get("user_email"),
             login=payload.get("username"),
-            platform_id=str(payload["user_id"]) if payload.get("user_id") is not None else None,
+            platform_id=identifier(payload.get("user_id")),
         )
         return build_event(
             self.name,

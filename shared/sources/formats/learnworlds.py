@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.sources import auth
@@ -20,11 +20,10 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    problems_from_validation,
+    validate_body,
 )
-from shared.sources.exceptions import InvalidPayload
 from shared.sources.fields import derived_event_id, parse_timestamp
-from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, split
+from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, identifier, split
 
 SIGNATURE_HEADER = "Learnworlds-Webhook-Signature"
 
@@ -48,12 +47,7 @@ class LearnWorldsFormat(SourceFormat):
 
     def parse(self, delivery: Delivery) -> ParseResult:
         document = load_json(delivery.body)
-        try:
-            envelope = Envelope.model_validate(document)
-        except ValidationError as exc:
-            raise InvalidPayload(
-                "Not a LearnWorlds webhook; see errors.", problems_from_validation(exc)
-            ) from None
+        envelope = validate_body(Envelope, document, "a LearnWorlds webhook")
         event_id = derived_event_id(self.name, document)
         events, ignored = split([self._translate(envelope, event_id, delivery)])
         return ParseResult(events=events, ignored=ignored, item_ids=[event_id])
@@ -73,7 +67,7 @@ class LearnWorldsFormat(SourceFormat):
             home_page="https://learnworlds.com",
             email=user.get("email"),
             login=user.get("username"),
-            platform_id=str(user["id"]) if user.get("id") is not None else None,
+            platform_id=identifier(user.get("id")),
         )
         return build_event(
             self.name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.sources import auth
@@ -23,11 +23,11 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    problems_from_validation,
+    validate_body,
 )
 from shared.sources.exceptions import InvalidPayload
 from shared.sources.fields import parse_percentage, parse_timestamp
-from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, split
+from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, identifier, split
 
 TYPES = {"Enrollment.completed": CourseStatus.COMPLETED, "LectureProgress.created": CourseStatus.IN_PROGRESS}
 
@@ -62,12 +62,7 @@ class TeachableFormat(SourceFormat):
         items = document if isinstance(document, list) else [document]
         if not items:
             raise InvalidPayload("The body holds no event.")
-        try:
-            envelopes = _ENVELOPES.validate_python(items)
-        except ValidationError as exc:
-            raise InvalidPayload(
-                "Not Teachable webhook events; see errors.", problems_from_validation(exc)
-            ) from None
+        envelopes = validate_body(_ENVELOPES, items, "Teachable webhook events")
         events, ignored = split([self._translate(e) for e in envelopes])
         return ParseResult(events=events, ignored=ignored, item_ids=[_event_id(e) for e in envelopes])
 
@@ -93,7 +88,7 @@ class TeachableFormat(SourceFormat):
         identifiers = Identifiers(
             home_page="https://teachable.com",
             email=user.get("email"),
-            platform_id=str(user["id"]) if user.get("id") is not None else None,
+            platform_id=identifier(user.get("id")),
         )
         return build_event(
             self.name,

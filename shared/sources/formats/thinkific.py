@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.sources import auth
@@ -21,11 +21,10 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    problems_from_validation,
+    validate_body,
 )
-from shared.sources.exceptions import InvalidPayload
 from shared.sources.fields import parse_percentage, parse_timestamp
-from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, split
+from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, identifier, split
 
 SIGNATURE_HEADER = "X-Thinkific-Hmac-Sha256"
 TOPICS = {"enrollment.progress": CourseStatus.IN_PROGRESS, "enrollment.completed": CourseStatus.COMPLETED}
@@ -51,12 +50,7 @@ class ThinkificFormat(SourceFormat):
         auth.verify_hmac_sha256_hex(delivery, self.secret, SIGNATURE_HEADER)
 
     def parse(self, delivery: Delivery) -> ParseResult:
-        try:
-            envelope = Envelope.model_validate(load_json(delivery.body))
-        except ValidationError as exc:
-            raise InvalidPayload(
-                "Not a Thinkific webhook; see errors.", problems_from_validation(exc)
-            ) from None
+        envelope = validate_body(Envelope, load_json(delivery.body), "a Thinkific webhook")
         item = self._translate(envelope)
         events, ignored = split([item])
         return ParseResult(events=events, ignored=ignored, item_ids=[str(envelope.id)])
@@ -83,7 +77,7 @@ class ThinkificFormat(SourceFormat):
         identifiers = Identifiers(
             home_page=f"https://thinkific.com/tenants/{envelope.tenant_id}",
             email=user.get("email"),
-            platform_id=str(user["id"]) if user.get("id") is not None else None,
+            platform_id=identifier(user.get("id")),
         )
         return build_event(
             self.name,

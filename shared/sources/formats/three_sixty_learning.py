@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.config.settings import SourceSettings
 from shared.events.model import CanonicalEvent, CourseStatus
@@ -23,12 +23,11 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    problems_from_validation,
+    validate_body,
 )
-from shared.sources.exceptions import InvalidPayload
 from shared.sources.fields import derived_event_id, parse_timestamp
 from shared.sources.formats.xapi import XapiFormat
-from shared.sources.mapping import Identifiers, LearnerFrom, VendorOptions, build_event, split
+from shared.sources.mapping import Identifiers, LearnerFrom, VendorOptions, build_event, identifier, split
 
 HOME_PAGE = "https://app.360learning.com"
 PATH_STATUSES = {
@@ -79,13 +78,7 @@ class ThreeSixtyLearningFormat(SourceFormat):
         document = load_json(delivery.body)
         if _looks_like_xapi(document):
             return self._xapi.parse(delivery)
-        try:
-            envelope = Envelope.model_validate(document)
-        except ValidationError as exc:
-            raise InvalidPayload(
-                "Neither a 360Learning webhook nor xAPI statements; see errors.",
-                problems_from_validation(exc),
-            ) from None
+        envelope = validate_body(Envelope, document, "a 360Learning webhook, nor xAPI statements")
         event_id = delivery.header("webhook-id") or derived_event_id(self.name, document)
         events, ignored = split([self._translate(envelope, event_id)])
         return ParseResult(events=events, ignored=ignored, item_ids=[event_id])
@@ -112,7 +105,7 @@ class ThreeSixtyLearningFormat(SourceFormat):
         identifiers = Identifiers(
             home_page=HOME_PAGE,
             email=data.get("userEmail"),
-            platform_id=str(data["userId"]) if data.get("userId") else None,
+            platform_id=identifier(data.get("userId")),
         )
         return build_event(
             self.name,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from shared.config.settings import SourceSettings
 from shared.events.model import CanonicalEvent, CourseStatus
@@ -28,7 +28,7 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    problems_from_validation,
+    validate_body,
 )
 from shared.sources.exceptions import InvalidPayload
 from shared.sources.fields import derived_event_id, parse_percentage, parse_timestamp
@@ -154,12 +154,7 @@ class XapiFormat(SourceFormat):
         if delivery.endpoint == "xapi":
             _check_version_header(delivery.header("x-experience-api-version"))
         raw = _statement_list(load_json(delivery.body))
-        try:
-            statements = _STATEMENTS.validate_python(raw)
-        except ValidationError as exc:
-            raise InvalidPayload(
-                "Not valid xAPI statements; see errors.", problems_from_validation(exc)
-            ) from None
+        statements = validate_body(_STATEMENTS, raw, "valid xAPI statements")
         items = [self._translate(s, r, delivery) for s, r in zip(statements, raw, strict=True)]
         events, ignored = split(items)
         ids = [s.id or derived_event_id(self.name, r) for s, r in zip(statements, raw, strict=True)]
