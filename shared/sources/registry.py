@@ -2,47 +2,53 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import SourceSettings
 from shared.sources.base import SourceFormat
 from shared.sources.exceptions import SourceConfigurationError, UnknownSource
-from shared.sources.formats.caliper import CaliperFormat
-from shared.sources.formats.canvas import CanvasFormat
-from shared.sources.formats.docebo import DoceboFormat
-from shared.sources.formats.generic import GenericFormat
-from shared.sources.formats.learnworlds import LearnWorldsFormat
-from shared.sources.formats.teachable import TeachableFormat
-from shared.sources.formats.thinkific import ThinkificFormat
-from shared.sources.formats.three_sixty_learning import ThreeSixtyLearningFormat
-from shared.sources.formats.xapi import XapiFormat
 
-FORMATS: Mapping[str, type[SourceFormat]] = {
-    format_class.format_name: format_class
-    for format_class in (
-        GenericFormat,
-        XapiFormat,
-        CaliperFormat,
-        ThinkificFormat,
-        CanvasFormat,
-        TeachableFormat,
-        DoceboFormat,
-        ThreeSixtyLearningFormat,
-        LearnWorldsFormat,
-    )
+#: Format name -> the module that implements it. Modules are imported when a configured source uses
+#: them, so an app that only receives, say, xAPI never pays for Canvas's JWT and crypto imports.
+FORMATS: Mapping[str, str] = {
+    "generic": "generic",
+    "xapi": "xapi",
+    "caliper": "caliper",
+    "thinkific": "thinkific",
+    "canvas": "canvas",
+    "teachable": "teachable",
+    "docebo": "docebo",
+    "360learning": "three_sixty_learning",
+    "learnworlds": "learnworlds",
 }
+
+
+def format_class(name: str) -> type[SourceFormat] | None:
+    """The SourceFormat subclass of a format name, or None when there is no such format."""
+    module_name = FORMATS.get(name)
+    if module_name is None:
+        return None
+    module = importlib.import_module(f"shared.sources.formats.{module_name}")
+    return next(
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, SourceFormat)
+        and getattr(value, "format_name", None) == name
+    )
 
 
 def build_source(settings: SourceSettings, *, offline: bool = False) -> SourceFormat:
     """A configured source; `offline` builds a parser only (no secret needed, cannot authenticate)."""
-    format_class = FORMATS.get(settings.format)
-    if format_class is None:
+    implementation = format_class(settings.format)
+    if implementation is None:
         known = ", ".join(sorted(FORMATS))
         raise SourceConfigurationError(
             f"source {settings.name!r}: unknown format {settings.format!r} (known: {known})."
         )
-    return format_class(settings, offline=offline)
+    return implementation(settings, offline=offline)
 
 
 def build_sources(sources: Mapping[str, SourceSettings]) -> dict[str, SourceFormat]:

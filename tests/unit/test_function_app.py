@@ -29,10 +29,10 @@ def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-def test_importing_the_app_does_not_import_msgraph() -> None:
+def test_importing_the_app_imports_neither_msgraph_nor_unconfigured_formats() -> None:
     result = run_python(
         "import sys, function_app\n"
-        "heavy = ('msgraph', 'msgraph_core', 'kiota_http')\n"
+        "heavy = ('msgraph', 'msgraph_core', 'kiota_http', 'jwt', 'cryptography')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))",
         ENV,
     )
