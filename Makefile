@@ -1,5 +1,6 @@
 # Two commands: `make run` (the bridge locally) and `make test` (the whole suite). Both install what
-# they need on first use: a .venv from requirements-dev.txt and the npm packages (Azurite).
+# they need on first use: a .venv from requirements-dev.txt, the npm packages (Azurite) and, for the
+# offline infrastructure checks, checkov in its own .venv-checkov.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,11 +13,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+.venv-checkov/.installed: requirements-infra.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet -r requirements-infra.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(VENV)/.installed node_modules/.installed
+deps: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed
 
 run: deps
 	$(PY) -m devtools.localstack
@@ -31,4 +37,4 @@ typecheck: deps
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) node_modules .local .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-checkov node_modules .local .mypy_cache .ruff_cache .pytest_cache

@@ -34,6 +34,21 @@ def install() -> None:
             [str(PY), "-m", "pip", "install", "--quiet", "-r", str(ROOT / "requirements-dev.txt")]
         )
         marker.touch()
+    checkov = ROOT / ".venv-checkov"
+    if _stale(checkov / ".installed", ROOT / "requirements-infra.txt"):
+        venv.create(checkov, with_pip=True)
+        subprocess.check_call(
+            [
+                str(checkov / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "-r",
+                str(ROOT / "requirements-infra.txt"),
+            ]
+        )
+        (checkov / ".installed").touch()
     node_marker = ROOT / "node_modules" / ".installed"
     if _stale(node_marker, ROOT / "package.json", ROOT / "package-lock.json"):
         subprocess.check_call([_npm(), "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT)

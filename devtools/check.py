@@ -1,4 +1,4 @@
-"""`make test`: ruff (lint and format), mypy, then pytest; every step runs, and any failure fails the whole.
+"""`make test`: ruff (lint and format), mypy, checkov (infra/), then pytest; every step runs, and any failure fails the whole.
 
 pytest's exit status 5 (no tests collected) counts as a failure: a suite that silently runs nothing
 must never pass.
@@ -13,6 +13,7 @@ STEPS = [
     ("ruff", [sys.executable, "-m", "ruff", "check", "."]),
     ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
     ("mypy", [sys.executable, "-m", "mypy"]),
+    ("checkov", [sys.executable, "-m", "devtools.infra_check"]),
     ("pytest", [sys.executable, "-m", "pytest", *sys.argv[1:]]),
 ]
 

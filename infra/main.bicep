@@ -1,0 +1,146 @@
+// The Viva Learning bridge in Azure: a Flex Consumption Function App reaching Storage, Key Vault,
+// Application Insights and Microsoft Graph with one user-assigned managed identity and no secrets.
+// Deployed by `azd up` (see azure.yaml and the README's "Deploy" section).
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('azd environment name; names and tags the resources.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region (one that offers Flex Consumption).')
+param location string
+
+@description('Viva Learning provider registration id whose course activities the bridge writes.')
+param providerRegistrationId string
+
+@description('Sources as in BRIDGE_SOURCES: name -> {format, ...options}. Never secrets: each source reads its secret from the Key Vault secret "source-<name>".')
+param sources object = {
+  generic: {
+    format: 'generic'
+  }
+}
+
+@description('Grant the Graph application permissions to the identity here (needs an admin who can grant app roles). False when the admin grants them separately.')
+param grantGraphPermissions bool = true
+
+@description('Email address for alert notifications; empty for none.')
+param alertEmail string = ''
+
+@description('Alert when no event arrived for this long (ISO 8601 duration, at most P2D).')
+param noEventsPeriod string = 'PT6H'
+
+@description('Alert when this percentage of received events is rejected or dead-lettered within 15 minutes.')
+@minValue(1)
+@maxValue(100)
+param failureRatePercent int = 5
+
+var tags = { 'azd-env-name': environmentName, application: 'viva-learning-bridge' }
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+
+resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: group
+  params: {
+    name: 'id-${token}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: group
+  params: {
+    token: token
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: group
+  params: {
+    name: 'st${token}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module vault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: group
+  params: {
+    name: 'kv-${token}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module app 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: group
+  params: {
+    token: token
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appInsightsName: monitoring.outputs.appInsightsName
+    keyVaultName: vault.outputs.name
+    providerRegistrationId: providerRegistrationId
+    sources: sources
+  }
+}
+
+module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermissions) {
+  name: 'graph-permissions'
+  scope: group
+  params: {
+    principalId: identity.outputs.principalId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: group
+  params: {
+    token: token
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.workspaceId
+    alertEmail: alertEmail
+    noEventsPeriod: noEventsPeriod
+    failureRatePercent: failureRatePercent
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: group
+  params: {
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = group.name
+output FUNCTION_APP_NAME string = app.outputs.name
+output BRIDGE_URL string = app.outputs.url
+output KEY_VAULT_NAME string = vault.outputs.name
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId

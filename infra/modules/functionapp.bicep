@@ -1,0 +1,121 @@
+// The Function App on a Flex Consumption plan: Python 3.11 (what the tests run), the user-assigned
+// identity for everything (storage, Key Vault references, telemetry, Graph), and no secret in any
+// setting: source secrets are Key Vault references.
+param token string
+param location string
+param tags object
+param identityId string
+param identityClientId string
+param storageAccountName string
+param deploymentContainerUrl string
+param appInsightsName string
+param keyVaultName string
+param providerRegistrationId string
+param sources object
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+var queueServiceUri = 'https://${storageAccountName}.queue.${environment().suffixes.storage}'
+var identitySettings = {
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  BRIDGE_STORAGE__queueServiceUri: queueServiceUri
+  BRIDGE_STORAGE__credential: 'managedidentity'
+  BRIDGE_STORAGE__clientId: identityClientId
+  AZURE_CLIENT_ID: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+}
+var bridgeSettings = {
+  BRIDGE_SOURCES: string(sources)
+  BRIDGE_PROVIDER_REGISTRATION_ID: providerRegistrationId
+  BRIDGE_GRAPH_AUTH: 'managedIdentity'
+}
+var fixedSettings = [for setting in items(union(identitySettings, bridgeSettings)): {
+  name: setting.key
+  value: setting.value
+}]
+// One Key Vault reference per source: BRIDGE_SOURCE_<NAME>_SECRET -> secret "source-<name>".
+var sourceSecrets = [for source in items(sources): {
+  name: 'BRIDGE_SOURCE_${toUpper(replace(source.key, '-', '_'))}_SECRET'
+  value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=source-${source.key})'
+}]
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: 'plan-${token}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: 'func-${token}'
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      remoteDebuggingEnabled: false
+      http20Enabled: true
+      healthCheckPath: '/api/health'
+      appSettings: concat(fixedSettings, sourceSecrets)
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: 100
+        instanceMemoryMB: 2048
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: { allow: false }
+}
+
+output name string = site.name
+output url string = 'https://${site.properties.defaultHostName}/api'

@@ -1,0 +1,26 @@
+// Microsoft Graph application permissions for the bridge's identity, granted with the Microsoft Graph
+// Bicep extension. Deploying this module needs an admin who can grant app roles (Privileged Role
+// Administrator, or Application Administrator with consent rights); teams whose admin grants them
+// separately deploy with grantGraphPermissions=false. It is its own module because creating an
+// identity and granting it in one module can fail once ("Not a valid reference update").
+extension microsoftGraphV1
+
+@description('Object id of the managed identity that receives the app roles.')
+param principalId string
+
+@description('Course activity writes, learning content lookups, user lookups: nothing more.')
+param appRoles array = [
+  'LearningSelfInitiatedCourse.ReadWrite.All'
+  'LearningContent.Read.All'
+  'User.Read.All'
+]
+
+resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
+  appId: '00000003-0000-0000-c000-000000000000'
+}
+
+resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for role in appRoles: {
+  principalId: principalId
+  resourceId: graph.id
+  appRoleId: filter(graph.appRoles, candidate => candidate.value == role)[0].id
+}]
