@@ -1,4 +1,4 @@
-"""`make test`: ruff (lint and format), mypy, checkov (infra/), then pytest; every step runs, and any failure fails the whole.
+"""`make test`: ruff (lint, format), mypy, checkov (infra/), then pytest; all run, any failure fails.
 
 pytest's exit status 5 (no tests collected) counts as a failure: a suite that silently runs nothing
 must never pass.
