@@ -18,6 +18,7 @@ from shared.delivery.exceptions import PermanentFailure, TransientFailure
 from shared.delivery.upsert import CourseActivityUpserter, UpsertResult
 from shared.events.queue import DEADLETTER_QUEUE, DeadLetter, QueuedEvent
 from shared.storage.queues import QueueSender
+from shared.telemetry import Outcome, record_event, record_lag, span
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +42,29 @@ class EventWorker:
             failure = PermanentFailure("invalidMessage", f"Not a queued event: {exc.error_count()} errors.")
             return await self._dead_letter(body, failure, dequeue_count)
         event = queued.event
-        try:
-            result = await self._upserter.apply(event)
-        except PermanentFailure as failure:
-            return await self._dead_letter(body, failure, dequeue_count, event.event_id, event.source)
-        except TransientFailure as failure:
-            log.warning(
-                "event will be retried: event=%s source=%s attempt=%d reason=%s detail=%s",
-                event.event_id,
-                event.source,
-                dequeue_count,
-                failure.reason,
-                failure.detail,
-            )
-            raise
+        with span("bridge.apply", {"bridge.source": event.source}, queued.traceparent) as current:
+            try:
+                result = await self._upserter.apply(event)
+            except PermanentFailure as failure:
+                current.set_attribute("bridge.outcome", Outcome.DEADLETTERED.value)
+                return await self._dead_letter(body, failure, dequeue_count, event.event_id, event.source)
+            except TransientFailure as failure:
+                current.set_attribute("bridge.outcome", "retry")
+                log.warning(
+                    "event will be retried: event=%s source=%s attempt=%d reason=%s detail=%s",
+                    event.event_id,
+                    event.source,
+                    dequeue_count,
+                    failure.reason,
+                    failure.detail,
+                )
+                raise
+            outcome = Outcome.DEDUPLICATED if result is UpsertResult.UNCHANGED else Outcome.APPLIED
+            current.set_attribute("bridge.outcome", outcome.value)
         lag = (self._clock() - event.occurred_at).total_seconds()
+        record_event(event.source, outcome)
+        if outcome is Outcome.APPLIED:
+            record_lag(event.source, lag)
         log.info(
             "event applied: event=%s source=%s activity=%s result=%s lag_s=%.1f",
             event.event_id,
@@ -84,6 +93,7 @@ class EventWorker:
         )
         message = letter.model_dump_json(by_alias=True)
         await asyncio.to_thread(self._deadletters.send_all, DEADLETTER_QUEUE, [message])
+        record_event(source or "unknown", Outcome.DEADLETTERED, reason=failure.reason)
         log.error(
             "event dead-lettered: event=%s source=%s reason=%s detail=%s",
             event_id,

@@ -29,6 +29,7 @@ class QueuedEvent(WireModel):
     version: Literal[1] = 1
     event: CanonicalEvent
     received_at: UtcDatetime
+    traceparent: str | None = Field(default=None, description="W3C trace context of the delivery.")
 
 
 class DeadLetter(WireModel):

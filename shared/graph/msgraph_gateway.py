@@ -7,12 +7,14 @@ first use, which an HTTP cold start must not pay.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from kiota_http.middleware.options import RetryHandlerOption
+from kiota_http.middleware.options import RetryHandlerOption, UrlReplaceHandlerOption
+from kiota_http.observability_options import ObservabilityOptions
 from msgraph.generated.models.course_status import CourseStatus as GraphCourseStatus
 from msgraph.generated.models.learning_course_activity import LearningCourseActivity
 from msgraph.generated.models.learning_self_initiated_course import LearningSelfInitiatedCourse
@@ -27,11 +29,14 @@ from shared.config.settings import GraphAuth, Settings
 from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError, GraphUnavailable
 from shared.graph.gateway import ActivityRecord, ActivityWrite
+from shared.telemetry import record_graph_call
 
 if TYPE_CHECKING:
     from kiota_abstractions.authentication import AuthenticationProvider
 
 log = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, and Graph URLs carry learner identifiers: keep it to warnings.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SELF_INITIATED_COURSE = "#microsoft.graph.learningSelfInitiatedCourse"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -54,7 +59,7 @@ class MsGraphLearningGraph:
     async def find_user_id_by_upn(self, upn: str) -> str | None:
         query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=["id"])
         config = RequestConfiguration(query_parameters=query)
-        user = await _call(self._client.users.by_user_id(upn).get(config), not_found_is_none=True)
+        user = await _call("getUser", self._client.users.by_user_id(upn).get(config), not_found_is_none=True)
         return user.id if user is not None else None
 
     async def find_user_id_by(self, attribute: str, value: str) -> str | None:
@@ -67,7 +72,7 @@ class MsGraphLearningGraph:
         )
         config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
         config.headers.add("ConsistencyLevel", "eventual")  # extension and employeeId filters need it
-        page = await _call(self._client.users.get(config))
+        page = await _call("listUsers", self._client.users.get(config))
         users = (page.value if page is not None else None) or []
         if len(users) > 1:
             raise GraphError(409, "ambiguousLearner", f"More than one user matches on {attribute}.")
@@ -75,14 +80,14 @@ class MsGraphLearningGraph:
 
     async def find_content_id(self, external_id: str) -> str | None:
         builder = self._provider.learning_contents_with_external_id(odata_key(external_id))
-        content = await _call(builder.get(), not_found_is_none=True)
+        content = await _call("getContent", builder.get(), not_found_is_none=True)
         return content.id if content is not None else None
 
     async def get_activity(self, external_id: str) -> ActivityRecord | None:
         builder = self._provider.learning_course_activities_with_externalcourse_activity_id(
             odata_key(external_id)
         )
-        activity = await _call(builder.get(), not_found_is_none=True)
+        activity = await _call("getActivity", builder.get(), not_found_is_none=True)
         return _record(activity) if activity is not None else None
 
     async def create_activity(
@@ -95,33 +100,42 @@ class MsGraphLearningGraph:
         # No automatic retry of a POST: a retried POST whose first attempt landed would duplicate the
         # record. The queue retries instead, and the retry looks the record up first.
         config: RequestConfiguration[Any] = RequestConfiguration(options=[RetryHandlerOption(max_retries=0)])
-        created = await _call(self._provider.learning_course_activities.post(body, config))
+        created = await _call("createActivity", self._provider.learning_course_activities.post(body, config))
         if created is None:  # pragma: no cover - Graph always returns the entity with 201
             raise GraphError(502, "emptyResponse", "Graph returned no entity for the POST.")
         return _record(created)
 
     async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:
         builder = self._provider.learning_course_activities.by_learning_course_activity_id(activity_id)
-        await _call(builder.patch(_body(fields)))
+        await _call("updateActivity", builder.patch(_body(fields)))
 
 
-async def _call(awaitable: Any, *, not_found_is_none: bool = False) -> Any:
-    """Run one SDK request and translate its failures into the bridge's two error types."""
+async def _call(operation: str, awaitable: Any, *, not_found_is_none: bool = False) -> Any:
+    """Run one SDK request, time it, and translate its failures into the bridge's two error types."""
+    started = time.perf_counter()
+    status = "ok"
     try:
         return await awaitable
     except ODataError as exc:
+        status = str(exc.response_status_code)
         if not_found_is_none and exc.response_status_code == 404:
             return None
         raise _graph_error(exc) from None
     except APIError as exc:
+        status = str(exc.response_status_code)
         if not_found_is_none and exc.response_status_code == 404:
             return None
-        status = exc.response_status_code or 502
-        raise GraphError(status, "apiError", exc.message or type(exc).__name__) from None
+        raise GraphError(
+            exc.response_status_code or 502, "apiError", exc.message or type(exc).__name__
+        ) from None
     except httpx.TimeoutException:
+        status = "unavailable"
         raise GraphUnavailable("Graph did not answer in time.") from None
     except httpx.TransportError as exc:
+        status = "unavailable"
         raise GraphUnavailable(f"Graph could not be reached ({type(exc).__name__}).") from None
+    finally:
+        record_graph_call(operation, status, (time.perf_counter() - started) * 1000)
 
 
 def _graph_error(exc: ODataError) -> GraphError:
@@ -166,11 +180,17 @@ def _record(activity: LearningCourseActivity) -> ActivityRecord:
 
 def build_learning_graph(settings: Settings) -> MsGraphLearningGraph:
     """One Graph client per worker: the httpx pool and token cache are reused across messages."""
+    # The URL-replace middleware (a /users/TokenToReplace -> /me helper the bridge does not use) puts
+    # the full URL, learner identifiers included, on its span whatever the EUII setting: switch it off.
+    no_url_replace = UrlReplaceHandlerOption(enabled=False)
     http_client = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(timeout=_TIMEOUT)
+        client=httpx.AsyncClient(timeout=_TIMEOUT), options={no_url_replace.get_key(): no_url_replace}
     )
     adapter = GraphRequestAdapter(_auth_provider(settings), http_client)
     adapter.base_url = settings.graph_base_url
+    # Graph URLs carry learner identifiers (/users/{upn}, $filter=mail eq '...'): kiota must not put
+    # them on its spans.
+    adapter.observability_options = ObservabilityOptions(include_euii_attributes=False)
     return MsGraphLearningGraph(
         GraphServiceClient(request_adapter=adapter), settings.provider_registration_id
     )

@@ -19,6 +19,7 @@ from shared.ingest.problems import PROBLEM_MEDIA_TYPE, Problem
 from shared.sources.base import Delivery, ParseResult, SourceFormat
 from shared.sources.exceptions import AuthenticationFailed, InvalidPayload
 from shared.storage.queues import QueueSender, QueueUnavailable
+from shared.telemetry import Outcome, current_traceparent, record_event, span
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,20 @@ class WebhookIngestor:
         self._clock = clock
 
     def handle(self, request: WebhookRequest) -> WebhookResponse:
-        outcome = self._accept(request)
-        if isinstance(outcome, Problem):
-            log.info(
-                "webhook refused: source=%s status=%s type=%s",
-                request.source,
-                outcome.status,
-                outcome.slug,
-            )
-            return _problem_response(outcome)
-        return outcome
+        # An unknown source name comes from the URL: never a metric dimension (unbounded cardinality).
+        source = request.source if request.source in self._sources else "unknown"
+        with span(
+            "bridge.webhook", {"bridge.source": source, "bridge.endpoint": request.endpoint}
+        ) as current:
+            outcome = self._accept(request)
+            if isinstance(outcome, Problem):
+                log.info("webhook refused: source=%s status=%s type=%s", source, outcome.status, outcome.slug)
+                record_event(source, Outcome.RECEIVED)
+                record_event(source, Outcome.REJECTED, reason=outcome.slug)
+                current.set_attribute("http.response.status_code", outcome.status)
+                return _problem_response(outcome)
+            current.set_attribute("http.response.status_code", outcome.status)
+            return outcome
 
     def _accept(self, request: WebhookRequest) -> WebhookResponse | Problem:
         source = self._sources.get(request.source)
@@ -90,8 +95,11 @@ class WebhookIngestor:
     def _enqueue(
         self, source: SourceFormat, delivery: Delivery, result: ParseResult
     ) -> WebhookResponse | Problem:
+        traceparent = current_traceparent()
         messages = [
-            QueuedEvent(event=event, received_at=delivery.received_at).model_dump_json(by_alias=True)
+            QueuedEvent(
+                event=event, received_at=delivery.received_at, traceparent=traceparent
+            ).model_dump_json(by_alias=True)
             for event in result.events
         ]
         try:
@@ -114,6 +122,10 @@ class WebhookIngestor:
             len(result.events),
             len(result.ignored),
         )
+        record_event(delivery.source, Outcome.RECEIVED, len(result.events) + len(result.ignored))
+        record_event(delivery.source, Outcome.ACCEPTED, len(result.events))
+        for item in result.ignored:
+            record_event(delivery.source, Outcome.IGNORED, reason=item.reason)
         accepted = source.accepted(result, delivery.endpoint)
         return WebhookResponse(accepted.status, accepted.body, headers=accepted.headers)
 
