@@ -204,9 +204,13 @@ def _is_loopback(host: str | None) -> bool:
 def read_local_settings(path: Path) -> dict[str, str]:
     """The `Values` of a local.settings.json, for tools that run outside the Functions host."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    if not text.strip():  # an empty file (or /dev/null): no settings from it
+        return {}
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigurationError([f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})."]) from exc
     values = document.get("Values", {}) if isinstance(document, dict) else {}

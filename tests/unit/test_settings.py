@@ -1,6 +1,14 @@
+from pathlib import Path
+
 import pytest
 
-from shared.config import ConfigurationError, GraphAuth, load_settings, secret_setting_name
+from shared.config import (
+    ConfigurationError,
+    GraphAuth,
+    load_settings,
+    read_local_settings,
+    secret_setting_name,
+)
 from tests.builders import TEST_SECRET
 
 VALID = {
@@ -74,3 +82,12 @@ def test_identity_based_storage_is_accepted() -> None:
 
 def test_secret_values_are_not_in_the_settings_repr() -> None:
     assert TEST_SECRET not in repr(load_settings(VALID))
+
+
+def test_local_settings_files_that_are_absent_or_empty_add_nothing(tmp_path: Path) -> None:
+    assert read_local_settings(tmp_path / "missing.json") == {}
+    assert read_local_settings(Path("/dev/null")) == {}
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        read_local_settings(broken)
