@@ -6,7 +6,7 @@ misconfigured app fails at start-up with a message naming each bad setting.
 
 import azure.functions as func
 
-from shared.events.queue import EVENTS_QUEUE, STORAGE_CONNECTION
+from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE, RETRY_SCHEDULE, STORAGE_CONNECTION
 from shared.functions import http, queue
 from shared.runtime import Bridge
 
@@ -36,3 +36,15 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 @app.queue_trigger(arg_name="message", queue_name=EVENTS_QUEUE, connection=STORAGE_CONNECTION)
 async def apply_event(message: func.QueueMessage) -> None:
     await queue.apply_event(bridge, message)
+
+
+@app.function_name("poisoned_event")
+@app.queue_trigger(arg_name="message", queue_name=POISON_QUEUE, connection=STORAGE_CONNECTION)
+async def poisoned_event(message: func.QueueMessage) -> None:
+    await queue.poisoned_event(bridge, message)
+
+
+@app.function_name("retry_parked")
+@app.timer_trigger(arg_name="timer", schedule=RETRY_SCHEDULE, run_on_startup=False)
+async def retry_parked(timer: func.TimerRequest) -> None:
+    await queue.retry_parked(bridge)

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 
 from shared.config.settings import Settings, load_settings
+from shared.delivery.deadletters import DeadLetters
 from shared.delivery.resolve import Resolver
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.delivery.worker import EventWorker
 from shared.ingest.handler import WebhookIngestor
 from shared.sources.registry import build_sources
+from shared.state.store import StateStore, TableStateStore
+from shared.state.tables import table_service_client
 from shared.storage.queues import QueueSender, StorageQueues
 
 
@@ -26,6 +30,7 @@ class Bridge:
         self.queues = queues or StorageQueues(settings)
         self.ingestor = WebhookIngestor(self.sources, self.queues, settings.max_body_bytes)
         self._worker: EventWorker | None = None
+        self._state: StateStore | None = None
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> Bridge:
@@ -41,6 +46,16 @@ class Bridge:
                 for name, source in self.sources.items()
                 if source.options.account_attribute
             }
-            upserter = CourseActivityUpserter(graph, Resolver(graph, attributes))
-            self._worker = EventWorker(upserter, self.queues)
+            state = self.state()
+            upserter = CourseActivityUpserter(graph, state, Resolver(graph, attributes))
+            self._worker = EventWorker(upserter, self.dead_letters())
         return self._worker
+
+    def state(self) -> StateStore:
+        if self._state is None:
+            self._state = TableStateStore(table_service_client(self.settings))
+        return self._state
+
+    def dead_letters(self) -> DeadLetters:
+        timeout = timedelta(hours=self.settings.park_timeout_hours)
+        return DeadLetters(self.state(), self.queues, timeout)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 from shared.graph.errors import GraphError
 from shared.graph.gateway import ActivityRecord, ActivityWrite
+from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry
+from shared.state.store import Conflict
 from shared.storage.queues import QueueUnavailable
 
 
@@ -84,5 +88,77 @@ class FakeGraph:
     async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:
         self._enter("update_activity")
         key, record = next((k, r) for k, r in self.activities.items() if r.id == activity_id)
-        changes = {k: v for k, v in vars(fields).items() if v is not None}
+        changes: dict[str, Any] = {k: v for k, v in vars(fields).items() if v is not None and k != "clear"}
+        changes.update(dict.fromkeys(fields.clear))
         self.activities[key] = replace(record, **changes)
+
+
+class MemoryStateStore:
+    """StateStore in memory, with the same conditional-write rules as the table implementation."""
+
+    def __init__(self) -> None:
+        self.deliveries_by_key: dict[tuple[str, str], DeliveryRecord] = {}
+        self.activities: dict[str, ActivityState] = {}
+        self.event_log: dict[str, dict[str, EventEntry]] = defaultdict(dict)
+        self.voids: dict[str, dict[str, str]] = defaultdict(dict)
+        self.letters: dict[tuple[str, str], DeadLetterRecord] = {}
+        self._etag = 0
+
+    def _next_etag(self) -> str:
+        self._etag += 1
+        return f"W/{self._etag}"
+
+    async def delivery(self, source: str, event_id: str) -> DeliveryRecord | None:
+        return self.deliveries_by_key.get((source, event_id))
+
+    async def save_delivery(self, record: DeliveryRecord) -> None:
+        self.deliveries_by_key[(record.source, record.event_id)] = record
+
+    async def deliveries(self) -> AsyncIterator[DeliveryRecord]:
+        for record in list(self.deliveries_by_key.values()):
+            yield record
+
+    async def activity(self, activity_id: str) -> ActivityState | None:
+        return self.activities.get(activity_id)
+
+    async def claim_activity(self, activity_id: str) -> ActivityState:
+        if activity_id in self.activities:
+            raise Conflict(activity_id)
+        state = ActivityState(activity_id, claimed_at=datetime.now(UTC), etag=self._next_etag())
+        self.activities[activity_id] = state
+        return state
+
+    async def save_activity(self, state: ActivityState) -> ActivityState:
+        current = self.activities.get(state.activity_id)
+        if current is None or current.etag != state.etag:
+            raise Conflict(state.activity_id)
+        saved = replace(state, etag=self._next_etag())
+        self.activities[state.activity_id] = saved
+        return saved
+
+    async def add_event(self, activity_id: str, entry: EventEntry) -> None:
+        voided_by = self.voids[activity_id].get(entry.event_id)
+        self.event_log[activity_id][entry.event_id] = replace(entry, voided_by=voided_by or entry.voided_by)
+
+    async def void_event(self, activity_id: str, event_id: str, voided_by: str) -> None:
+        self.voids[activity_id][event_id] = voided_by
+        if event_id in self.event_log[activity_id]:
+            self.event_log[activity_id][event_id] = replace(
+                self.event_log[activity_id][event_id], voided_by=voided_by
+            )
+
+    async def events(self, activity_id: str) -> list[EventEntry]:
+        return list(self.event_log[activity_id].values())
+
+    async def dead_letter(self, source: str, event_id: str) -> DeadLetterRecord | None:
+        return self.letters.get((source, event_id))
+
+    async def save_dead_letter(self, record: DeadLetterRecord) -> None:
+        self.letters[(record.source, record.event_id)] = record
+
+    async def delete_dead_letter(self, source: str, event_id: str) -> None:
+        self.letters.pop((source, event_id), None)
+
+    async def dead_letters(self) -> AsyncIterator[DeadLetterRecord]:
+        for record in list(self.letters.values()):
+            yield record

@@ -17,7 +17,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from devtools.devhost.host import QueueListener, QueueOptions, http_routes, load_functions, read_host_json
+from devtools.devhost.host import (
+    QueueListener,
+    QueueOptions,
+    TimerRunner,
+    http_routes,
+    load_functions,
+    read_host_json,
+)
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import read_local_settings
 
@@ -35,11 +42,12 @@ async def serve(app_dir: Path, host: str, port: int) -> None:
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     options = QueueOptions.from_host_json(host_json)
-    listeners = [
+    listeners: list[QueueListener | TimerRunner] = [
         QueueListener(spec, os.environ[spec.trigger.get("connection") or "AzureWebJobsStorage"], options)
         for spec in specs
         if spec.trigger["type"] == "queueTrigger"
     ]
+    listeners += [TimerRunner(spec) for spec in specs if spec.trigger["type"] == "timerTrigger"]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -49,7 +57,8 @@ async def serve(app_dir: Path, host: str, port: int) -> None:
         await asyncio.gather(*(listener.run(stop) for listener in listeners), stop.wait())
     finally:
         for listener in listeners:
-            await listener.close()
+            if isinstance(listener, QueueListener):
+                await listener.close()
         await runner.cleanup()
 
 

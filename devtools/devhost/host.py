@@ -33,7 +33,7 @@ from azure.storage.queue.aio import QueueClient
 
 log = logging.getLogger("devhost")
 
-SUPPORTED = {"httpTrigger", "http", "queueTrigger"}
+SUPPORTED = {"httpTrigger", "http", "queueTrigger", "timerTrigger"}
 
 
 @dataclass(frozen=True)
@@ -259,6 +259,41 @@ class QueueListener:
     async def close(self) -> None:
         await self.queue.close()
         await self.poison.close()
+
+
+class TimerRunner:
+    """A timer-triggered function on its NCRONTAB schedule (seconds first, as the host reads it)."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        fields = spec.trigger["schedule"].split()
+        # croniter puts the seconds field last; NCRONTAB puts it first.
+        self._schedule = " ".join(fields[1:] + fields[:1]) if len(fields) == 6 else " ".join(fields)
+        self.runs = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from datetime import UTC, datetime
+
+        from croniter import croniter
+
+        schedule = croniter(self._schedule, datetime.now(UTC))
+        log.info("timer  %-16s %s", self.spec.name, self.spec.trigger["schedule"])
+        while not stop.is_set():
+            delay = schedule.get_next(float) - datetime.now(UTC).timestamp()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, delay))
+                return
+            try:
+                await invoke(self.spec.function, **{self.spec.trigger["name"]: _Timer()})
+                self.runs += 1
+            except Exception:
+                log.exception("timer function %s raised", self.spec.name)
+
+
+class _Timer:
+    """What a timer-triggered function receives (azure.functions.TimerRequest's surface)."""
+
+    past_due = False
 
 
 def read_host_json(path: Path) -> dict[str, Any]:

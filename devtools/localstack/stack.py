@@ -4,10 +4,11 @@ tests need (records in the sandbox, its request log, queue contents)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 from devtools.localstack.processes import AzuritePorts, Service, azurite, devhost, free_port, graph_sandbox
 from shared.config.settings import secret_setting_name
 from shared.sources.formats.generic import signed_headers
+from shared.state.models import DeadLetterRecord, DeliveryRecord
+from shared.state.store import TableStateStore
 
 PROVIDER_ID = "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90"
 DEMO_SEED = Path(__file__).resolve().parent / "demo-seed.json"
@@ -147,6 +150,26 @@ class LocalStack:
                 return [m.content for m in client.peek_messages(max_messages=32)]
             except Exception:  # the queue does not exist yet
                 return []
+
+    def dead_letter(self, source: str, event_id: str) -> DeadLetterRecord | None:
+        """The state store's dead letter (parked or dead-lettered event), read from Azurite."""
+        return self._read_state(lambda store: store.dead_letter(source, event_id))
+
+    def delivery(self, source: str, event_id: str) -> DeliveryRecord | None:
+        """What the state store knows of an event: applied, how many times seen."""
+        return self._read_state(lambda store: store.delivery(source, event_id))
+
+    def _read_state(self, read: Callable[[TableStateStore], Awaitable[T]]) -> T:
+        async def run() -> T:
+            from azure.data.tables.aio import TableServiceClient
+
+            store = TableStateStore(TableServiceClient.from_connection_string(self.ports.connection_string()))
+            try:
+                return await read(store)
+            finally:
+                await store.close()
+
+        return asyncio.run(run())
 
     def queue_depth(self, queue: str) -> int:
         client = QueueClient.from_connection_string(self.ports.connection_string(), queue)

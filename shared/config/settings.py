@@ -23,12 +23,14 @@ from shared.events.model import SOURCE_NAME_PATTERN
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_PARK_TIMEOUT_HOURS = 72
 
 SOURCES = "BRIDGE_SOURCES"
 PROVIDER_REGISTRATION_ID = "BRIDGE_PROVIDER_REGISTRATION_ID"
 GRAPH_BASE_URL = "BRIDGE_GRAPH_BASE_URL"
 GRAPH_AUTH = "BRIDGE_GRAPH_AUTH"
 MAX_BODY_BYTES = "BRIDGE_MAX_BODY_BYTES"
+PARK_TIMEOUT_HOURS = "BRIDGE_PARK_TIMEOUT_HOURS"
 STORAGE = "BRIDGE_STORAGE"
 MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 
@@ -65,7 +67,9 @@ class Settings(BaseModel):
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     storage_connection_string: SecretStr | None = None
     storage_queue_service_uri: str | None = None
+    storage_table_service_uri: str | None = None
     storage_client_id: str | None = None
+    park_timeout_hours: int = DEFAULT_PARK_TIMEOUT_HOURS
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -88,12 +92,15 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             f"{GRAPH_AUTH}=anonymous is only allowed with a loopback {GRAPH_BASE_URL} (the local sandbox)."
         )
     max_body = _positive_int(env, MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, problems)
+    park_hours = _positive_int(env, PARK_TIMEOUT_HOURS, DEFAULT_PARK_TIMEOUT_HOURS, problems)
     storage = env.get(STORAGE, "").strip()
     queue_uri = env.get(f"{STORAGE}__queueServiceUri", "").strip()
-    if not storage and not queue_uri:
+    table_uri = env.get(f"{STORAGE}__tableServiceUri", "").strip()
+    if not storage and not (queue_uri and table_uri):
         problems.append(
             f"{STORAGE} is required: a storage connection string, or identity-based settings "
-            f"{STORAGE}__queueServiceUri (with {STORAGE}__clientId for a user-assigned identity)."
+            f"{STORAGE}__queueServiceUri and {STORAGE}__tableServiceUri (with {STORAGE}__clientId "
+            "for a user-assigned identity)."
         )
     if problems:
         raise ConfigurationError(problems)
@@ -106,6 +113,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         max_body_bytes=max_body,
         storage_connection_string=SecretStr(storage) if storage else None,
         storage_queue_service_uri=queue_uri or None,
+        storage_table_service_uri=table_uri or None,
+        park_timeout_hours=park_hours,
         storage_client_id=env.get(f"{STORAGE}__clientId") or None,
     )
 
@@ -185,7 +194,7 @@ def _positive_int(env: Mapping[str, str], key: str, default: int, problems: list
     if not raw:
         return default
     if not raw.isdigit() or int(raw) <= 0:
-        problems.append(f"{key} must be a positive whole number of bytes (default {default}).")
+        problems.append(f"{key} must be a positive whole number (default {default}).")
         return default
     return int(raw)
 

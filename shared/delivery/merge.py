@@ -1,17 +1,21 @@
-"""Merge rules: what an event may change in an existing course activity.
+"""Merge rules: what a course activity should be, given the events behind it.
 
 A record never moves backwards: status only rises (notStarted < inProgress < completed), so a completed
 course stays completed; completionPercentage never decreases; startedDateTime keeps the earliest start;
-completedDateTime is the first completion. These rules make applying an event idempotent and make a
-late, out-of-order progress event harmless.
+completedDateTime is the first completion. The state is a fold of the events' contributions with
+max/min operations, so it depends on which events happened, never on the order or the number of times
+they arrived: redeliveries, retries and reordering all end in the same record. The one way back is a
+voided statement: its event leaves the fold, and the record becomes what the remaining events say.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.graph.gateway import ActivityRecord, ActivityWrite
+from shared.state.models import EventEntry
 
 _RANK = {CourseStatus.NOT_STARTED: 0, CourseStatus.IN_PROGRESS: 1, CourseStatus.COMPLETED: 2}
 
@@ -61,3 +65,46 @@ def _max(a: int | None, b: int | None) -> int | None:
 
 def _min(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else min(a, b)
+
+
+def contribution(event: CanonicalEvent) -> EventEntry:
+    """What one event says about its activity, as the state store keeps it."""
+    wanted = desired_state(event)
+    assert wanted.status is not None
+    return EventEntry(
+        event_id=event.event_id,
+        occurred_at=event.occurred_at,
+        status=wanted.status,
+        completion_percentage=wanted.completion_percentage,
+        started_at=wanted.started_at,
+        completed_at=wanted.completed_at,
+    )
+
+
+def fold(entries: Iterable[EventEntry]) -> ActivityWrite:
+    """The record the events (those not voided) call for; all fields None when none is left."""
+    live = [e for e in entries if e.voided_by is None]
+    if not live:
+        return ActivityWrite(status=CourseStatus.NOT_STARTED)
+    status = max((e.status for e in live), key=_RANK.__getitem__)
+    percentages = [e.completion_percentage for e in live if e.completion_percentage is not None]
+    completions = [e.completed_at for e in live if e.status is CourseStatus.COMPLETED and e.completed_at]
+    starts = [e.started_at for e in live if e.started_at is not None]
+    return ActivityWrite(
+        status=status,
+        completion_percentage=100 if status is CourseStatus.COMPLETED else max(percentages, default=None),
+        started_at=min(starts, default=None),
+        completed_at=min(completions, default=None) if status is CourseStatus.COMPLETED else None,
+    )
+
+
+def diff(current: ActivityWrite, desired: ActivityWrite) -> ActivityWrite:
+    """The write that turns `current` into `desired`: changed fields set, vanished ones cleared."""
+    fields = ("completion_percentage", "started_at", "completed_at")
+    changed = {f: getattr(desired, f) for f in fields if getattr(desired, f) != getattr(current, f)}
+    cleared = frozenset(f for f, value in changed.items() if value is None)
+    return ActivityWrite(
+        status=desired.status if desired.status != current.status else None,
+        clear=cleared,
+        **{f: v for f, v in changed.items() if v is not None},
+    )

@@ -6,10 +6,9 @@ can measure lag and later issues can add trace context without changing the even
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.events.model import CanonicalEvent, UtcDatetime, WireModel
 
@@ -17,28 +16,42 @@ from shared.events.model import CanonicalEvent, UtcDatetime, WireModel
 STORAGE_CONNECTION = "BRIDGE_STORAGE"
 #: Accepted events, one message per event, consumed by the Graph upsert.
 EVENTS_QUEUE = "learning-events"
-#: Events that can never be applied as they are, with the reason (written by the upsert).
-DEADLETTER_QUEUE = "learning-events-deadletter"
 #: Where the Functions host moves a message after maxDequeueCount failed attempts.
 POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
+#: When parked events are retried (NCRONTAB, with seconds): every five minutes.
+RETRY_SCHEDULE = "0 */5 * * * *"
+
+
+class Voiding(WireModel):
+    """A source withdrew one of its events (an xAPI `voided` statement)."""
+
+    source: str
+    voided_event_id: str = Field(description="The event whose effect is withdrawn.")
+    voiding_event_id: str = Field(description="The statement that withdraws it.")
 
 
 class QueuedEvent(WireModel):
-    """One message on EVENTS_QUEUE."""
+    """One message on EVENTS_QUEUE: an event to apply, or a voiding."""
 
     version: Literal[1] = 1
-    event: CanonicalEvent
+    event: CanonicalEvent | None = None
+    void: Voiding | None = None
     received_at: UtcDatetime
     traceparent: str | None = Field(default=None, description="W3C trace context of the delivery.")
 
+    @model_validator(mode="after")
+    def _one_kind(self) -> QueuedEvent:
+        if (self.event is None) == (self.void is None):
+            raise ValueError("a queued message carries an event or a void, not both")
+        return self
 
-class DeadLetter(WireModel):
-    """One message on DEADLETTER_QUEUE: the original message, why it failed, and when."""
+    @property
+    def source(self) -> str:
+        return self.event.source if self.event is not None else self.void.source if self.void else "unknown"
 
-    version: Literal[1] = 1
-    reason: str = Field(description="Machine-readable reason, e.g. learnerNotFound.")
-    detail: str = Field(description="What happened, for the operator (no personal data).")
-    failed_at: datetime
-    attempts: int
-    graph_error_code: str | None = None
-    message: str = Field(description="The original queue message, verbatim, for replay.")
+    @property
+    def event_id(self) -> str:
+        if self.event is not None:
+            return self.event.event_id
+        assert self.void is not None
+        return self.void.voiding_event_id

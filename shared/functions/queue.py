@@ -1,13 +1,28 @@
-"""The queue-triggered function: one message, applied to Graph or dead-lettered."""
+"""The queue- and timer-triggered functions: apply an event, keep a poisoned one, retry parked ones."""
 
 from __future__ import annotations
+
+import logging
 
 import azure.functions as func
 
 from shared.runtime import Bridge
+
+log = logging.getLogger(__name__)
 
 
 async def apply_event(bridge: Bridge, message: func.QueueMessage) -> None:
     body = message.get_body().decode("utf-8")
     # TransientFailure propagates: the host makes the message visible again and retries it.
     await bridge.worker().process(body, message.dequeue_count or 1)
+
+
+async def poisoned_event(bridge: Bridge, message: func.QueueMessage) -> None:
+    """Nothing stays only in the poison queue: each message becomes a dead letter with its reason."""
+    body = message.get_body().decode("utf-8", errors="replace")
+    await bridge.worker().poisoned(body, message.dequeue_count or 0)
+
+
+async def retry_parked(bridge: Bridge) -> None:
+    count = await bridge.dead_letters().retry_due()
+    log.info("parked events put back on the queue: %d", count)

@@ -30,12 +30,14 @@ class ActivityRecord:
 
 @dataclass(frozen=True)
 class ActivityWrite:
-    """The writable fields of a learningSelfInitiatedCourse; None means 'leave as is'."""
+    """The writable fields of a learningSelfInitiatedCourse; None means 'leave as is', and a field
+    named in `clear` is written as null (only a voided statement moves a record back)."""
 
     status: CourseStatus | None = None
     completion_percentage: int | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    clear: frozenset[str] = frozenset()
 
     def is_empty(self) -> bool:
         return self == ActivityWrite()

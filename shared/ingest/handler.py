@@ -96,12 +96,15 @@ class WebhookIngestor:
         self, source: SourceFormat, delivery: Delivery, result: ParseResult
     ) -> WebhookResponse | Problem:
         traceparent = current_traceparent()
-        messages = [
-            QueuedEvent(
-                event=event, received_at=delivery.received_at, traceparent=traceparent
-            ).model_dump_json(by_alias=True)
-            for event in result.events
+        queued = [
+            QueuedEvent(event=e, received_at=delivery.received_at, traceparent=traceparent)
+            for e in result.events
         ]
+        queued += [
+            QueuedEvent(void=v, received_at=delivery.received_at, traceparent=traceparent)
+            for v in result.voids
+        ]
+        messages = [message.model_dump_json(by_alias=True, exclude_none=True) for message in queued]
         try:
             if messages:
                 self._queue.send_all(EVENTS_QUEUE, messages)
@@ -122,8 +125,10 @@ class WebhookIngestor:
             len(result.events),
             len(result.ignored),
         )
-        record_event(delivery.source, Outcome.RECEIVED, len(result.events) + len(result.ignored))
-        record_event(delivery.source, Outcome.ACCEPTED, len(result.events))
+        record_event(
+            delivery.source, Outcome.RECEIVED, len(result.events) + len(result.ignored) + len(result.voids)
+        )
+        record_event(delivery.source, Outcome.ACCEPTED, len(result.events) + len(result.voids))
         for item in result.ignored:
             record_event(delivery.source, Outcome.IGNORED, reason=item.reason)
         accepted = source.accepted(result, delivery.endpoint)

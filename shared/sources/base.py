@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from shared.config.settings import SourceSettings, secret_setting_name
 from shared.events.model import CanonicalEvent
+from shared.events.queue import Voiding
 from shared.sources.exceptions import (
     AuthenticationFailed,
     FieldProblem,
@@ -63,6 +64,8 @@ class ParseResult:
     ignored: list[Ignored] = field(default_factory=list)
     #: The id of every item in the delivery, in order (an LRS answers with them).
     item_ids: list[str] = field(default_factory=list)
+    #: Events the source withdraws (xAPI voiding statements).
+    voids: list[Voiding] = field(default_factory=list)
 
 
 _ATTRIBUTE = r"^(employeeId|onPremisesSamAccountName|userPrincipalName|mail|extension_[A-Za-z0-9_]+)$"
@@ -144,8 +147,9 @@ class SourceFormat(ABC):
     def accepted(self, result: ParseResult, endpoint: str = "webhook") -> Accepted:
         """202 with the accepted event ids and what was ignored, unless the platform expects otherwise."""
         body: dict[str, Any] = {
-            "accepted": len(result.events),
-            "eventIds": [event.event_id for event in result.events],
+            "accepted": len(result.events) + len(result.voids),
+            "eventIds": [event.event_id for event in result.events]
+            + [v.voiding_event_id for v in result.voids],
         }
         if result.ignored:
             body["ignored"] = [

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from shared.config.settings import load_settings
 from shared.delivery import CourseActivityUpserter, EventWorker
+from shared.delivery.deadletters import DeadLetters
 from shared.delivery.resolve import Resolver
 from shared.events.queue import EVENTS_QUEUE
 from shared.graph.msgraph_gateway import build_learning_graph
@@ -28,7 +29,7 @@ from shared.ingest import WebhookIngestor, WebhookRequest
 from shared.sources.registry import build_sources
 from tests.builders import TEST_SECRET, dumps, event, signed_headers
 from tests.e2e.stack import Stack
-from tests.fakes import FakeQueue
+from tests.fakes import FakeQueue, MemoryStateStore
 
 PERSONAL = ["ada.lovelace@contoso.example", "grace@contoso.example", "nobody@contoso.example", "E1815"]
 SECRETS = [TEST_SECRET, "thinkific-api-key", "lrs-secret"]
@@ -99,7 +100,8 @@ async def run_pipeline(stack: Stack) -> None:
     headers = {"content-type": "application/json", "x-thinkific-hmac-sha256": signature}
     ingestor.handle(WebhookRequest("thinkific", headers, thinkific))
     graph = build_learning_graph(settings)
-    worker = EventWorker(CourseActivityUpserter(graph, Resolver(graph)), queue)
+    state = MemoryStateStore()
+    worker = EventWorker(CourseActivityUpserter(graph, state, Resolver(graph)), DeadLetters(state, queue))
     for message in list(queue.sent[EVENTS_QUEUE]):
         await worker.process(message, 1)
 
@@ -150,10 +152,8 @@ async def test_metrics_have_the_names_and_dimensions_alerts_rely_on(stack: Stack
     assert {"bridge.events", "bridge.event.lag", "bridge.graph.duration"} <= set(points)
     assert all(set(p) == {"source", "outcome", "reason"} for p in points["bridge.events"])
     outcomes = {p["outcome"] for p in points["bridge.events"]}
-    assert {"received", "accepted", "rejected", "applied", "deadlettered"} <= outcomes
-    assert {p["reason"] for p in points["bridge.events"] if p["outcome"] == "deadlettered"} == {
-        "learnerNotFound"
-    }
+    assert {"received", "accepted", "rejected", "applied", "parked"} <= outcomes
+    assert {p["reason"] for p in points["bridge.events"] if p["outcome"] == "parked"} == {"learnerNotFound"}
     assert all(set(p) == {"operation", "status"} for p in points["bridge.graph.duration"])
     assert all(set(p) == {"source"} for p in points["bridge.event.lag"])
 

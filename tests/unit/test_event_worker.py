@@ -1,13 +1,15 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.delivery import CourseActivityUpserter, EventWorker, TransientFailure, UpsertResult
+from shared.delivery.deadletters import DeadLetters
 from shared.events.model import CanonicalEvent
-from shared.events.queue import DEADLETTER_QUEUE, DeadLetter, QueuedEvent
+from shared.events.queue import EVENTS_QUEUE, QueuedEvent, Voiding
 from shared.graph.errors import GraphError
+from shared.state.models import DeadLetterRecord, LetterState
 from tests.builders import USER_ID, event
-from tests.fakes import FakeGraph, FakeQueue
+from tests.fakes import FakeGraph, FakeQueue, MemoryStateStore
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
@@ -16,11 +18,15 @@ def message(**overrides: object) -> str:
     queued = QueuedEvent(
         event=CanonicalEvent.model_validate(event(source="generic", **overrides)), received_at=NOW
     )
-    return queued.model_dump_json(by_alias=True)
+    return queued.model_dump_json(by_alias=True, exclude_none=True)
 
 
-def worker(graph: FakeGraph, queue: FakeQueue) -> EventWorker:
-    return EventWorker(CourseActivityUpserter(graph), queue, clock=lambda: NOW)
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
@@ -31,42 +37,125 @@ def graph() -> FakeGraph:
     return fake
 
 
-async def test_an_applicable_message_is_applied(graph: FakeGraph) -> None:
-    queue = FakeQueue()
-    assert await worker(graph, queue).process(message(), 1) is UpsertResult.CREATED
-    assert not queue.sent
+@pytest.fixture
+def state() -> MemoryStateStore:
+    return MemoryStateStore()
 
 
-async def test_a_permanent_failure_is_dead_lettered_with_its_reason_and_the_original_message(
-    graph: FakeGraph,
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def queue() -> FakeQueue:
+    return FakeQueue()
+
+
+@pytest.fixture
+def worker(graph: FakeGraph, state: MemoryStateStore, queue: FakeQueue, clock: Clock) -> EventWorker:
+    letters = DeadLetters(state, queue, timedelta(hours=72), clock)
+    return EventWorker(CourseActivityUpserter(graph, state), letters, clock)
+
+
+async def test_an_applicable_message_is_applied_and_a_redelivery_deduplicated(worker: EventWorker) -> None:
+    assert await worker.process(message(), 1) is UpsertResult.CREATED
+    assert await worker.process(message(), 1) is UpsertResult.DEDUPLICATED
+
+
+async def test_an_unknown_learner_is_parked_with_its_reason_and_the_original_message(
+    worker: EventWorker, state: MemoryStateStore
 ) -> None:
-    queue = FakeQueue()
     body = message(learner={"email": "nobody@contoso.example"})
-    outcome = await worker(graph, queue).process(body, 2)
-    assert isinstance(outcome, DeadLetter)
-    [letter] = [DeadLetter.model_validate_json(m) for m in queue.sent[DEADLETTER_QUEUE]]
-    assert (letter.reason, letter.attempts, letter.failed_at) == ("learnerNotFound", 2, NOW)
-    assert letter.message == body
+    letter = await worker.process(body, 2)
+    assert isinstance(letter, DeadLetterRecord)
+    assert (letter.state, letter.reason, letter.message) == (LetterState.PARKED, "learnerNotFound", body)
+    assert letter.next_attempt == NOW + timedelta(minutes=5)
     assert "nobody" not in letter.detail
 
 
-async def test_graphs_error_code_is_kept_on_the_dead_letter(graph: FakeGraph) -> None:
-    queue = FakeQueue()
+async def test_parked_events_are_retried_with_growing_intervals_then_dead_lettered(
+    worker: EventWorker, state: MemoryStateStore, queue: FakeQueue, clock: Clock
+) -> None:
+    body = message(learner={"email": "nobody@contoso.example"})
+    await worker.process(body, 1)
+    letters = DeadLetters(state, queue, timedelta(hours=72), clock)
+    clock.now = NOW + timedelta(minutes=6)
+    assert await letters.retry_due() == 1
+    assert queue.sent[EVENTS_QUEUE] == [body]
+    assert await letters.retry_due() == 0  # not due again yet
+    await worker.process(body, 1)  # still unknown: the second attempt waits longer
+    [letter] = state.letters.values()
+    assert (letter.attempts, letter.next_attempt) == (2, clock.now + timedelta(minutes=10))
+    clock.now = NOW + timedelta(hours=73)
+    await worker.process(body, 1)
+    [letter] = state.letters.values()
+    assert letter.state is LetterState.DEADLETTERED
+    assert "gave up" in letter.detail
+
+
+async def test_a_parked_event_that_succeeds_later_leaves_no_dead_letter(
+    worker: EventWorker, state: MemoryStateStore, graph: FakeGraph
+) -> None:
+    body = message(learner={"email": "late@contoso.example"})
+    await worker.process(body, 1)
+    graph.users_by_mail["late@contoso.example"] = "late-user"
+    assert await worker.process(body, 1) is UpsertResult.CREATED
+    assert state.letters == {}
+
+
+async def test_graphs_error_code_is_kept_and_the_letter_is_dead_not_parked(
+    worker: EventWorker, state: MemoryStateStore, graph: FakeGraph
+) -> None:
     graph.errors["create_activity"].append(GraphError(400, "BadRequest", "Invalid property"))
-    await worker(graph, queue).process(message(), 1)
-    letter = DeadLetter.model_validate_json(queue.sent[DEADLETTER_QUEUE][0])
-    assert (letter.reason, letter.graph_error_code) == ("graphRejected", "BadRequest")
+    await worker.process(message(), 1)
+    [letter] = state.letters.values()
+    assert (letter.state, letter.reason, letter.graph_error_code) == (
+        LetterState.DEADLETTERED,
+        "graphRejected",
+        "BadRequest",
+    )
 
 
-async def test_a_message_that_is_not_a_queued_event_is_dead_lettered_not_retried(graph: FakeGraph) -> None:
-    queue = FakeQueue()
-    await worker(graph, queue).process("{not json", 1)
-    assert DeadLetter.model_validate_json(queue.sent[DEADLETTER_QUEUE][0]).reason == "invalidMessage"
+async def test_a_message_that_is_not_a_queued_event_is_dead_lettered_not_retried(
+    worker: EventWorker, state: MemoryStateStore
+) -> None:
+    await worker.process("{not json", 1)
+    [letter] = state.letters.values()
+    assert letter.reason == "invalidMessage"
 
 
-async def test_a_transient_failure_raises_so_the_queue_retries(graph: FakeGraph) -> None:
-    queue = FakeQueue()
+async def test_a_poisoned_message_becomes_a_dead_letter(worker: EventWorker, state: MemoryStateStore) -> None:
+    await worker.poisoned(message(), 5)
+    [letter] = state.letters.values()
+    assert (letter.reason, letter.state) == ("poison", LetterState.DEADLETTERED)
+
+
+async def test_a_transient_failure_raises_so_the_queue_retries(
+    worker: EventWorker, state: MemoryStateStore, graph: FakeGraph
+) -> None:
     graph.errors["get_activity"].append(GraphError(503, "ServiceUnavailable", "busy", 2))
     with pytest.raises(TransientFailure):
-        await worker(graph, queue).process(message(), 1)
-    assert not queue.sent
+        await worker.process(message(), 1)
+    assert state.letters == {}
+
+
+async def test_a_voiding_message_is_applied(worker: EventWorker, graph: FakeGraph) -> None:
+    await worker.process(message(eventId="done", status="completed", completionPercentage=None), 1)
+    void = Voiding(source="generic", voided_event_id="done", voiding_event_id="v1")
+    body = QueuedEvent(void=void, received_at=NOW).model_dump_json(by_alias=True, exclude_none=True)
+    assert await worker.process(body, 1) is UpsertResult.VOIDED
+    [record] = graph.activities.values()
+    assert record.completed_at is None
+
+
+async def test_replaying_a_dead_letter_twice_sends_it_once(
+    worker: EventWorker, state: MemoryStateStore, queue: FakeQueue, clock: Clock
+) -> None:
+    await worker.process("{broken", 1)
+    [letter] = state.letters.values()
+    letters = DeadLetters(state, queue, timedelta(hours=72), clock)
+    assert await letters.replay(letter) is True
+    [again] = state.letters.values()
+    assert await letters.replay(again) is False
+    assert len(queue.sent[EVENTS_QUEUE]) == 1

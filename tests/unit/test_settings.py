@@ -75,8 +75,11 @@ def test_body_limit_must_be_a_positive_number_of_bytes(value: str) -> None:
 def test_identity_based_storage_is_accepted() -> None:
     env = {k: v for k, v in VALID.items() if k != "BRIDGE_STORAGE"}
     env["BRIDGE_STORAGE__queueServiceUri"] = "https://acct.queue.core.windows.net"
+    assert "tableServiceUri" in problems(env)[0]  # the state store needs tables too
+    env["BRIDGE_STORAGE__tableServiceUri"] = "https://acct.table.core.windows.net"
     settings = load_settings(env)
     assert settings.storage_queue_service_uri == "https://acct.queue.core.windows.net"
+    assert settings.storage_table_service_uri == "https://acct.table.core.windows.net"
     assert settings.storage_connection_string is None
 
 

@@ -1,3 +1,4 @@
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -5,8 +6,9 @@ import pytest
 from shared.delivery import CourseActivityUpserter, PermanentFailure, TransientFailure, UpsertResult
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.graph.errors import GraphError, GraphUnavailable
+from shared.graph.gateway import ActivityRecord, ActivityWrite
 from tests.builders import USER_ID, event
-from tests.fakes import FakeGraph
+from tests.fakes import FakeGraph, MemoryStateStore
 
 
 def make(**overrides: object) -> CanonicalEvent:
@@ -22,90 +24,130 @@ def graph() -> FakeGraph:
     return fake
 
 
-async def test_a_first_event_creates_the_course_activity(graph: FakeGraph) -> None:
-    result = await CourseActivityUpserter(graph).apply(make(startedAt="2026-11-19T09:00:00Z"))
-    assert result is UpsertResult.CREATED
-    record = next(iter(graph.activities.values()))
+@pytest.fixture
+def state() -> MemoryStateStore:
+    return MemoryStateStore()
+
+
+@pytest.fixture
+def upserter(graph: FakeGraph, state: MemoryStateStore) -> CourseActivityUpserter:
+    return CourseActivityUpserter(graph, state)
+
+
+def the_record(graph: FakeGraph) -> ActivityRecord:
+    [record] = graph.activities.values()
+    return record
+
+
+async def test_a_first_event_creates_the_course_activity(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    assert await upserter.apply(make(startedAt="2026-11-19T09:00:00Z")) is UpsertResult.CREATED
+    record = the_record(graph)
     assert (record.learner_user_id, record.learning_content_id) == (USER_ID, "content-101")
     assert (record.status, record.completion_percentage) == (CourseStatus.IN_PROGRESS, 40)
     assert record.started_at == datetime(2026, 11, 19, 9, tzinfo=UTC)
 
 
-async def test_completion_sets_100_percent_and_the_completion_time(graph: FakeGraph) -> None:
-    await CourseActivityUpserter(graph).apply(make(status="completed", completionPercentage=None))
-    record = next(iter(graph.activities.values()))
-    assert record.completion_percentage == 100
-    assert record.completed_at == datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
+async def test_completion_sets_100_percent_and_the_completion_time(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    await upserter.apply(make(status="completed", completionPercentage=None))
+    assert the_record(graph).completion_percentage == 100
+    assert the_record(graph).completed_at == datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 
 
-async def test_a_redelivered_event_changes_nothing_and_writes_nothing(graph: FakeGraph) -> None:
-    upserter = CourseActivityUpserter(graph)
+async def test_a_redelivered_event_costs_no_graph_call(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
     await upserter.apply(make())
     graph.calls.clear()
-    assert await upserter.apply(make()) is UpsertResult.UNCHANGED
-    assert graph.calls == ["get_activity"]
+    assert await upserter.apply(make()) is UpsertResult.DEDUPLICATED
+    assert graph.calls == []
 
 
-async def test_progress_after_completion_leaves_the_record_completed(graph: FakeGraph) -> None:
-    upserter = CourseActivityUpserter(graph)
+async def test_the_steady_state_is_one_patch_per_event(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    await upserter.apply(make(eventId="a"))
+    graph.calls.clear()
+    assert await upserter.apply(make(eventId="b", completionPercentage=80)) is UpsertResult.UPDATED
+    assert graph.calls == ["update_activity"]
+
+
+async def test_progress_after_completion_leaves_the_record_completed(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
     done = make(
         eventId="done", status="completed", completionPercentage=None, startedAt="2026-11-01T00:00:00Z"
     )
     await upserter.apply(done)
     late = make(eventId="late", occurredAt="2026-11-19T10:00:00Z", completionPercentage=40)
     assert await upserter.apply(late) is UpsertResult.UNCHANGED
-    record = next(iter(graph.activities.values()))
-    assert (record.status, record.completion_percentage) == (CourseStatus.COMPLETED, 100)
+    assert (the_record(graph).status, the_record(graph).completion_percentage) == (
+        CourseStatus.COMPLETED,
+        100,
+    )
 
 
-async def test_percentage_never_decreases_but_the_earliest_start_wins(graph: FakeGraph) -> None:
-    upserter = CourseActivityUpserter(graph)
+async def test_percentage_never_decreases_but_the_earliest_start_wins(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
     await upserter.apply(make(eventId="a", completionPercentage=60, startedAt="2026-11-10T00:00:00Z"))
     await upserter.apply(make(eventId="b", completionPercentage=30, startedAt="2026-11-01T00:00:00Z"))
-    record = next(iter(graph.activities.values()))
-    assert record.completion_percentage == 60
-    assert record.started_at == datetime(2026, 11, 1, tzinfo=UTC)
+    assert the_record(graph).completion_percentage == 60
+    assert the_record(graph).started_at == datetime(2026, 11, 1, tzinfo=UTC)
 
 
-async def test_an_existing_record_is_updated_without_resolving_the_learner_again(graph: FakeGraph) -> None:
-    upserter = CourseActivityUpserter(graph)
-    await upserter.apply(make(eventId="a"))
+async def test_a_record_already_in_graph_is_adopted_never_duplicated(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    first = make(eventId="a", completionPercentage=70)
+    await graph.create_activity(
+        first.activity_id, USER_ID, "content-101", _write(CourseStatus.IN_PROGRESS, 70)
+    )
     graph.calls.clear()
-    assert await upserter.apply(make(eventId="b", completionPercentage=80)) is UpsertResult.UPDATED
-    assert graph.calls == ["get_activity", "update_activity"]
+    await upserter.apply(make(eventId="b", completionPercentage=20))
+    assert "create_activity" not in graph.calls
+    assert the_record(graph).completion_percentage == 70  # Graph's own state is a floor
 
 
-async def test_losing_a_create_race_turns_into_an_update(graph: FakeGraph) -> None:
-    await CourseActivityUpserter(graph).apply(make(eventId="a"))  # the other worker wins
-    original_get = graph.get_activity
-    seen: list[int] = []
-
-    async def get_once_empty(external_id: str):
-        seen.append(1)
-        return None if len(seen) == 1 else await original_get(external_id)  # stale first read
-
-    graph.get_activity = get_once_empty  # type: ignore[method-assign]
-    result = await CourseActivityUpserter(graph).apply(make(eventId="b", completionPercentage=90))
-    assert result is UpsertResult.UPDATED
+async def test_two_workers_creating_one_activity_create_it_once(
+    graph: FakeGraph, state: MemoryStateStore
+) -> None:
+    workers = [CourseActivityUpserter(graph, state), CourseActivityUpserter(graph, state)]
+    events = [make(eventId="a", completionPercentage=10), make(eventId="b", completionPercentage=90)]
+    outcomes = await asyncio.gather(
+        *(w.apply(e) for w, e in zip(workers, events, strict=True)), return_exceptions=True
+    )
+    assert graph.calls.count("create_activity") == 1
     assert len(graph.activities) == 1
-    assert next(iter(graph.activities.values())).completion_percentage == 90
+    retried = [o for o in outcomes if isinstance(o, TransientFailure)]
+    for failure in retried:  # the loser is retried by the queue and then updates
+        assert failure.reason == "activityBeingCreated"
+        await workers[1].apply(events[1])
+    assert the_record(graph).completion_percentage == 90
 
 
-async def test_email_falls_back_to_the_user_principal_name(graph: FakeGraph) -> None:
-    await CourseActivityUpserter(graph).apply(make(learner={"email": "grace@contoso.example"}))
-    assert next(iter(graph.activities.values())).learner_user_id == "grace-id"
+async def test_email_falls_back_to_the_user_principal_name(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    await upserter.apply(make(learner={"email": "grace@contoso.example"}))
+    assert the_record(graph).learner_user_id == "grace-id"
 
 
-async def test_found_learners_are_cached_per_worker(graph: FakeGraph) -> None:
-    upserter = CourseActivityUpserter(graph)
+async def test_found_learners_are_cached_per_worker(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
     await upserter.apply(make(eventId="a"))
     graph.contents["course-102"] = "content-102"
     await upserter.apply(make(eventId="b", course={"externalId": "course-102"}))
     assert graph.calls.count("find_user_id_by:mail") == 1
 
 
-async def test_an_unknown_learner_is_permanent_and_not_cached(graph: FakeGraph) -> None:
-    upserter = CourseActivityUpserter(graph)
+async def test_an_unknown_learner_is_permanent_and_retried_later(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
     unknown = make(learner={"email": "nobody@contoso.example"})
     with pytest.raises(PermanentFailure) as caught:
         await upserter.apply(unknown)
@@ -115,18 +157,40 @@ async def test_an_unknown_learner_is_permanent_and_not_cached(graph: FakeGraph) 
     assert await upserter.apply(unknown) is UpsertResult.CREATED
 
 
-async def test_unknown_content_is_permanent(graph: FakeGraph) -> None:
+async def test_unknown_content_is_permanent(upserter: CourseActivityUpserter) -> None:
     with pytest.raises(PermanentFailure) as caught:
-        await CourseActivityUpserter(graph).apply(make(course={"externalId": "course-999"}))
+        await upserter.apply(make(course={"externalId": "course-999"}))
     assert caught.value.reason == "contentNotFound"
 
 
-async def test_an_account_learner_needs_a_mapping(graph: FakeGraph) -> None:
+async def test_an_account_learner_needs_a_mapping(upserter: CourseActivityUpserter) -> None:
     with pytest.raises(PermanentFailure) as caught:
-        await CourseActivityUpserter(graph).apply(
-            make(learner={"account": {"homePage": "https://lms", "name": "u1"}})
-        )
+        await upserter.apply(make(learner={"account": {"homePage": "https://lms", "name": "u1"}}))
     assert caught.value.reason == "learnerNotResolvable"
+
+
+async def test_voiding_withdraws_exactly_the_voided_events_effect(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    await upserter.apply(make(eventId="progress", completionPercentage=40))
+    await upserter.apply(make(eventId="done", status="completed", completionPercentage=None))
+    assert the_record(graph).status is CourseStatus.COMPLETED
+    assert await upserter.void("generic", "done", "void-1") is UpsertResult.VOIDED
+    record = the_record(graph)
+    assert (record.status, record.completion_percentage, record.completed_at) == (
+        CourseStatus.IN_PROGRESS,
+        40,
+        None,
+    )
+
+
+async def test_a_void_that_arrives_first_keeps_its_statement_from_counting(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    await upserter.void("generic", "done", "void-1")
+    await upserter.apply(make(eventId="progress", completionPercentage=40))
+    await upserter.apply(make(eventId="done", status="completed", completionPercentage=None))
+    assert the_record(graph).status is CourseStatus.IN_PROGRESS
 
 
 @pytest.mark.parametrize(
@@ -140,9 +204,13 @@ async def test_an_account_learner_needs_a_mapping(graph: FakeGraph) -> None:
     ],
 )
 async def test_graph_failures_are_classified_for_the_queue(
-    graph: FakeGraph, error: Exception, kind: type[Exception], reason: str
+    graph: FakeGraph, upserter: CourseActivityUpserter, error: Exception, kind: type[Exception], reason: str
 ) -> None:
     graph.errors["get_activity"].append(error)
     with pytest.raises(kind) as caught:
-        await CourseActivityUpserter(graph).apply(make())
+        await upserter.apply(make())
     assert caught.value.reason == reason  # type: ignore[attr-defined]
+
+
+def _write(status: CourseStatus, percentage: int) -> ActivityWrite:
+    return ActivityWrite(status=status, completion_percentage=percentage)

@@ -46,8 +46,8 @@ def test_a_valid_batch_is_accepted_one_message_per_event() -> None:
     assert response.status == 202
     assert response.body == {"accepted": 2, "eventIds": ["a", "b"]}
     messages = [QueuedEvent.model_validate_json(m) for m in queue.sent[EVENTS_QUEUE]]
-    assert [m.event.event_id for m in messages] == ["a", "b"]
-    assert all(m.event.source == "generic" for m in messages)
+    assert [m.event_id for m in messages] == ["a", "b"]
+    assert all(m.source == "generic" for m in messages)
 
 
 def test_an_unknown_source_is_404() -> None:

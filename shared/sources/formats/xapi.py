@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from shared.config.settings import SourceSettings
 from shared.events.model import CanonicalEvent, CourseStatus
+from shared.events.queue import Voiding
 from shared.sources import auth
 from shared.sources.base import (
     Accepted,
@@ -155,10 +156,11 @@ class XapiFormat(SourceFormat):
             _check_version_header(delivery.header("x-experience-api-version"))
         raw = _statement_list(load_json(delivery.body))
         statements = validate_body(_STATEMENTS, raw, "valid xAPI statements")
-        items = [self._translate(s, r, delivery) for s, r in zip(statements, raw, strict=True)]
-        events, ignored = split(items)
+        translated = [self._translate(s, r, delivery) for s, r in zip(statements, raw, strict=True)]
+        voids = [item for item in translated if isinstance(item, Voiding)]
+        events, ignored = split([item for item in translated if not isinstance(item, Voiding)])
         ids = [s.id or derived_event_id(self.name, r) for s, r in zip(statements, raw, strict=True)]
-        return ParseResult(events=events, ignored=ignored, item_ids=ids)
+        return ParseResult(events=events, ignored=ignored, item_ids=ids, voids=voids)
 
     def accepted(self, result: ParseResult, endpoint: str = "webhook") -> Accepted:
         if endpoint != "xapi":
@@ -166,11 +168,17 @@ class XapiFormat(SourceFormat):
         # As an LRS answers a POST of statements: 200 with the ids of all of them, in order.
         return Accepted(200, result.item_ids, {"X-Experience-API-Version": ANSWER_VERSION})
 
-    def _translate(self, statement: Statement, raw: Any, delivery: Delivery) -> CanonicalEvent | Ignored:
+    def _translate(
+        self, statement: Statement, raw: Any, delivery: Delivery
+    ) -> CanonicalEvent | Ignored | Voiding:
         statement_id = statement.id or derived_event_id(self.name, raw)
         if statement.verb.id == VOIDED:
             target = statement.object.id if statement.object.object_type == "StatementRef" else None
-            return Ignored("voiding", statement_id, f"voids statement {target}; recorded, not applied yet")
+            if not target:
+                return Ignored(
+                    "invalidVoiding", statement_id, "a voiding statement must target a StatementRef"
+                )
+            return Voiding(source=self.name, voided_event_id=target, voiding_event_id=statement_id)
         verb = _verb_word(statement.verb.id)
         if verb not in COMPLETING | NEVER_COMPLETING | IN_PROGRESS:
             detail = f"verb {statement.verb.id} says nothing about course progress"

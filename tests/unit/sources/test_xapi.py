@@ -68,11 +68,15 @@ def test_a_typed_sub_activity_without_a_course_parent_is_ignored() -> None:
     assert result.ignored[0].reason == "notCourseLevel"
 
 
-def test_a_voiding_statement_is_recorded_not_applied() -> None:
+def test_a_voiding_statement_withdraws_the_statement_it_names() -> None:
     result = parse("voided.json")
     assert result.events == []
-    assert result.ignored[0].reason == "voiding"
-    assert "0b1e6a55-3c44-4f0a-9a3e-7d2c5b8e9f10" in result.ignored[0].detail
+    assert result.ignored == []
+    [void] = result.voids
+    assert (void.voided_event_id, void.voiding_event_id) == (
+        "0b1e6a55-3c44-4f0a-9a3e-7d2c5b8e9f10",
+        "a3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+    )
 
 
 def test_a_forwarding_envelope_maps_each_statement_and_failed_never_completes() -> None:

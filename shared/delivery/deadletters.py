@@ -1,0 +1,108 @@
+"""Events that could not be applied: parked ("not yet") or dead-lettered, always with the reason and
+the original message, in the state store where operators see and replay them.
+
+Unknown learners and unknown content are usually "not yet" (the user is provisioned tomorrow, the
+course syncs tonight): such events are parked and retried on a schedule with growing intervals,
+then dead-lettered after the park timeout. Everything else permanent is dead-lettered at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from shared.delivery.exceptions import PermanentFailure
+from shared.events.queue import EVENTS_QUEUE
+from shared.state.models import DeadLetterRecord, LetterState
+from shared.state.store import StateStore
+from shared.storage.queues import QueueSender
+from shared.telemetry import Outcome, record_event
+
+log = logging.getLogger(__name__)
+
+PARKABLE = frozenset({"learnerNotFound", "contentNotFound"})
+FIRST_RETRY = timedelta(minutes=5)
+LONGEST_RETRY = timedelta(hours=6)
+
+
+class DeadLetters:
+    def __init__(
+        self,
+        state: StateStore,
+        queue: QueueSender,
+        park_timeout: timedelta = timedelta(hours=72),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._state = state
+        self._queue = queue
+        self._park_timeout = park_timeout
+        self._clock = clock
+
+    async def record(
+        self,
+        source: str,
+        event_id: str,
+        message: str,
+        failure: PermanentFailure,
+        activity_id: str | None = None,
+    ) -> DeadLetterRecord:
+        """Park or dead-letter one event; a repeated failure updates the same record."""
+        now = self._clock()
+        previous = await self._state.dead_letter(source, event_id)
+        first = previous.first_failure if previous is not None else now
+        attempts = (previous.attempts + 1) if previous is not None else 1
+        parked = failure.reason in PARKABLE and now - first < self._park_timeout
+        letter = DeadLetterRecord(
+            source=source,
+            event_id=event_id,
+            state=LetterState.PARKED if parked else LetterState.DEADLETTERED,
+            reason=failure.reason,
+            detail=failure.detail
+            if parked or failure.reason not in PARKABLE
+            else f"{failure.detail} (gave up after {self._park_timeout})",
+            message=message,
+            attempts=attempts,
+            first_failure=first,
+            last_failure=now,
+            next_attempt=now + _backoff(attempts) if parked else None,
+            graph_error_code=failure.graph_error_code,
+            activity_id=activity_id,
+        )
+        await self._state.save_dead_letter(letter)
+        outcome = Outcome.PARKED if parked else Outcome.DEADLETTERED
+        record_event(source, outcome, reason=failure.reason)
+        log.warning("event %s: event=%s source=%s reason=%s", outcome.value, event_id, source, failure.reason)
+        return letter
+
+    async def retry_due(self) -> int:
+        """Put parked events whose time has come back on the queue (the timer function)."""
+        now, count = self._clock(), 0
+        async for letter in self._state.dead_letters():
+            if (
+                letter.state is LetterState.PARKED
+                and letter.next_attempt is not None
+                and letter.next_attempt <= now
+            ):
+                await asyncio.to_thread(self._queue.send_all, EVENTS_QUEUE, [letter.message])
+                await self._state.save_dead_letter(
+                    replace(letter, next_attempt=now + _backoff(letter.attempts + 1))
+                )
+                count += 1
+        return count
+
+    async def replay(self, letter: DeadLetterRecord) -> bool:
+        """Put one dead letter back through the pipeline; False when it was already replayed."""
+        if letter.state is LetterState.REPLAYED:
+            return False
+        await asyncio.to_thread(self._queue.send_all, EVENTS_QUEUE, [letter.message])
+        await self._state.save_dead_letter(
+            replace(letter, state=LetterState.REPLAYED, last_failure=self._clock())
+        )
+        return True
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(FIRST_RETRY * (1 << min(max(0, attempts - 1), 16)), LONGEST_RETRY)

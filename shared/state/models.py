@@ -1,0 +1,69 @@
+"""The records the state store keeps (plain dataclasses: the store maps them to table entities)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from shared.events.model import CourseStatus
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    source: str
+    event_id: str
+    activity_id: str
+    status: str  # applied | parked | deadlettered | voided (a void that arrived before its statement)
+    seen: int = 1
+    voided_by: str | None = None
+
+
+@dataclass(frozen=True)
+class EventEntry:
+    """One event's contribution to an activity (what the merge folds)."""
+
+    event_id: str
+    occurred_at: datetime
+    status: CourseStatus
+    completion_percentage: int | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    voided_by: str | None = None  # the voiding statement that withdrew this event
+
+
+@dataclass(frozen=True)
+class ActivityState:
+    """A course activity as last written to Graph. `etag` guards concurrent updates."""
+
+    activity_id: str
+    graph_id: str | None = None
+    status: CourseStatus | None = None
+    completion_percentage: int | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    claimed_at: datetime | None = None
+    etag: str | None = None
+
+
+class LetterState(StrEnum):
+    PARKED = "parked"  # "not yet": retried on a schedule
+    DEADLETTERED = "deadlettered"  # needs an operator
+    REPLAYED = "replayed"  # put back on the queue by an operator
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    source: str
+    event_id: str
+    state: LetterState
+    reason: str
+    detail: str
+    message: str  # the original queue message, verbatim
+    attempts: int
+    first_failure: datetime
+    last_failure: datetime
+    next_attempt: datetime | None = None
+    graph_error_code: str | None = None
+    activity_id: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,299 @@
+"""The state store: one small interface, and its Azure Table storage implementation.
+
+Table keys cannot hold `/ \\ # ?` or control characters and ids from platforms can, so rows are keyed
+by a hash of the id and keep the id itself as a property. Every write that could race is conditional:
+creating an activity row fails if another worker created it first, and updating one fails if its
+ETag moved (`Conflict`); the caller then re-reads and tries again, or lets the queue retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.events.model import CourseStatus
+from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient, TableServiceClient
+
+DELIVERIES = "bridgedeliveries"
+ACTIVITIES = "bridgeactivities"
+EVENTS = "bridgeactivityevents"
+DEADLETTERS = "bridgedeadletters"
+
+
+class Conflict(Exception):
+    """Another worker changed the row first: re-read, or let the queue retry."""
+
+
+class StateStore(Protocol):
+    async def delivery(self, source: str, event_id: str) -> DeliveryRecord | None: ...
+    async def save_delivery(self, record: DeliveryRecord) -> None: ...
+    async def activity(self, activity_id: str) -> ActivityState | None: ...
+    async def claim_activity(self, activity_id: str) -> ActivityState:
+        """Create the activity's row; Conflict if it exists (another worker is creating it)."""
+
+    async def save_activity(self, state: ActivityState) -> ActivityState:
+        """Replace the row if its ETag is still `state.etag`; Conflict otherwise."""
+
+    async def add_event(self, activity_id: str, entry: EventEntry) -> None: ...
+    async def void_event(self, activity_id: str, event_id: str, voided_by: str) -> None: ...
+    async def events(self, activity_id: str) -> list[EventEntry]: ...
+    async def dead_letter(self, source: str, event_id: str) -> DeadLetterRecord | None: ...
+    async def save_dead_letter(self, record: DeadLetterRecord) -> None: ...
+    async def delete_dead_letter(self, source: str, event_id: str) -> None: ...
+    def dead_letters(self) -> AsyncIterator[DeadLetterRecord]: ...
+    def deliveries(self) -> AsyncIterator[DeliveryRecord]: ...
+
+
+def key(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:40]
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) else None
+
+
+class TableStateStore:
+    """StateStore on Azure Table storage, by connection string or managed identity."""
+
+    def __init__(self, service: TableServiceClient) -> None:
+        self._service = service
+        self._tables: dict[str, TableClient] = {}
+
+    async def _table(self, name: str) -> TableClient:
+        if name not in self._tables:
+            from azure.core.exceptions import ResourceExistsError
+
+            with contextlib.suppress(ResourceExistsError):
+                await self._service.create_table(name)
+            self._tables[name] = self._service.get_table_client(name)
+        return self._tables[name]
+
+    async def close(self) -> None:
+        for table in self._tables.values():
+            await table.close()
+        await self._service.close()
+
+    async def _get(self, table: str, partition: str, row: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return await (await self._table(table)).get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None
+
+    # deliveries -----------------------------------------------------------------------------------
+
+    async def delivery(self, source: str, event_id: str) -> DeliveryRecord | None:
+        row = await self._get(DELIVERIES, source, key(event_id))
+        if row is None:
+            return None
+        return DeliveryRecord(
+            source, row["eventId"], row["activityId"], row["status"], int(row.get("seen", 1))
+        )
+
+    async def save_delivery(self, record: DeliveryRecord) -> None:
+        entity = {
+            "PartitionKey": record.source,
+            "RowKey": key(record.event_id),
+            "eventId": record.event_id,
+            "activityId": record.activity_id,
+            "status": record.status,
+            "seen": record.seen,
+            "voidedBy": record.voided_by or "",
+        }
+        await (await self._table(DELIVERIES)).upsert_entity(entity)
+
+    async def deliveries(self) -> AsyncIterator[DeliveryRecord]:
+        async for row in (await self._table(DELIVERIES)).list_entities():
+            yield _delivery(row)
+
+    # activities -----------------------------------------------------------------------------------
+
+    async def activity(self, activity_id: str) -> ActivityState | None:
+        row = await self._get(ACTIVITIES, key(activity_id)[:2], key(activity_id))
+        if row is None:
+            return None
+        return ActivityState(
+            activity_id=row["activityId"],
+            graph_id=row.get("graphId") or None,
+            status=CourseStatus.parse(row.get("status")),
+            completion_percentage=_int(row.get("completionPercentage")),
+            started_at=_when(row.get("startedAt")),
+            completed_at=_when(row.get("completedAt")),
+            claimed_at=_when(row.get("claimedAt")),
+            etag=row.metadata["etag"],
+        )
+
+    def _activity_entity(self, state: ActivityState) -> dict[str, Any]:
+        return {
+            "PartitionKey": key(state.activity_id)[:2],
+            "RowKey": key(state.activity_id),
+            "activityId": state.activity_id,
+            "graphId": state.graph_id or "",
+            "status": state.status.value if state.status else "",
+            "completionPercentage": state.completion_percentage
+            if state.completion_percentage is not None
+            else -1,
+            "startedAt": _iso(state.started_at),
+            "completedAt": _iso(state.completed_at),
+            "claimedAt": _iso(state.claimed_at),
+        }
+
+    async def claim_activity(self, activity_id: str) -> ActivityState:
+        from azure.core.exceptions import ResourceExistsError
+
+        state = ActivityState(activity_id, claimed_at=datetime.now(UTC))
+        try:
+            metadata = await (await self._table(ACTIVITIES)).create_entity(self._activity_entity(state))
+        except ResourceExistsError:
+            raise Conflict(activity_id) from None
+        return replace(state, etag=metadata["etag"])
+
+    async def save_activity(self, state: ActivityState) -> ActivityState:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
+        try:
+            metadata = await (await self._table(ACTIVITIES)).update_entity(
+                self._activity_entity(state),
+                mode=UpdateMode.REPLACE,
+                etag=state.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            raise Conflict(state.activity_id) from None
+        return replace(state, etag=metadata["etag"])
+
+    # activity events ------------------------------------------------------------------------------
+
+    async def add_event(self, activity_id: str, entry: EventEntry) -> None:
+        from azure.data.tables import UpdateMode
+
+        entity = {
+            "PartitionKey": key(activity_id),
+            "RowKey": key(entry.event_id),
+            "eventId": entry.event_id,
+            "occurredAt": _iso(entry.occurred_at),
+            "status": entry.status.value,
+            "completionPercentage": entry.completion_percentage
+            if entry.completion_percentage is not None
+            else -1,
+            "startedAt": _iso(entry.started_at),
+            "completedAt": _iso(entry.completed_at),
+        }
+        # MERGE keeps a voidedBy written earlier (a voiding statement may arrive before its target).
+        await (await self._table(EVENTS)).upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def void_event(self, activity_id: str, event_id: str, voided_by: str) -> None:
+        from azure.data.tables import UpdateMode
+
+        entity = {
+            "PartitionKey": key(activity_id),
+            "RowKey": key(event_id),
+            "eventId": event_id,
+            "voidedBy": voided_by,
+        }
+        await (await self._table(EVENTS)).upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def events(self, activity_id: str) -> list[EventEntry]:
+        table = await self._table(EVENTS)
+        rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": key(activity_id)})
+        entries = []
+        async for row in rows:
+            status = CourseStatus.parse(row.get("status"))
+            occurred = _when(row.get("occurredAt"))
+            if status is None or occurred is None:  # only a void recorded so far
+                continue
+            entries.append(
+                EventEntry(
+                    event_id=row["eventId"],
+                    occurred_at=occurred,
+                    status=status,
+                    completion_percentage=_int(row.get("completionPercentage"))
+                    if row.get("completionPercentage", -1) >= 0
+                    else None,
+                    started_at=_when(row.get("startedAt")),
+                    completed_at=_when(row.get("completedAt")),
+                    voided_by=row.get("voidedBy") or None,
+                )
+            )
+        return entries
+
+    # dead letters ---------------------------------------------------------------------------------
+
+    async def dead_letter(self, source: str, event_id: str) -> DeadLetterRecord | None:
+        row = await self._get(DEADLETTERS, source, key(event_id))
+        return _letter(row) if row is not None else None
+
+    async def save_dead_letter(self, record: DeadLetterRecord) -> None:
+        entity = {
+            "PartitionKey": record.source,
+            "RowKey": key(record.event_id),
+            "eventId": record.event_id,
+            "state": record.state.value,
+            "reason": record.reason,
+            "detail": record.detail,
+            "message": record.message,
+            "attempts": record.attempts,
+            "firstFailure": _iso(record.first_failure),
+            "lastFailure": _iso(record.last_failure),
+            "nextAttempt": _iso(record.next_attempt),
+            "graphErrorCode": record.graph_error_code or "",
+            "activityId": record.activity_id or "",
+        }
+        await (await self._table(DEADLETTERS)).upsert_entity(entity)
+
+    async def delete_dead_letter(self, source: str, event_id: str) -> None:
+        await (await self._table(DEADLETTERS)).delete_entity(source, key(event_id))
+
+    async def dead_letters(self) -> AsyncIterator[DeadLetterRecord]:
+        async for row in (await self._table(DEADLETTERS)).list_entities():
+            yield _letter(row)
+
+
+def _delivery(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        source=row["PartitionKey"],
+        event_id=row["eventId"],
+        activity_id=row.get("activityId", ""),
+        status=row["status"],
+        seen=int(row.get("seen", 1)),
+        voided_by=row.get("voidedBy") or None,
+    )
+
+
+def _letter(row: Any) -> DeadLetterRecord:
+    first = _when(row.get("firstFailure"))
+    last = _when(row.get("lastFailure"))
+    assert first is not None
+    assert last is not None
+    return DeadLetterRecord(
+        source=row["PartitionKey"],
+        event_id=row["eventId"],
+        state=LetterState(row["state"]),
+        reason=row["reason"],
+        detail=row.get("detail", ""),
+        message=row.get("message", ""),
+        attempts=int(row.get("attempts", 1)),
+        first_failure=first,
+        last_failure=last,
+        next_attempt=_when(row.get("nextAttempt")),
+        graph_error_code=row.get("graphErrorCode") or None,
+        activity_id=row.get("activityId") or None,
+    )
