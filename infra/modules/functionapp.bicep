@@ -18,11 +18,13 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 
 var queueServiceUri = 'https://${storageAccountName}.queue.${environment().suffixes.storage}'
+var tableServiceUri = 'https://${storageAccountName}.table.${environment().suffixes.storage}'
 var identitySettings = {
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   BRIDGE_STORAGE__queueServiceUri: queueServiceUri
+  BRIDGE_STORAGE__tableServiceUri: tableServiceUri
   BRIDGE_STORAGE__credential: 'managedidentity'
   BRIDGE_STORAGE__clientId: identityClientId
   AZURE_CLIENT_ID: identityClientId

@@ -9,6 +9,7 @@ var queues = ['learning-events', 'learning-events-deadletter', 'learning-events-
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host leases and keys, deployment package
   queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // the bridge's queues
+  tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // the bridge's state (dedupe, dead letters)
 }
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -58,6 +59,11 @@ resource queueResources 'Microsoft.Storage/storageAccounts/queueServices/queues@
   name: queue
 }]
 
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
 resource roleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in items(roles): {
   name: guid(account.id, principalId, role.value)
   scope: account
@@ -71,4 +77,5 @@ resource roleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 output name string = account.name
 output blobServiceUri string = account.properties.primaryEndpoints.blob
 output queueServiceUri string = account.properties.primaryEndpoints.queue
+output tableServiceUri string = account.properties.primaryEndpoints.table
 output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${packages.name}'

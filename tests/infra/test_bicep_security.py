@@ -38,6 +38,7 @@ def test_storage_grants_the_identity_only_data_roles() -> None:
     assert set(roles.values()) == {
         "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
         "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
+        "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
     }, f"{STORAGE}: unexpected role set {roles}"
 
 
