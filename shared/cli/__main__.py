@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.cli import commands
+from shared.cli import commands, operations
 from shared.cli.errors import CliError
+from shared.state.models import LetterState
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +61,35 @@ def build_parser() -> argparse.ArgumentParser:
         "activity is there, and print it",
     )
     send.set_defaults(run=commands.send)
+
+    sub.add_parser(
+        "status", help="counts by source: received, applied, deduplicated, parked, dead-lettered"
+    ).set_defaults(run=operations.status)
+
+    letters = sub.add_parser("deadletters", help="events that could not be applied, with their reasons")
+    letters_sub = letters.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = letters_sub.add_parser("list", help="list parked and dead-lettered events")
+    listing.add_argument("--source")
+    listing.add_argument("--reason", help="e.g. learnerNotFound, contentNotFound, graphRejected, poison")
+    listing.add_argument("--state", choices=[s.value for s in LetterState])
+    listing.set_defaults(run=operations.list_letters)
+    showing = letters_sub.add_parser("show", help="one dead letter, with its original message")
+    showing.add_argument("id", help="source:eventId, as `deadletters list` prints it")
+    showing.set_defaults(run=operations.show_letter)
+
+    replay = sub.add_parser(
+        "replay",
+        help="put dead letters back through the pipeline (replaying twice does nothing more)",
+    )
+    replay.add_argument("ids", nargs="*", metavar="ID", help="source:eventId")
+    replay.add_argument("--all", action="store_true")
+    replay.add_argument("--source")
+    replay.add_argument("--reason")
+    replay.set_defaults(run=operations.replay)
+
+    sub.add_parser(
+        "retry-parked", help="retry parked events that are due now (the timer does it every 5 minutes)"
+    ).set_defaults(run=operations.retry_parked)
     return parser
 
 

@@ -29,7 +29,7 @@ from shared.sources.formats.generic import signed_headers
 from shared.sources.registry import build_source, format_without_secret
 
 
-def _environment(settings_file: Path) -> dict[str, str]:
+def environment(settings_file: Path) -> dict[str, str]:
     try:
         return {**read_local_settings(settings_file), **os.environ}
     except ConfigurationError as exc:
@@ -47,7 +47,7 @@ def _read_body(path: Path) -> bytes:
 
 def _source_settings(settings_file: Path, name: str) -> SourceSettings:
     try:
-        sources = load_source_settings(_environment(settings_file))
+        sources = load_source_settings(environment(settings_file))
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None
     if name not in sources:
@@ -122,7 +122,7 @@ def _wait_for_activities(args: argparse.Namespace, events: list[CanonicalEvent],
     import httpx
 
     try:
-        settings = load_settings(_environment(args.settings))
+        settings = load_settings(environment(args.settings))
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None
     if settings.graph_auth is not GraphAuth.ANONYMOUS:

@@ -1,0 +1,170 @@
+"""Operators' commands over the configured storage: status, dead letters, replay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from tqdm import tqdm
+
+from shared.cli.errors import CliError
+from shared.config.exceptions import ConfigurationError
+from shared.config.settings import Settings, load_settings
+from shared.delivery.deadletters import DeadLetters
+from shared.state.models import DeadLetterRecord, LetterState
+from shared.state.store import TableStateStore
+from shared.state.tables import table_service_client
+from shared.storage.queues import StorageQueues
+
+T = TypeVar("T")
+
+
+def _run(args: argparse.Namespace, work: Callable[[TableStateStore, Settings], Awaitable[T]]) -> T:
+    from shared.cli.commands import environment
+
+    try:
+        settings = load_settings(environment(args.settings))
+    except ConfigurationError as exc:
+        raise CliError(str(exc)) from None
+
+    async def run() -> T:
+        store = TableStateStore(table_service_client(settings))
+        try:
+            return await work(store, settings)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _letter_id(letter: DeadLetterRecord) -> str:
+    return f"{letter.source}:{letter.event_id}"
+
+
+def status(args: argparse.Namespace) -> int:
+    async def work(store: TableStateStore, _: Settings) -> int:
+        counts: dict[str, Counter[str]] = {}
+        async for delivery in store.deliveries():
+            row = counts.setdefault(delivery.source, Counter())
+            row["received"] += max(delivery.seen, 1)
+            row["deduplicated"] += max(delivery.seen - 1, 0)
+            row["applied"] += delivery.status == "applied"
+        oldest: dict[LetterState, DeadLetterRecord] = {}
+        async for letter in store.dead_letters():
+            counts.setdefault(letter.source, Counter())[letter.state.value] += 1
+            if letter.state not in oldest or letter.first_failure < oldest[letter.state].first_failure:
+                oldest[letter.state] = letter
+        columns = ["received", "applied", "deduplicated", "parked", "deadlettered", "replayed"]
+        print(f"{'source':<20}" + "".join(f"{c:>14}" for c in columns))
+        for source in sorted(counts):
+            print(f"{source:<20}" + "".join(f"{counts[source][c]:>14}" for c in columns))
+        for state in (LetterState.PARKED, LetterState.DEADLETTERED):
+            if state in oldest:
+                letter = oldest[state]
+                age = datetime.now(UTC) - letter.first_failure
+                print(f"oldest {state.value}: {_letter_id(letter)} ({letter.reason}, for {_age(age)})")
+        return 0
+
+    return _run(args, work)
+
+
+def list_letters(args: argparse.Namespace) -> int:
+    async def work(store: TableStateStore, _: Settings) -> int:
+        letters = [letter async for letter in store.dead_letters() if _matches(letter, args)]
+        letters.sort(key=lambda letter: letter.first_failure)
+        print(f"{'id':<48}{'state':<14}{'reason':<22}{'attempts':>9}  first failure")
+        for letter in letters:
+            print(
+                f"{_letter_id(letter):<48}{letter.state.value:<14}{letter.reason:<22}{letter.attempts:>9}  "
+                f"{letter.first_failure:%Y-%m-%d %H:%M}"
+            )
+        print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+        return 0
+
+    return _run(args, work)
+
+
+def show_letter(args: argparse.Namespace) -> int:
+    source, _, event_id = args.id.partition(":")
+    if not event_id:
+        raise CliError("an id is source:eventId, as `deadletters list` prints it")
+
+    async def work(store: TableStateStore, _: Settings) -> int:
+        letter = await store.dead_letter(source, event_id)
+        if letter is None:
+            raise CliError(f"no dead letter {args.id}")
+        shown = {
+            "id": _letter_id(letter),
+            "state": letter.state.value,
+            "reason": letter.reason,
+            "detail": letter.detail,
+            "graphErrorCode": letter.graph_error_code,
+            "attempts": letter.attempts,
+            "firstFailure": letter.first_failure.isoformat(),
+            "lastFailure": letter.last_failure.isoformat(),
+            "nextAttempt": letter.next_attempt.isoformat() if letter.next_attempt else None,
+            "message": json.loads(letter.message) if letter.message.startswith("{") else letter.message,
+        }
+        print(json.dumps(shown, indent=2))
+        return 0
+
+    return _run(args, work)
+
+
+def replay(args: argparse.Namespace) -> int:
+    if not (args.ids or args.all or args.source or args.reason):
+        raise CliError("say what to replay: IDs, --all, --source S or --reason R")
+    wanted = set(args.ids)
+
+    async def work(store: TableStateStore, settings: Settings) -> int:
+        letters = [
+            letter
+            async for letter in store.dead_letters()
+            if letter.state is not LetterState.REPLAYED
+            and (
+                args.all
+                or _letter_id(letter) in wanted
+                or ((args.source or args.reason) and _matches(letter, args))
+            )
+        ]
+        missing = wanted - {_letter_id(letter) for letter in letters}
+        dead_letters = DeadLetters(store, StorageQueues(settings))
+        replayed = 0
+        for letter in tqdm(
+            letters, desc="replaying", unit="event", file=sys.stderr, disable=len(letters) < 2
+        ):
+            replayed += await dead_letters.replay(letter)
+        print(f"replayed {replayed} event(s)")
+        if missing:
+            print(f"not found or already replayed: {', '.join(sorted(missing))}", file=sys.stderr)
+        return 0
+
+    return _run(args, work)
+
+
+def retry_parked(args: argparse.Namespace) -> int:
+    async def work(store: TableStateStore, settings: Settings) -> int:
+        count = await DeadLetters(store, StorageQueues(settings)).retry_due()
+        print(f"put {count} parked event(s) back on the queue")
+        return 0
+
+    return _run(args, work)
+
+
+def _matches(letter: DeadLetterRecord, args: argparse.Namespace) -> bool:
+    return (
+        (not getattr(args, "source", None) or letter.source == args.source)
+        and (not getattr(args, "reason", None) or letter.reason == args.reason)
+        and (not getattr(args, "state", None) or letter.state.value == args.state)
+    )
+
+
+def _age(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
