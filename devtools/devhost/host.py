@@ -19,6 +19,7 @@ import contextlib
 import inspect
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +180,9 @@ class QueueListener:
         self.queue = QueueClient.from_connection_string(connection_string, self.queue_name)
         self.poison = QueueClient.from_connection_string(connection_string, f"{self.queue_name}-poison")
         self.processed = 0
+        # How long a received message stays invisible to others; a dev host that dies returns its
+        # messages after this. The host renews a 10-minute lease; fault runs shorten it.
+        self.lease_seconds = int(os.environ.get("DEVHOST_MESSAGE_LEASE_SECONDS", "300"))
 
     async def run(self, stop: asyncio.Event) -> None:
         for client in (self.queue, self.poison):
@@ -203,7 +207,7 @@ class QueueListener:
             async for m in self.queue.receive_messages(
                 messages_per_page=self.options.batch_size,
                 max_messages=self.options.batch_size,
-                visibility_timeout=300,
+                visibility_timeout=self.lease_seconds,
             )
         ]
         await asyncio.gather(*(self._handle(m) for m in messages))

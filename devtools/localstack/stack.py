@@ -35,6 +35,10 @@ class LocalStack:
     seed: Path = DEMO_SEED
     #: More sources beside `generic`: name -> (definition, secret or None).
     more_sources: dict[str, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
+    #: Azurite's data folder; None keeps it in memory (gone when Azurite stops).
+    azurite_location: Path | None = None
+    #: Extra environment for the dev host (log level, message lease).
+    devhost_env: dict[str, str] = field(default_factory=lambda: {"DEVHOST_LOG_LEVEL": "INFO"})
     ports: AzuritePorts = field(default_factory=lambda: AzuritePorts(free_port(), free_port(), free_port()))
     sandbox_port: int = field(default_factory=free_port)
     bridge_port: int = field(default_factory=free_port)
@@ -86,12 +90,14 @@ class LocalStack:
         return self
 
     def start_azurite(self) -> None:
-        service = azurite(self.ports, location=None, log_path=self.workdir / "azurite.log").start()
+        service = azurite(
+            self.ports, location=self.azurite_location, log_path=self.workdir / "azurite.log"
+        ).start()
         self.services["azurite"] = service
         service.wait_ready(self.ports.queue)
 
     def start_devhost(self) -> None:
-        env = {"DEVHOST_LOG_LEVEL": "INFO"}
+        env = dict(self.devhost_env)
         host = devhost(
             self.bridge_port, env, settings=self.settings_file, log_path=self.workdir / "devhost.log"
         ).start()

@@ -5,7 +5,7 @@ param location string
 param tags object
 param principalId string
 
-var queues = ['learning-events', 'learning-events-deadletter', 'learning-events-poison']
+var queues = ['learning-events', 'learning-events-poison']
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host leases and keys, deployment package
   queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // the bridge's queues
