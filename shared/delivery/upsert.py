@@ -15,8 +15,10 @@ again and writes again (writes are idempotent).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 #: A claim without a Graph id younger than this belongs to a worker still creating the record.
 CLAIM_LEASE = timedelta(seconds=60)
 _ATTEMPTS = 4
+_POST_ATTEMPTS = 3
+#: Longer waits than this go back to the queue instead of holding the function.
+_MAX_WAIT = 20.0
 
 
 class UpsertResult(StrEnum):
@@ -139,24 +144,42 @@ class CourseActivityUpserter:
     async def _create_claimed(
         self, activity_id: str, row: ActivityState, event: CanonicalEvent
     ) -> UpsertResult:
-        existing = await self._graph.get_activity(activity_id)
-        if existing is not None:  # a previous attempt's POST landed, or the record predates the bridge
-            await self._state.add_event(activity_id, _baseline(existing))
-            row = await self._state.save_activity(
-                _with(replace(row, graph_id=existing.id), _as_write(existing))
-            )
-            return await self._update(row)
-        learner_id = await self._resolver.learner_user_id(event.learner, event.source)
-        content_id = await self._resolver.content_id(event.course.external_id)
-        desired = fold(await self._state.events(activity_id))
-        try:
-            created = await self._graph.create_activity(activity_id, learner_id, content_id, desired)
-        except GraphError as exc:
-            if exc.status == 409:  # created meanwhile outside the claim: look it up again next time
-                raise TransientFailure("conflict", "Graph reported the activity as existing.") from None
-            raise
-        await self._state.save_activity(_with(replace(row, graph_id=created.id), desired))
-        return UpsertResult.CREATED
+        """Look up, then POST; on a throttled or failed POST wait as Graph asks and look up again
+        before POSTing again (the POST may have landed): a retried POST never duplicates."""
+        for attempt in range(_POST_ATTEMPTS):
+            existing = await self._graph.get_activity(activity_id)
+            if existing is not None:  # a previous POST landed, or the record predates the bridge
+                await self._state.add_event(activity_id, _baseline(existing))
+                row = await self._state.save_activity(
+                    _with(replace(row, graph_id=existing.id), _as_write(existing))
+                )
+                return await self._update(row)
+            learner_id = await self._resolver.learner_user_id(event.learner, event.source)
+            content_id = await self._resolver.content_id(event.course.external_id)
+            desired = fold(await self._state.events(activity_id))
+            try:
+                created = await self._graph.create_activity(activity_id, learner_id, content_id, desired)
+            except GraphError as exc:
+                if exc.status != 409 and not (exc.transient and attempt + 1 < _POST_ATTEMPTS):
+                    raise
+                await asyncio.sleep(_retry_delay(exc.retry_after, attempt))
+                continue
+            except GraphUnavailable:
+                if attempt + 1 == _POST_ATTEMPTS:
+                    raise
+                await asyncio.sleep(_retry_delay(None, attempt))
+                continue
+            await self._state.save_activity(_with(replace(row, graph_id=created.id), desired))
+            return UpsertResult.CREATED
+        raise TransientFailure(
+            "conflict", "Graph reported the activity as existing but it cannot be read yet."
+        )
+
+
+def _retry_delay(retry_after: float | None, attempt: int) -> float:
+    """Graph's Retry-After when it gives one (capped), else exponential backoff; with jitter."""
+    base = min(retry_after, _MAX_WAIT) if retry_after is not None else min(0.5 * 2**attempt, _MAX_WAIT)
+    return float(base + random.uniform(0, 0.25 * base + 0.1))
 
 
 def _written(row: ActivityState) -> ActivityWrite:

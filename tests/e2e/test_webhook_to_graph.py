@@ -132,7 +132,7 @@ def test_a_throttled_lookup_is_retried_after_retry_after(stack: Stack) -> None:
     assert [r["status"] for r in injected] == [429]
 
 
-def test_a_failed_create_is_retried_by_the_queue_without_a_duplicate(stack: Stack) -> None:
+def test_a_failed_create_is_retried_after_a_fresh_lookup_without_a_duplicate(stack: Stack) -> None:
     activity_id = unique()
     stack.faults(failNext=[{"status": 503, "retryAfterSeconds": 1, "method": "POST"}])
     stack.send(event(eventId=unique(), externalCourseActivityId=activity_id))

@@ -214,3 +214,12 @@ async def test_graph_failures_are_classified_for_the_queue(
 
 def _write(status: CourseStatus, percentage: int) -> ActivityWrite:
     return ActivityWrite(status=status, completion_percentage=percentage)
+
+
+async def test_a_throttled_post_waits_as_asked_and_looks_up_before_posting_again(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    graph.errors["create_activity"].append(GraphError(429, "TooManyRequests", "slow down", retry_after=0.01))
+    assert await upserter.apply(make()) is UpsertResult.CREATED
+    assert graph.calls.count("get_activity") == 2  # the second POST came after a second lookup
+    assert len(graph.activities) == 1
