@@ -40,7 +40,14 @@ def _run(args: argparse.Namespace, work: Callable[[TableStateStore, Settings], A
         finally:
             await store.close()
 
-    return asyncio.run(run())
+    from azure.core.exceptions import AzureError
+
+    try:
+        return asyncio.run(run())
+    except AzureError as exc:
+        raise CliError(
+            f"the state store could not be read ({type(exc).__name__}); is storage running?"
+        ) from None
 
 
 def _letter_id(letter: DeadLetterRecord) -> str:
