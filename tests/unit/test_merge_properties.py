@@ -2,6 +2,7 @@
 record ends as if each event had been applied once, in time order; voiding withdraws exactly one."""
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -64,7 +65,7 @@ def comparable(record: ActivityRecord | None) -> tuple[object, ...] | None:
     return (record.status, record.completion_percentage, record.started_at, record.completed_at)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "150")), deadline=None)
 @given(events(), st.data())
 def test_any_order_and_duplication_ends_in_the_time_ordered_record(
     batch: list[CanonicalEvent], data: st.DataObject
@@ -75,7 +76,7 @@ def test_any_order_and_duplication_ends_in_the_time_ordered_record(
     assert comparable(final_record(shuffled)) == comparable(final_record(in_time_order))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "100")), deadline=None)
 @given(events(), st.data())
 def test_voiding_an_event_is_as_if_it_had_never_come(
     batch: list[CanonicalEvent], data: st.DataObject
