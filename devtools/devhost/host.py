@@ -179,7 +179,6 @@ class QueueListener:
         self.options = options
         self.queue = QueueClient.from_connection_string(connection_string, self.queue_name)
         self.poison = QueueClient.from_connection_string(connection_string, f"{self.queue_name}-poison")
-        self.processed = 0
         # How long a received message stays invisible to others; a dev host that dies returns its
         # messages after this. The host renews a 10-minute lease; fault runs shorten it.
         self.lease_seconds = int(os.environ.get("DEVHOST_MESSAGE_LEASE_SECONDS", "300"))
@@ -229,7 +228,6 @@ class QueueListener:
         except Exception as exc:
             await self._failed(message, body, exc)
         else:
-            self.processed += 1
             with contextlib.suppress(ResourceNotFoundError):
                 await self.queue.delete_message(message.id, message.pop_receipt)
 

@@ -55,16 +55,6 @@ def unknown_source(source: str, endpoint: str = "webhook") -> Problem:
     return Problem(404, "unknown-source", "Unknown source", detail + ".")
 
 
-def method_not_allowed(method: str, allowed: str) -> Problem:
-    return Problem(
-        405,
-        "method-not-allowed",
-        "Method not allowed",
-        f"{method} is not allowed here; use {allowed}.",
-        headers={"Allow": allowed},
-    )
-
-
 def body_too_large(size: int, limit: int) -> Problem:
     return Problem(
         413,

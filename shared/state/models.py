@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -66,4 +66,3 @@ class DeadLetterRecord:
     next_attempt: datetime | None = None
     graph_error_code: str | None = None
     activity_id: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
