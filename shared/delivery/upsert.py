@@ -154,9 +154,13 @@ class CourseActivityUpserter:
                     _with(replace(row, graph_id=existing.id), _as_write(existing))
                 )
                 return await self._update(row)
+            entries = await self._state.events(activity_id)
+            if all(entry.voided_by for entry in entries):  # everything said so far was withdrawn
+                await self._state.save_activity(replace(row, claimed_at=None))
+                return UpsertResult.UNCHANGED
             learner_id = await self._resolver.learner_user_id(event.learner, event.source)
             content_id = await self._resolver.content_id(event.course.external_id)
-            desired = fold(await self._state.events(activity_id))
+            desired = fold(entries)
             try:
                 created = await self._graph.create_activity(activity_id, learner_id, content_id, desired)
             except GraphError as exc:

@@ -223,3 +223,12 @@ async def test_a_throttled_post_waits_as_asked_and_looks_up_before_posting_again
     assert await upserter.apply(make()) is UpsertResult.CREATED
     assert graph.calls.count("get_activity") == 2  # the second POST came after a second lookup
     assert len(graph.activities) == 1
+
+
+async def test_a_statement_voided_before_it_arrives_creates_no_record(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    await upserter.void("generic", "only", "void-1")
+    assert await upserter.apply(make(eventId="only")) is UpsertResult.UNCHANGED
+    assert graph.activities == {}
+    assert await upserter.apply(make(eventId="next", completionPercentage=30)) is UpsertResult.CREATED
