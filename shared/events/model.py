@@ -165,6 +165,11 @@ class CanonicalEvent(WireModel):
 
 
 def derive_course_activity_id(source: str, learner: Learner, course_external_id: str) -> str:
-    """Name-based UUID: deterministic, and it carries no personal data into Graph or logs."""
+    """Name-based UUID: deterministic, and it carries no personal data into Graph or logs.
+
+    It is derived from the learner as the source names them, before resolution: a source that names
+    the same person once by email and once by userId derives two ids (two Graph records). Sources
+    should name learners consistently, or send externalCourseActivityId themselves.
+    """
     name = "\x1f".join((source, learner.identity_key(), course_external_id))
     return str(uuid.uuid5(_ACTIVITY_ID_NAMESPACE, name))
