@@ -20,7 +20,7 @@ from shared.config.settings import (
     load_source_settings,
     read_local_settings,
 )
-from shared.delivery.merge import changes_for
+from shared.delivery.merge import covers
 from shared.events.model import CanonicalEvent
 from shared.graph.gateway import record_from_json
 from shared.sources.base import Delivery, SourceFormat
@@ -137,7 +137,7 @@ def _wait_for_activities(args: argparse.Namespace, events: list[CanonicalEvent],
             key = event.activity_id.replace("'", "''")
             url = f"{provider}/learningCourseActivities(externalcourseActivityId='{key}')"
             found = httpx.get(url, timeout=10)
-            if found.status_code == 200 and changes_for(record_from_json(found.json()), event).is_empty():
+            if found.status_code == 200 and covers(record_from_json(found.json()), event):
                 elapsed = time.monotonic() - since
                 print(f"event {event_id} is in Graph after {elapsed:.2f} s (GET {url}):")
                 print(json.dumps(found.json(), indent=2))

@@ -11,7 +11,8 @@ voided statement: its event leaves the fold, and the record becomes what the rem
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Protocol
 
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.graph.gateway import ActivityRecord, ActivityWrite
@@ -34,37 +35,44 @@ def desired_state(event: CanonicalEvent) -> ActivityWrite:
     )
 
 
-def changes_for(existing: ActivityRecord, event: CanonicalEvent) -> ActivityWrite:
-    """Only the fields the event moves forward; an empty write means there is nothing to do."""
-    wanted = desired_state(event)
-    status = _higher_status(existing.status, wanted.status)
-    percentage = _max(existing.completion_percentage, wanted.completion_percentage)
-    if status is CourseStatus.COMPLETED:
-        percentage = 100
-    started = _min(existing.started_at, wanted.started_at)
-    completed = existing.completed_at or (wanted.completed_at if status is CourseStatus.COMPLETED else None)
+class CourseState(Protocol):
+    """Anything that holds a course activity's state: a Graph record, a state-store row."""
+
+    @property
+    def status(self) -> CourseStatus | None: ...
+    @property
+    def completion_percentage(self) -> int | None: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def completed_at(self) -> datetime | None: ...
+
+
+def state_of(current: CourseState) -> ActivityWrite:
     return ActivityWrite(
-        status=status if status != existing.status else None,
-        completion_percentage=percentage if percentage != existing.completion_percentage else None,
-        started_at=started if started != existing.started_at else None,
-        completed_at=completed if completed != existing.completed_at else None,
+        status=current.status,
+        completion_percentage=current.completion_percentage,
+        started_at=current.started_at,
+        completed_at=current.completed_at,
     )
 
 
-def _higher_status(current: CourseStatus | None, new: CourseStatus | None) -> CourseStatus | None:
-    if current is None:
-        return new
-    if new is None:
-        return current
-    return new if _RANK[new] > _RANK[current] else current
+def graph_baseline(record: ActivityRecord) -> EventEntry:
+    """What Graph already had, as an event of its own: folds never move below it, and voiding a
+    statement never withdraws it."""
+    return EventEntry(
+        event_id=f"graph:{record.id}",
+        occurred_at=record.started_at or record.completed_at or datetime(1970, 1, 1, tzinfo=UTC),
+        status=record.status or CourseStatus.NOT_STARTED,
+        completion_percentage=record.completion_percentage,
+        started_at=record.started_at,
+        completed_at=record.completed_at,
+    )
 
 
-def _max(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-def _min(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else min(a, b)
+def covers(record: ActivityRecord, event: CanonicalEvent) -> bool:
+    """Whether the record already says all the event says (applying it would change nothing)."""
+    return diff(state_of(record), fold([graph_baseline(record), contribution(event)])).is_empty()
 
 
 def contribution(event: CanonicalEvent) -> EventEntry:
@@ -82,7 +90,7 @@ def contribution(event: CanonicalEvent) -> EventEntry:
 
 
 def fold(entries: Iterable[EventEntry]) -> ActivityWrite:
-    """The record the events (those not voided) call for; all fields None when none is left."""
+    """The record the events (those not voided) call for; notStarted and nothing else when none is left."""
     live = [e for e in entries if e.voided_by is None]
     if not live:
         return ActivityWrite(status=CourseStatus.NOT_STARTED)

@@ -25,12 +25,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from shared.delivery.exceptions import PermanentFailure, TransientFailure
-from shared.delivery.merge import contribution, diff, fold
+from shared.delivery.merge import contribution, diff, fold, graph_baseline, state_of
 from shared.delivery.resolve import Resolver
-from shared.events.model import CanonicalEvent, CourseStatus
+from shared.events.model import CanonicalEvent
 from shared.graph.errors import GraphError, GraphUnavailable
-from shared.graph.gateway import ActivityRecord, ActivityWrite, LearningGraph
-from shared.state.models import ActivityState, DeliveryRecord, EventEntry
+from shared.graph.gateway import ActivityWrite, LearningGraph
+from shared.state.models import ActivityState, DeliveryRecord
 from shared.state.store import Conflict, StateStore
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class CourseActivityUpserter:
 
     async def _update(self, row: ActivityState) -> UpsertResult:
         desired = fold(await self._state.events(row.activity_id))
-        changes = diff(_written(row), desired)
+        changes = diff(state_of(row), desired)
         if changes.is_empty():
             return UpsertResult.UNCHANGED
         assert row.graph_id is not None
@@ -149,9 +149,9 @@ class CourseActivityUpserter:
         for attempt in range(_POST_ATTEMPTS):
             existing = await self._graph.get_activity(activity_id)
             if existing is not None:  # a previous POST landed, or the record predates the bridge
-                await self._state.add_event(activity_id, _baseline(existing))
+                await self._state.add_event(activity_id, graph_baseline(existing))
                 row = await self._state.save_activity(
-                    _with(replace(row, graph_id=existing.id), _as_write(existing))
+                    _with(replace(row, graph_id=existing.id), state_of(existing))
                 )
                 return await self._update(row)
             entries = await self._state.events(activity_id)
@@ -186,15 +186,6 @@ def _retry_delay(retry_after: float | None, attempt: int) -> float:
     return float(base + random.uniform(0, 0.25 * base + 0.1))
 
 
-def _written(row: ActivityState) -> ActivityWrite:
-    return ActivityWrite(
-        status=row.status,
-        completion_percentage=row.completion_percentage,
-        started_at=row.started_at,
-        completed_at=row.completed_at,
-    )
-
-
 def _with(row: ActivityState, state: ActivityWrite) -> ActivityState:
     return replace(
         row,
@@ -202,28 +193,6 @@ def _with(row: ActivityState, state: ActivityWrite) -> ActivityState:
         completion_percentage=state.completion_percentage,
         started_at=state.started_at,
         completed_at=state.completed_at,
-    )
-
-
-def _as_write(record: ActivityRecord) -> ActivityWrite:
-    return ActivityWrite(
-        status=record.status,
-        completion_percentage=record.completion_percentage,
-        started_at=record.started_at,
-        completed_at=record.completed_at,
-    )
-
-
-def _baseline(record: ActivityRecord) -> EventEntry:
-    """What Graph already had, kept as an event of its own: folds never move below it, and voiding
-    a statement never withdraws it."""
-    return EventEntry(
-        event_id=f"graph:{record.id}",
-        occurred_at=record.started_at or record.completed_at or datetime(1970, 1, 1, tzinfo=UTC),
-        status=record.status or CourseStatus.NOT_STARTED,
-        completion_percentage=record.completion_percentage,
-        started_at=record.started_at,
-        completed_at=record.completed_at,
     )
 
 
