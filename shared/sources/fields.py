@@ -51,6 +51,16 @@ def _zone(text: str | None, default: tzinfo) -> tzinfo:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+def optional_timestamp(value: Any, default_zone: tzinfo = UTC) -> datetime | None:
+    """`parse_timestamp`, or None when the platform left the field out or empty."""
+    return None if value is None or value == "" else parse_timestamp(value, default_zone)
+
+
+def optional_percentage(value: Any) -> int | None:
+    """`parse_percentage`, or None when the platform left the field out."""
+    return None if value is None else parse_percentage(value)
+
+
 def parse_percentage(value: Any) -> int:
     """0-100 from an int, a float (100.0) or a numeric string ("24.0"), rounded to a whole number."""
     if isinstance(value, bool):

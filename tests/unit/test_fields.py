@@ -2,7 +2,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.sources.fields import derived_event_id, parse_percentage, parse_timestamp
+from shared.sources.fields import (
+    derived_event_id,
+    optional_percentage,
+    optional_timestamp,
+    parse_percentage,
+    parse_timestamp,
+)
 
 T = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 
@@ -59,3 +65,13 @@ def test_derived_ids_depend_on_content_not_key_order() -> None:
     assert derived_event_id("s", {"a": 1, "b": 2}) == derived_event_id("s", {"b": 2, "a": 1})
     assert derived_event_id("s", {"a": 1}) != derived_event_id("s", {"a": 2})
     assert derived_event_id("s", {"a": 1}) != derived_event_id("t", {"a": 1})
+
+
+def test_optional_fields_are_none_when_absent_and_read_when_present() -> None:
+    assert optional_timestamp(None) is None
+    assert optional_timestamp("") is None
+    assert optional_timestamp("2026-11-20T14:03Z") == T
+    assert optional_percentage(None) is None
+    assert optional_percentage("37.5") == 38
+    with pytest.raises(ValueError, match="percentage"):
+        optional_percentage("lots")

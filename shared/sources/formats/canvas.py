@@ -28,7 +28,7 @@ from shared.sources.base import (
     validate_body,
 )
 from shared.sources.exceptions import AuthenticationFailed, InvalidPayload, SourceConfigurationError
-from shared.sources.fields import derived_event_id, parse_timestamp
+from shared.sources.fields import derived_event_id, optional_timestamp, parse_timestamp
 from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, identifier, split
 
 EVENTS = frozenset({"course_progress", "course_completed"})
@@ -132,7 +132,7 @@ class CanvasFormat(SourceFormat):
         )
         try:
             occurred = parse_timestamp(event.metadata.get("event_time"))
-            completed = parse_timestamp(completed_at) if completed_at else None
+            completed = optional_timestamp(completed_at)
         except ValueError as exc:
             return Ignored("unmappable", event_id, str(exc))
         identifiers = Identifiers(

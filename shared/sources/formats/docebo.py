@@ -26,7 +26,7 @@ from shared.sources.base import (
     validate_body,
 )
 from shared.sources.exceptions import InvalidPayload
-from shared.sources.fields import parse_timestamp
+from shared.sources.fields import optional_timestamp, parse_timestamp
 from shared.sources.mapping import Identifiers, LearnerFrom, VendorOptions, build_event, identifier, split
 
 MAX_PAYLOADS = 25
@@ -100,7 +100,7 @@ class DoceboFormat(SourceFormat):
         try:
             when = payload.get("completion_date") if status is CourseStatus.COMPLETED else None
             occurred = parse_timestamp(when or payload.get("fired_at") or payload.get("update_date"), zone)
-            completed = parse_timestamp(when, zone) if when else None
+            completed = optional_timestamp(when, zone)
         except ValueError as exc:
             return Ignored("unmappable", event_id, str(exc))
         identifiers = Identifiers(

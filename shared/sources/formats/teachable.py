@@ -26,7 +26,7 @@ from shared.sources.base import (
     validate_body,
 )
 from shared.sources.exceptions import InvalidPayload
-from shared.sources.fields import parse_percentage, parse_timestamp
+from shared.sources.fields import optional_percentage, optional_timestamp, parse_timestamp
 from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, identifier, split
 
 TYPES = {"Enrollment.completed": CourseStatus.COMPLETED, "LectureProgress.created": CourseStatus.IN_PROGRESS}
@@ -79,10 +79,8 @@ class TeachableFormat(SourceFormat):
         course = as_dict(obj.get("course"))
         try:
             occurred = parse_timestamp(envelope.created)
-            percentage = (
-                parse_percentage(obj["percent_complete"]) if obj.get("percent_complete") is not None else None
-            )
-            completed = parse_timestamp(obj["completed_at"]) if obj.get("completed_at") else None
+            percentage = optional_percentage(obj.get("percent_complete"))
+            completed = optional_timestamp(obj.get("completed_at"))
         except ValueError as exc:
             return Ignored("unmappable", event_id, str(exc))
         identifiers = Identifiers(

@@ -23,7 +23,7 @@ from shared.sources.base import (
     load_json,
     validate_body,
 )
-from shared.sources.fields import parse_percentage, parse_timestamp
+from shared.sources.fields import optional_percentage, optional_timestamp, parse_timestamp
 from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, identifier, split
 
 SIGNATURE_HEADER = "X-Thinkific-Hmac-Sha256"
@@ -64,14 +64,10 @@ class ThinkificFormat(SourceFormat):
         payload = envelope.payload
         user, course = as_dict(payload.get("user")), as_dict(payload.get("course"))
         try:
-            percentage = (
-                parse_percentage(payload["percentage_completed"])
-                if "percentage_completed" in payload
-                else None
-            )
+            percentage = optional_percentage(payload.get("percentage_completed"))
             occurred = parse_timestamp(envelope.created_at)
-            started = parse_timestamp(payload["started_at"]) if payload.get("started_at") else None
-            completed = parse_timestamp(payload["completed_at"]) if payload.get("completed_at") else None
+            started = optional_timestamp(payload.get("started_at"))
+            completed = optional_timestamp(payload.get("completed_at"))
         except ValueError as exc:
             return Ignored("unmappable", event_id, str(exc))
         identifiers = Identifiers(
@@ -89,5 +85,5 @@ class ThinkificFormat(SourceFormat):
             status=status,
             percentage=percentage,
             started_at=started,
-            completed_at=completed if status is CourseStatus.COMPLETED else None,
+            completed_at=completed,  # build_event keeps it for completions only
         )

@@ -32,7 +32,7 @@ from shared.sources.base import (
     validate_body,
 )
 from shared.sources.exceptions import InvalidPayload
-from shared.sources.fields import derived_event_id, parse_percentage, parse_timestamp
+from shared.sources.fields import derived_event_id, optional_percentage, parse_timestamp
 from shared.sources.mapping import build_event, split
 
 SUPPORTED_VERSIONS = ("1.0", "2.0")
@@ -295,7 +295,7 @@ def _progress(statement: Statement) -> int | None:
     extensions = (statement.result.extensions if statement.result else None) or {}
     value = extensions.get(CMI5_PROGRESS)
     try:
-        return parse_percentage(value) if value is not None else None
+        return optional_percentage(value)
     except ValueError:
         return None
 
