@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from shared.cli.commands import environment
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import Settings, load_settings
@@ -26,8 +27,6 @@ T = TypeVar("T")
 
 
 def _run(args: argparse.Namespace, work: Callable[[TableStateStore, Settings], Awaitable[T]]) -> T:
-    from shared.cli.commands import environment
-
     try:
         settings = load_settings(environment(args.settings))
     except ConfigurationError as exc:
