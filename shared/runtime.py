@@ -46,9 +46,15 @@ class Bridge:
                 for name, source in self.sources.items()
                 if source.options.account_attribute
             }
-            state = self.state()
-            upserter = CourseActivityUpserter(graph, state, Resolver(graph, attributes))
-            self._worker = EventWorker(upserter, self.dead_letters())
+            shared_ids = [name for name, source in self.sources.items() if source.options.shared_activity_ids]
+            upserter = CourseActivityUpserter(
+                graph,
+                self.state(),
+                Resolver(graph, attributes),
+                shared_id_sources=shared_ids,
+                claim_lease=timedelta(seconds=self.settings.claim_lease_seconds),
+            )
+            self._worker = EventWorker(upserter, self.dead_letters(), self.queues)
         return self._worker
 
     def state(self) -> StateStore:

@@ -13,6 +13,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.events.identity import ActivityOwner
+from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError
 from shared.graph.gateway import ActivityRecord, ActivityWrite
 from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry
@@ -23,6 +25,7 @@ from shared.storage.queues import QueueUnavailable
 class FakeQueue:
     def __init__(self, fail: bool = False) -> None:
         self.sent: dict[str, list[str]] = defaultdict(list)
+        self.delayed: dict[str, list[tuple[str, float]]] = defaultdict(list)
         self.fail = fail
 
     def send_all(self, queue: str, messages: Sequence[str]) -> None:
@@ -30,9 +33,18 @@ class FakeQueue:
             raise QueueUnavailable("queue down")
         self.sent[queue].extend(messages)
 
+    def send_later(self, queue: str, message: str, delay_seconds: float) -> None:
+        if self.fail:
+            raise QueueUnavailable("queue down")
+        self.delayed[queue].append((message, delay_seconds))
+
 
 class FakeGraph:
-    """Records every call; `errors` maps a method name to exceptions raised on its next calls."""
+    """Graph as the bridge's gateway sees it, in memory. It must behave as the sandbox does (which
+    speaks for Graph's documentation): tests/contract runs the same cases against both.
+
+    Records every call; `errors` maps a method name to exceptions raised on its next calls.
+    """
 
     def __init__(self) -> None:
         self.users_by_upn: dict[str, str] = {}
@@ -40,6 +52,7 @@ class FakeGraph:
         self.users_by: dict[tuple[str, str], str] = {}  # (attribute, value) -> id, other attributes
         self.contents: dict[str, str] = {}
         self.activities: dict[str, ActivityRecord] = {}
+        self.sync_enabled = True
         self.calls: list[str] = []
         self.errors: dict[str, list[Exception]] = defaultdict(list)
 
@@ -47,6 +60,19 @@ class FakeGraph:
         self.calls.append(name)
         if self.errors[name]:
             raise self.errors[name].pop(0)
+
+    def _known_users(self) -> set[str]:
+        ids = {*self.users_by_upn.values(), *self.users_by_mail.values(), *self.users_by.values()}
+        return {i.casefold() for i in ids}
+
+    def _check_write(self, fields: ActivityWrite) -> None:
+        if not self.sync_enabled:
+            raise GraphError(400, "BadRequest", "This provider isn't enabled for the given tenant.")
+        if fields.status not in (CourseStatus.IN_PROGRESS, CourseStatus.COMPLETED):
+            raise GraphError(400, "BadRequest", f"status {fields.status} is not valid")
+        percentage = fields.completion_percentage
+        if percentage is not None and not 0 <= percentage <= 100:
+            raise GraphError(400, "BadRequest", "completionPercentage must be between 0 and 100.")
 
     async def find_user_id_by_upn(self, upn: str) -> str | None:
         self._enter("find_user_id_by_upn")
@@ -56,6 +82,10 @@ class FakeGraph:
         self._enter(f"find_user_id_by:{attribute}")
         if attribute == "mail":
             return self.users_by_mail.get(value.casefold())
+        if attribute == "userPrincipalName":
+            return self.users_by_upn.get(value.casefold())
+        if attribute == "otherMails":
+            return self.users_by.get((attribute, value.casefold()))
         return self.users_by.get((attribute, value))
 
     async def find_content_id(self, external_id: str) -> str | None:
@@ -70,6 +100,11 @@ class FakeGraph:
         self, external_id: str, learner_user_id: str, content_id: str, fields: ActivityWrite
     ) -> ActivityRecord:
         self._enter("create_activity")
+        self._check_write(fields)
+        if learner_user_id.casefold() not in self._known_users():
+            raise GraphError(404, "NotFound", "User was not found.")
+        if content_id not in self.contents.values():
+            raise GraphError(404, "NotFound", "Learning content was not found.")
         if external_id in self.activities:
             raise GraphError(409, "Conflict", "exists")
         record = ActivityRecord(
@@ -85,12 +120,29 @@ class FakeGraph:
         self.activities[external_id] = record
         return record
 
+    def _by_id(self, activity_id: str) -> tuple[str, ActivityRecord]:
+        found = next(((k, r) for k, r in self.activities.items() if r.id == activity_id), None)
+        if found is None:
+            raise GraphError(404, "NotFound", "Course activity was not found.")
+        return found
+
     async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:
         self._enter("update_activity")
-        key, record = next((k, r) for k, r in self.activities.items() if r.id == activity_id)
+        self._check_write(fields)
+        key, record = self._by_id(activity_id)
         changes: dict[str, Any] = {k: v for k, v in vars(fields).items() if v is not None and k != "clear"}
         changes.update(dict.fromkeys(fields.clear))
         self.activities[key] = replace(record, **changes)
+
+    async def delete_activity(self, activity_id: str) -> bool:
+        self._enter("delete_activity")
+        if not self.sync_enabled:
+            raise GraphError(400, "BadRequest", "This provider isn't enabled for the given tenant.")
+        found = next((k for k, r in self.activities.items() if r.id == activity_id), None)
+        if found is None:
+            return False
+        del self.activities[found]
+        return True
 
 
 class MemoryStateStore:
@@ -99,8 +151,8 @@ class MemoryStateStore:
     def __init__(self) -> None:
         self.deliveries_by_key: dict[tuple[str, str], DeliveryRecord] = {}
         self.activities: dict[str, ActivityState] = {}
-        self.event_log: dict[str, dict[str, EventEntry]] = defaultdict(dict)
-        self.voids: dict[str, dict[str, str]] = defaultdict(dict)
+        self.event_log: dict[str, dict[tuple[str, str], EventEntry]] = defaultdict(dict)
+        self.voids: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
         self.letters: dict[tuple[str, str], DeadLetterRecord] = {}
         self._etag = 0
 
@@ -121,10 +173,10 @@ class MemoryStateStore:
     async def activity(self, activity_id: str) -> ActivityState | None:
         return self.activities.get(activity_id)
 
-    async def claim_activity(self, activity_id: str) -> ActivityState:
+    async def claim_activity(self, activity_id: str, owner: ActivityOwner) -> ActivityState:
         if activity_id in self.activities:
             raise Conflict(activity_id)
-        state = ActivityState(activity_id, claimed_at=datetime.now(UTC), etag=self._next_etag())
+        state = ActivityState(activity_id, owner=owner, claimed_at=datetime.now(UTC), etag=self._next_etag())
         self.activities[activity_id] = state
         return state
 
@@ -137,15 +189,15 @@ class MemoryStateStore:
         return saved
 
     async def add_event(self, activity_id: str, entry: EventEntry) -> None:
-        voided_by = self.voids[activity_id].get(entry.event_id)
-        self.event_log[activity_id][entry.event_id] = replace(entry, voided_by=voided_by or entry.voided_by)
+        key = (entry.source, entry.event_id)
+        voided_by = self.voids[activity_id].get(key)
+        self.event_log[activity_id][key] = replace(entry, voided_by=voided_by or entry.voided_by)
 
-    async def void_event(self, activity_id: str, event_id: str, voided_by: str) -> None:
-        self.voids[activity_id][event_id] = voided_by
-        if event_id in self.event_log[activity_id]:
-            self.event_log[activity_id][event_id] = replace(
-                self.event_log[activity_id][event_id], voided_by=voided_by
-            )
+    async def void_event(self, activity_id: str, source: str, event_id: str, voided_by: str) -> None:
+        key = (source, event_id)
+        self.voids[activity_id][key] = voided_by
+        if key in self.event_log[activity_id]:
+            self.event_log[activity_id][key] = replace(self.event_log[activity_id][key], voided_by=voided_by)
 
     async def events(self, activity_id: str) -> list[EventEntry]:
         return list(self.event_log[activity_id].values())

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from devtools.graph_sandbox import rules
 from devtools.graph_sandbox.errors import (
     GraphHttpError,
     bad_request,
@@ -57,18 +58,30 @@ class Route:
     handler: Handler
 
 
+class PasswordProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1)
+    forceChangePasswordNextSignIn: bool = True
+
+
 class NewUser(BaseModel):
-    """The user properties the sandbox keeps (the excerpt has no user schema)."""
+    """POST /users as "Create user" (api/user-post-users) defines it: accountEnabled, displayName,
+    mailNickname, userPrincipalName and passwordProfile are required (rules.USER_REQUIRED). The
+    excerpt has no user schema, so other properties are kept as given; the password never is."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str | None = None
-    user_principal_name: str = Field(alias="userPrincipalName", min_length=3)
+    account_enabled: bool = Field(alias="accountEnabled")
     display_name: str = Field(alias="displayName", min_length=1)
+    mail_nickname: str = Field(alias="mailNickname", min_length=1)
+    user_principal_name: str = Field(alias="userPrincipalName", min_length=3)
+    password_profile: PasswordProfile = Field(alias="passwordProfile", exclude=True)
     mail: str | None = None
     other_mails: list[str] = Field(default_factory=list, alias="otherMails")
     employee_id: str | None = Field(default=None, alias="employeeId")
-    account_enabled: bool = Field(default=True, alias="accountEnabled")
+    on_premises_sam_account_name: str | None = Field(default=None, alias="onPremisesSamAccountName")
 
     @model_validator(mode="after")
     def _only_extension_attributes_extra(self) -> NewUser:
@@ -155,9 +168,10 @@ def _find_activity(sb: Sandbox, p: dict[str, str]) -> Doc:
 
 
 def _check_activity_fields(sb: Sandbox, pid: str, body: Doc) -> None:
-    percentage = body.get("completionPercentage")
-    if percentage is not None and not (isinstance(percentage, int) and 0 <= percentage <= 100):
-        raise bad_request("completionPercentage must be a whole number between 0 and 100.")
+    rules.check_percentage(body)
+    # Unknown learner or content ids: the pages list no error for them (unconfirmed). A tenant cannot
+    # hold a record for a user or content that does not exist, so the sandbox answers 404 rather than
+    # let a wrong id pass unseen.
     learner = body.get("learnerUserId")
     if learner is not None and sb.store.user(learner) is None:
         raise not_found(f"User {learner!r}")
@@ -168,20 +182,17 @@ def _check_activity_fields(sb: Sandbox, pid: str, body: Doc) -> None:
 
 async def create_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
     pid = p["pid"]
-    provider = _provider(sb, pid)
-    if not provider.get("isCourseActivitySyncEnabled"):
-        raise GraphHttpError(
-            403, "Forbidden", "Course activity sync is not enabled for this learning provider."
-        )
+    rules.require_sync_enabled(_provider(sb, pid))
     body = await _body(request)
+    # CREATE_ACTIVITY: @odata.type is required; it picks learningAssignment or learningSelfInitiatedCourse.
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
-    validate_write(type_name, body)
-    missing = [k for k in ("learnerUserId", "learningContentId", "status") if body.get(k) is None]
-    if missing:
-        raise bad_request(f"Required property {missing[0]!r} is missing.")
+    validate_write(type_name, body, writable_read_only=frozenset({"learningProviderId"}))
+    rules.check_create_activity(pid, body)
     _check_activity_fields(sb, pid, body)
     doc = {**body, "id": str(uuid.uuid4()), "learningProviderId": pid}
     try:
+        # The metadata declares externalcourseActivityId an alternate key, so two records cannot share
+        # it; which status Graph answers for a duplicate is not documented (409 here, unconfirmed).
         sb.store.add_activity(pid, doc)
     except Conflict as exc:
         raise GraphHttpError(409, "Conflict", str(exc)) from None
@@ -198,22 +209,22 @@ async def get_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> 
 
 
 async def patch_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    rules.require_sync_enabled(_provider(sb, p["pid"]))
     doc = _find_activity(sb, p)
     body = await _body(request)
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
-    if body["@odata.type"] != doc["@odata.type"]:
-        raise bad_request("@odata.type cannot be changed by an update.")
+    rules.check_update_activity(doc, body)
     validate_write(type_name, body)
-    if "externalcourseActivityId" in body and body["externalcourseActivityId"] != doc.get(
-        "externalcourseActivityId"
-    ):
-        raise bad_request("externalcourseActivityId cannot be changed by an update.")
     _check_activity_fields(sb, p["pid"], body)
-    sb.store.replace_activity(p["pid"], {**doc, **body})
+    # UPDATE_ACTIVITY's example: a property sent as null is cleared.
+    updated = {**doc, **body}
+    sb.store.replace_activity(p["pid"], {k: v for k, v in updated.items() if v is not None})
     return web.Response(status=204)
 
 
 async def delete_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+    """DELETE_ACTIVITY: by the course activity id; 204 No Content."""
+    rules.require_sync_enabled(_provider(sb, p["pid"]))
     doc = _find_activity(sb, p)
     sb.store.delete_activity(p["pid"], doc["id"])
     return web.Response(status=204)
@@ -239,13 +250,12 @@ async def put_content(sb: Sandbox, request: web.Request, p: dict[str, str]) -> w
     _provider(sb, pid)
     external_id = _odata_key(p["key"])
     body = await _body(request)
-    type_for(body.get("@odata.type") if isinstance(body, dict) else None, _CONTENT_TYPES)
+    if isinstance(body, dict) and "@odata.type" in body:  # UPDATE_CONTENT: optional (see rules)
+        type_for(body["@odata.type"], _CONTENT_TYPES)
     validate_write("learningContent", body)
     existing = sb.store.content(pid, external_id=external_id)
     if existing is None:
-        missing = [k for k in ("title", "contentWebUrl", "languageTag") if not body.get(k)]
-        if missing:
-            raise bad_request(f"Required property {missing[0]!r} is missing.")
+        rules.check_new_content(body)
     doc = {**(existing or {"id": str(uuid.uuid4())}), **body, "externalId": external_id}
     return _json(200, sb.store.put_content(pid, doc))
 
@@ -281,6 +291,7 @@ async def list_users(sb: Sandbox, request: web.Request, p: dict[str, str]) -> we
     if match is None:
         raise GraphHttpError(400, "Request_UnsupportedQuery", f"Unsupported query: {raw_filter}")
     field = match.group("field") or "otherMails"
+    rules.check_user_query(field, request.headers.get("ConsistencyLevel"), request.query.get("$count"))
     users = sb.store.users_where(field, match.group("value").replace("''", "'"), field in _CASE_INSENSITIVE)
     top = int(request.query.get("$top", "100"))
     return _json(200, {"value": [_select(u, request) for u in users[:top]]})
@@ -288,7 +299,7 @@ async def list_users(sb: Sandbox, request: web.Request, p: dict[str, str]) -> we
 
 async def create_user(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
     try:
-        user = NewUser.model_validate(await _body(request))
+        user = NewUser.model_validate(await _body(request), by_alias=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise bad_request(f"Invalid user: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
@@ -370,6 +381,10 @@ async def dispatch(request: web.Request) -> web.Response:
             "method": request.method,
             "kind": kind,
             "path": unquote(path),
+            "query": dict(request.query),
+            "consistencyLevel": request.headers.get("ConsistencyLevel"),
+            # What the bridge wrote, as Graph received it (tests read it: status on every PATCH...).
+            "body": await _logged_body(request),
             "status": response.status,
             "injected": injected,
             # Tools that look at the sandbox mark their requests, so logs can leave them out.
@@ -377,6 +392,18 @@ async def dispatch(request: web.Request) -> web.Response:
         }
     )
     return response
+
+
+async def _logged_body(request: web.Request) -> Any:
+    if request.method not in ("POST", "PATCH") or not request.body_exists:
+        return None
+    try:
+        body = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if isinstance(body, dict):
+        body.pop("passwordProfile", None)  # a user's password is never kept, not even in the log
+    return body
 
 
 # ---- controls ---------------------------------------------------------------------------------
@@ -438,15 +465,27 @@ def _seed_document(sb: Sandbox, seed: Seed) -> None:
         sb.store.put_provider({"isCourseActivitySyncEnabled": True, **provider})
     for user in seed.users:
         if sb.store.user(user.get("userPrincipalName", "")) is None:
-            new = NewUser.model_validate(user).model_dump(by_alias=True, exclude_none=True)
-            sb.store.add_user(new)
+            sb.store.add_user(_seeded_user(user))
     for pid, contents in seed.contents.items():
         _provider(sb, pid)
         for content in contents:
-            body = {"@odata.type": "#microsoft.graph.learningContent", **content}
+            body = dict(content)
             validate_write("learningContent", body)
             existing = sb.store.content(pid, external_id=body["externalId"])
             sb.store.put_content(pid, {**(existing or {"id": str(uuid.uuid4())}), **body})
+
+
+def _seeded_user(user: Doc) -> Doc:
+    """A seed lists directory users as they are, not how they were created: the create-only fields
+    Graph requires (mailNickname, passwordProfile, accountEnabled) get defaults, then the user is
+    checked as POST /users would check it."""
+    upn = str(user.get("userPrincipalName", ""))
+    defaults = {
+        "accountEnabled": True,
+        "mailNickname": upn.split("@", 1)[0] or "user",
+        "passwordProfile": {"password": uuid.uuid4().hex},
+    }
+    return NewUser.model_validate({**defaults, **user}).model_dump(by_alias=True, exclude_none=True)
 
 
 def create_app(store: Store | None = None) -> web.Application:

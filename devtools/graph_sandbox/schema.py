@@ -21,6 +21,8 @@ from devtools.graph_sandbox.errors import GraphHttpError, bad_request
 
 OPENAPI_PATH = Path(__file__).parent / "openapi" / "graph-v1.0-learning.openapi-excerpt.json"
 _URI = "urn:graph-v1.0-learning"
+# `id` is Graph's key, never written. learningProviderId is writable on create only (the
+# learningCourseActivity resource table marks it Required; rules.check_create_activity).
 _READ_ONLY = frozenset({"id", "learningProviderId"})
 
 
@@ -66,7 +68,7 @@ def type_for(odata_type: Any, allowed: dict[str, str]) -> str:
     return allowed[odata_type]
 
 
-def validate_write(type_name: str, body: Any) -> None:
+def validate_write(type_name: str, body: Any, writable_read_only: frozenset[str] = frozenset()) -> None:
     """Raise a Graph-shaped 400 unless `body` is a valid write of `type_name`."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
@@ -76,9 +78,13 @@ def validate_write(type_name: str, body: Any) -> None:
         raise bad_request(
             f"Invalid property {unknown[0]!r}: it does not exist on type microsoft.graph.{type_name}."
         )
-    read_only = sorted(k for k in body if k in _READ_ONLY)
+    read_only = sorted(k for k in body if k in _READ_ONLY - writable_read_only)
     if read_only:
         raise bad_request(f"Property {read_only[0]!r} is read-only and cannot be written.")
+    # The OpenAPI description marks @odata.type required on every schema, an artefact of its conversion
+    # from the metadata; the pages require it only where it picks a type (course activities, which the
+    # handlers check), so the body is validated as its own type when it names none.
+    body = {"@odata.type": f"#microsoft.graph.{type_name}", **body}
     schema = {"$ref": f"{_URI}#/components/schemas/microsoft.graph.{type_name}"}
     validator = OAS30WriteValidator(schema, registry=_registry(), format_checker=oas30_format_checker)
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))

@@ -35,6 +35,8 @@ class LocalStack:
     seed: Path = DEMO_SEED
     #: More sources beside `generic`: name -> (definition, secret or None).
     more_sources: dict[str, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
+    #: More app settings (e.g. a short BRIDGE_CLAIM_LEASE_SECONDS for tests).
+    more_settings: dict[str, str] = field(default_factory=dict)
     #: Azurite's data folder; None keeps it in memory (gone when Azurite stops).
     azurite_location: Path | None = None
     #: Extra environment for the dev host (log level, message lease).
@@ -59,6 +61,7 @@ class LocalStack:
             "BRIDGE_PROVIDER_REGISTRATION_ID": PROVIDER_ID,
             "BRIDGE_GRAPH_BASE_URL": f"{self.sandbox}/v1.0",
             "BRIDGE_GRAPH_AUTH": "anonymous",
+            **self.more_settings,
         }
 
     @property
@@ -119,11 +122,11 @@ class LocalStack:
         )
         return httpx.post(url, content=body, headers=headers, timeout=30)
 
-    def send(self, events: Any) -> httpx.Response:
-        """POST events to the generic source, signed with the stack's secret."""
+    def send(self, events: Any, source: str = "generic", secret: str | None = None) -> httpx.Response:
+        """POST events to a generic-format source, signed with its secret (the stack's by default)."""
         body = json.dumps(events).encode()
-        headers = signed_headers(body, self.secret, f"msg_{uuid.uuid4().hex}", datetime.now(UTC))
-        return self.post(body, headers)
+        headers = signed_headers(body, secret or self.secret, f"msg_{uuid.uuid4().hex}", datetime.now(UTC))
+        return self.post(body, headers, source=source)
 
     # -- looking at Graph (the sandbox) ---------------------------------------------------------
 
@@ -132,6 +135,14 @@ class LocalStack:
         url = f"{self.activities_url}(externalcourseActivityId='{key}')"
         response = httpx.get(url, headers={"x-sandbox-client": "test"}, timeout=10)
         return response.json() if response.status_code == 200 else None
+
+    def activity_of(self, source: str, event_id: str) -> dict[str, Any] | None:
+        """The course activity an applied event went to (its external id is keyed on the queue side,
+        after the learner is resolved, so the state store says which record it is)."""
+        delivery = self.delivery(source, event_id)
+        if delivery is None or delivery.status != "applied" or not delivery.activity_id:
+            return None
+        return self.activity(delivery.activity_id)
 
     def activities(self) -> list[dict[str, Any]]:
         response = httpx.get(self.activities_url, headers={"x-sandbox-client": "test"}, timeout=10)
@@ -159,13 +170,15 @@ class LocalStack:
 
     def dead_letter(self, source: str, event_id: str) -> DeadLetterRecord | None:
         """The state store's dead letter (parked or dead-lettered event), read from Azurite."""
-        return self._read_state(lambda store: store.dead_letter(source, event_id))
+        return self.with_state(lambda store: store.dead_letter(source, event_id))
 
     def delivery(self, source: str, event_id: str) -> DeliveryRecord | None:
         """What the state store knows of an event: applied, how many times seen."""
-        return self._read_state(lambda store: store.delivery(source, event_id))
+        return self.with_state(lambda store: store.delivery(source, event_id))
 
-    def _read_state(self, read: Callable[[TableStateStore], Awaitable[T]]) -> T:
+    def with_state(self, read: Callable[[TableStateStore], Awaitable[T]]) -> T:
+        """Run `read` against the state store in Azurite (tests read it, and plant rows in it)."""
+
         async def run() -> T:
             from azure.data.tables.aio import TableServiceClient
 

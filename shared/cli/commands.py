@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,18 +17,20 @@ from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import (
     GraphAuth,
+    Settings,
     SourceSettings,
     load_settings,
     load_source_settings,
     read_local_settings,
 )
-from shared.delivery.merge import covers
 from shared.events.model import CanonicalEvent
-from shared.graph.gateway import record_from_json
 from shared.sources.base import Delivery, SourceFormat
 from shared.sources.exceptions import InvalidPayload, SourceConfigurationError, UnknownSource
 from shared.sources.formats.generic import signed_headers
 from shared.sources.registry import build_source, format_without_secret
+from shared.state.models import DeliveryRecord
+from shared.state.store import TableStateStore
+from shared.state.tables import table_service_client
 
 
 def environment(settings_file: Path) -> dict[str, str]:
@@ -71,7 +75,7 @@ def translate(args: argparse.Namespace) -> int:
     body = _read_body(args.file)
     delivery = Delivery(parser.name, body, {}, datetime.now(UTC))
     try:
-        result = parser.parse(delivery)
+        result = parser.read(delivery)
     except InvalidPayload as exc:
         details = "".join(f"\n  {p.pointer}: {p.detail}" for p in exc.problems)
         raise CliError(f"{args.file}: {exc}{details}") from None
@@ -91,7 +95,7 @@ def send(args: argparse.Namespace) -> int:
         raise CliError(f"send signs the generic format only; {args.source!r} is {settings.format!r}")
     assert settings.secret is not None  # the generic format requires one
     body = _read_body(args.file)
-    events = source.parse(Delivery(args.source, body, {}, datetime.now(UTC))).events
+    events = source.read(Delivery(args.source, body, {}, datetime.now(UTC))).events
     message_id = f"msg_{uuid.uuid4().hex}"
     headers = signed_headers(body, settings.secret.get_secret_value(), message_id, datetime.now(UTC))
     url = f"{args.url.rstrip('/')}/webhooks/{args.source}"
@@ -117,34 +121,73 @@ def _build(settings: SourceSettings) -> SourceFormat:
 
 
 def _wait_for_activities(args: argparse.Namespace, events: list[CanonicalEvent], since: float) -> int:
-    """Poll the configured Graph until each event is reflected in its course activity (that is,
-    applying it again would change nothing). Anonymous reads only: the local sandbox."""
+    """Follow each event through the state store until it is applied (or parked, or dead-lettered),
+    then show its course activity as Graph holds it. The record's external id is known only once the
+    queue side has resolved the learner, so the state store is where to look. Anonymous Graph reads
+    only: the local sandbox."""
     import httpx
 
+    settings = _wait_settings(args)
+    provider = (
+        f"{settings.graph_base_url}/employeeExperience/learningProviders/{settings.provider_registration_id}"
+    )
+
+    def show(event_id: str, delivery: DeliveryRecord) -> None:
+        elapsed = time.monotonic() - since
+        if delivery.status != "applied":
+            print(f"event {event_id} is {delivery.status} after {elapsed:.2f} s (see `deadletters list`)")
+            return
+        key = delivery.activity_id.replace("'", "''")
+        url = f"{provider}/learningCourseActivities(externalcourseActivityId='{key}')"
+        found = httpx.get(url, timeout=10)
+        record = found.json() if found.status_code == 200 else "no record (every event behind it voided)"
+        print(f"event {event_id} is in Graph after {elapsed:.2f} s (GET {url}):")
+        print(json.dumps(record, indent=2))
+
+    from azure.core.exceptions import AzureError
+
+    pending = [event.event_id for event in events]
+    try:
+        failed = asyncio.run(_follow(settings, args.source, pending, since + args.wait, show))
+    except AzureError as exc:
+        raise CliError(
+            f"the state store could not be read ({type(exc).__name__}); is storage running?"
+        ) from None
+    if failed:
+        print(f"not applied after {args.wait} s: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _wait_settings(args: argparse.Namespace) -> Settings:
     try:
         settings = load_settings(environment(args.settings))
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None
     if settings.graph_auth is not GraphAuth.ANONYMOUS:
         raise CliError("--wait reads Graph anonymously, so it works with the local sandbox only")
-    provider = (
-        f"{settings.graph_base_url}/employeeExperience/learningProviders/{settings.provider_registration_id}"
-    )
-    pending = {event.event_id: event for event in events}
-    deadline = since + args.wait
-    while pending and time.monotonic() < deadline:
-        for event_id, event in list(pending.items()):
-            key = event.activity_id.replace("'", "''")
-            url = f"{provider}/learningCourseActivities(externalcourseActivityId='{key}')"
-            found = httpx.get(url, timeout=10)
-            if found.status_code == 200 and covers(record_from_json(found.json()), event):
-                elapsed = time.monotonic() - since
-                print(f"event {event_id} is in Graph after {elapsed:.2f} s (GET {url}):")
-                print(json.dumps(found.json(), indent=2))
-                del pending[event_id]
-        if pending:
-            time.sleep(0.05)
-    if pending:
-        print(f"not applied after {args.wait} s: {', '.join(pending)}", file=sys.stderr)
-        return 1
-    return 0
+    return settings
+
+
+async def _follow(
+    settings: Settings,
+    source: str,
+    event_ids: list[str],
+    deadline: float,
+    show: Callable[[str, DeliveryRecord], None],
+) -> list[str]:
+    """Poll the deliveries table until every event has an outcome; the ids still without one."""
+    store = TableStateStore(table_service_client(settings))
+    pending = list(event_ids)
+    try:
+        while pending and time.monotonic() < deadline:
+            for event_id in list(pending):
+                delivery = await store.delivery(source, event_id)
+                if delivery is not None and delivery.status in ("applied", "failed"):
+                    show(event_id, delivery)
+                    pending.remove(event_id)
+            if pending:
+                await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+    return pending

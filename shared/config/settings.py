@@ -24,6 +24,7 @@ from shared.events.model import SOURCE_NAME_PATTERN
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_PARK_TIMEOUT_HOURS = 72
+DEFAULT_CLAIM_LEASE_SECONDS = 60
 
 SOURCES = "BRIDGE_SOURCES"
 PROVIDER_REGISTRATION_ID = "BRIDGE_PROVIDER_REGISTRATION_ID"
@@ -31,6 +32,7 @@ GRAPH_BASE_URL = "BRIDGE_GRAPH_BASE_URL"
 GRAPH_AUTH = "BRIDGE_GRAPH_AUTH"
 MAX_BODY_BYTES = "BRIDGE_MAX_BODY_BYTES"
 PARK_TIMEOUT_HOURS = "BRIDGE_PARK_TIMEOUT_HOURS"
+CLAIM_LEASE_SECONDS = "BRIDGE_CLAIM_LEASE_SECONDS"
 STORAGE = "BRIDGE_STORAGE"
 MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 
@@ -70,6 +72,7 @@ class Settings(BaseModel):
     storage_table_service_uri: str | None = None
     storage_client_id: str | None = None
     park_timeout_hours: int = DEFAULT_PARK_TIMEOUT_HOURS
+    claim_lease_seconds: int = DEFAULT_CLAIM_LEASE_SECONDS
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -93,6 +96,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         )
     max_body = _positive_int(env, MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, problems)
     park_hours = _positive_int(env, PARK_TIMEOUT_HOURS, DEFAULT_PARK_TIMEOUT_HOURS, problems)
+    claim_lease = _positive_int(env, CLAIM_LEASE_SECONDS, DEFAULT_CLAIM_LEASE_SECONDS, problems)
     storage = env.get(STORAGE, "").strip()
     queue_uri = env.get(f"{STORAGE}__queueServiceUri", "").strip()
     table_uri = env.get(f"{STORAGE}__tableServiceUri", "").strip()
@@ -115,6 +119,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         storage_queue_service_uri=queue_uri or None,
         storage_table_service_uri=table_uri or None,
         park_timeout_hours=park_hours,
+        claim_lease_seconds=claim_lease,
         storage_client_id=env.get(f"{STORAGE}__clientId") or None,
     )
 

@@ -1,4 +1,4 @@
-"""How applying one event can fail, in the two kinds the queue cares about."""
+"""How applying one event can fail, in the kinds the queue cares about."""
 
 from __future__ import annotations
 
@@ -18,4 +18,20 @@ class PermanentFailure(DeliveryFailure):
 
 
 class TransientFailure(DeliveryFailure):
-    """Worth retrying (429, 5xx, timeout): the queue delivers the message again later."""
+    """Worth retrying (429, 5xx, timeout): the queue delivers the message again later.
+
+    `retry_after` is set when the wait is known (Graph's Retry-After, another worker's creation
+    lease): the event then goes back on the queue with that delay, outside the dequeue budget that is
+    meant for real failures, so waiting never poisons an event. Without it the host's own retry
+    (maxDequeueCount, then the poison queue) applies.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        detail: str,
+        graph_error_code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(reason, detail, graph_error_code)
+        self.retry_after = retry_after

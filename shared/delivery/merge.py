@@ -5,7 +5,12 @@ course stays completed; completionPercentage never decreases; startedDateTime ke
 completedDateTime is the first completion. The state is a fold of the events' contributions with
 max/min operations, so it depends on which events happened, never on the order or the number of times
 they arrived: redeliveries, retries and reordering all end in the same record. The one way back is a
-voided statement: its event leaves the fold, and the record becomes what the remaining events say.
+voided statement: its event leaves the fold, and the record becomes what the remaining events say;
+when nothing is left, the fold is None and the record is deleted.
+
+A self-initiated record is `inProgress` or `completed`, never `notStarted` (the learningSelfInitiatedCourse
+resource page and "Update learningCourseActivity"): an event that says only "not started" calls for no
+record at all.
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ def graph_baseline(record: ActivityRecord) -> EventEntry:
     """What Graph already had, as an event of its own: folds never move below it, and voiding a
     statement never withdraws it."""
     return EventEntry(
-        event_id=f"graph:{record.id}",
+        source="graph",
+        event_id=record.id,
         occurred_at=record.started_at or record.completed_at or datetime(1970, 1, 1, tzinfo=UTC),
         status=record.status or CourseStatus.NOT_STARTED,
         completion_percentage=record.completion_percentage,
@@ -70,16 +76,12 @@ def graph_baseline(record: ActivityRecord) -> EventEntry:
     )
 
 
-def covers(record: ActivityRecord, event: CanonicalEvent) -> bool:
-    """Whether the record already says all the event says (applying it would change nothing)."""
-    return diff(state_of(record), fold([graph_baseline(record), contribution(event)])).is_empty()
-
-
 def contribution(event: CanonicalEvent) -> EventEntry:
     """What one event says about its activity, as the state store keeps it."""
     wanted = desired_state(event)
     assert wanted.status is not None
     return EventEntry(
+        source=event.source,
         event_id=event.event_id,
         occurred_at=event.occurred_at,
         status=wanted.status,
@@ -89,11 +91,11 @@ def contribution(event: CanonicalEvent) -> EventEntry:
     )
 
 
-def fold(entries: Iterable[EventEntry]) -> ActivityWrite:
-    """The record the events (those not voided) call for; notStarted and nothing else when none is left."""
-    live = [e for e in entries if e.voided_by is None]
+def fold(entries: Iterable[EventEntry]) -> ActivityWrite | None:
+    """The record the events (those not voided) call for; None when none of them calls for a record."""
+    live = [e for e in entries if e.voided_by is None and e.status is not CourseStatus.NOT_STARTED]
     if not live:
-        return ActivityWrite(status=CourseStatus.NOT_STARTED)
+        return None
     status = max((e.status for e in live), key=_RANK.__getitem__)
     percentages = [e.completion_percentage for e in live if e.completion_percentage is not None]
     completions = [e.completed_at for e in live if e.status is CourseStatus.COMPLETED and e.completed_at]
@@ -106,13 +108,19 @@ def fold(entries: Iterable[EventEntry]) -> ActivityWrite:
     )
 
 
-def diff(current: ActivityWrite, desired: ActivityWrite) -> ActivityWrite:
-    """The write that turns `current` into `desired`: changed fields set, vanished ones cleared."""
+def patch(current: ActivityWrite, desired: ActivityWrite) -> ActivityWrite | None:
+    """The PATCH that turns `current` into `desired`, or None when they already agree.
+
+    Changed fields are set and vanished ones (a voided completion) cleared with null, as the Update
+    page's example does; `status` is always there, because that page marks it Required for a
+    self-initiated course.
+    """
     fields = ("completion_percentage", "started_at", "completed_at")
     changed = {f: getattr(desired, f) for f in fields if getattr(desired, f) != getattr(current, f)}
-    cleared = frozenset(f for f, value in changed.items() if value is None)
+    if not changed and desired.status == current.status:
+        return None
     return ActivityWrite(
-        status=desired.status if desired.status != current.status else None,
-        clear=cleared,
+        status=desired.status,
+        clear=frozenset(f for f, value in changed.items() if value is None),
         **{f: v for f, v in changed.items() if v is not None},
     )

@@ -1,16 +1,21 @@
 """Applying events to Graph, exactly once per change, through the state store.
 
 For each event: a redelivery (its eventId already applied) is acknowledged with no Graph call. Else
-the event joins its activity's event log, the log is folded into the record it calls for (merge.py),
-and Graph gets what differs from the record last written:
+the learner is resolved (so the record is keyed by who they are in Entra, not how the source named
+them), the record's owner is checked, the event joins the activity's event log, the log is folded
+into the record it calls for (merge.py), and Graph gets what differs from the record last written:
 
-- a known activity costs one Graph call: a PATCH by its Graph id, or nothing when nothing changed;
-- a new activity is first claimed in the store (only one worker wins the row), then looked up in
-  Graph by external id (a previous attempt, or another system, may have created it), and only then
-  POSTed. A POST is never retried blindly: the retry comes back through this lookup.
+- a known activity costs one Graph call: a PATCH by its Graph id, a DELETE when every event behind it
+  was voided, or nothing when nothing changed;
+- a new activity is first claimed in the store (only one worker wins the row, and the row records
+  its owner), then looked up in Graph by external id (a previous attempt may have created it), and
+  only then POSTed. A POST is never retried blindly: the retry comes back through this lookup. A
+  record found in Graph is adopted only if it is the same learner's, in the same course.
 
 Concurrent updates are serialised by the activity row's ETag: a worker that loses re-reads, folds
-again and writes again (writes are idempotent).
+again and writes again (writes are idempotent). Waits longer than a couple of seconds are never spent
+inside an invocation: they become TransientFailure(retry_after=...), and the worker puts the event
+back on the queue with that delay.
 """
 
 from __future__ import annotations
@@ -19,57 +24,77 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from shared.delivery.exceptions import PermanentFailure, TransientFailure
-from shared.delivery.merge import contribution, diff, fold, graph_baseline, state_of
+from shared.delivery.merge import contribution, fold, graph_baseline, patch, state_of
 from shared.delivery.resolve import Resolver
+from shared.events.identity import ActivityOwner, activity_id_for, owner_of
 from shared.events.model import CanonicalEvent
 from shared.graph.errors import GraphError, GraphUnavailable
-from shared.graph.gateway import ActivityWrite, LearningGraph
-from shared.state.models import ActivityState, DeliveryRecord
+from shared.graph.gateway import ActivityRecord, ActivityWrite, LearningGraph
+from shared.state.models import ActivityState, DeliveryRecord, EventEntry
 from shared.state.store import Conflict, StateStore
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: A claim without a Graph id younger than this belongs to a worker still creating the record.
 CLAIM_LEASE = timedelta(seconds=60)
 _ATTEMPTS = 4
 _POST_ATTEMPTS = 3
-#: Longer waits than this go back to the queue instead of holding the function.
-_MAX_WAIT = 20.0
+#: The longest single wait spent inside an invocation; longer ones go back to the queue.
+INLINE_WAIT = 2.0
+#: How long to wait after a 429 that names no Retry-After (Graph's throttling guidance: back off).
+DEFAULT_THROTTLE_DELAY = 30.0
 
 
 class UpsertResult(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
+    DELETED = "deleted"
     UNCHANGED = "unchanged"
     DEDUPLICATED = "deduplicated"
     VOIDED = "voided"
 
 
 class CourseActivityUpserter:
-    def __init__(self, graph: LearningGraph, state: StateStore, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self,
+        graph: LearningGraph,
+        state: StateStore,
+        resolver: Resolver | None = None,
+        *,
+        shared_id_sources: Collection[str] = (),
+        claim_lease: timedelta = CLAIM_LEASE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._graph = graph
         self._state = state
         self._resolver = resolver or Resolver(graph)
+        self._shared_id_sources = frozenset(shared_id_sources)
+        self._claim_lease = claim_lease
+        self._clock = clock
 
     async def apply(self, event: CanonicalEvent) -> UpsertResult:
         seen = await self._state.delivery(event.source, event.event_id)
         if seen is not None and seen.status == "applied":
             await self._state.save_delivery(replace(seen, seen=seen.seen + 1))
             return UpsertResult.DEDUPLICATED
+        learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
+        activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
         entry = contribution(event)
         if seen is not None and seen.voided_by:  # its voiding statement came first
             entry = replace(entry, voided_by=seen.voided_by)
-        await self._state.add_event(event.activity_id, entry)
-        result = await self._guarded(self._sync(event.activity_id, event))
+        result = await _guarded(self._sync(activity_id, owner_of(event, learner_id), entry))
         await self._state.save_delivery(
             DeliveryRecord(
-                event.source, event.event_id, event.activity_id, "applied", (seen.seen + 1) if seen else 1
+                event.source, event.event_id, activity_id, "applied", (seen.seen + 1) if seen else 1
             )
         )
         if seen is not None and seen.status == "failed":  # parked or dead-lettered before: resolved now
@@ -79,99 +104,105 @@ class CourseActivityUpserter:
     async def void(self, source: str, voided_event_id: str, voiding_event_id: str) -> UpsertResult:
         """Withdraw the effect of an event (an xAPI voided statement), whenever it arrives."""
         target = await self._state.delivery(source, voided_event_id)
-        if target is None or not target.activity_id:
-            placeholder = DeliveryRecord(source, voided_event_id, "", "voided", 0, voided_by=voiding_event_id)
-            await self._state.save_delivery(placeholder)
+        if target is None or not target.activity_id:  # not applied (yet): remember, for when it comes
+            placeholder = DeliveryRecord(source, voided_event_id, "", "voided", 0)
+            await self._state.save_delivery(replace(target or placeholder, voided_by=voiding_event_id))
             return UpsertResult.VOIDED
-        await self._state.void_event(target.activity_id, voided_event_id, voiding_event_id)
-        await self._guarded(self._sync(target.activity_id, None))
+        await self._state.void_event(target.activity_id, source, voided_event_id, voiding_event_id)
+        await _guarded(self._sync(target.activity_id, None, None))
         return UpsertResult.VOIDED
 
-    async def mark(self, event: CanonicalEvent, status: str) -> None:
+    async def mark(self, source: str, event_id: str, status: str) -> None:
         """Record that an event was parked or dead-lettered (a later success overwrites it)."""
-        await self._state.save_delivery(
-            DeliveryRecord(event.source, event.event_id, event.activity_id, status)
-        )
+        seen = await self._state.delivery(source, event_id)
+        record = DeliveryRecord(source, event_id, "", status)
+        await self._state.save_delivery(replace(seen, status=status) if seen is not None else record)
 
-    async def _guarded(self, work: Awaitable[UpsertResult]) -> UpsertResult:
-        try:
-            return await work
-        except GraphUnavailable as exc:
-            raise TransientFailure("graphUnavailable", str(exc)) from None
-        except GraphError as exc:
-            raise _classify(exc) from None
-
-    async def _sync(self, activity_id: str, event: CanonicalEvent | None) -> UpsertResult:
+    async def _sync(
+        self, activity_id: str, owner: ActivityOwner | None, entry: EventEntry | None
+    ) -> UpsertResult:
+        """Bring the Graph record in line with the activity's events. `owner` and `entry` are the
+        arriving event's (None for a voiding, which changes the log only)."""
         for _ in range(_ATTEMPTS):
             row = await self._state.activity(activity_id)
+            claimed = False
             try:
-                if row is None or row.graph_id is None:
-                    if event is None:
-                        return UpsertResult.UNCHANGED  # voided before it was ever written
-                    return await self._create(activity_id, row, event)
+                if row is None:
+                    if owner is None:
+                        return UpsertResult.UNCHANGED  # voided before anything was written
+                    row = await self._state.claim_activity(activity_id, owner)  # Conflict: lost the race
+                    claimed = True
+                if owner is not None and row.owner is not None and not row.owner.admits(owner):
+                    raise _owner_mismatch("The activity belongs to another learner or course.")
+                if entry is not None:  # only once the owner is known to admit it
+                    await self._state.add_event(activity_id, entry)
+                    entry = None
+                if row.graph_id is None:
+                    return await self._create(row, claimed)
                 return await self._update(row)
             except Conflict:
                 continue  # another worker wrote the row: read it again
         raise TransientFailure("concurrentUpdates", "The activity kept changing under this worker.")
 
     async def _update(self, row: ActivityState) -> UpsertResult:
-        desired = fold(await self._state.events(row.activity_id))
-        changes = diff(state_of(row), desired)
-        if changes.is_empty():
-            return UpsertResult.UNCHANGED
         assert row.graph_id is not None
-        await self._graph.update_activity(row.graph_id, changes)
+        desired = fold(await self._state.events(row.activity_id))
+        if desired is None:  # every event behind the record was voided: no record at all
+            await self._graph.delete_activity(row.graph_id)
+            await self._state.save_activity(_cleared(row))
+            return UpsertResult.DELETED
+        changes = patch(state_of(row), desired)
+        if changes is None:
+            return UpsertResult.UNCHANGED
+        try:
+            await self._graph.update_activity(row.graph_id, changes)
+        except GraphError as exc:
+            if exc.status != 404:
+                raise
+            # Deleted behind the bridge's back (or by a concurrent voiding): forget the Graph id and
+            # let the next pass create the record again.
+            await self._state.save_activity(_cleared(row))
+            raise Conflict(row.activity_id) from None
         await self._state.save_activity(_with(row, desired))
         return UpsertResult.UPDATED
 
-    async def _create(
-        self, activity_id: str, row: ActivityState | None, event: CanonicalEvent
-    ) -> UpsertResult:
-        now = datetime.now(UTC)
-        if row is None:
-            row = await self._state.claim_activity(activity_id)  # Conflict: another worker won
-        elif row.claimed_at is not None and now - row.claimed_at < CLAIM_LEASE:
-            raise TransientFailure("activityBeingCreated", "Another worker is creating this activity.")
-        else:
+    async def _create(self, row: ActivityState, claimed: bool) -> UpsertResult:
+        now = self._clock()
+        if not claimed:
+            if row.claimed_at is not None and now - row.claimed_at < self._claim_lease:
+                remaining = (row.claimed_at + self._claim_lease - now).total_seconds()
+                raise TransientFailure(
+                    "activityBeingCreated",
+                    "Another worker is creating this activity.",
+                    retry_after=remaining + random.uniform(0.5, 2.0),
+                )
             row = await self._state.save_activity(replace(row, claimed_at=now))  # take over a stale claim
         try:
-            return await self._create_claimed(activity_id, row, event)
+            return await self._create_claimed(row)
         except BaseException:
             with contextlib.suppress(Conflict):  # let the next attempt (a retry, a replay) claim it at once
                 await self._state.save_activity(replace(row, claimed_at=None))
             raise
 
-    async def _create_claimed(
-        self, activity_id: str, row: ActivityState, event: CanonicalEvent
-    ) -> UpsertResult:
-        """Look up, then POST; on a throttled or failed POST wait as Graph asks and look up again
-        before POSTing again (the POST may have landed): a retried POST never duplicates."""
+    async def _create_claimed(self, row: ActivityState) -> UpsertResult:
+        """Look up, then POST; on a throttled or failed POST wait briefly as Graph asks and look up
+        again before POSTing again (the POST may have landed): a retried POST never duplicates."""
+        assert row.owner is not None  # rows are claimed with their owner
+        desired = fold(await self._state.events(row.activity_id))
+        if desired is None:  # everything said so far was voided, or says "not started"
+            await self._state.save_activity(replace(row, claimed_at=None))
+            return UpsertResult.UNCHANGED
+        content_id = await self._resolver.content_id(row.owner.course_id)
         for attempt in range(_POST_ATTEMPTS):
-            existing = await self._graph.get_activity(activity_id)
+            existing = await self._graph.get_activity(row.activity_id)
             if existing is not None:  # a previous POST landed, or the record predates the bridge
-                await self._state.add_event(activity_id, graph_baseline(existing))
-                row = await self._state.save_activity(
-                    _with(replace(row, graph_id=existing.id), state_of(existing))
-                )
-                return await self._update(row)
-            entries = await self._state.events(activity_id)
-            if all(entry.voided_by for entry in entries):  # everything said so far was withdrawn
-                await self._state.save_activity(replace(row, claimed_at=None))
-                return UpsertResult.UNCHANGED
-            learner_id = await self._resolver.learner_user_id(event.learner, event.source)
-            content_id = await self._resolver.content_id(event.course.external_id)
-            desired = fold(entries)
+                return await self._adopt(row, existing, content_id)
             try:
-                created = await self._graph.create_activity(activity_id, learner_id, content_id, desired)
-            except GraphError as exc:
-                if exc.status != 409 and not (exc.transient and attempt + 1 < _POST_ATTEMPTS):
-                    raise
-                await asyncio.sleep(_retry_delay(exc.retry_after, attempt))
-                continue
-            except GraphUnavailable:
-                if attempt + 1 == _POST_ATTEMPTS:
-                    raise
-                await asyncio.sleep(_retry_delay(None, attempt))
+                created = await self._graph.create_activity(
+                    row.activity_id, row.owner.learner_user_id, content_id, desired
+                )
+            except (GraphError, GraphUnavailable) as exc:
+                await _pause_before_retry(exc, attempt)
                 continue
             await self._state.save_activity(_with(replace(row, graph_id=created.id), desired))
             return UpsertResult.CREATED
@@ -179,11 +210,48 @@ class CourseActivityUpserter:
             "conflict", "Graph reported the activity as existing but it cannot be read yet."
         )
 
+    async def _adopt(self, row: ActivityState, existing: ActivityRecord, content_id: str) -> UpsertResult:
+        assert row.owner is not None
+        if (existing.learner_user_id.casefold(), existing.learning_content_id) != (
+            row.owner.learner_user_id.casefold(),
+            content_id,
+        ):
+            raise _owner_mismatch(
+                "Graph already has a record with this external id for another learner or course; "
+                "it is not adopted."
+            )
+        await self._state.add_event(row.activity_id, graph_baseline(existing))
+        adopted = await self._state.save_activity(
+            _with(replace(row, graph_id=existing.id), state_of(existing))
+        )
+        return await self._update(adopted)
 
-def _retry_delay(retry_after: float | None, attempt: int) -> float:
-    """Graph's Retry-After when it gives one (capped), else exponential backoff; with jitter."""
-    base = min(retry_after, _MAX_WAIT) if retry_after is not None else min(0.5 * 2**attempt, _MAX_WAIT)
-    return float(base + random.uniform(0, 0.25 * base + 0.1))
+
+async def _pause_before_retry(exc: GraphError | GraphUnavailable, attempt: int) -> None:
+    """Wait briefly before looking up and POSTing again, or give the failure back (to the queue)."""
+    last = attempt + 1 == _POST_ATTEMPTS
+    if isinstance(exc, GraphUnavailable):
+        if last:
+            raise exc
+        await asyncio.sleep(_jittered(0.5 * 2**attempt))
+        return
+    if exc.status == 409:  # it exists after all: look it up again
+        await asyncio.sleep(_jittered(0.2 * 2**attempt))
+        return
+    if not exc.transient or last:
+        raise exc
+    wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
+    if wait > INLINE_WAIT:
+        raise exc  # a long wait is the queue's job
+    await asyncio.sleep(_jittered(wait))
+
+
+def _jittered(seconds: float) -> float:
+    return float(seconds + random.uniform(0, 0.25 * seconds + 0.1))
+
+
+def _owner_mismatch(detail: str) -> PermanentFailure:
+    return PermanentFailure("activityOwnerMismatch", detail)
 
 
 def _with(row: ActivityState, state: ActivityWrite) -> ActivityState:
@@ -196,7 +264,29 @@ def _with(row: ActivityState, state: ActivityWrite) -> ActivityState:
     )
 
 
-def _classify(exc: GraphError) -> TransientFailure | PermanentFailure:
+def _cleared(row: ActivityState) -> ActivityState:
+    """The row of an activity with no Graph record: its owner stays, for when it is created again."""
+    return replace(_with(row, ActivityWrite()), graph_id=None, claimed_at=None)
+
+
+async def _guarded(work: Awaitable[T]) -> T:
+    """Graph's failures as the queue needs them."""
+    try:
+        return await work
+    except GraphUnavailable as exc:
+        raise TransientFailure("graphUnavailable", str(exc)) from None
+    except GraphError as exc:
+        raise classify(exc) from None
+
+
+def classify(exc: GraphError) -> TransientFailure | PermanentFailure:
+    """Throttling (429, or 503/504 with Retry-After) is waited out on the queue; other 5xx and 401
+    use the host's retries; the rest cannot succeed by retrying."""
+    if exc.status == 429:
+        delay = exc.retry_after if exc.retry_after is not None else DEFAULT_THROTTLE_DELAY
+        return TransientFailure("graphThrottled", f"Graph {exc.status} {exc.code}", exc.code, delay)
+    if exc.transient and exc.retry_after is not None:
+        return TransientFailure("graphThrottled", f"Graph {exc.status} {exc.code}", exc.code, exc.retry_after)
     if exc.transient or exc.status == 401:
         return TransientFailure("graphTransient", f"Graph {exc.status} {exc.code}", exc.code)
     if exc.status == 403:

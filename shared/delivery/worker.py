@@ -1,13 +1,17 @@
-"""One queue message in, one outcome out: applied (or found already applied), parked or dead-lettered
-with its reason, or retried.
+"""One queue message in, one outcome out: applied (or found already applied), deferred, parked or
+dead-lettered with its reason, or retried.
 
 The Functions host retries a message whose function raises (up to maxDequeueCount, then moves it to
 the poison queue, which `poisoned` turns into a dead letter too), so transient failures raise and
-everything permanent is recorded in the state store, then completes.
+everything permanent is recorded in the state store, then completes. A wait whose length is known
+(Graph's Retry-After, another worker's creation lease) is different: the event goes back on the queue
+as a new message that stays invisible that long, and this one completes. Its dequeue count starts
+again, so throttling never poisons an event, and no invocation sleeps through it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
@@ -18,8 +22,9 @@ from pydantic import ValidationError
 from shared.delivery.deadletters import DeadLetters
 from shared.delivery.exceptions import PermanentFailure, TransientFailure
 from shared.delivery.upsert import CourseActivityUpserter, UpsertResult
-from shared.events.queue import QueuedEvent
+from shared.events.queue import EVENTS_QUEUE, QueuedEvent
 from shared.state.models import DeadLetterRecord
+from shared.storage.queues import QueueSender, QueueUnavailable
 from shared.telemetry import Outcome, record_event, record_lag, span
 
 log = logging.getLogger(__name__)
@@ -30,14 +35,17 @@ class EventWorker:
         self,
         upserter: CourseActivityUpserter,
         letters: DeadLetters,
+        queue: QueueSender,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._upserter = upserter
         self._letters = letters
+        self._queue = queue
         self._clock = clock
 
-    async def process(self, body: str, dequeue_count: int) -> UpsertResult | DeadLetterRecord:
-        """Apply one message. Raises TransientFailure when the queue should deliver it again."""
+    async def process(self, body: str, dequeue_count: int) -> UpsertResult | DeadLetterRecord | None:
+        """Apply one message. Raises TransientFailure when the queue should deliver it again; returns
+        None when the event was put back on the queue to wait."""
         try:
             queued = QueuedEvent.model_validate_json(body)
         except ValidationError as exc:
@@ -49,10 +57,13 @@ class EventWorker:
             except PermanentFailure as failure:
                 current.set_attribute("bridge.outcome", "failed")
                 if queued.event is not None:
-                    await self._upserter.mark(queued.event, "failed")
-                activity = queued.event.activity_id if queued.event is not None else None
-                return await self._letters.record(queued.source, queued.event_id, body, failure, activity)
+                    await self._upserter.mark(queued.source, queued.event_id, "failed")
+                return await self._letters.record(queued.source, queued.event_id, body, failure)
             except TransientFailure as failure:
+                if failure.retry_after is not None:
+                    current.set_attribute("bridge.outcome", "deferred")
+                    await self._defer(queued, failure, failure.retry_after)
+                    return None
                 current.set_attribute("bridge.outcome", "retry")
                 log.warning(
                     "event will be retried: event=%s source=%s attempt=%d reason=%s detail=%s",
@@ -74,8 +85,24 @@ class EventWorker:
             queued = QueuedEvent.model_validate_json(body)
         except ValidationError:
             return await self._letters.record("unknown", _body_id(body), body, failure)
-        activity = queued.event.activity_id if queued.event is not None else None
-        return await self._letters.record(queued.source, queued.event_id, body, failure, activity)
+        return await self._letters.record(queued.source, queued.event_id, body, failure)
+
+    async def _defer(self, queued: QueuedEvent, failure: TransientFailure, delay: float) -> None:
+        again = queued.model_copy(update={"deferrals": queued.deferrals + 1})
+        message = again.model_dump_json(by_alias=True, exclude_none=True)
+        try:
+            await asyncio.to_thread(self._queue.send_later, EVENTS_QUEUE, message, delay)
+        except QueueUnavailable as exc:  # cannot hand it back: let the host retry this message
+            raise TransientFailure("queueUnavailable", str(exc)) from None
+        record_event(queued.source, Outcome.DEFERRED, reason=failure.reason)
+        log.info(
+            "event deferred: event=%s source=%s reason=%s delay_s=%.0f deferrals=%d",
+            queued.event_id,
+            queued.source,
+            failure.reason,
+            delay,
+            again.deferrals,
+        )
 
     async def _apply(self, queued: QueuedEvent) -> UpsertResult:
         if queued.void is not None:

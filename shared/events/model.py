@@ -23,9 +23,6 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-# A fixed namespace so that derived course activity ids are the same on every machine and release.
-_ACTIVITY_ID_NAMESPACE = uuid.UUID("6f1c2b0e-5a47-4c1e-9d0a-3b8e2f7c9a51")
-
 #: Source names appear in URLs and app-setting names, so they are kept to a safe alphabet.
 SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
@@ -94,7 +91,7 @@ class Learner(WireModel):
         return self
 
     def identity_key(self) -> str:
-        """A stable string for the learner, used only to derive ids (never logged: it is personal)."""
+        """A stable string for the learner, for caching its resolution (never logged: it is personal)."""
         if self.user_id is not None:
             return f"userId:{self.user_id}"
         if self.upn is not None:
@@ -135,8 +132,10 @@ class CanonicalEvent(WireModel):
     external_course_activity_id: OpaqueId | None = Field(
         default=None,
         description=(
-            "The Graph record this event updates. Derived from source, learner and course when absent, "
-            "so every redelivery and retry addresses the same record."
+            "The sender's own id for the record this event updates. It belongs to this source (another "
+            "source sending the same id addresses another record), and the record keeps its learner "
+            "and course. When absent the record is keyed by source, learner (as resolved in Entra) and "
+            "course, so one person named by email one day and by UPN the next updates one record."
         ),
     )
 
@@ -151,25 +150,4 @@ class CanonicalEvent(WireModel):
             raise ValueError(f"completedAt is only allowed with status completed, not {self.status}")
         if self.status is CourseStatus.NOT_STARTED and (self.completion_percentage or 0) > 0:
             raise ValueError("status notStarted contradicts a completionPercentage above 0")
-        if self.external_course_activity_id is None:
-            self.external_course_activity_id = derive_course_activity_id(
-                self.source, self.learner, self.course.external_id
-            )
         return self
-
-    @property
-    def activity_id(self) -> str:
-        """The externalcourseActivityId, always set once the model is valid."""
-        assert self.external_course_activity_id is not None
-        return self.external_course_activity_id
-
-
-def derive_course_activity_id(source: str, learner: Learner, course_external_id: str) -> str:
-    """Name-based UUID: deterministic, and it carries no personal data into Graph or logs.
-
-    It is derived from the learner as the source names them, before resolution: a source that names
-    the same person once by email and once by userId derives two ids (two Graph records). Sources
-    should name learners consistently, or send externalCourseActivityId themselves.
-    """
-    name = "\x1f".join((source, learner.identity_key(), course_external_id))
-    return str(uuid.uuid5(_ACTIVITY_ID_NAMESPACE, name))

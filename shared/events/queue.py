@@ -38,6 +38,9 @@ class QueuedEvent(WireModel):
     void: Voiding | None = None
     received_at: UtcDatetime
     traceparent: str | None = Field(default=None, description="W3C trace context of the delivery.")
+    deferrals: int = Field(
+        default=0, ge=0, description="How often the event went back on the queue to wait (throttling)."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> QueuedEvent:

@@ -31,7 +31,7 @@ class ActivityRecord:
 @dataclass(frozen=True)
 class ActivityWrite:
     """The writable fields of a learningSelfInitiatedCourse; None means 'leave as is', and a field
-    named in `clear` is written as null (only a voided statement moves a record back)."""
+    named in `clear` is written as JSON null (only a voided statement moves a record back)."""
 
     status: CourseStatus | None = None
     completion_percentage: int | None = None
@@ -68,7 +68,9 @@ class LearningGraph(Protocol):
 
     async def find_user_id_by(self, attribute: str, value: str) -> str | None:
         """The Entra object id of the one user whose `attribute` equals `value` (`otherMails`: contains
-        it), or None. More than one match is a GraphError: the bridge never picks one of them."""
+        it), or None. More than one match is a GraphError: the bridge never picks one of them.
+        Advanced-query headers go only with the attributes that need them (onPremisesSamAccountName,
+        extension attributes)."""
 
     async def find_content_id(self, external_id: str) -> str | None:
         """The Viva Learning content id for the provider's external content id, or None."""
@@ -79,7 +81,12 @@ class LearningGraph(Protocol):
     async def create_activity(
         self, external_id: str, learner_user_id: str, content_id: str, fields: ActivityWrite
     ) -> ActivityRecord:
-        """POST a new learningSelfInitiatedCourse. Raises GraphError(409) if it already exists."""
+        """POST a new learningSelfInitiatedCourse (with learningProviderId, the registration id).
+        Raises GraphError(409) if one with that external id exists."""
 
     async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:
-        """PATCH the given fields of an existing course activity."""
+        """PATCH an existing course activity by its Graph id: `@odata.type`, `status` and the given
+        fields, with those named in `fields.clear` as null."""
+
+    async def delete_activity(self, activity_id: str) -> bool:
+        """DELETE a course activity by its Graph id; False when it was already gone (404)."""

@@ -42,6 +42,10 @@ SELF_INITIATED_COURSE = "#microsoft.graph.learningSelfInitiatedCourse"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # Graph's own answer is usually well under this; longer means something is wrong, and the queue retries.
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# Filters on these need Graph's advanced query capabilities ("Advanced query capabilities on Microsoft
+# Entra ID objects"): ConsistencyLevel: eventual and $count=true. Plain mail, UPN, otherMails and
+# employeeId filters do not, and are answered from the consistent store, so they go without.
+_ADVANCED_ATTRIBUTES = ("onPremisesSamAccountName", "extension_")
 
 
 def odata_key(value: str) -> str:
@@ -52,6 +56,7 @@ def odata_key(value: str) -> str:
 class MsGraphLearningGraph:
     def __init__(self, client: GraphServiceClient, registration_id: str) -> None:
         self._client = client
+        self._registration_id = registration_id
         self._provider = client.employee_experience.learning_providers.by_learning_provider_id(
             registration_id
         )
@@ -67,11 +72,13 @@ class MsGraphLearningGraph:
         condition = (
             f"otherMails/any(m:m eq {literal})" if attribute == "otherMails" else f"{attribute} eq {literal}"
         )
+        advanced = attribute.startswith(_ADVANCED_ATTRIBUTES)
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-            filter=condition, select=["id"], top=2, count=True
+            filter=condition, select=["id"], top=2, count=True if advanced else None
         )
         config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
-        config.headers.add("ConsistencyLevel", "eventual")  # extension and employeeId filters need it
+        if advanced:
+            config.headers.add("ConsistencyLevel", "eventual")
         page = await _call("listUsers", self._client.users.get(config))
         users = (page.value if page is not None else None) or []
         if len(users) > 1:
@@ -97,10 +104,9 @@ class MsGraphLearningGraph:
         body.externalcourse_activity_id = external_id
         body.learner_user_id = learner_user_id
         body.learning_content_id = content_id
-        # No automatic retry of a POST: a retried POST whose first attempt landed would duplicate the
-        # record. The queue retries instead, and the retry looks the record up first.
-        config: RequestConfiguration[Any] = RequestConfiguration(options=[RetryHandlerOption(max_retries=0)])
-        created = await _call("createActivity", self._provider.learning_course_activities.post(body, config))
+        # Listed as Required in the learningCourseActivity resource table; the registration id it must be.
+        body.learning_provider_id = self._registration_id
+        created = await _call("createActivity", self._provider.learning_course_activities.post(body))
         if created is None:  # pragma: no cover - Graph always returns the entity with 201
             raise GraphError(502, "emptyResponse", "Graph returned no entity for the POST.")
         return _record(created)
@@ -108,6 +114,11 @@ class MsGraphLearningGraph:
     async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:
         builder = self._provider.learning_course_activities.by_learning_course_activity_id(activity_id)
         await _call("updateActivity", builder.patch(_body(fields)))
+
+    async def delete_activity(self, activity_id: str) -> bool:
+        builder = self._provider.learning_course_activities.by_learning_course_activity_id(activity_id)
+        gone = await _call("deleteActivity", _deleted(builder.delete()), not_found_is_none=True)
+        return gone is not None
 
 
 async def _call(operation: str, awaitable: Any, *, not_found_is_none: bool = False) -> Any:
@@ -148,18 +159,35 @@ def _graph_error(exc: ODataError) -> GraphError:
     return GraphError(exc.response_status_code or 502, code, message, seconds)
 
 
+async def _deleted(awaitable: Any) -> bool:
+    await awaitable
+    return True
+
+
+#: ActivityWrite field -> Graph's JSON name, for fields cleared with an explicit null.
+_JSON_NAMES = {
+    "completion_percentage": "completionPercentage",
+    "started_at": "startedDateTime",
+    "completed_at": "completedDateTime",
+}
+
+
 def _body(fields: ActivityWrite) -> LearningSelfInitiatedCourse:
     # Only set what is written: assigning None to an SDK model attribute that was never set puts a
-    # snake_case key with null into the body (backing store quirk), which Graph rejects.
+    # snake_case key with null into the body (backing store quirk), which Graph rejects. The SDK drops
+    # None, so a cleared field travels as an explicit JSON null in additional_data.
     values: dict[str, Any] = {
         "status": GraphCourseStatus(fields.status.value) if fields.status is not None else None,
         "completion_percentage": fields.completion_percentage,
         "started_date_time": fields.started_at,
         "completed_date_time": fields.completed_at,
     }
-    return LearningSelfInitiatedCourse(
+    body = LearningSelfInitiatedCourse(
         odata_type=SELF_INITIATED_COURSE, **{k: v for k, v in values.items() if v is not None}
     )
+    if fields.clear:
+        body.additional_data = {_JSON_NAMES[name]: None for name in sorted(fields.clear)}
+    return body
 
 
 def _record(activity: LearningCourseActivity) -> ActivityRecord:
@@ -183,8 +211,13 @@ def build_learning_graph(settings: Settings) -> MsGraphLearningGraph:
     # The URL-replace middleware (a /users/TokenToReplace -> /me helper the bridge does not use) puts
     # the full URL, learner identifiers included, on its span whatever the EUII setting: switch it off.
     no_url_replace = UrlReplaceHandlerOption(enabled=False)
+    # No retries inside the SDK: its handler sleeps through up to three Retry-Afters of up to 180 s in
+    # one invocation (and retries POSTs). Waiting is the queue's job: a throttled event goes back on
+    # the queue with the delay Graph asked for (shared.delivery.worker).
+    no_retries = RetryHandlerOption(max_retries=0)
+    options = {no_url_replace.get_key(): no_url_replace, no_retries.get_key(): no_retries}
     http_client = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(timeout=_TIMEOUT), options={no_url_replace.get_key(): no_url_replace}
+        client=httpx.AsyncClient(timeout=_TIMEOUT), options=options
     )
     adapter = GraphRequestAdapter(_auth_provider(settings), http_client)
     adapter.base_url = settings.graph_base_url

@@ -85,7 +85,7 @@ class WebhookIngestor:
         )
         try:
             source.authenticate(delivery)
-            result = source.parse(delivery)
+            result = source.read(delivery)
         except AuthenticationFailed as exc:
             return problems.authentication_failed(str(exc))
         except InvalidPayload as exc:

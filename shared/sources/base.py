@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar, overload
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
 from shared.config.settings import SourceSettings, secret_setting_name
-from shared.events.model import CanonicalEvent
+from shared.events.model import CanonicalEvent, CourseStatus
 from shared.events.queue import Voiding
 from shared.sources.exceptions import (
     AuthenticationFailed,
@@ -82,6 +82,9 @@ class FormatOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
     account_attribute: str | None = Field(default=None, pattern=_ATTRIBUTE)
+    #: The source's externalCourseActivityIds address records shared with other systems, so they are
+    #: used verbatim instead of being namespaced by the source (the record's owner is still checked).
+    shared_activity_ids: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,32 @@ class SourceFormat(ABC):
     @abstractmethod
     def parse(self, delivery: Delivery) -> ParseResult:
         """Translate an authentic body into canonical events; raise InvalidPayload when it is not valid."""
+
+    def read(self, delivery: Delivery) -> ParseResult:
+        """`parse`, less the events that call for no Graph record (acknowledged as ignored).
+
+        An event that says only "enrolled / not started" has nothing to write: a self-initiated record
+        is inProgress or completed (the learningSelfInitiatedCourse resource page and "Update
+        learningCourseActivity"), and writing notStarted would be refused or, worse, accepted.
+        """
+        result = self.parse(delivery)
+        waiting = [e for e in result.events if e.status is CourseStatus.NOT_STARTED]
+        if not waiting:
+            return result
+        ignored = [
+            Ignored(
+                "notStarted",
+                e.event_id,
+                "The event says only that the course has not been started (an enrolment); Viva "
+                "Learning keeps self-initiated courses once they are in progress or completed.",
+            )
+            for e in waiting
+        ]
+        return replace(
+            result,
+            events=[e for e in result.events if e.status is not CourseStatus.NOT_STARTED],
+            ignored=result.ignored + ignored,
+        )
 
     def accepted(self, result: ParseResult, endpoint: str = "webhook") -> Accepted:
         """202 with the accepted event ids and what was ignored, unless the platform expects otherwise."""

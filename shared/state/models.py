@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
 
 
@@ -21,8 +22,10 @@ class DeliveryRecord:
 
 @dataclass(frozen=True)
 class EventEntry:
-    """One event's contribution to an activity (what the merge folds)."""
+    """One event's contribution to an activity (what the merge folds), keyed by source and event id:
+    two sources may use the same event id, and neither may replace the other's entry."""
 
+    source: str
     event_id: str
     occurred_at: datetime
     status: CourseStatus
@@ -34,9 +37,14 @@ class EventEntry:
 
 @dataclass(frozen=True)
 class ActivityState:
-    """A course activity as last written to Graph. `etag` guards concurrent updates."""
+    """A course activity as last written to Graph, and who owns it. `etag` guards concurrent updates.
+
+    `graph_id` is None before the record is created and after it was deleted (every event behind it
+    voided); the owner stays, so the record can be created again for the same learner and course.
+    """
 
     activity_id: str
+    owner: ActivityOwner | None = None
     graph_id: str | None = None
     status: CourseStatus | None = None
     completion_percentage: int | None = None

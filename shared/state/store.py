@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
 from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
 
@@ -35,14 +36,18 @@ class StateStore(Protocol):
     async def delivery(self, source: str, event_id: str) -> DeliveryRecord | None: ...
     async def save_delivery(self, record: DeliveryRecord) -> None: ...
     async def activity(self, activity_id: str) -> ActivityState | None: ...
-    async def claim_activity(self, activity_id: str) -> ActivityState:
+    async def claim_activity(self, activity_id: str, owner: ActivityOwner) -> ActivityState:
         """Create the activity's row; Conflict if it exists (another worker is creating it)."""
 
     async def save_activity(self, state: ActivityState) -> ActivityState:
         """Replace the row if its ETag is still `state.etag`; Conflict otherwise."""
 
-    async def add_event(self, activity_id: str, entry: EventEntry) -> None: ...
-    async def void_event(self, activity_id: str, event_id: str, voided_by: str) -> None: ...
+    async def add_event(self, activity_id: str, entry: EventEntry) -> None:
+        """Add or replace the entry of (entry.source, entry.event_id); a voiding recorded earlier stays."""
+
+    async def void_event(self, activity_id: str, source: str, event_id: str, voided_by: str) -> None:
+        """Mark the source's event as withdrawn, whether or not its entry has arrived yet."""
+
     async def events(self, activity_id: str) -> list[EventEntry]: ...
     async def dead_letter(self, source: str, event_id: str) -> DeadLetterRecord | None: ...
     async def save_dead_letter(self, record: DeadLetterRecord) -> None: ...
@@ -53,6 +58,11 @@ class StateStore(Protocol):
 
 def key(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:40]
+
+
+def event_key(source: str, event_id: str) -> str:
+    """An event log row key: the source is part of it, so no source can replace another's entry."""
+    return key(f"{source}\x1f{event_id}")
 
 
 def _iso(value: datetime | None) -> str:
@@ -100,11 +110,7 @@ class TableStateStore:
 
     async def delivery(self, source: str, event_id: str) -> DeliveryRecord | None:
         row = await self._get(DELIVERIES, source, key(event_id))
-        if row is None:
-            return None
-        return DeliveryRecord(
-            source, row["eventId"], row["activityId"], row["status"], int(row.get("seen", 1))
-        )
+        return _delivery(row) if row is not None else None
 
     async def save_delivery(self, record: DeliveryRecord) -> None:
         entity = {
@@ -130,6 +136,7 @@ class TableStateStore:
             return None
         return ActivityState(
             activity_id=row["activityId"],
+            owner=_owner(row),
             graph_id=row.get("graphId") or None,
             status=CourseStatus.parse(row.get("status")),
             completion_percentage=_int(row.get("completionPercentage")),
@@ -144,6 +151,9 @@ class TableStateStore:
             "PartitionKey": key(state.activity_id)[:2],
             "RowKey": key(state.activity_id),
             "activityId": state.activity_id,
+            "ownerSource": state.owner.source if state.owner else "",
+            "learnerUserId": state.owner.learner_user_id if state.owner else "",
+            "courseId": state.owner.course_id if state.owner else "",
             "graphId": state.graph_id or "",
             "status": state.status.value if state.status else "",
             "completionPercentage": state.completion_percentage
@@ -154,10 +164,10 @@ class TableStateStore:
             "claimedAt": _iso(state.claimed_at),
         }
 
-    async def claim_activity(self, activity_id: str) -> ActivityState:
+    async def claim_activity(self, activity_id: str, owner: ActivityOwner) -> ActivityState:
         from azure.core.exceptions import ResourceExistsError
 
-        state = ActivityState(activity_id, claimed_at=datetime.now(UTC))
+        state = ActivityState(activity_id, owner=owner, claimed_at=datetime.now(UTC))
         try:
             metadata = await (await self._table(ACTIVITIES)).create_entity(self._activity_entity(state))
         except ResourceExistsError:
@@ -187,7 +197,8 @@ class TableStateStore:
 
         entity = {
             "PartitionKey": key(activity_id),
-            "RowKey": key(entry.event_id),
+            "RowKey": event_key(entry.source, entry.event_id),
+            "source": entry.source,
             "eventId": entry.event_id,
             "occurredAt": _iso(entry.occurred_at),
             "status": entry.status.value,
@@ -200,12 +211,13 @@ class TableStateStore:
         # MERGE keeps a voidedBy written earlier (a voiding statement may arrive before its target).
         await (await self._table(EVENTS)).upsert_entity(entity, mode=UpdateMode.MERGE)
 
-    async def void_event(self, activity_id: str, event_id: str, voided_by: str) -> None:
+    async def void_event(self, activity_id: str, source: str, event_id: str, voided_by: str) -> None:
         from azure.data.tables import UpdateMode
 
         entity = {
             "PartitionKey": key(activity_id),
-            "RowKey": key(event_id),
+            "RowKey": event_key(source, event_id),
+            "source": source,
             "eventId": event_id,
             "voidedBy": voided_by,
         }
@@ -222,6 +234,7 @@ class TableStateStore:
                 continue
             entries.append(
                 EventEntry(
+                    source=row.get("source", ""),
                     event_id=row["eventId"],
                     occurred_at=occurred,
                     status=status,
@@ -265,6 +278,12 @@ class TableStateStore:
     async def dead_letters(self) -> AsyncIterator[DeadLetterRecord]:
         async for row in (await self._table(DEADLETTERS)).list_entities():
             yield _letter(row)
+
+
+def _owner(row: Any) -> ActivityOwner | None:
+    if not row.get("learnerUserId"):
+        return None
+    return ActivityOwner(row.get("ownerSource", ""), row["learnerUserId"], row.get("courseId", ""))
 
 
 def _delivery(row: Any) -> DeliveryRecord:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueServiceClient
 
 _PARALLEL_SENDS = 8
+#: The longest a message is held back (Azure allows 7 days; Graph's Retry-After is seconds to minutes).
+MAX_DELAY_SECONDS = 3600
 
 
 class QueueUnavailable(Exception):
@@ -25,6 +27,10 @@ class QueueUnavailable(Exception):
 class QueueSender(Protocol):
     def send_all(self, queue: str, messages: Sequence[str]) -> None:
         """Send every message or raise QueueUnavailable."""
+
+    def send_later(self, queue: str, message: str, delay_seconds: float) -> None:
+        """Send one message that stays invisible for `delay_seconds` (capped at MAX_DELAY_SECONDS), or
+        raise QueueUnavailable."""
 
 
 class StorageQueues:
@@ -62,6 +68,15 @@ class StorageQueues:
                 client.create_queue()  # first use of a fresh storage account
                 self._send(client, messages[:1])
             self._send(client, messages[1:])
+        except AzureError as exc:
+            raise QueueUnavailable(f"queue {queue!r}: {type(exc).__name__}") from exc
+
+    def send_later(self, queue: str, message: str, delay_seconds: float) -> None:
+        from azure.core.exceptions import AzureError
+
+        delay = max(0, min(MAX_DELAY_SECONDS, round(delay_seconds)))
+        try:
+            self._client(queue).send_message(message, visibility_timeout=delay)
         except AzureError as exc:
             raise QueueUnavailable(f"queue {queue!r}: {type(exc).__name__}") from exc
 

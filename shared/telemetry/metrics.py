@@ -2,7 +2,8 @@
 change them together.
 
 - `bridge.events` (counter, {event}): source, outcome (received, accepted, ignored, rejected, applied,
-  deduplicated, parked, deadlettered), reason (a code such as learnerNotFound; empty when there is none);
+  deduplicated, deferred, parked, deadlettered), reason (a code such as learnerNotFound; empty when
+  there is none);
 - `bridge.event.lag` (histogram, s): source; from the event's time to its application in Graph;
 - `bridge.graph.duration` (histogram, ms): operation, status (an HTTP status, or "unavailable");
 - `bridge.graph.throttled` (counter): operation; each 429 Graph answered.
@@ -30,6 +31,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     APPLIED = "applied"
     DEDUPLICATED = "deduplicated"
+    DEFERRED = "deferred"  # back on the queue with the delay Graph (or a creation lease) asked for
     PARKED = "parked"
     DEADLETTERED = "deadlettered"
 

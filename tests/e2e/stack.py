@@ -9,6 +9,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.localstack.stack import PROVIDER_ID, LocalStack, wait_for
 from tests.builders import TEST_SECRET
 
+# A second generic source's Standard Webhooks secret (random test bytes, protects nothing).
+PARTNER_SECRET = "whsec_cGFydG5lci10ZXN0LW9ubHktc2VjcmV0LWJ5dGVz"
+#: The end-to-end stack's creation lease: short, so a crash mid-create can be waited out in a test.
+CLAIM_LEASE_SECONDS = 4
+
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox-seed.json"
 CANVAS_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -37,12 +42,27 @@ SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
     "docebo": ({"format": "docebo", "accountAttribute": "extension_docebo_userId"}, "docebo-token"),
     "360learning": ({"format": "360learning", "accountAttribute": "extension_360_userId"}, TEST_SECRET),
     "learnworlds": ({"format": "learnworlds"}, "lw-shared-signature"),
+    "partner": ({"format": "generic"}, PARTNER_SECRET),
 }
 
 
 class Stack(LocalStack):
     def __init__(self, workdir: Path) -> None:
-        super().__init__(workdir, TEST_SECRET, SEED, more_sources=SOURCES)
+        super().__init__(
+            workdir,
+            TEST_SECRET,
+            SEED,
+            more_sources=SOURCES,
+            more_settings={"BRIDGE_CLAIM_LEASE_SECONDS": str(CLAIM_LEASE_SECONDS)},
+        )
 
 
-__all__ = ["CANVAS_KEY", "PROVIDER_ID", "SOURCES", "Stack", "wait_for"]
+__all__ = [
+    "CANVAS_KEY",
+    "CLAIM_LEASE_SECONDS",
+    "PARTNER_SECRET",
+    "PROVIDER_ID",
+    "SOURCES",
+    "Stack",
+    "wait_for",
+]

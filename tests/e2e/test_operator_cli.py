@@ -27,8 +27,8 @@ def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_parked_event_is_listed_then_replayed_once_its_learner_exists(stack: Stack) -> None:
     email = f"newhire-{uuid.uuid4().hex[:8]}@contoso.example"
-    event_id, activity_id = f"op-{uuid.uuid4()}", f"op-activity-{uuid.uuid4()}"
-    stack.send(event(eventId=event_id, learner={"email": email}, externalCourseActivityId=activity_id))
+    event_id = f"op-{uuid.uuid4()}"
+    stack.send(event(eventId=event_id, learner={"email": email}))
     wait_for(lambda: stack.dead_letter("generic", event_id), what="the parked event")
 
     listed = cli(stack, "deadletters", "list", "--reason", "learnerNotFound")
@@ -39,11 +39,18 @@ def test_a_parked_event_is_listed_then_replayed_once_its_learner_exists(stack: S
     assert '"reason": "learnerNotFound"' in shown.stdout
     assert email not in listed.stdout  # the list names events, not people
 
-    user = {"userPrincipalName": email, "displayName": "New Hire", "mail": email}
+    user = {  # POST /users as "Create user" requires it
+        "accountEnabled": True,
+        "displayName": "New Hire",
+        "mailNickname": email.split("@", 1)[0],
+        "userPrincipalName": email,
+        "passwordProfile": {"password": f"Pw-{uuid.uuid4()}"},
+        "mail": email,
+    }
     httpx.post(f"{stack.sandbox}/v1.0/users", json=user, timeout=10).raise_for_status()
     replayed = cli(stack, "replay", f"generic:{event_id}")
     assert "replayed 1 event" in replayed.stdout, replayed.stderr
-    wait_for(lambda: stack.activity(activity_id), what="the replayed event in Graph")
+    wait_for(lambda: stack.activity_of("generic", event_id), what="the replayed event in Graph")
     wait_for(lambda: stack.dead_letter("generic", event_id) is None or None, what="the letter resolved")
 
     again = cli(stack, "replay", f"generic:{event_id}")

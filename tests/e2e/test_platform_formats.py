@@ -87,7 +87,7 @@ CASES = [
 ]
 
 
-def expected_activity_ids(case: Case, body: bytes, headers: dict[str, str]) -> list[str]:
+def expected_event_ids(case: Case, body: bytes, headers: dict[str, str]) -> list[str]:
     definition, _ = SOURCES[case.source]
     settings = SourceSettings(
         name=case.source,
@@ -96,7 +96,7 @@ def expected_activity_ids(case: Case, body: bytes, headers: dict[str, str]) -> l
     )
     parser = build_source(settings, offline=True)
     delivery = Delivery(case.source, body, headers, datetime.now(UTC))
-    return [event.activity_id for event in parser.parse(delivery).events]
+    return [event.event_id for event in parser.read(delivery).events]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.source for c in CASES])
@@ -105,16 +105,18 @@ def test_the_platforms_own_delivery_becomes_a_course_activity(stack: Stack, case
     body, headers, path = case.sign(raw)
     response = stack.post(body, headers, source=case.source, path=path)
     assert response.status_code == case.answer, response.text
-    activity_ids = expected_activity_ids(case, raw if case.source == "canvas" else body, headers)
-    assert len(activity_ids) == len(case.statuses)
-    for activity_id, status in zip(activity_ids, case.statuses, strict=True):
+    event_ids = expected_event_ids(case, raw if case.source == "canvas" else body, headers)
+    assert len(event_ids) == len(case.statuses)
+    for event_id, status in zip(event_ids, case.statuses, strict=True):
         if not status:  # a learner the tenant does not have: dead-lettered, never written
             continue
-        wait_for(partial(has_status, stack, activity_id, status), what=f"{case.source}'s course activity")
+        wait_for(
+            partial(has_status, stack, case.source, event_id, status), what=f"{case.source}'s course activity"
+        )
 
 
-def has_status(stack: Stack, activity_id: str, status: str) -> bool:
-    return (stack.activity(activity_id) or {}).get("status") == status
+def has_status(stack: Stack, source: str, event_id: str, status: str) -> bool:
+    return (stack.activity_of(source, event_id) or {}).get("status") == status
 
 
 def test_the_lrs_endpoint_answers_like_an_lrs(stack: Stack) -> None:

@@ -101,7 +101,8 @@ async def run_pipeline(stack: Stack) -> None:
     ingestor.handle(WebhookRequest("thinkific", headers, thinkific))
     graph = build_learning_graph(settings)
     state = MemoryStateStore()
-    worker = EventWorker(CourseActivityUpserter(graph, state, Resolver(graph)), DeadLetters(state, queue))
+    upserter = CourseActivityUpserter(graph, state, Resolver(graph))
+    worker = EventWorker(upserter, DeadLetters(state, queue), queue)
     for message in list(queue.sent[EVENTS_QUEUE]):
         await worker.process(message, 1)
 

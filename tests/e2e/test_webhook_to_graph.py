@@ -7,6 +7,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from shared.events.identity import explicit_activity_id
 from shared.events.queue import EVENTS_QUEUE
 from shared.state.models import DeliveryRecord
 from tests.builders import USER_ID, dumps, event, signed_headers
@@ -22,6 +23,11 @@ def unique() -> str:
     return f"it-{uuid.uuid4()}"
 
 
+def in_graph(sender_id: str) -> str:
+    """The Graph external id of the record the generic source names `sender_id` (namespaced)."""
+    return explicit_activity_id("generic", sender_id)
+
+
 def test_a_signed_webhook_becomes_a_self_initiated_course(stack: Stack) -> None:
     activity_id = unique()
     body = event(
@@ -35,7 +41,7 @@ def test_a_signed_webhook_becomes_a_self_initiated_course(stack: Stack) -> None:
     response = stack.send(body)
     assert response.status_code == 202
     assert response.json() == {"accepted": 1, "eventIds": [body["eventId"]]}
-    record = wait_for(lambda: stack.activity(activity_id), what="the course activity")
+    record = wait_for(lambda: stack.activity(in_graph(activity_id)), what="the course activity")
     assert record["@odata.type"] == "#microsoft.graph.learningSelfInitiatedCourse"
     assert record["learnerUserId"] == USER_ID  # resolved from the email through Graph users
     assert record["status"] == "completed"
@@ -48,12 +54,12 @@ def test_a_redelivered_webhook_changes_nothing_and_costs_no_graph_call(stack: St
     activity_id = unique()
     body = event(eventId=unique(), externalCourseActivityId=activity_id, completionPercentage=55)
     stack.send(body)
-    first = wait_for(lambda: stack.activity(activity_id), what="the course activity")
-    requests = stack.requests_for(activity_id)
+    first = wait_for(lambda: stack.activity(in_graph(activity_id)), what="the course activity")
+    requests = stack.requests_for(in_graph(activity_id))
     assert stack.send(body).status_code == 202  # the platform redelivers, freshly signed
     wait_for(lambda: (stack.delivery("generic", body["eventId"]) or _unseen).seen == 2, what="the redelivery")
-    assert stack.requests_for(activity_id) == requests  # not even a lookup
-    assert stack.activity(activity_id) == first
+    assert stack.requests_for(in_graph(activity_id)) == requests  # not even a lookup
+    assert stack.activity(in_graph(activity_id)) == first
 
 
 def test_progress_arriving_after_completion_leaves_it_completed(stack: Stack) -> None:
@@ -66,7 +72,9 @@ def test_progress_arriving_after_completion_leaves_it_completed(stack: Stack) ->
         startedAt="2026-11-01T00:00:00Z",
     )
     stack.send(done)
-    wait_for(lambda: (stack.activity(activity_id) or {}).get("status") == "completed", what="completion")
+    wait_for(
+        lambda: (stack.activity(in_graph(activity_id)) or {}).get("status") == "completed", what="completion"
+    )
     late = event(
         eventId=unique(),
         externalCourseActivityId=activity_id,
@@ -75,7 +83,7 @@ def test_progress_arriving_after_completion_leaves_it_completed(stack: Stack) ->
     )
     stack.send(late)
     wait_for(lambda: stack.delivery("generic", late["eventId"]), what="the late event applied")
-    record = stack.activity(activity_id)
+    record = stack.activity(in_graph(activity_id))
     assert record is not None
     assert (record["status"], record["completionPercentage"]) == ("completed", 100)
 
@@ -91,9 +99,9 @@ def test_a_bad_signature_is_401_and_reaches_neither_queue_nor_graph(stack: Stack
     # Let a valid delivery go through and the queue drain: the refused one must have left no trace.
     follower = unique()
     stack.send(event(eventId=unique(), externalCourseActivityId=follower))
-    wait_for(lambda: stack.activity(follower), what="the valid delivery")
+    wait_for(lambda: stack.activity(in_graph(follower)), what="the valid delivery")
     wait_for(lambda: stack.queue_depth(EVENTS_QUEUE) == 0 or None, what="an empty queue")
-    assert stack.requests_for(activity_id) == []
+    assert stack.requests_for(in_graph(activity_id)) == []
     assert not any(activity_id in m for m in stack.peek(EVENTS_QUEUE))
 
 
@@ -124,11 +132,15 @@ def test_an_unknown_learner_is_parked_with_its_reason(stack: Stack) -> None:
 def test_a_throttled_lookup_is_retried_after_retry_after(stack: Stack) -> None:
     activity_id = unique()
     stack.faults(
-        failNext=[{"status": 429, "retryAfterSeconds": 1, "method": "GET", "pathContains": activity_id}]
+        failNext=[
+            {"status": 429, "retryAfterSeconds": 1, "method": "GET", "pathContains": in_graph(activity_id)}
+        ]
     )
     stack.send(event(eventId=unique(), externalCourseActivityId=activity_id))
-    wait_for(lambda: stack.activity(activity_id), timeout=30, what="the course activity after a 429")
-    injected = [r for r in stack.requests_for(activity_id) if r["injected"]]
+    wait_for(
+        lambda: stack.activity(in_graph(activity_id)), timeout=30, what="the course activity after a 429"
+    )
+    injected = [r for r in stack.requests_for(in_graph(activity_id)) if r["injected"]]
     assert [r["status"] for r in injected] == [429]
 
 
@@ -136,12 +148,16 @@ def test_a_failed_create_is_retried_after_a_fresh_lookup_without_a_duplicate(sta
     activity_id = unique()
     stack.faults(failNext=[{"status": 503, "retryAfterSeconds": 1, "method": "POST"}])
     stack.send(event(eventId=unique(), externalCourseActivityId=activity_id))
-    wait_for(lambda: stack.activity(activity_id), timeout=60, what="the course activity after a 503 on POST")
+    wait_for(
+        lambda: stack.activity(in_graph(activity_id)),
+        timeout=60,
+        what="the course activity after a 503 on POST",
+    )
     posts = [r for r in stack.requests_for("/learningCourseActivities") if r["method"] == "POST"]
     assert any(r["status"] == 503 and r["injected"] for r in posts)
-    lookups = [r for r in stack.requests_for(activity_id) if r["method"] == "GET"]
+    lookups = [r for r in stack.requests_for(in_graph(activity_id)) if r["method"] == "GET"]
     assert len(lookups) >= 2  # the retry looked the record up again before creating it
-    assert [a["externalcourseActivityId"] for a in stack.activities()].count(activity_id) == 1
+    assert [a["externalcourseActivityId"] for a in stack.activities()].count(in_graph(activity_id)) == 1
 
 
 def test_the_cli_sends_the_sample_and_waits_for_it_in_graph(stack: Stack) -> None:

@@ -15,7 +15,7 @@ def make(**overrides: object) -> CanonicalEvent:
 def test_wire_format_is_camel_case_and_round_trips() -> None:
     model = make()
     wire = model.to_wire()
-    assert {"eventId", "occurredAt", "completionPercentage", "externalCourseActivityId"} <= set(wire)
+    assert {"eventId", "occurredAt", "completionPercentage"} <= set(wire)
     assert CanonicalEvent.model_validate(wire) == model
 
 
@@ -69,24 +69,9 @@ def test_not_started_with_progress_is_contradictory() -> None:
         make(status="notStarted", completionPercentage=10)
 
 
-def test_course_activity_id_is_derived_deterministically() -> None:
-    first, again = make(eventId="a"), make(eventId="b", status="completed", completionPercentage=None)
-    assert first.activity_id == again.activity_id
-    assert make(course={"externalId": "course-102"}).activity_id != first.activity_id
-    assert make(learner={"email": "grace@contoso.example"}).activity_id != first.activity_id
-    other_source = CanonicalEvent.model_validate(event(source="other"))
-    assert other_source.activity_id != first.activity_id
-
-
-def test_derived_id_ignores_email_case_and_carries_no_personal_data() -> None:
-    lower = make(learner={"email": "ada.lovelace@contoso.example"})
-    upper = make(learner={"email": "Ada.Lovelace@Contoso.example"})
-    assert lower.activity_id == upper.activity_id
-    assert "ada" not in lower.activity_id
-
-
-def test_a_given_course_activity_id_is_kept() -> None:
-    assert make(externalCourseActivityId="enrolment-77").activity_id == "enrolment-77"
+def test_a_given_course_activity_id_is_kept_as_sent() -> None:
+    assert make(externalCourseActivityId="enrolment-77").external_course_activity_id == "enrolment-77"
+    assert make().external_course_activity_id is None  # the queue side keys it, after resolution
 
 
 def test_event_id_with_control_characters_is_refused() -> None:

@@ -1,10 +1,11 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.delivery import CourseActivityUpserter, EventWorker, TransientFailure, UpsertResult
 from shared.delivery.deadletters import DeadLetters
-from shared.events.model import CanonicalEvent
+from shared.events.model import CanonicalEvent, CourseStatus
 from shared.events.queue import EVENTS_QUEUE, QueuedEvent, Voiding
 from shared.graph.errors import GraphError
 from shared.state.models import DeadLetterRecord, LetterState
@@ -55,7 +56,7 @@ def queue() -> FakeQueue:
 @pytest.fixture
 def worker(graph: FakeGraph, state: MemoryStateStore, queue: FakeQueue, clock: Clock) -> EventWorker:
     letters = DeadLetters(state, queue, timedelta(hours=72), clock)
-    return EventWorker(CourseActivityUpserter(graph, state), letters, clock)
+    return EventWorker(CourseActivityUpserter(graph, state, clock=clock), letters, queue, clock)
 
 
 async def test_an_applicable_message_is_applied_and_a_redelivery_deduplicated(worker: EventWorker) -> None:
@@ -131,22 +132,68 @@ async def test_a_poisoned_message_becomes_a_dead_letter(worker: EventWorker, sta
     assert (letter.reason, letter.state) == ("poison", LetterState.DEADLETTERED)
 
 
-async def test_a_transient_failure_raises_so_the_queue_retries(
-    worker: EventWorker, state: MemoryStateStore, graph: FakeGraph
+async def test_a_transient_failure_without_a_known_wait_raises_so_the_queue_retries(
+    worker: EventWorker, state: MemoryStateStore, graph: FakeGraph, queue: FakeQueue
 ) -> None:
-    graph.errors["get_activity"].append(GraphError(503, "ServiceUnavailable", "busy", 2))
+    graph.errors["get_activity"].append(GraphError(503, "ServiceUnavailable", "busy"))
     with pytest.raises(TransientFailure):
         await worker.process(message(), 1)
     assert state.letters == {}
+    assert queue.delayed == {}
 
 
-async def test_a_voiding_message_is_applied(worker: EventWorker, graph: FakeGraph) -> None:
+async def test_throttling_puts_the_event_back_with_graphs_delay_outside_the_dequeue_budget(
+    worker: EventWorker, state: MemoryStateStore, graph: FakeGraph, queue: FakeQueue
+) -> None:
+    graph.errors["get_activity"].append(GraphError(429, "TooManyRequests", "slow down", 120))
+    assert await worker.process(message(), 5) is None  # completes: nothing for the host to retry
+    [(again, delay)] = queue.delayed[EVENTS_QUEUE]
+    assert delay == 120
+    assert QueuedEvent.model_validate_json(again).deferrals == 1
+    assert state.letters == {}
+    assert await worker.process(again, 1) is UpsertResult.CREATED  # a fresh message, a fresh budget
+
+
+async def test_an_activity_being_created_elsewhere_waits_for_the_lease_on_the_queue(
+    worker: EventWorker, state: MemoryStateStore, queue: FakeQueue, clock: Clock
+) -> None:
+    from shared.events.identity import activity_id_for, owner_of
+
+    first = CanonicalEvent.model_validate(event(source="generic"))
+    activity_id = activity_id_for(first, USER_ID)
+    claim = await state.claim_activity(activity_id, owner_of(first, USER_ID))  # a worker that crashed
+    await state.save_activity(replace(claim, claimed_at=NOW - timedelta(seconds=20)))
+    assert await worker.process(message(eventId="next"), 4) is None
+    [(_, delay)] = queue.delayed[EVENTS_QUEUE]
+    assert 40 <= delay <= 43  # the rest of the 60 s lease, and a little jitter
+    assert state.letters == {}
+    clock.now = NOW + timedelta(seconds=41)
+    assert await worker.process(message(eventId="next"), 1) is UpsertResult.CREATED
+
+
+async def test_voiding_a_completion_moves_the_record_back_and_clears_its_date(
+    worker: EventWorker, graph: FakeGraph
+) -> None:
+    await worker.process(message(eventId="progress"), 1)
     await worker.process(message(eventId="done", status="completed", completionPercentage=None), 1)
     void = Voiding(source="generic", voided_event_id="done", voiding_event_id="v1")
     body = QueuedEvent(void=void, received_at=NOW).model_dump_json(by_alias=True, exclude_none=True)
     assert await worker.process(body, 1) is UpsertResult.VOIDED
     [record] = graph.activities.values()
-    assert record.completed_at is None
+    assert (record.status, record.completion_percentage, record.completed_at) == (
+        CourseStatus.IN_PROGRESS,
+        40,
+        None,
+    )
+
+
+async def test_voiding_the_only_event_deletes_the_record(worker: EventWorker, graph: FakeGraph) -> None:
+    await worker.process(message(eventId="done", status="completed", completionPercentage=None), 1)
+    void = Voiding(source="generic", voided_event_id="done", voiding_event_id="v1")
+    body = QueuedEvent(void=void, received_at=NOW).model_dump_json(by_alias=True, exclude_none=True)
+    assert await worker.process(body, 1) is UpsertResult.VOIDED
+    assert graph.activities == {}
+    assert await worker.process(message(eventId="again"), 1) is UpsertResult.CREATED  # created anew
 
 
 async def test_replaying_a_dead_letter_twice_sends_it_once(

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.delivery import CourseActivityUpserter, PermanentFailure, TransientFailure, UpsertResult
+from shared.events.identity import activity_id_for
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.graph.errors import GraphError, GraphUnavailable
 from shared.graph.gateway import ActivityRecord, ActivityWrite
@@ -104,7 +105,7 @@ async def test_a_record_already_in_graph_is_adopted_never_duplicated(
 ) -> None:
     first = make(eventId="a", completionPercentage=70)
     await graph.create_activity(
-        first.activity_id, USER_ID, "content-101", _write(CourseStatus.IN_PROGRESS, 70)
+        activity_id_for(first, USER_ID), USER_ID, "content-101", _write(CourseStatus.IN_PROGRESS, 70)
     )
     graph.calls.clear()
     await upserter.apply(make(eventId="b", completionPercentage=20))
@@ -196,7 +197,9 @@ async def test_a_void_that_arrives_first_keeps_its_statement_from_counting(
 @pytest.mark.parametrize(
     ("error", "kind", "reason"),
     [
-        (GraphError(429, "TooManyRequests", "slow down", 5), TransientFailure, "graphTransient"),
+        (GraphError(429, "TooManyRequests", "slow down", 5), TransientFailure, "graphThrottled"),
+        (GraphError(429, "TooManyRequests", "slow down"), TransientFailure, "graphThrottled"),
+        (GraphError(503, "ServiceUnavailable", "busy", 30), TransientFailure, "graphThrottled"),
         (GraphError(503, "ServiceUnavailable", "busy"), TransientFailure, "graphTransient"),
         (GraphUnavailable("timeout"), TransientFailure, "graphUnavailable"),
         (GraphError(400, "BadRequest", "Invalid property"), PermanentFailure, "graphRejected"),
@@ -232,3 +235,86 @@ async def test_a_statement_voided_before_it_arrives_creates_no_record(
     assert await upserter.apply(make(eventId="only")) is UpsertResult.UNCHANGED
     assert graph.activities == {}
     assert await upserter.apply(make(eventId="next", completionPercentage=30)) is UpsertResult.CREATED
+
+
+async def test_a_long_retry_after_is_given_back_to_the_queue_not_slept_through(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    graph.errors["create_activity"].append(GraphError(429, "TooManyRequests", "slow down", retry_after=120))
+    with pytest.raises(TransientFailure) as caught:
+        await upserter.apply(make())
+    assert (caught.value.reason, caught.value.retry_after) == ("graphThrottled", 120)
+    assert await upserter.apply(make()) is UpsertResult.CREATED  # the claim was released for the retry
+
+
+async def test_an_event_that_says_only_not_started_creates_nothing(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    assert (
+        await upserter.apply(make(status="notStarted", completionPercentage=None)) is UpsertResult.UNCHANGED
+    )
+    assert graph.activities == {}
+    assert await upserter.apply(make(eventId="started")) is UpsertResult.CREATED
+
+
+async def test_one_person_by_email_then_by_upn_is_one_record(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    graph.users_by_upn["ada.lovelace@contoso.example"] = USER_ID
+    await upserter.apply(make(eventId="a", learner={"email": "ada.lovelace@contoso.example"}))
+    await upserter.apply(
+        make(eventId="b", learner={"upn": "ada.lovelace@contoso.example"}, completionPercentage=70)
+    )
+    assert the_record(graph).completion_percentage == 70
+
+
+async def test_an_explicit_id_of_another_source_addresses_another_record(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    await upserter.apply(make(status="completed", completionPercentage=None, externalCourseActivityId="x-1"))
+    intruder = CanonicalEvent.model_validate(
+        event(source="other", eventId="evt-1", externalCourseActivityId="x-1", completionPercentage=5)
+    )
+    await upserter.apply(intruder)
+    statuses = sorted(str(r.status) for r in graph.activities.values())
+    assert statuses == ["completed", "inProgress"]  # the first record untouched
+
+
+async def test_an_explicit_id_reused_for_another_learner_is_refused_and_changes_nothing(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    await upserter.apply(make(eventId="a", externalCourseActivityId="x-1", completionPercentage=40))
+    other_learner = make(
+        eventId="b",
+        externalCourseActivityId="x-1",
+        learner={"email": "grace@contoso.example"},
+        status="completed",
+        completionPercentage=None,
+    )
+    with pytest.raises(PermanentFailure) as caught:
+        await upserter.apply(other_learner)
+    assert caught.value.reason == "activityOwnerMismatch"
+    assert (the_record(graph).status, the_record(graph).completion_percentage) == (
+        CourseStatus.IN_PROGRESS,
+        40,
+    )
+
+
+async def test_a_record_in_graph_of_another_learner_is_not_adopted(
+    graph: FakeGraph, state: MemoryStateStore
+) -> None:
+    shared = CourseActivityUpserter(graph, state, shared_id_sources={"generic"})
+    await graph.create_activity("shared-1", "grace-id", "content-101", _write(CourseStatus.COMPLETED, 100))
+    with pytest.raises(PermanentFailure) as caught:
+        await shared.apply(make(externalCourseActivityId="shared-1", completionPercentage=10))
+    assert caught.value.reason == "activityOwnerMismatch"
+    assert graph.activities["shared-1"].status is CourseStatus.COMPLETED
+
+
+async def test_a_record_deleted_behind_the_bridges_back_is_created_again(
+    graph: FakeGraph, upserter: CourseActivityUpserter
+) -> None:
+    await upserter.apply(make(eventId="a"))
+    graph.activities.clear()
+    assert await upserter.apply(make(eventId="b", completionPercentage=70)) is UpsertResult.CREATED
+    assert the_record(graph).completion_percentage == 70

@@ -1,0 +1,199 @@
+"""Graph's behaviour as the bridge relies on it: the same cases against the unit tests' FakeGraph and
+against the sandbox through the real msgraph-sdk gateway. The sandbox's rules cite Graph's pages
+(devtools/graph_sandbox/rules.py); the fake must agree with every one of them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.config.settings import GraphAuth, Settings
+from shared.events.model import CourseStatus
+from shared.graph.errors import GraphError
+from shared.graph.gateway import ActivityWrite, LearningGraph
+from tests.contract.conftest import DISABLED_PROVIDER, ENABLED_PROVIDER, seeded_fake
+
+ADA = "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b"
+T = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
+IN_PROGRESS = ActivityWrite(CourseStatus.IN_PROGRESS, 40, T)
+
+
+def gateway(sandbox_url: str, provider: str) -> LearningGraph:
+    from shared.graph.msgraph_gateway import build_learning_graph
+
+    settings = Settings(
+        sources={},
+        provider_registration_id=provider,
+        graph_base_url=f"{sandbox_url}/v1.0",
+        graph_auth=GraphAuth.ANONYMOUS,
+    )
+    return build_learning_graph(settings)
+
+
+@pytest.fixture(params=["fake", "sandbox"])
+def graph_for(request: pytest.FixtureRequest) -> object:
+    """A factory: the Graph under test, for a provider of the seed."""
+
+    def build(provider: str = ENABLED_PROVIDER) -> LearningGraph:
+        if request.param == "fake":
+            return seeded_fake(provider)
+        return gateway(request.getfixturevalue("sandbox_url"), provider)
+
+    return build
+
+
+@pytest.fixture
+def graph(graph_for: object) -> LearningGraph:
+    return graph_for()  # type: ignore[operator,no-any-return]
+
+
+async def content(graph: LearningGraph) -> str:
+    found = await graph.find_content_id("course-101")
+    assert found is not None
+    return found
+
+
+def new_id() -> str:
+    return f"contract-{uuid.uuid4()}"
+
+
+async def test_an_unknown_activity_reads_as_none(graph: LearningGraph) -> None:
+    assert await graph.get_activity(new_id()) is None
+
+
+async def test_a_created_activity_reads_back_as_written(graph: LearningGraph) -> None:
+    external_id, content_id = new_id(), await content(graph)
+    created = await graph.create_activity(external_id, ADA, content_id, IN_PROGRESS)
+    read = await graph.get_activity(external_id)
+    assert read == created
+    assert (read.external_id, read.learner_user_id, read.learning_content_id) == (
+        external_id,
+        ADA,
+        content_id,
+    )
+    assert (read.status, read.completion_percentage, read.started_at) == (CourseStatus.IN_PROGRESS, 40, T)
+
+
+async def test_an_external_id_with_quotes_round_trips(graph: LearningGraph) -> None:
+    external_id = f"o'brien-{uuid.uuid4()}"
+    await graph.create_activity(external_id, ADA, await content(graph), IN_PROGRESS)
+    found = await graph.get_activity(external_id)
+    assert found is not None
+    assert found.external_id == external_id
+
+
+async def test_not_started_is_refused_for_a_self_initiated_course(graph: LearningGraph) -> None:
+    with pytest.raises(GraphError) as refused:
+        await graph.create_activity(
+            new_id(), ADA, await content(graph), ActivityWrite(CourseStatus.NOT_STARTED)
+        )
+    assert refused.value.status == 400
+
+
+async def test_a_percentage_above_100_is_refused(graph: LearningGraph) -> None:
+    with pytest.raises(GraphError) as refused:
+        await graph.create_activity(
+            new_id(), ADA, await content(graph), ActivityWrite(CourseStatus.IN_PROGRESS, 101)
+        )
+    assert refused.value.status == 400
+
+
+async def test_a_second_record_with_the_same_external_id_is_refused(graph: LearningGraph) -> None:
+    external_id, content_id = new_id(), await content(graph)
+    await graph.create_activity(external_id, ADA, content_id, IN_PROGRESS)
+    with pytest.raises(GraphError) as refused:
+        await graph.create_activity(external_id, ADA, content_id, IN_PROGRESS)
+    assert refused.value.status == 409
+
+
+async def test_an_unknown_learner_is_refused(graph: LearningGraph) -> None:
+    with pytest.raises(GraphError) as refused:
+        await graph.create_activity(new_id(), str(uuid.uuid4()), await content(graph), IN_PROGRESS)
+    assert refused.value.status == 404
+
+
+async def test_an_update_without_status_is_refused(graph: LearningGraph) -> None:
+    created = await graph.create_activity(new_id(), ADA, await content(graph), IN_PROGRESS)
+    with pytest.raises(GraphError) as refused:
+        await graph.update_activity(created.id, ActivityWrite(completion_percentage=60))
+    assert refused.value.status == 400
+
+
+async def test_an_update_with_status_changes_the_record(graph: LearningGraph) -> None:
+    external_id = new_id()
+    created = await graph.create_activity(external_id, ADA, await content(graph), IN_PROGRESS)
+    await graph.update_activity(created.id, ActivityWrite(CourseStatus.IN_PROGRESS, 60))
+    read = await graph.get_activity(external_id)
+    assert read is not None
+    assert (read.status, read.completion_percentage, read.started_at) == (CourseStatus.IN_PROGRESS, 60, T)
+
+
+async def test_fields_sent_as_null_are_cleared(graph: LearningGraph) -> None:
+    external_id = new_id()
+    completed = ActivityWrite(CourseStatus.COMPLETED, 100, T, T)
+    created = await graph.create_activity(external_id, ADA, await content(graph), completed)
+    back = ActivityWrite(CourseStatus.IN_PROGRESS, 40, clear=frozenset({"completed_at"}))
+    await graph.update_activity(created.id, back)
+    read = await graph.get_activity(external_id)
+    assert read is not None
+    assert (read.status, read.completion_percentage, read.completed_at) == (
+        CourseStatus.IN_PROGRESS,
+        40,
+        None,
+    )
+
+
+async def test_updating_an_unknown_record_is_not_found(graph: LearningGraph) -> None:
+    with pytest.raises(GraphError) as refused:
+        await graph.update_activity(str(uuid.uuid4()), IN_PROGRESS)
+    assert refused.value.status == 404
+
+
+async def test_a_deleted_record_is_gone_and_a_second_delete_says_so(graph: LearningGraph) -> None:
+    external_id = new_id()
+    created = await graph.create_activity(external_id, ADA, await content(graph), IN_PROGRESS)
+    assert await graph.delete_activity(created.id) is True
+    assert await graph.get_activity(external_id) is None
+    assert await graph.delete_activity(created.id) is False
+
+
+async def test_writes_are_refused_while_course_activity_sync_is_off(graph_for: object) -> None:
+    enabled: LearningGraph = graph_for()  # type: ignore[operator]
+    disabled: LearningGraph = graph_for(DISABLED_PROVIDER)  # type: ignore[operator]
+    content_id = await content(enabled)
+    for write in (
+        disabled.create_activity(new_id(), ADA, content_id, IN_PROGRESS),
+        disabled.update_activity(str(uuid.uuid4()), IN_PROGRESS),
+        disabled.delete_activity(str(uuid.uuid4())),
+    ):
+        with pytest.raises(GraphError) as refused:
+            await write
+        assert refused.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ("mail", "Ada.Lovelace@contoso.example"),
+        ("userPrincipalName", "ada.lovelace@contoso.example"),
+        ("otherMails", "a.lovelace@old.contoso.example"),
+        ("employeeId", "E1815"),
+        ("extension_docebo_userId", "12301"),
+        ("onPremisesSamAccountName", "alovelace"),
+    ],
+)
+async def test_a_user_is_found_by_each_attribute(graph: LearningGraph, attribute: str, value: str) -> None:
+    assert await graph.find_user_id_by(attribute, value) == ADA
+
+
+async def test_a_user_is_found_by_upn_and_unknown_users_are_none(graph: LearningGraph) -> None:
+    assert await graph.find_user_id_by_upn("Ada.Lovelace@contoso.example") == ADA
+    assert await graph.find_user_id_by_upn("nobody@contoso.example") is None
+    assert await graph.find_user_id_by("mail", "nobody@contoso.example") is None
+
+
+async def test_content_is_found_by_external_id_and_unknown_content_is_none(graph: LearningGraph) -> None:
+    assert await graph.find_content_id("course-101") is not None
+    assert await graph.find_content_id("no-such-course") is None

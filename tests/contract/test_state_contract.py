@@ -1,0 +1,105 @@
+"""The state store's behaviour as the upserter relies on it: the same cases against the unit tests'
+MemoryStateStore and against TableStateStore on Azurite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from devtools.localstack.processes import AzuritePorts
+from shared.events.identity import ActivityOwner
+from shared.events.model import CourseStatus
+from shared.state.models import DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
+from shared.state.store import Conflict, StateStore, TableStateStore
+from tests.fakes import MemoryStateStore
+
+T = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
+OWNER = ActivityOwner("generic", "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b", "course-101")
+
+
+@pytest.fixture(params=["memory", "azurite"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
+    if request.param == "memory":
+        yield MemoryStateStore()
+        return
+    from azure.data.tables.aio import TableServiceClient
+
+    ports: AzuritePorts = request.getfixturevalue("azurite_ports")
+    table = TableStateStore(TableServiceClient.from_connection_string(ports.connection_string()))
+    try:
+        yield table
+    finally:
+        await table.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def entry(source: str, event_id: str, percentage: int = 40) -> EventEntry:
+    return EventEntry(source, event_id, T, CourseStatus.IN_PROGRESS, percentage, T)
+
+
+async def test_a_delivery_reads_back_whole_with_its_voiding(store: StateStore) -> None:
+    record = DeliveryRecord("generic", unique("evt"), "", "voided", 0, voided_by="void-1")
+    await store.save_delivery(record)
+    assert await store.delivery("generic", record.event_id) == record
+    assert await store.delivery("other", record.event_id) is None
+
+
+async def test_an_activity_is_claimed_once_with_its_owner(store: StateStore) -> None:
+    activity = unique("act")
+    claimed = await store.claim_activity(activity, OWNER)
+    with pytest.raises(Conflict):
+        await store.claim_activity(activity, OWNER)
+    read = await store.activity(activity)
+    assert read is not None
+    assert (read.owner, read.graph_id, read.etag) == (OWNER, None, claimed.etag)
+
+
+async def test_a_save_on_a_stale_etag_is_a_conflict(store: StateStore) -> None:
+    claimed = await store.claim_activity(unique("act"), OWNER)
+    saved = await store.save_activity(replace(claimed, graph_id="g1", status=CourseStatus.IN_PROGRESS))
+    with pytest.raises(Conflict):
+        await store.save_activity(replace(claimed, graph_id="g2"))
+    read = await store.activity(claimed.activity_id)
+    assert read is not None
+    assert (read.graph_id, read.status, read.etag) == ("g1", CourseStatus.IN_PROGRESS, saved.etag)
+
+
+async def test_two_sources_with_one_event_id_keep_two_entries(store: StateStore) -> None:
+    activity = unique("act")
+    await store.add_event(activity, entry("generic", "same", 40))
+    await store.add_event(activity, entry("other", "same", 90))
+    read = sorted(await store.events(activity), key=lambda e: e.source)
+    assert [(e.source, e.event_id, e.completion_percentage) for e in read] == [
+        ("generic", "same", 40),
+        ("other", "same", 90),
+    ]
+
+
+async def test_a_voiding_applies_whichever_arrives_first(store: StateStore) -> None:
+    activity = unique("act")
+    await store.void_event(activity, "generic", "early", "void-1")  # the voiding first
+    assert await store.events(activity) == []  # a voiding alone is no event
+    await store.add_event(activity, entry("generic", "early"))
+    await store.add_event(activity, entry("generic", "late"))
+    await store.void_event(activity, "generic", "late", "void-2")
+    await store.void_event(activity, "other", "late", "void-3")  # another source's id: no effect here
+    voided = {e.event_id: e.voided_by for e in await store.events(activity)}
+    assert voided == {"early": "void-1", "late": "void-2"}
+
+
+async def test_dead_letters_are_kept_listed_and_removed(store: StateStore) -> None:
+    letter = DeadLetterRecord(
+        "generic", unique("evt"), LetterState.PARKED, "learnerNotFound", "detail", "{}", 1, T, T, T
+    )
+    await store.save_dead_letter(letter)
+    assert await store.dead_letter("generic", letter.event_id) == letter
+    assert letter in [found async for found in store.dead_letters()]
+    await store.delete_dead_letter("generic", letter.event_id)
+    assert await store.dead_letter("generic", letter.event_id) is None
