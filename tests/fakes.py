@@ -164,7 +164,15 @@ class MemoryStateStore:
         return self.deliveries_by_key.get((source, event_id))
 
     async def save_delivery(self, record: DeliveryRecord) -> None:
-        self.deliveries_by_key[(record.source, record.event_id)] = record
+        previous = self.deliveries_by_key.get((record.source, record.event_id))
+        kept = record.voided_by or (previous.voided_by if previous else None)
+        self.deliveries_by_key[(record.source, record.event_id)] = replace(record, voided_by=kept)
+
+    async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
+        previous = self.deliveries_by_key.get((source, event_id)) or DeliveryRecord(
+            source, event_id, "", "voided", 0
+        )
+        self.deliveries_by_key[(source, event_id)] = replace(previous, voided_by=voided_by)
 
     async def deliveries(self) -> AsyncIterator[DeliveryRecord]:
         for record in list(self.deliveries_by_key.values()):

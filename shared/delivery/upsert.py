@@ -97,20 +97,32 @@ class CourseActivityUpserter:
                 event.source, event.event_id, activity_id, "applied", (seen.seen + 1) if seen else 1
             )
         )
+        if entry.voided_by is None:
+            await self._withdraw_if_voided_meanwhile(event, activity_id)
         if seen is not None and seen.status == "failed":  # parked or dead-lettered before: resolved now
             await self._state.delete_dead_letter(event.source, event.event_id)
         return result
 
     async def void(self, source: str, voided_event_id: str, voiding_event_id: str) -> UpsertResult:
-        """Withdraw the effect of an event (an xAPI voided statement), whenever it arrives."""
+        """Withdraw the effect of an event (an xAPI voided statement), whenever it arrives.
+
+        The voiding is written to the event's delivery row first, then the row is read: if the event
+        was applied, its entry is withdrawn here. An event applied at the same moment writes its row,
+        then reads it (`_withdraw_if_voided_meanwhile`). Of two such write-then-read pairs on one row,
+        at least one sees the other's write, so the voiding is never lost (both acting is harmless).
+        """
+        await self._state.void_delivery(source, voided_event_id, voiding_event_id)
         target = await self._state.delivery(source, voided_event_id)
-        if target is None or not target.activity_id:  # not applied (yet): remember, for when it comes
-            placeholder = DeliveryRecord(source, voided_event_id, "", "voided", 0)
-            await self._state.save_delivery(replace(target or placeholder, voided_by=voiding_event_id))
-            return UpsertResult.VOIDED
-        await self._state.void_event(target.activity_id, source, voided_event_id, voiding_event_id)
-        await _guarded(self._sync(target.activity_id, None, None))
+        if target is not None and target.activity_id:
+            await self._state.void_event(target.activity_id, source, voided_event_id, voiding_event_id)
+            await _guarded(self._sync(target.activity_id, None, None))
         return UpsertResult.VOIDED
+
+    async def _withdraw_if_voided_meanwhile(self, event: CanonicalEvent, activity_id: str) -> None:
+        after = await self._state.delivery(event.source, event.event_id)
+        if after is not None and after.voided_by:
+            await self._state.void_event(activity_id, event.source, event.event_id, after.voided_by)
+            await _guarded(self._sync(activity_id, None, None))
 
     async def mark(self, source: str, event_id: str, status: str) -> None:
         """Record that an event was parked or dead-lettered (a later success overwrites it)."""

@@ -34,7 +34,13 @@ class Conflict(Exception):
 
 class StateStore(Protocol):
     async def delivery(self, source: str, event_id: str) -> DeliveryRecord | None: ...
-    async def save_delivery(self, record: DeliveryRecord) -> None: ...
+    async def save_delivery(self, record: DeliveryRecord) -> None:
+        """Write the record; a voiding recorded for the event earlier stays (it is merged, not replaced)."""
+
+    async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
+        """Record that the source withdrew the event, whether or not the event has arrived (a row
+        that did not exist reads as status `voided`). Merged: it changes nothing else."""
+
     async def activity(self, activity_id: str) -> ActivityState | None: ...
     async def claim_activity(self, activity_id: str, owner: ActivityOwner) -> ActivityState:
         """Create the activity's row; Conflict if it exists (another worker is creating it)."""
@@ -120,9 +126,18 @@ class TableStateStore:
             "activityId": record.activity_id,
             "status": record.status,
             "seen": record.seen,
-            "voidedBy": record.voided_by or "",
         }
-        await (await self._table(DELIVERIES)).upsert_entity(entity)
+        if record.voided_by:
+            entity["voidedBy"] = record.voided_by
+        from azure.data.tables import UpdateMode
+
+        await (await self._table(DELIVERIES)).upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": source, "RowKey": key(event_id), "eventId": event_id, "voidedBy": voided_by}
+        await (await self._table(DELIVERIES)).upsert_entity(entity, mode=UpdateMode.MERGE)
 
     async def deliveries(self) -> AsyncIterator[DeliveryRecord]:
         async for row in (await self._table(DELIVERIES)).list_entities():
@@ -291,8 +306,8 @@ def _delivery(row: Any) -> DeliveryRecord:
         source=row["PartitionKey"],
         event_id=row["eventId"],
         activity_id=row.get("activityId", ""),
-        status=row["status"],
-        seen=int(row.get("seen", 1)),
+        status=row.get("status", "voided"),  # only a voiding has been recorded
+        seen=int(row.get("seen", 0)),
         voided_by=row.get("voidedBy") or None,
     )
 

@@ -103,3 +103,19 @@ async def test_dead_letters_are_kept_listed_and_removed(store: StateStore) -> No
     assert letter in [found async for found in store.dead_letters()]
     await store.delete_dead_letter("generic", letter.event_id)
     assert await store.dead_letter("generic", letter.event_id) is None
+
+
+async def test_a_voiding_on_a_delivery_survives_the_events_own_save(store: StateStore) -> None:
+    event_id = unique("evt")
+    await store.void_delivery("generic", event_id, "void-1")  # the voiding came first
+    assert await store.delivery("generic", event_id) == DeliveryRecord(
+        "generic", event_id, "", "voided", 0, "void-1"
+    )
+    await store.save_delivery(DeliveryRecord("generic", event_id, "act-1", "applied", 1))
+    assert await store.delivery("generic", event_id) == DeliveryRecord(
+        "generic", event_id, "act-1", "applied", 1, voided_by="void-1"
+    )
+    await store.void_delivery("generic", event_id, "void-2")  # and a voiding after it changes only that
+    assert await store.delivery("generic", event_id) == DeliveryRecord(
+        "generic", event_id, "act-1", "applied", 1, voided_by="void-2"
+    )

@@ -88,14 +88,10 @@ def writes(stack: Stack, activity_id: str | None = None) -> list[dict[str, Any]]
 
 def test_voiding_a_completion_moves_the_record_back_and_sends_the_date_as_null(stack: Stack) -> None:
     course, progress, done = new_course(stack), str(uuid.uuid4()), str(uuid.uuid4())
-    send_statements(
-        stack,
-        [
-            statement("progressed", course, progress, extensions={PROGRESS: 40}),
-            statement("completed", course, done, completion=True),
-        ],
-    )
-    record = wait_for(lambda: (lrs_record(stack, course) or {}).get("status") == "completed" or None)
+    send_statements(stack, [statement("progressed", course, progress, extensions={PROGRESS: 40})])
+    wait_for(lambda: lrs_record(stack, course), what="the record in progress")
+    send_statements(stack, [statement("completed", course, done, completion=True)])
+    wait_for(lambda: (lrs_record(stack, course) or {}).get("status") == "completed" or None)
     send_statements(stack, [voiding(done)])
     record = wait_for(
         lambda: r if (r := lrs_record(stack, course)) and r["status"] == "inProgress" else None,

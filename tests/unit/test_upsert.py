@@ -1,5 +1,6 @@
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -318,3 +319,29 @@ async def test_a_record_deleted_behind_the_bridges_back_is_created_again(
     graph.activities.clear()
     assert await upserter.apply(make(eventId="b", completionPercentage=70)) is UpsertResult.CREATED
     assert the_record(graph).completion_percentage == 70
+
+
+async def test_a_voiding_that_arrives_while_its_statement_is_written_is_not_lost(
+    graph: FakeGraph, state: MemoryStateStore
+) -> None:
+    gate, creating = asyncio.Event(), asyncio.Event()
+
+    class SlowGraph(FakeGraph):
+        async def create_activity(self, *args: Any, **kwargs: Any) -> ActivityRecord:
+            creating.set()
+            await gate.wait()
+            return await super().create_activity(*args, **kwargs)
+
+    slow = SlowGraph()
+    slow.__dict__.update({k: v for k, v in graph.__dict__.items() if k != "calls"})
+    upserter = CourseActivityUpserter(slow, state)
+    applying = asyncio.create_task(
+        upserter.apply(make(eventId="done", status="completed", completionPercentage=None))
+    )
+    await creating.wait()
+    assert (
+        await upserter.void("generic", "done", "void-1") is UpsertResult.VOIDED
+    )  # finds no applied event yet
+    gate.set()
+    await applying
+    assert slow.activities == {}  # the statement's only effect was withdrawn after all
