@@ -4,8 +4,11 @@ when everything goes wrong at once.
 On a fresh local stack (Azurite on disk, the Graph sandbox, the dev host), it sends events for many
 learners and courses, every delivery duplicated at random and the order shuffled, while the sandbox
 injects 429s with Retry-After, 503s, timeouts and latency; the dev host is killed and restarted
-mid-run and Azurite is restarted once. Some events name learners who do not exist. At the end it
-compares every course activity in the sandbox with the merge of its events and prints:
+mid-run and Azurite is restarted once. Some events name learners who do not exist. Besides the generic
+source, an LRS sends statements of which some are voided (the voiding often arriving first), and a
+second generic source aims at the first one's records with their external ids and reuses its event
+ids. At the end it compares every course activity in the sandbox with the merge of its source's
+events, voided ones left out (a record none of whose events is left must not exist), and prints:
 
     sent=… accepted=… applied=… deduplicated=… parked=… deadlettered=… missing=0 duplicated=0 wrong=0
 
@@ -17,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import random
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +41,7 @@ from devtools.localstack.processes import azurite
 from devtools.localstack.settings import new_webhook_secret
 from devtools.localstack.stack import PROVIDER_ID, LocalStack
 from shared.delivery.merge import contribution, fold
+from shared.events.identity import derived_activity_id, explicit_activity_id
 from shared.events.model import CanonicalEvent
 from shared.events.queue import EVENTS_QUEUE
 from shared.graph.gateway import record_from_json
@@ -52,10 +58,32 @@ FAULTS = {
 }
 
 
+#: The sources of the run: the generic format twice (the second one aims at the first one's records
+#: with their external ids and reuses its event ids), and an LRS whose statements are sometimes voided.
+PARTNER, LRS = "partner", "lrs"
+PARTNER_SECRET = "whsec_ZmF1bHRydW4tcGFydG5lci1vbmx5LWJ5dGVz"  # random test bytes, protect nothing
+LRS_CREDENTIALS = "faultrun-lrs:faultrun-secret"
+SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
+    PARTNER: ({"format": "generic"}, PARTNER_SECRET),
+    LRS: ({"format": "xapi", "courseId": "lastSegment"}, LRS_CREDENTIALS),
+}
+PROGRESS = "https://w3id.org/xapi/cmi5/result/extensions/progress"
+
+
+@dataclass
+class Planned:
+    """One event as its source sends it, and what it says (the expectation is folded from these)."""
+
+    source: str
+    payload: dict[str, Any]  # a generic event, or an xAPI statement
+    canonical: dict[str, Any]  # the canonical event it stands for
+    voided: bool = False
+
+
 @dataclass
 class Plan:
-    events: list[dict[str, Any]]
-    deliveries: list[list[dict[str, Any]]]
+    events: list[Planned]
+    deliveries: list[tuple[str, list[dict[str, Any]]]]  # (source, bodies), redeliveries included
     known_learners: set[str]
     unknown_learners: set[str]
 
@@ -68,18 +96,22 @@ class Tally:
     statuses: Counter[int] = field(default_factory=Counter)
 
 
+def user_id(email: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mailto:{email}"))
+
+
 def build_plan(events: int, learners: int, courses: int, rng: random.Random) -> Plan:
     known = {f"learner{i:04d}@fault.example" for i in range(learners)}
     unknown = {f"ghost{i:03d}@fault.example" for i in range(max(1, learners // 25))}
     people = sorted(known) + sorted(unknown)
     start = datetime(2026, 11, 1, tzinfo=UTC)
-    made = []
+    planned: list[Planned] = []
+    voidings: list[dict[str, Any]] = []
     for index in range(events):
-        learner = rng.choice(people)
-        course = f"fault-course-{rng.randrange(courses):03d}"
+        learner, course = rng.choice(people), f"fault-course-{rng.randrange(courses):03d}"
         occurred = start + timedelta(minutes=rng.randrange(60 * 24 * 20))
         status = rng.choices(["inProgress", "completed", "notStarted"], weights=[70, 25, 5])[0]
-        body: dict[str, Any] = {
+        canonical: dict[str, Any] = {
             "eventId": f"fault-{index:06d}",
             "occurredAt": occurred.isoformat(),
             "learner": {"email": learner},
@@ -87,23 +119,70 @@ def build_plan(events: int, learners: int, courses: int, rng: random.Random) -> 
             "status": status,
         }
         if status == "inProgress":
-            body["completionPercentage"] = rng.randrange(0, 101)
-        made.append(body)
-    shuffled = made[:]
-    rng.shuffle(shuffled)
-    deliveries: list[list[dict[str, Any]]] = []
-    while shuffled:
-        size = rng.randint(1, 20)
-        deliveries.append(shuffled[:size])
-        shuffled = shuffled[size:]
+            canonical["completionPercentage"] = rng.randrange(0, 101)
+        kind = rng.random()
+        if kind < 0.15 and status != "notStarted":
+            statement, voiding = _statement(canonical, rng)
+            planned.append(
+                Planned(LRS, statement, {**canonical, "eventId": statement["id"]}, voiding is not None)
+            )
+            voidings += [voiding] if voiding is not None else []
+            continue
+        planned.append(Planned("generic", canonical, canonical))
+        if kind > 0.85:  # the partner aims at the generic source's record, with the same event id
+            aimed = derived_activity_id("generic", user_id(learner), course)
+            body = {**canonical, "externalCourseActivityId": aimed}
+            planned.append(Planned(PARTNER, body, body))
+    return Plan(planned, _deliveries(planned, voidings, rng), known, unknown)
+
+
+def _statement(canonical: dict[str, Any], rng: random.Random) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The event as an xAPI statement, and one time in five the statement that voids it."""
+    completed = canonical["status"] == "completed"
+    statement: dict[str, Any] = {
+        "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "actor": {"mbox": f"mailto:{canonical['learner']['email']}"},
+        "verb": {"id": f"http://adlnet.gov/expapi/verbs/{'completed' if completed else 'progressed'}"},
+        "object": {"id": f"https://lms.fault.example/courses/{canonical['course']['externalId']}"},
+        "timestamp": canonical["occurredAt"],
+    }
+    if completed:
+        statement["result"] = {"completion": True}
+    elif "completionPercentage" in canonical:
+        statement["result"] = {"extensions": {PROGRESS: canonical["completionPercentage"]}}
+    if rng.random() >= 0.2:
+        return statement, None
+    voiding = {
+        "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "actor": statement["actor"],
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": statement["id"]},
+    }
+    return statement, voiding
+
+
+def _deliveries(
+    planned: list[Planned], voidings: list[dict[str, Any]], rng: random.Random
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Batches of 1 to 20 per source, shuffled (a voiding may come before its statement), 30 %
+    delivered twice."""
+    items = [(p.source, p.payload) for p in planned] + [(LRS, v) for v in voidings]
+    rng.shuffle(items)
+    deliveries: list[tuple[str, list[dict[str, Any]]]] = []
+    for source in ("generic", PARTNER, LRS):
+        mine = [payload for s, payload in items if s == source]
+        while mine:
+            size = rng.randint(1, 20)
+            deliveries.append((source, mine[:size]))
+            mine = mine[size:]
     deliveries += [d for d in deliveries if rng.random() < 0.3]  # redeliveries
     rng.shuffle(deliveries)
-    return Plan(made, deliveries, known, unknown)
+    return deliveries
 
 
 def seed(stack: LocalStack, plan: Plan, courses: int) -> None:
     users = [
-        {"userPrincipalName": u, "displayName": u.split("@")[0], "mail": u}
+        {"id": user_id(u), "userPrincipalName": u, "displayName": u.split("@")[0], "mail": u}
         for u in sorted(plan.known_learners)
     ]
     contents = [
@@ -119,18 +198,30 @@ def seed(stack: LocalStack, plan: Plan, courses: int) -> None:
     httpx.post(f"{stack.sandbox}/_sandbox/seed", json=document, timeout=60).raise_for_status()
 
 
-def deliver(stack: LocalStack, delivery: list[dict[str, Any]], tally: Tally) -> None:
+def post(stack: LocalStack, source: str, bodies: list[dict[str, Any]]) -> httpx.Response:
+    if source == LRS:
+        headers = {
+            "content-type": "application/json",
+            "authorization": "Basic " + base64.b64encode(LRS_CREDENTIALS.encode()).decode(),
+            "x-experience-api-version": "1.0.3",
+        }
+        return stack.post(json.dumps(bodies).encode(), headers, path=f"xapi/{LRS}/statements")
+    return stack.send(bodies, source=source, secret=PARTNER_SECRET if source == PARTNER else None)
+
+
+def deliver(stack: LocalStack, delivery: tuple[str, list[dict[str, Any]]], tally: Tally) -> None:
     """Send one delivery the way a platform does: retry on 5xx and connection errors, with backoff."""
+    source, bodies = delivery
     for attempt in range(60):
         try:
-            response = stack.send(delivery)
+            response = post(stack, source, bodies)
         except httpx.HTTPError:
             response = None
         tally.posts += 1
         if response is not None:
             tally.statuses[response.status_code] += 1
-            if response.status_code == 202:
-                tally.accepted += len(delivery)
+            if response.status_code in (200, 202):
+                tally.accepted += len(bodies)
                 return
             if response.status_code < 500:
                 raise RuntimeError(f"delivery refused: {response.status_code} {response.text[:200]}")
@@ -139,16 +230,16 @@ def deliver(stack: LocalStack, delivery: list[dict[str, Any]], tally: Tally) -> 
     raise RuntimeError("a delivery could not be made in 60 attempts")
 
 
-def send_all(stack: LocalStack, deliveries: list[list[dict[str, Any]]], tally: Tally) -> None:
+def send_all(stack: LocalStack, deliveries: list[tuple[str, list[dict[str, Any]]]], tally: Tally) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda d: deliver(stack, d, tally), deliveries))
 
 
 def during(
     disruption: Callable[[], None],
-    work: Callable[[LocalStack, list[list[dict[str, Any]]], Tally], None],
+    work: Callable[[LocalStack, list[tuple[str, list[dict[str, Any]]]], Tally], None],
     stack: LocalStack,
-    deliveries: list[list[dict[str, Any]]],
+    deliveries: list[tuple[str, list[dict[str, Any]]]],
     tally: Tally,
 ) -> None:
     """Run `work` and, once it is under way, the disruption beside it."""
@@ -189,38 +280,68 @@ def drain(stack: LocalStack, timeout: float) -> None:
     raise RuntimeError(f"the queue did not drain in {timeout:.0f} s")
 
 
-def expected_records(plan: Plan) -> dict[str, dict[str, Any]]:
+def expected_records(plan: Plan) -> dict[str, dict[str, Any] | None]:
+    """Each record the run calls for, by external id: the fold of its source's events that were not
+    voided (None: there must be no record, e.g. every event behind it voided)."""
     by_activity: dict[str, list[CanonicalEvent]] = {}
-    for body in plan.events:
-        if body["learner"]["email"] in plan.unknown_learners:
+    for item in plan.events:
+        email = item.canonical["learner"]["email"]
+        if email in plan.unknown_learners or item.voided:
+            by_activity.setdefault(_activity_of(item), [])
             continue
-        event = CanonicalEvent.model_validate({**body, "source": "generic"})
-        by_activity.setdefault(event.activity_id, []).append(event)
-    expected = {}
+        event = CanonicalEvent.model_validate({**item.canonical, "source": item.source})
+        by_activity.setdefault(_activity_of(item), []).append(event)
+    expected: dict[str, dict[str, Any] | None] = {}
     for activity_id, events in by_activity.items():
         state = fold(contribution(e) for e in events)
-        expected[activity_id] = {
-            "status": state.status,
-            "completion_percentage": state.completion_percentage,
-            "started_at": state.started_at,
-            "completed_at": state.completed_at,
-        }
+        expected[activity_id] = (
+            None
+            if state is None
+            else {
+                "status": state.status,
+                "completion_percentage": state.completion_percentage,
+                "started_at": state.started_at,
+                "completed_at": state.completed_at,
+            }
+        )
     return expected
 
 
+def _planned_for(plan: Plan, activity_id: str) -> str:
+    items = [p for p in plan.events if _activity_of(p) == activity_id]
+    return (
+        ", ".join(f"{p.source}/{p.canonical['status']}{'/voided' if p.voided else ''}" for p in items)
+        or "none"
+    )
+
+
+def _activity_of(item: Planned) -> str:
+    learner = user_id(item.canonical["learner"]["email"])
+    course = item.canonical["course"]["externalId"]
+    if item.source == PARTNER:
+        return explicit_activity_id(PARTNER, item.payload["externalCourseActivityId"])
+    return derived_activity_id(item.source, learner, course)
+
+
 def compare(stack: LocalStack, plan: Plan) -> tuple[int, int, int, list[str]]:
+    """(missing, duplicated or stray, wrong, examples): every record in the sandbox against the plan."""
     listing = httpx.get(stack.activities_url, headers={"x-sandbox-client": "faultrun"}, timeout=60).json()[
         "value"
     ]
     records = [record_from_json(doc) for doc in listing]
     counts = Counter(r.external_id for r in records)
-    pairs = Counter((r.learner_user_id, r.learning_content_id) for r in records)
-    duplicated = sum(n - 1 for n in counts.values() if n > 1) + sum(n - 1 for n in pairs.values() if n > 1)
-    by_id = {r.external_id: r for r in records}
     expected = expected_records(plan)
-    missing, wrong, examples = 0, 0, []
+    strays = [r.external_id for r in records if expected.get(r.external_id) is None]
+    duplicated = sum(n - 1 for n in counts.values() if n > 1) + len(strays)
+    examples = [
+        f"unexpected record {external_id}: {_planned_for(plan, external_id)}" for external_id in strays
+    ]
+    by_id = {r.external_id: r for r in records}
+    missing, wrong = 0, 0
     for activity_id, want in expected.items():
         record = by_id.get(activity_id)
+        if want is None:
+            continue  # counted with the strays if it exists
         if record is None:
             missing += 1
             examples.append(f"missing {activity_id}")
@@ -274,7 +395,9 @@ def main() -> int:
     plan = build_plan(args.events, args.learners, args.courses, rng)
     with tempfile.TemporaryDirectory() as workdir:
         location = Path(workdir) / "azurite"
-        stack = LocalStack(Path(workdir), new_webhook_secret(), azurite_location=location)
+        stack = LocalStack(
+            Path(workdir), new_webhook_secret(), azurite_location=location, more_sources=SOURCES
+        )
         stack.devhost_env = {"DEVHOST_MESSAGE_LEASE_SECONDS": "20", "DEVHOST_LOG_LEVEL": "WARNING"}
         try:
             stack.start()
@@ -305,6 +428,9 @@ def main() -> int:
         f"deadlettered={counts['deadlettered']} "
         f"missing={missing} duplicated={duplicated} wrong={wrong}"
     )
+    voided = sum(1 for p in plan.events if p.voided)
+    partner = sum(1 for p in plan.events if p.source == PARTNER)
+    print(f"voided statements={voided} partner events aimed at generic records={partner}")
     print(
         f"deliveries={len(plan.deliveries)} posts={tally.posts} retried={tally.retries} "
         f"answers={dict(tally.statuses)} seconds={elapsed:.0f}"

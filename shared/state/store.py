@@ -49,7 +49,8 @@ class StateStore(Protocol):
         """Replace the row if its ETag is still `state.etag`; Conflict otherwise."""
 
     async def add_event(self, activity_id: str, entry: EventEntry) -> None:
-        """Add or replace the entry of (entry.source, entry.event_id); a voiding recorded earlier stays."""
+        """Add or replace the entry of (entry.source, entry.event_id), with its own voiding if it has
+        one; a voiding recorded earlier stays."""
 
     async def void_event(self, activity_id: str, source: str, event_id: str, voided_by: str) -> None:
         """Mark the source's event as withdrawn, whether or not its entry has arrived yet."""
@@ -223,6 +224,8 @@ class TableStateStore:
             "startedAt": _iso(entry.started_at),
             "completedAt": _iso(entry.completed_at),
         }
+        if entry.voided_by:  # withdrawn before it arrived
+            entity["voidedBy"] = entry.voided_by
         # MERGE keeps a voidedBy written earlier (a voiding statement may arrive before its target).
         await (await self._table(EVENTS)).upsert_entity(entity, mode=UpdateMode.MERGE)
 

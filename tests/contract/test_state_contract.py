@@ -119,3 +119,10 @@ async def test_a_voiding_on_a_delivery_survives_the_events_own_save(store: State
     assert await store.delivery("generic", event_id) == DeliveryRecord(
         "generic", event_id, "act-1", "applied", 1, voided_by="void-2"
     )
+
+
+async def test_an_entry_added_already_voided_stays_voided(store: StateStore) -> None:
+    activity = unique("act")
+    await store.add_event(activity, replace(entry("generic", "withdrawn"), voided_by="void-1"))
+    [found] = await store.events(activity)
+    assert found.voided_by == "void-1"
