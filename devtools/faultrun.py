@@ -61,8 +61,9 @@ FAULTS = {
 #: The sources of the run: the generic format twice (the second one aims at the first one's records
 #: with their external ids and reuses its event ids), and an LRS whose statements are sometimes voided.
 PARTNER, LRS = "partner", "lrs"
-PARTNER_SECRET = "whsec_ZmF1bHRydW4tcGFydG5lci1vbmx5LWJ5dGVz"  # random test bytes, protect nothing
-LRS_CREDENTIALS = "faultrun-lrs:faultrun-secret"
+# Fresh credentials for each run (nothing to keep secret, nothing hard-coded).
+PARTNER_SECRET = new_webhook_secret()
+LRS_CREDENTIALS = f"faultrun-lrs:{uuid.uuid4().hex}"
 SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
     PARTNER: ({"format": "generic"}, PARTNER_SECRET),
     LRS: ({"format": "xapi", "courseId": "lastSegment"}, LRS_CREDENTIALS),
