@@ -1,0 +1,54 @@
+"""The Bicep compiler's deploy-time-constant rule (BCP120/BCP178), checked offline on pycep's tree.
+
+No Bicep compiler runs here; these tests show the stand-in catches the shapes the compiler refuses
+(fixtures/), passes the shapes it accepts, and finds nothing in infra/.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from devtools.deploy_time import check_file
+from tests.infra.bicep import INFRA, bicep_files
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.mark.parametrize("path", bicep_files(), ids=lambda p: str(p.relative_to(INFRA)))
+def test_no_template_needs_a_runtime_value_where_bicep_needs_a_constant(path: Path) -> None:
+    findings = check_file(path)
+    assert findings == [], "\n".join(str(f) for f in findings)
+
+
+def test_a_loop_over_settings_holding_a_connection_string_is_refused() -> None:
+    """The shape functionapp.bicep had before issue 10, which did not compile."""
+    [finding] = check_file(FIXTURES / "runtime-for-source.bicep")
+    assert finding.where == "variable fixedSettings"
+    assert finding.what == "the for-expression's source"
+    assert "appInsights.properties" in finding.because
+    assert "through variable identitySettings" in finding.because
+
+
+def test_names_scopes_and_loops_over_runtime_values_are_each_refused() -> None:
+    found = {(f.where, f.what): f.because for f in check_file(FIXTURES / "runtime-names.bicep")}
+    assert found == {
+        ("resource byProperty", "name"): "account.properties",
+        ("existing resource byReference", "name"): "reference()",
+        ("existing resource byScope", "scope"): "child.outputs",
+        ("module byModuleOutput", "name"): "child.outputs",
+        ("variable keys", "the for-expression's source"): "listKeys()",
+        ("variable secrets", "the for-expression's source"): "listSecrets()",
+    }
+
+
+def test_runtime_values_inside_objects_bodies_and_outputs_are_accepted() -> None:
+    """What the quickstarts do: app settings as a union() of objects; loops over parameters only;
+    a resource's id and name in names; runtime properties anywhere else."""
+    assert check_file(FIXTURES / "constant-settings.bicep") == []
+
+
+def test_the_message_names_the_place_the_value_and_the_rule() -> None:
+    [finding] = check_file(FIXTURES / "runtime-for-source.bicep")
+    message = str(finding)
+    assert message.startswith("variable fixedSettings: the for-expression's source depends on")
+    assert "BCP178" in message
