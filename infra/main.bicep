@@ -9,7 +9,7 @@ targetScope = 'subscription'
 param environmentName string
 
 // Regions offering Flex Consumption, as listed by the Flex Consumption quickstart
-// (Azure-Samples/functions-quickstart-python-http-azd, 2025-11) less its canary region (eastus2euap).
+// (Azure-Samples/functions-quickstart-python-http-azd, 2025-11-24) less its canary region, eastus2euap.
 // The list grows: `az functionapp list-flexconsumption-locations` gives today's, and a region added
 // here needs nothing else.
 @minLength(1)
