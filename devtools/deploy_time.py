@@ -110,14 +110,14 @@ class _Checker:
             return None
         if "loop_type" in expression:
             detail = expression["loop_type"].get("detail", {})
-            inner = shadowed | {detail.get("item_name"), detail.get("index_name")} - {None}
+            names = {str(detail[key]) for key in ("item_name", "index_name") if detail.get(key)}
             return self.runtime(detail.get("array_name"), shadowed) or self.runtime(
-                expression.get("config"), frozenset(str(name) for name in inner)
+                expression.get("config"), shadowed | names
             )
         if expression.get("type") == "lambda_expression":
             detail = expression.get("detail", {})
-            names = frozenset(str(v) for k, v in detail.items() if k.startswith("var_"))
-            return self.runtime(detail.get("expression"), shadowed | names)
+            params = frozenset(str(v) for k, v in detail.items() if k.startswith("var_"))
+            return self.runtime(detail.get("expression"), shadowed | params)
         if "function" in expression:
             return self._function(expression["function"], shadowed)
         if "operator" in expression:
