@@ -59,17 +59,13 @@ class Bridge:
             from shared.graph.msgraph_gateway import build_learning_graph
 
             graph = build_learning_graph(self.settings)
-            attributes = {
-                name: source.options.account_attribute
-                for name, source in self.sources.items()
-                if source.options.account_attribute
-            }
-            # Events a source queued before it was set aside still need its learner lookup.
-            attributes.update(
-                (name, source.account_attribute)
-                for name, source in self.unavailable.items()
-                if source.account_attribute
+            # Events a source queued before it was set aside still need its options (learner lookup):
+            # the queue side reads the options of every source that has valid ones.
+            options = {name: source.options for name, source in self.sources.items()}
+            options.update(
+                (name, aside.options) for name, aside in self.unavailable.items() if aside.options is not None
             )
+            attributes = {name: o.account_attribute for name, o in options.items() if o.account_attribute}
             state = self.state()
             upserter = CourseActivityUpserter(graph, state, Resolver(graph, attributes))
             self._worker = EventWorker(upserter, self.dead_letters())

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import SOURCES, SourceSettings, secret_setting_name
-from shared.sources.base import SourceFormat
+from shared.sources.base import FormatOptions, SourceFormat
 from shared.sources.exceptions import SourceConfigurationError, UnknownSource
 
 #: Format name -> the module that implements it. Modules are imported when a configured source uses
@@ -74,8 +74,8 @@ class UnavailableSource:
     reason: str
     #: The app setting to fix first: the secret's, or BRIDGE_SOURCES for the definition and options.
     setting: str
-    #: Its learner lookup attribute when its options are valid (queued events still need it).
-    account_attribute: str | None = None
+    #: Its options when they are valid (events it queued before it was set aside still need them).
+    options: FormatOptions | None = None
     #: The routes its format answers on, when the format is known.
     endpoints: frozenset[str] = field(default_factory=lambda: frozenset({"webhook", "xapi"}))
 
@@ -123,7 +123,7 @@ def _unavailable(settings: SourceSettings, problem: str) -> UnavailableSource:
         name=settings.name,
         reason=" ".join(reasons),
         setting=secret_setting if lacks_secret else SOURCES,
-        account_attribute=options.account_attribute if options is not None else None,
+        options=options,
         endpoints=implementation.endpoints if implementation is not None else frozenset({"webhook", "xapi"}),
     )
 

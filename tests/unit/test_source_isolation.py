@@ -129,7 +129,9 @@ def test_queued_events_of_a_set_aside_source_keep_their_learner_lookup() -> None
         }
     )
     target, _ = bridge(BRIDGE_SOURCES=sources)
-    assert target.unavailable["vaulted"].account_attribute == "employeeId"
+    options = target.unavailable["vaulted"].options
+    assert options is not None
+    assert options.account_attribute == "employeeId"
 
 
 def test_the_start_up_log_names_each_set_aside_source_once(caplog: pytest.LogCaptureFixture) -> None:
