@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools import infra_check
 from devtools.deploy_time import check_file
 from tests.infra.bicep import INFRA, bicep_files
 
@@ -52,3 +53,21 @@ def test_the_message_names_the_place_the_value_and_the_rule() -> None:
     message = str(finding)
     assert message.startswith("variable fixedSettings: the for-expression's source depends on")
     assert "BCP178" in message
+
+
+def test_the_command_line_check_fails_on_a_refused_file_and_passes_a_good_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m devtools.infra_check FILE...`: how to check any file, e.g. one from git history."""
+    assert infra_check.main([str(FIXTURES / "runtime-for-source.bicep")]) == 1
+    assert "variable fixedSettings" in capsys.readouterr().err
+    assert infra_check.main([str(FIXTURES / "constant-settings.bicep")]) == 0
+
+
+def test_checkov_reads_a_copy_without_what_its_parser_cannot_and_with_the_same_lines() -> None:
+    text = (INFRA / "modules" / "functionapp.bicep").read_text(encoding="utf-8")
+    staged = infra_check.for_checkov(text)
+    assert "toObject(" in text
+    assert "toObject(" not in staged
+    assert staged.count("\n") == text.count("\n"), "checkov's line numbers must point at the real file"
+    assert "resource appSettings" in staged
