@@ -151,11 +151,8 @@ def read_sources(env: Mapping[str, str]) -> tuple[dict[str, SourceSettings], dic
     """(usable source definitions, name -> why a definition is unusable, why BRIDGE_SOURCES is)."""
     raw = env.get(SOURCES, "").strip()
     if not raw:
-        return (
-            {},
-            {},
-            (f'{SOURCES} is required: a JSON object such as {{"generic": {{"format": "generic"}}}}.'),
-        )
+        example = '{"generic": {"format": "generic"}}'
+        return {}, {}, f"{SOURCES} is required: a JSON object such as {example}."
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError as exc:
