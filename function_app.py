@@ -1,7 +1,8 @@
 """Azure Functions entry point (Python v2 model): registers the functions, nothing more.
 
-All logic lives in the `shared` package. Building the Bridge validates the app settings, so a
-misconfigured app fails at start-up with a message naming each bad setting.
+All logic lives in the `shared` package. Building the Bridge validates the app settings: a setting
+nothing works without fails start-up with a message naming it; a source that cannot be used is set
+aside (503 for it, reported by /api/health) while everything else runs.
 """
 
 import azure.functions as func
@@ -29,7 +30,7 @@ def xapi_statements(req: func.HttpRequest) -> func.HttpResponse:
 @app.function_name("health")
 @app.route(route="health", methods=["GET"])
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return http.health()
+    return http.health(bridge)
 
 
 @app.function_name("apply_event")

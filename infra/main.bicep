@@ -8,8 +8,50 @@ targetScope = 'subscription'
 @description('azd environment name; names and tags the resources.')
 param environmentName string
 
+// Regions offering Flex Consumption, as listed by the Flex Consumption quickstart
+// (Azure-Samples/functions-quickstart-python-http-azd, 2025-11-24) less its canary region, eastus2euap.
+// The list grows: `az functionapp list-flexconsumption-locations` gives today's, and a region added
+// here needs nothing else.
 @minLength(1)
 @description('Azure region (one that offers Flex Consumption).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Viva Learning provider registration id whose course activities the bridge writes.')
@@ -24,6 +66,16 @@ param sources object = {
 
 @description('Grant the Graph application permissions to the identity here (needs an admin who can grant app roles). False when the admin grants them separately.')
 param grantGraphPermissions bool = true
+
+@description('Object id of the person (or pipeline) operating the bridge; azd fills it with the signed-in user. Gets Key Vault Secrets Officer on the vault and the storage queue and table data roles the CLI uses. Empty for none.')
+param principalId string = ''
+
+@description('What principalId is: User (azd signed in as a person), ServicePrincipal (a pipeline) or Group.')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
+
+@description('Key Vault purge protection. Off by default: with it on, after `azd down` the vault name stays reserved for 90 days and this environment cannot be provisioned again under the same name (use a new environment name). Once on, it cannot be turned off.')
+param keyVaultPurgeProtection bool = false
 
 @description('Email address for alert notifications; empty for none.')
 param alertEmail string = ''
@@ -74,6 +126,8 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     principalId: identity.outputs.principalId
+    operatorPrincipalId: principalId
+    operatorPrincipalType: principalType
   }
 }
 
@@ -85,6 +139,9 @@ module vault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     principalId: identity.outputs.principalId
+    operatorPrincipalId: principalId
+    operatorPrincipalType: principalType
+    purgeProtection: keyVaultPurgeProtection
   }
 }
 

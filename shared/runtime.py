@@ -1,34 +1,52 @@
 """Everything the functions need, built once per worker process from the app settings.
 
-Building it validates the whole configuration, so a misconfigured app fails at start-up with one clear
-message instead of failing the first request. The Graph side is built on first use only: importing
-msgraph costs about a second, which the webhook's cold start must not pay.
+Building it validates the whole configuration. What nothing works without (storage, the provider
+registration id) fails start-up with one message naming each setting. A source that cannot be used
+(missing or unresolved secret, invalid options) is set aside instead: the other sources and the queue
+side work, that source answers 503 `source-not-configured`, and the start-up log and `GET /api/health`
+say why. The Graph side is built on first use only: importing msgraph costs about a second, which the
+webhook's cold start must not pay.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
+from shared.config.settings import SOURCES as SOURCES_SETTING
 from shared.config.settings import Settings, load_settings
 from shared.delivery.deadletters import DeadLetters
 from shared.delivery.resolve import Resolver
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.delivery.worker import EventWorker
-from shared.ingest.handler import WebhookIngestor
-from shared.sources.registry import build_sources
+from shared.ingest import problems
+from shared.ingest.handler import WebhookIngestor, WebhookRequest, WebhookResponse
+from shared.ingest.problems import PROBLEM_MEDIA_TYPE
+from shared.sources.registry import UnavailableSource, build_isolated_sources
 from shared.state.store import StateStore, TableStateStore
 from shared.state.tables import table_service_client
 from shared.storage.queues import QueueSender, StorageQueues
+from shared.telemetry import Outcome, record_event
+
+log = logging.getLogger(__name__)
 
 
 class Bridge:
     def __init__(self, settings: Settings, queues: QueueSender | None = None) -> None:
         self.settings = settings
-        self.sources = build_sources(settings.sources)
+        catalog = build_isolated_sources(settings.sources, settings.source_problems)
+        self.sources = catalog.available
+        self.unavailable = catalog.unavailable
         self.queues = queues or StorageQueues(settings)
-        self.ingestor = WebhookIngestor(self.sources, self.queues, settings.max_body_bytes)
+        self.ingestor = IsolatingIngestor(
+            WebhookIngestor(self.sources, self.queues, settings.max_body_bytes),
+            self.unavailable,
+            settings.sources_problem,
+        )
+        self._log_degraded()
         self._worker: EventWorker | None = None
         self._state: StateStore | None = None
 
@@ -41,17 +59,18 @@ class Bridge:
             from shared.graph.msgraph_gateway import build_learning_graph
 
             graph = build_learning_graph(self.settings)
-            attributes = {
-                name: source.options.account_attribute
-                for name, source in self.sources.items()
-                if source.options.account_attribute
-            }
-            shared_ids = [name for name, source in self.sources.items() if source.options.shared_activity_ids]
+            # Events a source queued before it was set aside still need its options (learner lookup):
+            # the queue side reads the options of every source that has valid ones.
+            options = {name: source.options for name, source in self.sources.items()}
+            options.update(
+                (name, aside.options) for name, aside in self.unavailable.items() if aside.options is not None
+            )
+            attributes = {name: o.account_attribute for name, o in options.items() if o.account_attribute}
             upserter = CourseActivityUpserter(
                 graph,
                 self.state(),
                 Resolver(graph, attributes),
-                shared_id_sources=shared_ids,
+                shared_id_sources=[name for name, o in options.items() if o.shared_activity_ids],
                 claim_lease=timedelta(seconds=self.settings.claim_lease_seconds),
             )
             self._worker = EventWorker(upserter, self.dead_letters(), self.queues)
@@ -65,3 +84,62 @@ class Bridge:
     def dead_letters(self) -> DeadLetters:
         timeout = timedelta(hours=self.settings.park_timeout_hours)
         return DeadLetters(self.state(), self.queues, timeout)
+
+    def health(self) -> dict[str, Any]:
+        """What GET /api/health answers: `ok`, or `degraded` with each set-aside source and why."""
+        degraded = {
+            name: {"setting": source.setting, "reason": source.reason}
+            for name, source in sorted(self.unavailable.items())
+        }
+        report: dict[str, Any] = {
+            "status": "degraded" if degraded or self.settings.sources_problem else "ok",
+            "sources": {"available": sorted(self.sources), "degraded": degraded},
+        }
+        if self.settings.sources_problem:
+            report["problems"] = [self.settings.sources_problem]
+        return report
+
+    def _log_degraded(self) -> None:
+        """Once per worker, at start-up: which sources are set aside and why (names, never values)."""
+        if self.settings.sources_problem:
+            log.error("no source can take deliveries: %s", self.settings.sources_problem)
+        for name, source in sorted(self.unavailable.items()):
+            log.error(
+                "source set aside, it answers 503 until fixed: source=%s reason=%s", name, source.reason
+            )
+        if self.unavailable or self.settings.sources_problem:
+            available = ", ".join(sorted(self.sources)) or "none"
+            log.warning("the bridge runs degraded: sources taking deliveries: %s", available)
+
+
+class IsolatingIngestor:
+    """The webhook, with set-aside sources answered 503 `source-not-configured` before anything else.
+
+    The 503 (with Retry-After) tells platforms to retry rather than switch the webhook off, and names
+    the setting to fix, never its value.
+    """
+
+    def __init__(
+        self,
+        ingestor: WebhookIngestor,
+        unavailable: Mapping[str, UnavailableSource],
+        sources_problem: str | None = None,
+    ) -> None:
+        self._ingestor = ingestor
+        self._unavailable = unavailable
+        self._sources_problem = sources_problem
+
+    def handle(self, request: WebhookRequest) -> WebhookResponse:
+        source = self._unavailable.get(request.source)
+        if source is not None and request.endpoint in source.endpoints:
+            return self._refuse(request.source, source.setting)
+        if source is None and self._sources_problem is not None:
+            return self._refuse("unknown", SOURCES_SETTING)
+        return self._ingestor.handle(request)
+
+    def _refuse(self, metric_source: str, setting: str) -> WebhookResponse:
+        problem = problems.source_not_configured(setting)
+        record_event(metric_source, Outcome.RECEIVED)
+        record_event(metric_source, Outcome.REJECTED, reason=problem.slug)
+        log.warning("webhook refused: source=%s status=503 type=%s", metric_source, problem.slug)
+        return WebhookResponse(problem.status, problem.to_json(), PROBLEM_MEDIA_TYPE, dict(problem.headers))

@@ -39,6 +39,9 @@ resource deadLetters 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview'
     severity: 2
     enabled: true
     scopes: [workspaceId]
+    // AppMetrics exists only once the app has sent a metric: validating the query against a new
+    // workspace would fail the deployment.
+    skipQueryValidation: true
     evaluationFrequency: 'PT5M'
     windowSize: 'PT15M'
     criteria: {
@@ -67,6 +70,9 @@ resource failureRate 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview'
     severity: 2
     enabled: true
     scopes: [workspaceId]
+    // AppMetrics exists only once the app has sent a metric: validating the query against a new
+    // workspace would fail the deployment.
+    skipQueryValidation: true
     evaluationFrequency: 'PT5M'
     windowSize: 'PT15M'
     criteria: {
@@ -95,6 +101,9 @@ resource silence 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
     severity: 3
     enabled: true
     scopes: [workspaceId]
+    // AppMetrics exists only once the app has sent a metric: validating the query against a new
+    // workspace would fail the deployment.
+    skipQueryValidation: true
     evaluationFrequency: 'PT1H'
     windowSize: noEventsPeriod
     criteria: {

@@ -1,6 +1,7 @@
 // The Function App on a Flex Consumption plan: Python 3.11 (what the tests run), the user-assigned
 // identity for everything (storage, Key Vault references, telemetry, Graph), and no secret in any
-// setting: source secrets are Key Vault references.
+// setting: source secrets are Key Vault references. No platform health check (healthCheckPath): Flex
+// Consumption does not offer it; GET /api/health is there for monitoring and for operators.
 param token string
 param location string
 param tags object
@@ -37,15 +38,13 @@ var bridgeSettings = {
   BRIDGE_PROVIDER_REGISTRATION_ID: providerRegistrationId
   BRIDGE_GRAPH_AUTH: 'managedIdentity'
 }
-var fixedSettings = [for setting in items(union(identitySettings, bridgeSettings)): {
-  name: setting.key
-  value: setting.value
-}]
-// One Key Vault reference per source: BRIDGE_SOURCE_<NAME>_SECRET -> secret "source-<name>".
-var sourceSecrets = [for source in items(sources): {
-  name: 'BRIDGE_SOURCE_${toUpper(replace(source.key, '-', '_'))}_SECRET'
-  value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=source-${source.key})'
-}]
+// One Key Vault reference per source: BRIDGE_SOURCE_<NAME>_SECRET -> secret "source-<name>". Built from
+// the `sources` parameter only (known when the deployment starts), never from a resource's properties.
+var sourceSecrets = toObject(
+  items(sources),
+  source => 'BRIDGE_SOURCE_${toUpper(replace(source.key, '-', '_'))}_SECRET',
+  source => '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=source-${source.key})'
+)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'plan-${token}'
@@ -81,8 +80,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       remoteDebuggingEnabled: false
       http20Enabled: true
-      healthCheckPath: '/api/health'
-      appSettings: concat(fixedSettings, sourceSecrets)
     }
     functionAppConfig: {
       deployment: {
@@ -105,6 +102,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
+}
+
+// The app settings as one object, in their own resource as the Flex Consumption quickstarts do: a
+// union() of objects may hold runtime values (the connection string), where a for-expression over
+// them may not (BCP178). This resource replaces every app setting on each provision.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: union(identitySettings, bridgeSettings, sourceSecrets)
 }
 
 resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {

@@ -5,11 +5,21 @@ param location string
 param tags object
 param principalId string
 
+@description('Object id of the person (or pipeline) operating the bridge; empty for none. Gets the queue and table data roles the CLI needs (send, requeue, inspect dead letters).')
+param operatorPrincipalId string = ''
+
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param operatorPrincipalType string = 'User'
+
 var queues = ['learning-events', 'learning-events-poison']
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host leases and keys, deployment package
   queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // the bridge's queues
   tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // the bridge's state (dedupe, dead letters)
+}
+var operatorRoles = {
+  queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // CLI: peek, requeue
+  tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // CLI: delivery state, dead letters
 }
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -70,6 +80,16 @@ resource roleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.value)
+  }
+}]
+
+resource operatorRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in items(empty(operatorPrincipalId) ? {} : operatorRoles): {
+  name: guid(account.id, operatorPrincipalId, role.value)
+  scope: account
+  properties: {
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.value)
   }
 }]

@@ -3,6 +3,10 @@
 Settings are flat strings because that is what Azure app settings and Key Vault references are. Source
 definitions sit in one JSON setting; each source's secret sits in its own setting so that it can be a
 Key Vault reference and never appears next to non-secret configuration.
+
+Only what nothing works without (storage, the provider registration id, the Graph endpoint) stops
+start-up. A source that cannot be used (its definition, options or secret) is reported and set aside:
+every other source and the queue side keep working, and that source answers 503 until it is fixed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shared.config.exceptions import ConfigurationError
 from shared.events.model import SOURCE_NAME_PATTERN
@@ -35,6 +39,8 @@ PARK_TIMEOUT_HOURS = "BRIDGE_PARK_TIMEOUT_HOURS"
 CLAIM_LEASE_SECONDS = "BRIDGE_CLAIM_LEASE_SECONDS"
 STORAGE = "BRIDGE_STORAGE"
 MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
+#: What App Service leaves in a setting whose Key Vault reference it could not resolve.
+KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
 
 
 class GraphAuth(StrEnum):
@@ -56,12 +62,18 @@ class SourceSettings(BaseModel):
     format: str
     options: Mapping[str, Any] = Field(default_factory=dict)
     secret: SecretStr | None = None
+    #: Why the secret setting holds no usable secret although it is set (never its value).
+    secret_problem: str | None = None
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     sources: Mapping[str, SourceSettings]
+    #: Sources named in BRIDGE_SOURCES whose definition cannot be used: name -> why (no values).
+    source_problems: Mapping[str, str] = Field(default_factory=dict)
+    #: Why BRIDGE_SOURCES as a whole cannot be read, when it cannot.
+    sources_problem: str | None = None
     provider_registration_id: str
     graph_base_url: str = DEFAULT_GRAPH_BASE_URL
     graph_auth: GraphAuth = GraphAuth.MANAGED_IDENTITY
@@ -76,9 +88,13 @@ class Settings(BaseModel):
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
-    """Validate every setting and report all problems at once (an operator fixes them in one go)."""
+    """Validate every setting and report all problems at once (an operator fixes them in one go).
+
+    Raises ConfigurationError only for settings nothing works without; problems with sources are
+    returned in the settings (`source_problems`, `sources_problem`) for the app to report.
+    """
     problems: list[str] = []
-    sources = _sources(env, problems)
+    sources, source_problems, sources_problem = read_sources(env)
     registration_id = env.get(PROVIDER_REGISTRATION_ID, "").strip()
     if not registration_id:
         problems.append(
@@ -110,6 +126,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         raise ConfigurationError(problems)
     return Settings(
         sources=sources,
+        source_problems=source_problems,
+        sources_problem=sources_problem,
         provider_registration_id=registration_id,
         graph_base_url=base_url,
         graph_auth=auth,
@@ -125,63 +143,70 @@ def load_settings(env: Mapping[str, str]) -> Settings:
 
 
 def load_source_settings(env: Mapping[str, str]) -> dict[str, SourceSettings]:
-    """Only the sources (for tools such as the CLI that need nothing else)."""
-    problems: list[str] = []
-    sources = _sources(env, problems)
+    """Only the sources (for tools such as the CLI that need nothing else); any problem raises."""
+    sources, source_problems, sources_problem = read_sources(env)
+    problems = [sources_problem] if sources_problem else []
+    problems += source_problems.values()
     if problems:
         raise ConfigurationError(problems)
     return sources
 
 
-def _sources(env: Mapping[str, str], problems: list[str]) -> dict[str, SourceSettings]:
+def read_sources(env: Mapping[str, str]) -> tuple[dict[str, SourceSettings], dict[str, str], str | None]:
+    """(usable source definitions, name -> why a definition is unusable, why BRIDGE_SOURCES is)."""
     raw = env.get(SOURCES, "").strip()
     if not raw:
-        problems.append(
-            f'{SOURCES} is required: a JSON object such as {{"generic": {{"format": "generic"}}}}.'
-        )
-        return {}
+        example = '{"generic": {"format": "generic"}}'
+        return {}, {}, f"{SOURCES} is required: a JSON object such as {example}."
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError as exc:
-        problems.append(f"{SOURCES} is not valid JSON ({exc.msg} at position {exc.pos}).")
-        return {}
+        return {}, {}, f"{SOURCES} is not valid JSON ({exc.msg} at position {exc.pos})."
     if not isinstance(parsed, dict) or not parsed:
-        problems.append(f"{SOURCES} must be a non-empty JSON object of source name to definition.")
-        return {}
+        return {}, {}, f"{SOURCES} must be a non-empty JSON object of source name to definition."
     sources: dict[str, SourceSettings] = {}
+    problems: dict[str, str] = {}
     for name, definition in parsed.items():
-        source = _source(name, definition, env, problems)
-        if source is not None:
+        source = _source(name, definition, env)
+        if isinstance(source, str):
+            problems[name] = source
+        else:
             sources[name] = source
-    return sources
+    return sources, problems, None
 
 
-def _source(name: str, definition: Any, env: Mapping[str, str], problems: list[str]) -> SourceSettings | None:
+def _source(name: str, definition: Any, env: Mapping[str, str]) -> SourceSettings | str:
+    """The source's settings, or why its definition cannot be used (never a value)."""
     where = f"{SOURCES}[{name!r}]"
     if not re.match(SOURCE_NAME_PATTERN, name):
-        problems.append(f"{where}: source names use a-z, 0-9 and '-' (they appear in URLs).")
-        return None
+        return f"{where}: source names use a-z, 0-9 and '-' (they appear in URLs)."
     if not isinstance(definition, dict) or not isinstance(definition.get("format"), str):
-        problems.append(f'{where} must be an object with a "format", e.g. {{"format": "generic"}}.')
-        return None
+        return f'{where} must be an object with a "format", e.g. {{"format": "generic"}}.'
     if "secret" in definition:
-        problems.append(
+        return (
             f"{where} contains a secret; put it in the app setting {secret_setting_name(name)} "
             "(a Key Vault reference in Azure) instead."
         )
-        return None
-    secret = env.get(secret_setting_name(name), "").strip()
+    secret, secret_problem = _secret(secret_setting_name(name), env)
     options = {k: v for k, v in definition.items() if k != "format"}
-    try:
-        return SourceSettings(
-            name=name,
-            format=definition["format"],
-            options=options,
-            secret=SecretStr(secret) if secret else None,
+    return SourceSettings(
+        name=name,
+        format=definition["format"],
+        options=options,
+        secret=secret,
+        secret_problem=secret_problem,
+    )
+
+
+def _secret(setting: str, env: Mapping[str, str]) -> tuple[SecretStr | None, str | None]:
+    """The secret in a setting, or None and why not when the setting is set but holds no secret."""
+    value = env.get(setting, "").strip()
+    if value.lower().startswith(KEY_VAULT_REFERENCE_PREFIX):
+        return None, (
+            f"{setting} is an unresolved Key Vault reference: the secret it names does not exist yet, "
+            "or the app's identity may not read it. Set the secret, then restart the app."
         )
-    except ValidationError as exc:  # pragma: no cover - the checks above make this unreachable
-        problems.append(f"{where}: {exc.errors()[0]['msg']}")
-        return None
+    return (SecretStr(value) if value else None), None
 
 
 def _graph_auth(env: Mapping[str, str], problems: list[str]) -> GraphAuth:

@@ -39,8 +39,10 @@ def webhook(bridge: Bridge, req: func.HttpRequest, endpoint: str = "webhook") ->
         return _to_http(WebhookResponse(500, problem.to_json(), PROBLEM_MEDIA_TYPE))
 
 
-def health() -> func.HttpResponse:
-    return _to_http(WebhookResponse(200, {"status": "ok", "version": __version__}))
+def health(bridge: Bridge) -> func.HttpResponse:
+    """200 even when degraded: the instance serves the other sources and the queue, so nothing should
+    take it out of rotation; `status` and `sources.degraded` say what is set aside and why."""
+    return _to_http(WebhookResponse(200, {**bridge.health(), "version": __version__}))
 
 
 def _to_http(response: WebhookResponse) -> func.HttpResponse:

@@ -82,3 +82,15 @@ def queue_unavailable() -> Problem:
         "The events could not be queued; nothing was accepted. Retry the delivery.",
         headers={"Retry-After": "30"},
     )
+
+
+def source_not_configured(setting: str) -> Problem:
+    """A configured source set aside at start-up (missing secret, invalid options): retry later."""
+    return Problem(
+        503,
+        "source-not-configured",
+        "Source not configured",
+        f"This source cannot take deliveries until the app setting {setting} is fixed; nothing was "
+        "accepted. Retry the delivery later.",
+        headers={"Retry-After": "300"},
+    )

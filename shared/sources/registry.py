@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from shared.config.exceptions import ConfigurationError
-from shared.config.settings import SourceSettings
-from shared.sources.base import SourceFormat
+from shared.config.settings import SOURCES, SourceSettings, secret_setting_name
+from shared.sources.base import FormatOptions, SourceFormat
 from shared.sources.exceptions import SourceConfigurationError, UnknownSource
 
 #: Format name -> the module that implements it. Modules are imported when a configured source uses
@@ -63,6 +64,68 @@ def build_sources(sources: Mapping[str, SourceSettings]) -> dict[str, SourceForm
     if problems:
         raise ConfigurationError(problems)
     return built
+
+
+@dataclass(frozen=True)
+class UnavailableSource:
+    """A configured source that cannot take deliveries, and why (naming settings, never values)."""
+
+    name: str
+    reason: str
+    #: The app setting to fix first: the secret's, or BRIDGE_SOURCES for the definition and options.
+    setting: str
+    #: Its options when they are valid (events it queued before it was set aside still need them).
+    options: FormatOptions | None = None
+    #: The routes its format answers on, when the format is known.
+    endpoints: frozenset[str] = field(default_factory=lambda: frozenset({"webhook", "xapi"}))
+
+
+@dataclass(frozen=True)
+class SourceCatalog:
+    """The sources that work, and those set aside at start-up (see `build_isolated_sources`)."""
+
+    available: dict[str, SourceFormat]
+    unavailable: dict[str, UnavailableSource]
+
+
+def build_isolated_sources(
+    sources: Mapping[str, SourceSettings], definition_problems: Mapping[str, str] | None = None
+) -> SourceCatalog:
+    """Every configured source that can be built; each one that cannot is set aside with its reason.
+
+    One source's missing secret or bad options must never stop the others (or the queue side): the
+    app starts, that source answers 503, and the health endpoint and start-up log say why.
+    """
+    available: dict[str, SourceFormat] = {}
+    unavailable = {
+        name: UnavailableSource(name, reason, SOURCES) for name, reason in (definition_problems or {}).items()
+    }
+    for name, settings in sources.items():
+        try:
+            available[name] = build_source(settings)
+        except SourceConfigurationError as exc:
+            unavailable[name] = _unavailable(settings, str(exc))
+    return SourceCatalog(available, unavailable)
+
+
+def _unavailable(settings: SourceSettings, problem: str) -> UnavailableSource:
+    implementation = format_class(settings.format)
+    secret_setting = secret_setting_name(settings.name)
+    try:  # valid options but no secret: an offline build still reads the options
+        options = build_source(settings, offline=True).options
+    except SourceConfigurationError:
+        options = None
+    lacks_secret = options is not None and implementation is not None and implementation.requires_secret
+    reasons = [problem]
+    if settings.secret_problem and lacks_secret:
+        reasons.append(settings.secret_problem)
+    return UnavailableSource(
+        name=settings.name,
+        reason=" ".join(reasons),
+        setting=secret_setting if lacks_secret else SOURCES,
+        options=options,
+        endpoints=implementation.endpoints if implementation is not None else frozenset({"webhook", "xapi"}),
+    )
 
 
 def format_without_secret(format_name: str, source_name: str | None = None) -> SourceFormat:

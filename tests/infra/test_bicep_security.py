@@ -70,7 +70,47 @@ def test_application_insights_accepts_only_entra_authenticated_telemetry() -> No
 def test_key_vault_uses_rbac_and_keeps_deleted_secrets() -> None:
     properties = config("modules/keyvault.bicep", "vault")["properties"]
     assert properties.get("enableRbacAuthorization") is True, "Key Vault must be in RBAC mode"
-    assert properties.get("enablePurgeProtection") is True, "Key Vault must have purge protection"
+    assert properties.get("enableSoftDelete") is True, "deleted secrets must stay recoverable"
+
+
+def test_purge_protection_is_a_parameter_off_by_default_so_azd_down_then_up_works() -> None:
+    """On, a deleted vault's name stays taken for 90 days; Key Vault refuses `false` (null is off)."""
+    purge = config("modules/keyvault.bicep", "vault")["properties"]["enablePurgeProtection"]
+    assert purge == {
+        "operator": {
+            "type": "conditional",
+            "operands": {"condition": "purgeProtection", "true_value": True, "false_value": None},
+        }
+    }
+    assert parsed("modules/keyvault.bicep")["parameters"]["purgeProtection"]["default"] is False
+    main = parsed("main.bicep")
+    assert main["parameters"]["keyVaultPurgeProtection"]["default"] is False
+    assert main["modules"]["vault"]["config"]["params"]["purgeProtection"] == "keyVaultPurgeProtection"
+
+
+def test_the_deploying_user_gets_the_data_roles_an_operator_needs() -> None:
+    """azd fills principalId with the signed-in user: secrets in Key Vault, the CLI's queue and tables."""
+    main = parsed("main.bicep")
+    assert main["parameters"]["principalId"]["default"] == ""
+    assert "${AZURE_PRINCIPAL_ID" in (INFRA / "main.parameters.json").read_text()
+    for module in ("vault", "storage"):
+        assert main["modules"][module]["config"]["params"]["operatorPrincipalId"] == "principalId"
+    officer = config("modules/keyvault.bicep", "officer")["config"]  # under its condition
+    assert "b86a8fe4-44ce-4948-aee5-eccb2c155cd7" in strings_in(parsed("modules/keyvault.bicep")["variables"])
+    assert officer["properties"]["principalId"] == "operatorPrincipalId"
+    operator_roles = parsed(STORAGE)["variables"]["operatorRoles"]["value"]
+    assert set(operator_roles.values()) == {
+        "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
+        "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
+    }
+
+
+def test_location_is_an_azd_location_limited_to_flex_consumption_regions() -> None:
+    decorators = parsed("main.bicep")["parameters"]["location"]["decorators"]
+    text = json.dumps(decorators)
+    assert '"type": "location"' in text, "azd location metadata"
+    assert "westeurope" in text, "an @allowed list of Flex Consumption regions"
+    assert "eastus2euap" not in text, "a canary region ordinary subscriptions cannot use"
 
 
 def test_no_secret_is_a_parameter_default_or_an_output() -> None:
@@ -119,6 +159,7 @@ def test_everything_uses_the_user_assigned_identity_and_no_key() -> None:
     deployment = site["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]
     assert deployment["type"] == "UserAssignedIdentity"
     settings = parsed(APP)["variables"]["identitySettings"]["value"]
+    assert "identitySettings" in json.dumps(config(APP, "appSettings")["properties"])
     for connection in ("AzureWebJobsStorage", "BRIDGE_STORAGE"):
         assert settings[f"{connection}__credential"] == "managedidentity", (
             f"{connection} must use the identity"
@@ -128,6 +169,17 @@ def test_everything_uses_the_user_assigned_identity_and_no_key() -> None:
     for path in bicep_files():
         assert "AccountKey" not in path.read_text(), f"{path.name} mentions a storage account key"
         assert "listKeys" not in path.read_text(), f"{path.name} reads keys"
+
+
+def test_app_settings_are_one_object_in_their_own_resource() -> None:
+    """The quickstarts' shape: union() of objects, no loop (the connection string is a runtime value)."""
+    settings = resources_of_type("Microsoft.Web/sites/config")
+    assert [(file, symbol) for file, symbol, _ in settings] == [(APP, "appSettings")]
+    body = config(APP, "appSettings")
+    assert body["name"] == "appsettings"
+    assert body["parent"] == "site"
+    assert body["properties"]["function"]["type"] == "union"
+    assert "appSettings" not in config(APP, "site")["properties"]["siteConfig"], "settings live in one place"
 
 
 def test_source_secrets_are_key_vault_references() -> None:
@@ -157,12 +209,30 @@ def test_graph_permissions_are_least_privilege_and_skippable() -> None:
 def test_alerts_cover_dead_letters_failure_rate_and_silence() -> None:
     rules = {symbol for _, symbol, _ in resources_of_type("Microsoft.Insights/scheduledQueryRules")}
     assert rules == {"deadLetters", "failureRate", "silence"}
+    for _, symbol, rule in resources_of_type("Microsoft.Insights/scheduledQueryRules"):
+        assert rule["config"]["properties"].get("skipQueryValidation") is True, (
+            f"{symbol}: AppMetrics does not exist in a new workspace; the query must not be validated"
+        )
     assert "noEventsPeriod" in parsed("main.bicep")["parameters"]
 
 
 def test_a_workbook_is_deployed_with_the_rest() -> None:
     [(_, _, workbook)] = resources_of_type("Microsoft.Insights/workbooks")
     assert workbook["config"]["properties"]["sourceId"] == "appInsightsId"
+
+
+def test_workbook_histograms_are_read_as_per_interval_sums_and_counts() -> None:
+    """Each histogram row holds an interval's sum/count/min/max: the mean is sum(valueSum)/sum(valueCount),
+    and no percentile or average of `value` (which is a sum) means anything."""
+    queries = [
+        text for text in strings_in(parsed("modules/workbook.bicep")["variables"]) if "customMetrics" in text
+    ]
+    histograms = [q for q in queries if "bridge.event.lag" in q or "bridge.graph.duration" in q]
+    assert histograms, "the workbook charts the lag and the Graph duration"
+    for query in histograms:
+        assert "sum(valueSum) / sum(valueCount)" in query or "sumif(valueSum" in query, query
+        assert "percentile" not in query, query
+        assert not re.search(r"avg(if)?\(value\b", query), query
 
 
 def test_azd_deploys_the_function_app() -> None:

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,7 @@ from shared.config import (
     ConfigurationError,
     GraphAuth,
     load_settings,
+    load_source_settings,
     read_local_settings,
     secret_setting_name,
 )
@@ -33,29 +35,70 @@ def test_defaults_point_at_microsoft_graph_with_managed_identity() -> None:
     assert set(settings.sources) == {"generic", "lms-a"}
 
 
-def test_every_missing_setting_is_reported_at_once() -> None:
+def test_every_missing_setting_nothing_works_without_is_reported_at_once() -> None:
     found = " ".join(problems({}))
-    for name in ("BRIDGE_SOURCES", "BRIDGE_PROVIDER_REGISTRATION_ID", "BRIDGE_STORAGE"):
+    for name in ("BRIDGE_PROVIDER_REGISTRATION_ID", "BRIDGE_STORAGE"):
         assert name in found
+
+
+def test_missing_sources_do_not_stop_the_app_they_are_reported() -> None:
+    """The queue side works without any source: only the webhooks are out, and the app says why."""
+    env = {k: v for k, v in VALID.items() if k != "BRIDGE_SOURCES"}
+    settings = load_settings(env)
+    assert settings.sources == {}
+    assert settings.sources_problem is not None
+    assert "BRIDGE_SOURCES is required" in settings.sources_problem
+
+
+def test_a_secret_that_is_an_unresolved_key_vault_reference_is_no_secret() -> None:
+    reference = "@Microsoft.KeyVault(VaultName=kv-abc;SecretName=source-generic)"
+    settings = load_settings({**VALID, "BRIDGE_SOURCE_GENERIC_SECRET": reference})
+    generic = settings.sources["generic"]
+    assert generic.secret is None
+    assert generic.secret_problem is not None
+    assert "BRIDGE_SOURCE_GENERIC_SECRET is an unresolved Key Vault reference" in generic.secret_problem
+    assert "kv-abc" not in generic.secret_problem
+    assert "source-generic" not in generic.secret_problem
+
+
+def test_a_secret_that_is_only_whitespace_is_no_secret() -> None:
+    settings = load_settings({**VALID, "BRIDGE_SOURCE_GENERIC_SECRET": "   "})
+    assert settings.sources["generic"].secret is None
 
 
 def test_secret_setting_name_follows_the_source_name() -> None:
     assert secret_setting_name("lms-a") == "BRIDGE_SOURCE_LMS_A_SECRET"
 
 
-def test_a_secret_inside_the_sources_setting_is_refused_without_echoing_it() -> None:
-    env = {**VALID, "BRIDGE_SOURCES": '{"generic": {"format": "generic", "secret": "hunter2"}}'}
-    message = str(ConfigurationError(problems(env)))
-    assert "BRIDGE_SOURCE_GENERIC_SECRET" in message
+def test_a_secret_inside_the_sources_setting_sets_that_source_aside_without_echoing_it() -> None:
+    env = {
+        **VALID,
+        "BRIDGE_SOURCES": json.dumps(
+            {"generic": {"format": "generic"}, "lms": {"format": "generic", "secret": "hunter2"}}
+        ),
+    }
+    settings = load_settings(env)
+    assert set(settings.sources) == {"generic"}
+    message = settings.source_problems["lms"]
+    assert "BRIDGE_SOURCE_LMS_SECRET" in message
     assert "hunter2" not in message
 
 
 def test_malformed_sources_json_says_where() -> None:
-    assert "not valid JSON" in problems({**VALID, "BRIDGE_SOURCES": "{generic"})[0]
+    problem = load_settings({**VALID, "BRIDGE_SOURCES": "{generic"}).sources_problem
+    assert problem is not None
+    assert "not valid JSON" in problem
 
 
 def test_source_names_must_be_url_safe() -> None:
-    assert "a-z" in problems({**VALID, "BRIDGE_SOURCES": '{"My Source": {"format": "generic"}}'})[0]
+    settings = load_settings({**VALID, "BRIDGE_SOURCES": '{"My Source": {"format": "generic"}}'})
+    assert "a-z" in settings.source_problems["My Source"]
+
+
+def test_the_cli_still_refuses_sources_it_cannot_use() -> None:
+    """Tools that only read sources need every one of them: any problem is an error there."""
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        load_source_settings({"BRIDGE_SOURCES": "{generic"})
 
 
 def test_anonymous_graph_is_only_for_a_loopback_sandbox() -> None:
