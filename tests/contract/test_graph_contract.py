@@ -199,3 +199,31 @@ async def test_a_user_is_found_by_upn_and_unknown_users_are_none(graph: Learning
 async def test_content_is_found_by_external_id_and_unknown_content_is_none(graph: LearningGraph) -> None:
     assert await graph.find_content_id("course-101") is not None
     assert await graph.find_content_id("no-such-course") is None
+
+
+async def test_the_sdk_never_retries_on_its_own(sandbox_url: str) -> None:
+    """A 429 comes straight back with its Retry-After: waiting is the queue's job, not the SDK's."""
+    import httpx
+
+    external_id = new_id()
+    fault = {"status": 429, "retryAfterSeconds": 1, "method": "GET", "pathContains": external_id}
+    httpx.post(f"{sandbox_url}/_sandbox/faults", json={"failNext": [fault]}, timeout=10).raise_for_status()
+    try:
+        with pytest.raises(GraphError) as throttled:
+            await gateway(sandbox_url, ENABLED_PROVIDER).get_activity(external_id)
+        assert (throttled.value.status, throttled.value.retry_after) == (429, 1)
+    finally:
+        httpx.post(f"{sandbox_url}/_sandbox/faults", json={}, timeout=10)
+
+
+async def test_plain_user_lookups_go_without_advanced_query_headers(sandbox_url: str) -> None:
+    import httpx
+
+    graph = gateway(sandbox_url, ENABLED_PROVIDER)
+    marker = f"{uuid.uuid4().hex}@contoso.example"
+    await graph.find_user_id_by("mail", marker)
+    await graph.find_user_id_by("extension_docebo_userId", marker)
+    log = httpx.get(f"{sandbox_url}/_sandbox/requests", timeout=10).json()["value"]
+    plain, advanced = [r for r in log if marker in r["path"] or marker in str(r["query"])]
+    assert (plain["consistencyLevel"], "$count" in plain["query"]) == (None, False)
+    assert (advanced["consistencyLevel"], advanced["query"].get("$count")) == ("eventual", "true")
