@@ -13,48 +13,25 @@ import argparse
 import base64
 import json
 import tempfile
-import time
 import uuid
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from devtools.faultrun import drain, graph_calls
 from devtools.localstack.settings import new_webhook_secret
 from devtools.localstack.stack import PROVIDER_ID, LocalStack
-from shared.events.queue import EVENTS_QUEUE
 
 LRS_CREDENTIALS = f"graph-calls:{uuid.uuid4().hex}"
 
 
-def stats(stack: LocalStack) -> Counter[str]:
-    found = httpx.get(f"{stack.sandbox}/_sandbox/stats", timeout=10).json()["requests"]
-    counts: Counter[str] = Counter()
-    for key, count in found.items():
-        method, kind, _ = key.split(" ")
-        counts[f"{method} {kind}"] += count
-    return counts
-
-
-def settle(stack: LocalStack) -> None:
-    """Wait until the events queue has stayed empty for two seconds."""
-    quiet = None
-    while True:
-        if stack.queue_depth(EVENTS_QUEUE) == 0:
-            quiet = quiet or time.monotonic()
-            if time.monotonic() - quiet > 2:
-                return
-        else:
-            quiet = None
-        time.sleep(0.2)
-
-
 def phase(stack: LocalStack, name: str, count: int, send: Any) -> None:
-    before = stats(stack)
+    _, before = graph_calls(stack)
     send()
-    settle(stack)
-    used = stats(stack) - before
+    drain(stack, timeout=300)
+    _, after = graph_calls(stack)
+    used = after - before
     total = sum(used.values())
     detail = ", ".join(f"{kind} {n / count:.2f}" for kind, n in used.most_common())
     print(f"{name:<28} {total / count:5.2f} Graph requests per event  ({detail})")
