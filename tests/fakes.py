@@ -75,8 +75,16 @@ class FakeGraph:
             raise GraphError(400, "BadRequest", "completionPercentage must be between 0 and 100.")
 
     async def find_user_id_by_upn(self, upn: str) -> str | None:
+        """GET /users/{id | userPrincipalName}."""
         self._enter("find_user_id_by_upn")
-        return self.users_by_upn.get(upn.casefold())
+        found = self.users_by_upn.get(upn.casefold())
+        if found is None and upn.casefold() in self._known_users():
+            return next(
+                i
+                for i in (*self.users_by_upn.values(), *self.users_by_mail.values(), *self.users_by.values())
+                if i.casefold() == upn.casefold()
+            )
+        return found
 
     async def find_user_id_by(self, attribute: str, value: str) -> str | None:
         self._enter(f"find_user_id_by:{attribute}")

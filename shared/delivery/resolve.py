@@ -1,7 +1,8 @@
 """Turning the source's names for things into Graph ids: learner -> Entra object id, course -> content id.
 
 How a learner is found depends on how the source names them:
-- `userId`: the Entra object id as sent;
+- `userId`: the Entra object id, checked with `GET /users/{id}` (a user not in Entra yet is parked like
+  any other unknown learner, instead of failing the POST);
 - `upn`: `GET /users/{upn}`;
 - `email`: the user whose `mail` is it, else whose `userPrincipalName` is it, else whose `otherMails`
   contain it (many tenants give users mail == UPN, some keep old addresses in otherMails);
@@ -39,8 +40,6 @@ class Resolver:
         self._contents: TTLCache[str, str] = TTLCache(maxsize=_CACHE_SIZE, ttl=ttl_seconds)
 
     async def learner_user_id(self, learner: Learner, source: str) -> str:
-        if learner.user_id is not None:
-            return str(learner.user_id)
         key = f"{source}\x1f{learner.identity_key()}"
         cached = self._users.get(key)
         if cached is not None:
@@ -52,6 +51,8 @@ class Resolver:
         return user_id
 
     async def _look_up(self, learner: Learner, source: str) -> str | None:
+        if learner.user_id is not None:
+            return await self._graph.find_user_id_by_upn(str(learner.user_id))  # /users/{id | upn}
         if learner.upn is not None:
             return await self._graph.find_user_id_by_upn(learner.upn)
         if learner.email is not None:

@@ -33,7 +33,7 @@ from typing import TypeVar
 from shared.delivery.exceptions import PermanentFailure, TransientFailure
 from shared.delivery.merge import contribution, fold, graph_baseline, patch, state_of
 from shared.delivery.resolve import Resolver
-from shared.events.identity import ActivityOwner, activity_id_for, owner_of
+from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
 from shared.events.model import CanonicalEvent
 from shared.graph.errors import GraphError, GraphUnavailable
 from shared.graph.gateway import ActivityRecord, ActivityWrite, LearningGraph
@@ -48,6 +48,8 @@ T = TypeVar("T")
 CLAIM_LEASE = timedelta(seconds=60)
 _ATTEMPTS = 4
 _POST_ATTEMPTS = 3
+#: How soon an event for an activity another worker is creating looks again.
+_LOOK_AGAIN = 5.0
 #: The longest single wait spent inside an invocation; longer ones go back to the queue.
 INLINE_WAIT = 2.0
 #: How long to wait after a 429 that names no Retry-After (Graph's throttling guidance: back off).
@@ -82,47 +84,71 @@ class CourseActivityUpserter:
         self._clock = clock
 
     async def apply(self, event: CanonicalEvent) -> UpsertResult:
+        """Apply one event. Its delivery row names its activity before its entry joins the activity's
+        log, and is read again after that, so a voiding (`void`) racing it is never lost."""
         seen = await self._state.delivery(event.source, event.event_id)
         if seen is not None and seen.status == "applied":
             await self._state.save_delivery(replace(seen, seen=seen.seen + 1))
+            if seen.voided_by and seen.activity_id:  # a withdrawal cut short (throttled) is finished now
+                await self._withdraw(event.source, event.event_id, seen.activity_id, seen.voided_by)
             return UpsertResult.DEDUPLICATED
+        if seen is not None and seen.voided_by:  # voided before it came: no learner lookup, no record
+            return await self._skip_voided(seen, event, seen.activity_id)
         learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
         activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
-        entry = contribution(event)
-        if seen is not None and seen.voided_by:  # its voiding statement came first
-            entry = replace(entry, voided_by=seen.voided_by)
-        result = await _guarded(self._sync(activity_id, owner_of(event, learner_id), entry))
+        pending = DeliveryRecord(event.source, event.event_id, activity_id, "pending", 0)
+        await self._state.save_delivery(replace(seen, activity_id=activity_id) if seen else pending)
+        named = await self._state.delivery(event.source, event.event_id)
+        if named is not None and named.voided_by:  # voided since the first look
+            return await self._skip_voided(named, event, activity_id)
+        result = await _guarded(self._sync(activity_id, owner_of(event, learner_id), contribution(event)))
+        await self._applied(seen, event, activity_id)
+        return result
+
+    async def _skip_voided(
+        self, seen: DeliveryRecord, event: CanonicalEvent, activity_id: str
+    ) -> UpsertResult:
+        """An event withdrawn before its entry joined a log: withdraw any entry an interrupted earlier
+        attempt may have added, and acknowledge it."""
+        assert seen.voided_by is not None
+        if activity_id:
+            await self._withdraw(event.source, event.event_id, activity_id, seen.voided_by)
+        await self._applied(seen, event, activity_id)
+        return UpsertResult.UNCHANGED
+
+    async def _applied(self, seen: DeliveryRecord | None, event: CanonicalEvent, activity_id: str) -> None:
+        count = (seen.seen + 1) if seen else 1
         await self._state.save_delivery(
-            DeliveryRecord(
-                event.source, event.event_id, activity_id, "applied", (seen.seen + 1) if seen else 1
-            )
+            DeliveryRecord(event.source, event.event_id, activity_id, "applied", count)
         )
-        if entry.voided_by is None:
-            await self._withdraw_if_voided_meanwhile(event, activity_id)
         if seen is not None and seen.status == "failed":  # parked or dead-lettered before: resolved now
             await self._state.delete_dead_letter(event.source, event.event_id)
-        return result
 
     async def void(self, source: str, voided_event_id: str, voiding_event_id: str) -> UpsertResult:
         """Withdraw the effect of an event (an xAPI voided statement), whenever it arrives.
 
-        The voiding is written to the event's delivery row first, then the row is read: if the event
-        was applied, its entry is withdrawn here. An event applied at the same moment writes its row,
-        then reads it (`_withdraw_if_voided_meanwhile`). Of two such write-then-read pairs on one row,
-        at least one sees the other's write, so the voiding is never lost (both acting is harmless).
+        The voiding is written to the event's delivery row, then the row is read: if it names the
+        event's activity, the event's entry is withdrawn here. An event being applied writes its
+        activity to the row, then reads it (`apply`). Of two such write-then-read pairs on one row, at
+        least one sees the other's write, so the voiding is never lost (both acting is harmless).
         """
         await self._state.void_delivery(source, voided_event_id, voiding_event_id)
         target = await self._state.delivery(source, voided_event_id)
         if target is not None and target.activity_id:
-            await self._state.void_event(target.activity_id, source, voided_event_id, voiding_event_id)
-            await _guarded(self._sync(target.activity_id, None, None))
+            try:
+                await self._withdraw(source, voided_event_id, target.activity_id, voiding_event_id)
+            except PermanentFailure as failure:
+                # The voiding is recorded; the record cannot be written now (e.g. its course is not in
+                # Viva Learning yet). Its parked events write it, without the voided one, when they can.
+                log.info(
+                    "voiding recorded, record not written now: source=%s reason=%s", source, failure.reason
+                )
         return UpsertResult.VOIDED
 
-    async def _withdraw_if_voided_meanwhile(self, event: CanonicalEvent, activity_id: str) -> None:
-        after = await self._state.delivery(event.source, event.event_id)
-        if after is not None and after.voided_by:
-            await self._state.void_event(activity_id, event.source, event.event_id, after.voided_by)
-            await _guarded(self._sync(activity_id, None, None))
+    async def _withdraw(self, source: str, event_id: str, activity_id: str, voided_by: str) -> None:
+        """Take a voided event out of its activity and bring Graph in line (idempotent)."""
+        await self._state.void_event(activity_id, source, event_id, voided_by)
+        await _guarded(self._sync(activity_id, None, None))
 
     async def mark(self, source: str, event_id: str, status: str) -> None:
         """Record that an event was parked or dead-lettered (a later success overwrites it)."""
@@ -134,7 +160,12 @@ class CourseActivityUpserter:
         self, activity_id: str, owner: ActivityOwner | None, entry: EventEntry | None
     ) -> UpsertResult:
         """Bring the Graph record in line with the activity's events. `owner` and `entry` are the
-        arriving event's (None for a voiding, which changes the log only)."""
+        arriving event's (None for a voiding, which changes the log only).
+
+        A worker whose row write loses to another's after it wrote to Graph cannot know whose Graph
+        write landed last (a slow PATCH or DELETE may land after a newer one): it writes the whole
+        record again, from the events as they are now."""
+        rewrite = False
         for _ in range(_ATTEMPTS):
             row = await self._state.activity(activity_id)
             claimed = False
@@ -144,26 +175,42 @@ class CourseActivityUpserter:
                         return UpsertResult.UNCHANGED  # voided before anything was written
                     row = await self._state.claim_activity(activity_id, owner)  # Conflict: lost the race
                     claimed = True
-                if owner is not None and row.owner is not None and not row.owner.admits(owner):
-                    raise _owner_mismatch("The activity belongs to another learner or course.")
+                if owner is not None and row.owner is not None and not self._admits(row, owner):
+                    raise _owner_mismatch("The activity belongs to another source, learner or course.")
                 if entry is not None:  # only once the owner is known to admit it
                     await self._state.add_event(activity_id, entry)
                     entry = None
                 if row.graph_id is None:
                     return await self._create(row, claimed)
-                return await self._update(row)
+                return await self._update(row, rewrite)
+            except _StaleGraphWrite:
+                rewrite = True
             except Conflict:
                 continue  # another worker wrote the row: read it again
         raise TransientFailure("concurrentUpdates", "The activity kept changing under this worker.")
 
-    async def _update(self, row: ActivityState) -> UpsertResult:
+    def _admits(self, row: ActivityState, owner: ActivityOwner) -> bool:
+        """Same learner and course, and the record's own source; another source's record only when it
+        is addressed by an id shared with other systems and both sources say their ids are such (a
+        derived id is its source's alone, whoever can compute it)."""
+        assert row.owner is not None
+        if not row.owner.admits(owner):
+            return False
+        if row.owner.source == owner.source:
+            return True
+        shared = self._shared_id_sources
+        return {row.owner.source, owner.source} <= shared and not _is_derived(row.activity_id, row.owner)
+
+    async def _update(self, row: ActivityState, rewrite: bool = False) -> UpsertResult:
+        """PATCH (or DELETE) what the events call for; `rewrite`: the whole record, whatever the row
+        says was written last."""
         assert row.graph_id is not None
         desired = fold(await self._state.events(row.activity_id))
         if desired is None:  # every event behind the record was voided: no record at all
             await self._graph.delete_activity(row.graph_id)
-            await self._state.save_activity(_cleared(row))
+            await _save_after_write(self._state, _cleared(row))
             return UpsertResult.DELETED
-        changes = patch(state_of(row), desired)
+        changes = patch(ActivityWrite() if rewrite else state_of(row), desired)
         if changes is None:
             return UpsertResult.UNCHANGED
         try:
@@ -175,18 +222,20 @@ class CourseActivityUpserter:
             # let the next pass create the record again.
             await self._state.save_activity(_cleared(row))
             raise Conflict(row.activity_id) from None
-        await self._state.save_activity(_with(row, desired))
+        await _save_after_write(self._state, _with(row, desired))
         return UpsertResult.UPDATED
 
     async def _create(self, row: ActivityState, claimed: bool) -> UpsertResult:
         now = self._clock()
         if not claimed:
             if row.claimed_at is not None and now - row.claimed_at < self._claim_lease:
+                # Look again soon (a creation takes a second or two), and at the latest when the lease
+                # of a worker that crashed runs out.
                 remaining = (row.claimed_at + self._claim_lease - now).total_seconds()
                 raise TransientFailure(
                     "activityBeingCreated",
                     "Another worker is creating this activity.",
-                    retry_after=remaining + random.uniform(0.5, 2.0),
+                    retry_after=min(remaining, _LOOK_AGAIN) + random.uniform(0.5, 2.0),
                 )
             row = await self._state.save_activity(replace(row, claimed_at=now))  # take over a stale claim
         try:
@@ -223,6 +272,10 @@ class CourseActivityUpserter:
         )
 
     async def _adopt(self, row: ActivityState, existing: ActivityRecord, content_id: str) -> UpsertResult:
+        """Take over a record found by external id. One that only a shared id can have reached may
+        predate the bridge: what it says becomes a floor (a baseline entry no voiding withdraws).
+        Under a derived or namespaced id the record is the bridge's own, left by an attempt whose
+        answer was lost: it is simply brought in line with the events, voidings included."""
         assert row.owner is not None
         if (existing.learner_user_id.casefold(), existing.learning_content_id) != (
             row.owner.learner_user_id.casefold(),
@@ -232,7 +285,9 @@ class CourseActivityUpserter:
                 "Graph already has a record with this external id for another learner or course; "
                 "it is not adopted."
             )
-        await self._state.add_event(row.activity_id, graph_baseline(existing))
+        foreign = row.owner.source in self._shared_id_sources and not _is_derived(row.activity_id, row.owner)
+        if foreign:
+            await self._state.add_event(row.activity_id, graph_baseline(existing))
         adopted = await self._state.save_activity(
             _with(replace(row, graph_id=existing.id), state_of(existing))
         )
@@ -242,11 +297,8 @@ class CourseActivityUpserter:
 async def _pause_before_retry(exc: GraphError | GraphUnavailable, attempt: int) -> None:
     """Wait briefly before looking up and POSTing again, or give the failure back (to the queue)."""
     last = attempt + 1 == _POST_ATTEMPTS
-    if isinstance(exc, GraphUnavailable):
-        if last:
-            raise exc
-        await asyncio.sleep(_jittered(0.5 * 2**attempt))
-        return
+    if isinstance(exc, GraphUnavailable):  # a timeout may have cost 30 s already: the queue backs off
+        raise exc
     if exc.status == 409:  # it exists after all: look it up again
         await asyncio.sleep(_jittered(0.2 * 2**attempt))
         return
@@ -256,6 +308,21 @@ async def _pause_before_retry(exc: GraphError | GraphUnavailable, attempt: int) 
     if wait > INLINE_WAIT:
         raise exc  # a long wait is the queue's job
     await asyncio.sleep(_jittered(wait))
+
+
+class _StaleGraphWrite(Conflict):
+    """The row changed while this worker wrote to Graph: its write may have landed after a newer one."""
+
+
+async def _save_after_write(state: StateStore, row: ActivityState) -> None:
+    try:
+        await state.save_activity(row)
+    except Conflict:
+        raise _StaleGraphWrite(row.activity_id) from None
+
+
+def _is_derived(activity_id: str, owner: ActivityOwner) -> bool:
+    return activity_id == derived_activity_id(owner.source, owner.learner_user_id, owner.course_id)
 
 
 def _jittered(seconds: float) -> float:

@@ -3,10 +3,13 @@ dead-lettered with its reason, or retried.
 
 The Functions host retries a message whose function raises (up to maxDequeueCount, then moves it to
 the poison queue, which `poisoned` turns into a dead letter too), so transient failures raise and
-everything permanent is recorded in the state store, then completes. A wait whose length is known
-(Graph's Retry-After, another worker's creation lease) is different: the event goes back on the queue
-as a new message that stays invisible that long, and this one completes. Its dequeue count starts
-again, so throttling never poisons an event, and no invocation sleeps through it.
+everything permanent is recorded in the state store, then completes. Waiting is different: the
+event goes back on the queue as a new message that stays invisible for the wait, and this one
+completes, so no invocation sleeps through it. A wait whose length is known (Graph's Retry-After,
+another worker's creation lease) is taken as given, however often: throttling never poisons an event.
+Other transient failures (Graph 5xx without Retry-After, timeouts) back off exponentially, from 2 s to
+10 minutes, for about two hours of trying; only then does the host's own retry, and the poison queue,
+take over.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -60,9 +64,10 @@ class EventWorker:
                     await self._upserter.mark(queued.source, queued.event_id, "failed")
                 return await self._letters.record(queued.source, queued.event_id, body, failure)
             except TransientFailure as failure:
-                if failure.retry_after is not None:
+                again = _deferred(queued, failure)
+                if again is not None:
                     current.set_attribute("bridge.outcome", "deferred")
-                    await self._defer(queued, failure, failure.retry_after)
+                    await self._defer(*again, failure)
                     return None
                 current.set_attribute("bridge.outcome", "retry")
                 log.warning(
@@ -87,18 +92,17 @@ class EventWorker:
             return await self._letters.record("unknown", _body_id(body), body, failure)
         return await self._letters.record(queued.source, queued.event_id, body, failure)
 
-    async def _defer(self, queued: QueuedEvent, failure: TransientFailure, delay: float) -> None:
-        again = queued.model_copy(update={"deferrals": queued.deferrals + 1})
+    async def _defer(self, again: QueuedEvent, delay: float, failure: TransientFailure) -> None:
         message = again.model_dump_json(by_alias=True, exclude_none=True)
         try:
             await asyncio.to_thread(self._queue.send_later, EVENTS_QUEUE, message, delay)
         except QueueUnavailable as exc:  # cannot hand it back: let the host retry this message
             raise TransientFailure("queueUnavailable", str(exc)) from None
-        record_event(queued.source, Outcome.DEFERRED, reason=failure.reason)
+        record_event(again.source, Outcome.DEFERRED, reason=failure.reason)
         log.info(
             "event deferred: event=%s source=%s reason=%s delay_s=%.0f deferrals=%d",
-            queued.event_id,
-            queued.source,
+            again.event_id,
+            again.source,
             failure.reason,
             delay,
             again.deferrals,
@@ -126,6 +130,21 @@ class EventWorker:
             result.value,
             f"{lag:.1f}" if lag is not None else "-",
         )
+
+
+#: Backing off from a failure that names no wait: 2 s, 4 s, ... 10 min, 16 times (about two hours).
+BACKOFF_BASE, BACKOFF_MAX, BACKOFF_TRIES = 2.0, 600.0, 16
+
+
+def _deferred(queued: QueuedEvent, failure: TransientFailure) -> tuple[QueuedEvent, float] | None:
+    """The message to send back and its delay, or None when the host's own retry should take over."""
+    if failure.retry_after is not None:
+        return queued.model_copy(update={"deferrals": queued.deferrals + 1}), failure.retry_after
+    if queued.failures >= BACKOFF_TRIES:
+        return None
+    delay = min(BACKOFF_MAX, BACKOFF_BASE * 2**queued.failures) * random.uniform(1.0, 1.25)
+    update = {"deferrals": queued.deferrals + 1, "failures": queued.failures + 1}
+    return queued.model_copy(update=update), delay
 
 
 def _body_id(body: str) -> str:

@@ -41,6 +41,9 @@ class QueuedEvent(WireModel):
     deferrals: int = Field(
         default=0, ge=0, description="How often the event went back on the queue to wait (throttling)."
     )
+    failures: int = Field(
+        default=0, ge=0, description="How often it failed for a reason that names no wait (Graph down)."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> QueuedEvent:

@@ -64,7 +64,8 @@ def record_from_json(doc: Mapping[str, Any]) -> ActivityRecord:
 
 class LearningGraph(Protocol):
     async def find_user_id_by_upn(self, upn: str) -> str | None:
-        """The Entra object id of the user with that userPrincipalName, or None."""
+        """The Entra object id of the user with that userPrincipalName or object id
+        (`GET /users/{id | userPrincipalName}`), or None."""
 
     async def find_user_id_by(self, attribute: str, value: str) -> str | None:
         """The Entra object id of the one user whose `attribute` equals `value` (`otherMails`: contains

@@ -80,8 +80,9 @@ def _when(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) else None
+def _percentage(value: Any) -> int | None:
+    """A stored percentage; -1 is how "none" is written (Table storage has no typed null)."""
+    return int(value) if isinstance(value, int) and value >= 0 else None
 
 
 class TableStateStore:
@@ -155,7 +156,7 @@ class TableStateStore:
             owner=_owner(row),
             graph_id=row.get("graphId") or None,
             status=CourseStatus.parse(row.get("status")),
-            completion_percentage=_int(row.get("completionPercentage")),
+            completion_percentage=_percentage(row.get("completionPercentage")),
             started_at=_when(row.get("startedAt")),
             completed_at=_when(row.get("completedAt")),
             claimed_at=_when(row.get("claimedAt")),
@@ -256,9 +257,7 @@ class TableStateStore:
                     event_id=row["eventId"],
                     occurred_at=occurred,
                     status=status,
-                    completion_percentage=_int(row.get("completionPercentage"))
-                    if row.get("completionPercentage", -1) >= 0
-                    else None,
+                    completion_percentage=_percentage(row.get("completionPercentage")),
                     started_at=_when(row.get("startedAt")),
                     completed_at=_when(row.get("completedAt")),
                     voided_by=row.get("voidedBy") or None,

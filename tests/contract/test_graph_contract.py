@@ -227,3 +227,8 @@ async def test_plain_user_lookups_go_without_advanced_query_headers(sandbox_url:
     plain, advanced = [r for r in log if marker in r["path"] or marker in str(r["query"])]
     assert (plain["consistencyLevel"], "$count" in plain["query"]) == (None, False)
     assert (advanced["consistencyLevel"], advanced["query"].get("$count")) == ("eventual", "true")
+
+
+async def test_a_user_is_found_by_object_id_in_any_case(graph: LearningGraph) -> None:
+    assert await graph.find_user_id_by_upn(ADA.upper()) == ADA
+    assert await graph.find_user_id_by_upn(str(uuid.uuid4())) is None

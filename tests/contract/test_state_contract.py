@@ -126,3 +126,16 @@ async def test_an_entry_added_already_voided_stays_voided(store: StateStore) -> 
     await store.add_event(activity, replace(entry("generic", "withdrawn"), voided_by="void-1"))
     [found] = await store.events(activity)
     assert found.voided_by == "void-1"
+
+
+async def test_an_activity_without_a_percentage_reads_back_without_one(store: StateStore) -> None:
+    """Review 8: TableStateStore writes a missing completionPercentage as -1 and `activity()` reads the
+    -1 back (only `events()` maps it to None). The upserter then sees the record it last wrote as
+    having -1 %, so every later event on an activity without a percentage (xAPI launched/attempted,
+    Caliper events, Docebo in_progress) PATCHes Graph with `"completionPercentage": null` instead of
+    costing nothing. MemoryStateStore keeps None, so no unit test sees it."""
+    claimed = await store.claim_activity(unique("act"), OWNER)
+    saved = await store.save_activity(replace(claimed, graph_id="g1", status=CourseStatus.IN_PROGRESS))
+    read = await store.activity(saved.activity_id)
+    assert read is not None
+    assert read.completion_percentage is None

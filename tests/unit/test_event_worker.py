@@ -132,14 +132,19 @@ async def test_a_poisoned_message_becomes_a_dead_letter(worker: EventWorker, sta
     assert (letter.reason, letter.state) == ("poison", LetterState.DEADLETTERED)
 
 
-async def test_a_transient_failure_without_a_known_wait_raises_so_the_queue_retries(
+async def test_a_failure_that_names_no_wait_backs_off_on_the_queue_then_leaves_it_to_the_host(
     worker: EventWorker, state: MemoryStateStore, graph: FakeGraph, queue: FakeQueue
 ) -> None:
     graph.errors["get_activity"].append(GraphError(503, "ServiceUnavailable", "busy"))
-    with pytest.raises(TransientFailure):
-        await worker.process(message(), 1)
+    assert await worker.process(message(), 1) is None
+    [(again, delay)] = queue.delayed[EVENTS_QUEUE]
+    assert 2 <= delay <= 2.5
+    assert QueuedEvent.model_validate_json(again).failures == 1
+    exhausted = QueuedEvent.model_validate_json(again).model_copy(update={"failures": 16})
+    graph.errors["get_activity"].append(GraphError(503, "ServiceUnavailable", "busy"))
+    with pytest.raises(TransientFailure):  # two hours of backing off: the host's retries, then poison
+        await worker.process(exhausted.model_dump_json(by_alias=True, exclude_none=True), 1)
     assert state.letters == {}
-    assert queue.delayed == {}
 
 
 async def test_throttling_puts_the_event_back_with_graphs_delay_outside_the_dequeue_budget(
@@ -165,7 +170,7 @@ async def test_an_activity_being_created_elsewhere_waits_for_the_lease_on_the_qu
     await state.save_activity(replace(claim, claimed_at=NOW - timedelta(seconds=20)))
     assert await worker.process(message(eventId="next"), 4) is None
     [(_, delay)] = queue.delayed[EVENTS_QUEUE]
-    assert 40 <= delay <= 43  # the rest of the 60 s lease, and a little jitter
+    assert 5 <= delay <= 7  # a look again soon (the lease has 40 s left), outside the dequeue budget
     assert state.letters == {}
     clock.now = NOW + timedelta(seconds=41)
     assert await worker.process(message(eventId="next"), 1) is UpsertResult.CREATED

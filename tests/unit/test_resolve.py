@@ -41,8 +41,14 @@ async def test_the_same_account_name_in_two_sources_is_two_learners() -> None:
     assert await resolver.learner_user_id(account, "lms") == "u-lms"
 
 
-async def test_a_user_id_is_taken_as_sent_without_a_graph_call() -> None:
+async def test_a_user_id_is_checked_once_and_an_unknown_one_is_not_found() -> None:
     graph = FakeGraph()
     uid = "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b"
-    assert await Resolver(graph).learner_user_id(learner(userId=uid), "lms") == uid
-    assert graph.calls == []
+    graph.users_by_upn["ada.lovelace@contoso.example"] = uid
+    resolver = Resolver(graph)
+    assert await resolver.learner_user_id(learner(userId=uid.upper()), "lms") == uid
+    assert await resolver.learner_user_id(learner(userId=uid), "lms") == uid
+    assert graph.calls == ["find_user_id_by_upn"]  # cached
+    with pytest.raises(PermanentFailure) as caught:  # not in Entra (yet): parked like an unknown email
+        await resolver.learner_user_id(learner(userId="7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a"), "lms")
+    assert caught.value.reason == "learnerNotFound"

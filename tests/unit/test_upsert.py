@@ -101,17 +101,28 @@ async def test_percentage_never_decreases_but_the_earliest_start_wins(
     assert the_record(graph).started_at == datetime(2026, 11, 1, tzinfo=UTC)
 
 
-async def test_a_record_already_in_graph_is_adopted_never_duplicated(
+async def test_a_shared_record_already_in_graph_is_adopted_as_a_floor_never_duplicated(
+    graph: FakeGraph, state: MemoryStateStore
+) -> None:
+    shared = CourseActivityUpserter(graph, state, shared_id_sources={"generic"})
+    await graph.create_activity("lms-7", USER_ID, "content-101", _write(CourseStatus.IN_PROGRESS, 70))
+    graph.calls.clear()
+    await shared.apply(make(eventId="b", completionPercentage=20, externalCourseActivityId="lms-7"))
+    assert "create_activity" not in graph.calls
+    assert the_record(graph).completion_percentage == 70  # another system's record: its state is a floor
+
+
+async def test_the_bridges_own_record_found_after_a_lost_answer_is_brought_in_line(
     graph: FakeGraph, upserter: CourseActivityUpserter
 ) -> None:
-    first = make(eventId="a", completionPercentage=70)
+    first = make(eventId="a", completionPercentage=20)
     await graph.create_activity(
         activity_id_for(first, USER_ID), USER_ID, "content-101", _write(CourseStatus.IN_PROGRESS, 70)
     )
     graph.calls.clear()
-    await upserter.apply(make(eventId="b", completionPercentage=20))
+    await upserter.apply(first)
     assert "create_activity" not in graph.calls
-    assert the_record(graph).completion_percentage == 70  # Graph's own state is a floor
+    assert the_record(graph).completion_percentage == 20  # what the events say, nothing else
 
 
 async def test_two_workers_creating_one_activity_create_it_once(
@@ -339,9 +350,10 @@ async def test_a_voiding_that_arrives_while_its_statement_is_written_is_not_lost
         upserter.apply(make(eventId="done", status="completed", completionPercentage=None))
     )
     await creating.wait()
-    assert (
-        await upserter.void("generic", "done", "void-1") is UpsertResult.VOIDED
-    )  # finds no applied event yet
+    with pytest.raises(TransientFailure) as waiting:  # the record is being created: the voiding waits
+        await upserter.void("generic", "done", "void-1")
+    assert waiting.value.reason == "activityBeingCreated"
     gate.set()
     await applying
+    assert await upserter.void("generic", "done", "void-1") is UpsertResult.VOIDED  # back from the queue
     assert slow.activities == {}  # the statement's only effect was withdrawn after all
