@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from shared.config.settings import SourceSettings
 from shared.events.model import CanonicalEvent, CourseStatus
@@ -255,7 +255,13 @@ def _parents(statement: Statement) -> list[StatementObject]:
     activities = (statement.context.context_activities if statement.context else None) or {}
     parent = activities.get("parent") or []
     items = parent if isinstance(parent, list) else [parent]
-    return [StatementObject.model_validate(p) for p in items if isinstance(p, dict)]
+    parents = []
+    for item in items:
+        try:
+            parents.append(StatementObject.model_validate(item))
+        except ValidationError:  # not an activity (the LRS validation refuses it before this)
+            continue
+    return parents
 
 
 def _course(statement: Statement) -> tuple[StatementObject, bool] | str:
