@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -66,11 +67,11 @@ class Case:
 def load_cases(suite: Path, version_dir: str) -> tuple[list[Case], list[str]]:
     """The suite's statement cases for one version, and the config files that could not be read."""
     root = suite / "test" / version_dir
-    raw = json.loads(
-        subprocess.run(
-            ["node", "-e", _NODE, str(root / "configs")], check=True, capture_output=True, text=True
-        ).stdout
-    )
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("Node.js is needed to read the suite's configs (make installs it for Azurite).")
+    command = [node, "-e", _NODE, str(root / "configs")]
+    raw = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
     skipped = sorted({f"{item['file']}: {item['error']}" for item in raw if "error" in item})
     cases = []
     for item in raw:
@@ -98,30 +99,27 @@ def _build(templates: Path, items: list[dict[str, Any]]) -> Any:
     merged = resolved[-1]
     for outer in reversed(resolved[:-1]):
         [(key, value)] = outer.items()
-        _extend(value, merged)
-        merged = outer
+        merged = {key: _extend(value, merged)}
     [(_, statement)] = merged.items()
     return statement
 
 
-def _extend(target: Any, source: dict[str, Any]) -> None:
-    """npm `extend(true, target, source)`: plain objects and arrays merged deeply, the rest copied."""
-    if not isinstance(target, dict | list):
-        return
-    for name, copy in source.items():
-        if isinstance(target, list):
-            if not (isinstance(name, int) or str(name).isdigit()):
-                continue
-            name = int(name)
-            while len(target) <= name:
-                target.append(None)
-        current = target[name] if isinstance(target, list) else target.get(name)
-        if isinstance(copy, dict | list):
-            clone: Any = current if isinstance(current, type(copy)) else type(copy)()
-            _extend(clone, copy if isinstance(copy, dict) else dict(enumerate(copy)))
-            target[name] = clone
-        else:
-            target[name] = copy
+def _extend(target: Any, source: Any) -> Any:
+    """npm `extend(true, target, source)`: plain objects and arrays merged deeply (arrays by index),
+    anything else copied over; returns the merged target."""
+    if isinstance(source, dict):
+        merged: Any = target if isinstance(target, dict) else {}
+        for key, value in source.items():
+            merged[key] = _extend(merged.get(key), value) if isinstance(value, dict | list) else value
+        return merged
+    if isinstance(source, list):
+        items: list[Any] = target if isinstance(target, list) else []
+        for index, value in enumerate(source):
+            if index >= len(items):
+                items.append(None)
+            items[index] = _extend(items[index], value) if isinstance(value, dict | list) else value
+        return items
+    return source
 
 
 def outcome(case: Case) -> str:
