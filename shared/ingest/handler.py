@@ -109,7 +109,7 @@ class WebhookIngestor:
             for v in result.voids
         ]
         messages = [message.model_dump_json(by_alias=True, exclude_none=True) for message in queued]
-        oversized = _limits(queued, messages)
+        oversized = queue_limit_problems(queued, messages)
         if oversized:
             return problems.message_too_large(oversized)
         try:
@@ -153,7 +153,7 @@ MAX_QUEUE_MESSAGE_BYTES = 64 * 1024
 _OPAQUE_ID: TypeAdapter[str] = TypeAdapter(OpaqueId)
 
 
-def _limits(queued: list[QueuedEvent], messages: list[str]) -> list[FieldProblem]:
+def queue_limit_problems(queued: list[QueuedEvent], messages: list[str]) -> list[FieldProblem]:
     """What would not fit through the queue, checked before anything is sent (storage refuses an
     oversized message, and that refusal must not turn into a 503 the sender retries forever)."""
     found = []
