@@ -85,32 +85,38 @@ class HttpOptions:
 class Throttle:
     """The Functions host's HTTP throttles as aiohttp middleware. The real host's dynamic throttle
     watches performance counters (threads, connections, CPU, memory); this stand-in watches the
-    event loop's lag, the dev host's own sign of being past what it can serve."""
+    event loop's lag, the dev host's own sign of being past what it can serve: lagging more than a
+    second at LAG_STREAK measurements in a row (one slow request alone is not overload)."""
 
     RETRY_AFTER_SECONDS = 1
     LAG_LIMIT_SECONDS = 1.0
+    LAG_STREAK = 3
 
     def __init__(self, options: HttpOptions) -> None:
         self.options = options
         self.outstanding = 0
         self.rejected = 0
-        self.lag = 0.0
+        self.lag_streak = 0
         limit = options.max_concurrent_requests
         self._running = asyncio.Semaphore(limit) if limit > 0 else None
 
-    def overloaded(self) -> bool:
+    def overloaded(self) -> str | None:
+        """Why the host refuses a request now, or None."""
         limit = self.options.max_outstanding_requests
         if limit > 0 and self.outstanding >= limit:
-            return True
-        return self.options.dynamic_throttles_enabled and self.lag > self.LAG_LIMIT_SECONDS
+            return "the host is at its maxOutstandingRequests limit"
+        if self.options.dynamic_throttles_enabled and self.lag_streak >= self.LAG_STREAK:
+            return "the host is overloaded (dynamic throttle)"
+        return None
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self.overloaded():
+        reason = self.overloaded()
+        if reason is not None:
             self.rejected += 1
             return web.Response(
                 status=429,
-                text="Too many requests: the host is at its maxOutstandingRequests limit.",
+                text=f"Too many requests: {reason}.",
                 headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)},
             )
         self.outstanding += 1
@@ -131,7 +137,8 @@ class Throttle:
             start = loop.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
-            self.lag = max(0.0, loop.time() - start - interval)
+            lagging = loop.time() - start - interval > self.LAG_LIMIT_SECONDS
+            self.lag_streak = self.lag_streak + 1 if lagging else 0
 
 
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)$")

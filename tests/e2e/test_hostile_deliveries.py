@@ -185,3 +185,17 @@ def test_a_voiding_statement_with_a_60kb_target_is_400_and_nothing_of_its_batch_
     # The valid first statement was not queued: a retry after fixing the batch is the only delivery.
     time.sleep(2)
     assert stack.delivery("lrs", first["id"]) is None
+
+
+def test_refusals_never_put_the_payload_or_the_learner_in_the_logs(stack: Stack) -> None:
+    marker = f"learner-{uuid.uuid4().hex}"
+    document = statement(
+        actor={"mbox": f"mailto:{marker}@contoso.example"},
+        object={"objectType": "Activity", "id": "https://lms.contoso.example/lessons/1"},
+        context={"contextActivities": {"parent": [{"id": 42, "definition": {"name": {"en": marker}}}]}},
+    )
+    assert stack.post(json.dumps(document).encode(), LRS, path="xapi/lrs/statements").status_code == 400
+    body = json.dumps(event(eventId=str(uuid.uuid4()), learner={"email": f"{marker}@x"}, occurredAt=1e20))
+    assert generic(stack, body.encode()).status_code == 400
+    time.sleep(0.5)
+    assert marker not in (stack.workdir / "devhost.log").read_text(encoding="utf-8", errors="replace")
