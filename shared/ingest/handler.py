@@ -155,11 +155,15 @@ _OPAQUE_ID: TypeAdapter[str] = TypeAdapter(OpaqueId)
 
 def queue_limit_problems(queued: list[QueuedEvent], messages: list[str]) -> list[FieldProblem]:
     """What would not fit through the queue, checked before anything is sent (storage refuses an
-    oversized message, and that refusal must not turn into a 503 the sender retries forever)."""
+    oversized message, and that refusal must not turn into a 503 the sender retries forever).
+
+    Queued items do not map one to one onto the body's items (ignored ones are not queued), so each
+    problem points at the body as a whole and names the item by its id (shortened)."""
     found = []
-    for index, (item, message) in enumerate(zip(queued, messages, strict=True)):
+    for item, message in zip(queued, messages, strict=True):
+        name = _short_id(item.event_id)
         if item.void is not None:
-            for name, value in (
+            for role, value in (
                 ("voided", item.void.voided_event_id),
                 ("voiding", item.void.voiding_event_id),
             ):
@@ -167,11 +171,16 @@ def queue_limit_problems(queued: list[QueuedEvent], messages: list[str]) -> list
                     _OPAQUE_ID.validate_python(value)
                 except ValidationError:
                     found.append(
-                        FieldProblem(f"/{index}", f"the {name} statement id must be 1-256 characters")
+                        FieldProblem("/", f"{name}: the {role} statement id must be 1-256 characters")
                     )
         if len(base64.b64encode(message.encode())) > MAX_QUEUE_MESSAGE_BYTES:
-            found.append(FieldProblem(f"/{index}", "the item does not fit in a 64 KiB queue message"))
+            found.append(FieldProblem("/", f"{name}: the item does not fit in a 64 KiB queue message"))
     return found
+
+
+def _short_id(value: str) -> str:
+    printable = "".join(c if c.isprintable() else "?" for c in value[:40])
+    return f"item {printable!r}" + ("…" if len(value) > 40 else "")
 
 
 def _media_type_matches(content_type: str | None, accepted: tuple[str, ...]) -> bool:

@@ -114,4 +114,9 @@ def test_every_voiding_id_and_every_message_size_is_checked_before_queueing() ->
     ]
     messages = [item.model_dump_json() for item in items]
     messages[2] += " " * 50_000  # as if an event were that large
-    assert [p.pointer for p in queue_limit_problems(items, messages)] == ["/0", "/1", "/2"]
+    found = queue_limit_problems(items, messages)
+    assert [p.detail.split(": ", 1)[1] for p in found] == [
+        "the voided statement id must be 1-256 characters",
+        "the voiding statement id must be 1-256 characters",
+        "the item does not fit in a 64 KiB queue message",
+    ]
