@@ -14,7 +14,7 @@ import pytest
 
 from shared.sources.formats.generic import signed_headers
 from tests.builders import FIXTURES, TEST_SECRET, event
-from tests.e2e.stack import CANVAS_KEY, Stack
+from tests.e2e.stack import CANVAS_KEY, Stack, wait_for
 
 PROBLEM = "application/problem+json"
 LRS = {
@@ -199,3 +199,29 @@ def test_refusals_never_put_the_payload_or_the_learner_in_the_logs(stack: Stack)
     assert generic(stack, body.encode()).status_code == 400
     time.sleep(0.5)
     assert marker not in (stack.workdir / "devhost.log").read_text(encoding="utf-8", errors="replace")
+
+
+def test_a_bare_caliper_event_is_read_as_if_enveloped(stack: Stack) -> None:
+    [bare] = caliper()["data"]
+    response = stack.post(json.dumps(bare).encode(), SENSOR, source="sensor")
+    assert response.status_code == 200, response.text
+    wait_for(lambda: stack.delivery("sensor", bare["id"]), timeout=60, what="the bare event, applied")
+    [second] = caliper()["data"]
+    assert stack.post(json.dumps([second]).encode(), SENSOR, source="sensor").status_code == 200
+    wait_for(
+        lambda: stack.delivery("sensor", second["id"]), timeout=60, what="the array of bare events, applied"
+    )
+
+
+def test_during_a_rotation_the_old_and_the_new_token_are_both_accepted(stack: Stack) -> None:
+    for token in ("sensor-token", "sensor-token-next"):
+        headers = {**SENSOR, "authorization": f"Bearer {token}"}
+        assert stack.post(json.dumps(caliper()).encode(), headers, source="sensor").status_code == 200
+    wrong = {**SENSOR, "authorization": "Bearer sensor-token sensor-token-next"}
+    assert_problem(stack.post(json.dumps(caliper()).encode(), wrong, source="sensor"), 401)
+
+
+def test_a_canvas_jwt_without_exp_is_401(stack: Stack) -> None:
+    claims = json.loads((FIXTURES / "canvas/course-progress.json").read_bytes())
+    token = jwt.encode(claims, CANVAS_KEY, algorithm="RS256", headers={"kid": "canvas-e2e"})
+    assert_problem(stack.post(token.encode(), {"content-type": "application/jwt"}, source="canvas"), 401)
