@@ -227,12 +227,13 @@ def _check_version_header(value: str | None) -> None:
 def _validate_as_an_lrs(document: Any, statements: list[Any], version2: bool) -> None:
     """The whole batch is refused (400) when any statement is not valid xAPI, as an LRS refuses it.
     On the webhook route (no version header) 2.0's additions are allowed too."""
-    prefix = "/statements/{}" if isinstance(document, dict) and "statements" in document else "/{}"
+    enveloped = isinstance(document, dict) and isinstance(document.get("statements"), list)
+    prefix = "/statements/{}" if enveloped else "/{}" if isinstance(document, list) else ""
     problems = []
     for index, statement in enumerate(statements):
-        where = prefix.format(index) if isinstance(document, list) or "statements" in document else ""
+        where = prefix.format(index)
         problems += [
-            FieldProblem(where + (p.pointer if p.pointer != "/" else ""), p.detail)
+            FieldProblem((where + (p.pointer if p.pointer != "/" else "")) or "/", p.detail)
             for p in statement_problems(statement, version2)
         ]
     if problems:
