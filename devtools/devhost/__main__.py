@@ -18,8 +18,10 @@ from pathlib import Path
 from aiohttp import web
 
 from devtools.devhost.host import (
+    HttpOptions,
     QueueListener,
     QueueOptions,
+    Throttle,
     TimerRunner,
     http_routes,
     load_functions,
@@ -38,7 +40,8 @@ async def serve(app_dir: Path, host: str, port: int) -> None:
         raise SystemExit(1) from None
     specs = load_functions(module.app)
     route_prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
-    runner = web.AppRunner(http_routes(specs, route_prefix), access_log=None)
+    throttle = Throttle(HttpOptions.from_host_json(host_json))
+    runner = web.AppRunner(http_routes(specs, route_prefix, throttle), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     options = QueueOptions.from_host_json(host_json)
@@ -54,7 +57,9 @@ async def serve(app_dir: Path, host: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     print(f"devhost: functions on http://{host}:{port}/{route_prefix}", flush=True)
     try:
-        await asyncio.gather(*(listener.run(stop) for listener in listeners), stop.wait())
+        await asyncio.gather(
+            *(listener.run(stop) for listener in listeners), throttle.watch_lag(stop), stop.wait()
+        )
     finally:
         for listener in listeners:
             if isinstance(listener, QueueListener):

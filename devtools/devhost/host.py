@@ -59,6 +59,88 @@ class QueueOptions:
         )
 
 
+@dataclass(frozen=True)
+class HttpOptions:
+    """host.json `extensions.http` throttles, with the host's defaults (-1: unbounded).
+
+    maxOutstandingRequests counts requests waiting and running; maxConcurrentRequests those running.
+    Over the outstanding limit, or while the dynamic throttle says the host is overloaded, the host
+    answers 429 at once instead of letting the request wait for a timeout.
+    """
+
+    max_outstanding_requests: int = -1
+    max_concurrent_requests: int = -1
+    dynamic_throttles_enabled: bool = False
+
+    @classmethod
+    def from_host_json(cls, host_json: dict[str, Any]) -> HttpOptions:
+        http = host_json.get("extensions", {}).get("http", {})
+        return cls(
+            max_outstanding_requests=int(http.get("maxOutstandingRequests", -1)),
+            max_concurrent_requests=int(http.get("maxConcurrentRequests", -1)),
+            dynamic_throttles_enabled=bool(http.get("dynamicThrottlesEnabled", False)),
+        )
+
+
+class Throttle:
+    """The Functions host's HTTP throttles as aiohttp middleware. The real host's dynamic throttle
+    watches performance counters (threads, connections, CPU, memory); this stand-in watches the
+    event loop's lag, the dev host's own sign of being past what it can serve: lagging more than a
+    second at LAG_STREAK measurements in a row (one slow request alone is not overload)."""
+
+    RETRY_AFTER_SECONDS = 1
+    LAG_LIMIT_SECONDS = 1.0
+    LAG_STREAK = 3
+
+    def __init__(self, options: HttpOptions) -> None:
+        self.options = options
+        self.outstanding = 0
+        self.rejected = 0
+        self.lag_streak = 0
+        limit = options.max_concurrent_requests
+        self._running = asyncio.Semaphore(limit) if limit > 0 else None
+
+    def overloaded(self) -> str | None:
+        """Why the host refuses a request now, or None."""
+        limit = self.options.max_outstanding_requests
+        if limit > 0 and self.outstanding >= limit:
+            return "the host is at its maxOutstandingRequests limit"
+        if self.options.dynamic_throttles_enabled and self.lag_streak >= self.LAG_STREAK:
+            return "the host is overloaded (dynamic throttle)"
+        return None
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        reason = self.overloaded()
+        if reason is not None:
+            self.rejected += 1
+            return web.Response(
+                status=429,
+                text=f"Too many requests: {reason}.",
+                headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)},
+            )
+        self.outstanding += 1
+        try:
+            if self._running is None:
+                first: web.StreamResponse = await handler(request)
+                return first
+            async with self._running:
+                queued: web.StreamResponse = await handler(request)
+            return queued
+        finally:
+            self.outstanding -= 1
+
+    async def watch_lag(self, stop: asyncio.Event, interval: float = 0.1) -> None:
+        """Measures how late the loop wakes up (for the dynamic throttle)."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            start = loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            lagging = loop.time() - start - interval > self.LAG_LIMIT_SECONDS
+            self.lag_streak = self.lag_streak + 1 if lagging else 0
+
+
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)$")
 
 
@@ -109,8 +191,12 @@ async def invoke(function: Any, **kwargs: Any) -> Any:
 # ---- HTTP -------------------------------------------------------------------------------------
 
 
-def http_routes(specs: list[FunctionSpec], route_prefix: str) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024)  # the app enforces its own limit
+def http_routes(
+    specs: list[FunctionSpec], route_prefix: str, throttle: Throttle | None = None
+) -> web.Application:
+    middlewares = [throttle.middleware] if throttle is not None else []
+    # the app enforces its own body limit
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=middlewares)
     for spec in specs:
         trigger = spec.trigger
         if trigger["type"] != "httpTrigger":

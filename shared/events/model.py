@@ -33,7 +33,12 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=1024, strip
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    # 0001-01-01T00:00:00+01:00 is valid ISO 8601 but falls before year 1 in UTC: datetime raises
+    # OverflowError, which pydantic does not turn into a validation error (only ValueError).
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the timestamp is out of range once converted to UTC") from None
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

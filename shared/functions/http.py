@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 import uuid
 
 import azure.functions as func
@@ -26,10 +27,18 @@ def webhook(bridge: Bridge, req: func.HttpRequest, endpoint: str = "webhook") ->
     )
     try:
         return _to_http(bridge.ingestor.handle(request))
-    except Exception:
-        # A bug must still answer in problem+json, with an id to find the logged traceback by.
+    except Exception as exc:
+        # A bug must still answer in problem+json, with an id to find the logged traceback by. The
+        # log carries the exception's type and where it was raised, never its message: messages
+        # (a pydantic ValidationError's above all) quote the input, which is learner data.
         incident = uuid.uuid4().hex
-        log.exception("webhook failed unexpectedly: source=%s incident=%s", request.source, incident)
+        log.error(
+            "webhook failed unexpectedly: source=%s incident=%s error=%s\n%s",
+            request.source,
+            incident,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
         problem = Problem(
             500,
             "internal-error",

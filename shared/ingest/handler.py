@@ -7,17 +7,21 @@ whole delivery is valid, so a batch is accepted or refused as one.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from shared.events.model import OpaqueId
 from shared.events.queue import EVENTS_QUEUE, QueuedEvent
 from shared.ingest import problems
 from shared.ingest.problems import PROBLEM_MEDIA_TYPE, Problem
 from shared.sources.base import Delivery, ParseResult, SourceFormat
-from shared.sources.exceptions import AuthenticationFailed, InvalidPayload
+from shared.sources.exceptions import AuthenticationFailed, FieldProblem, InvalidPayload
 from shared.storage.queues import QueueSender, QueueUnavailable
 from shared.telemetry import Outcome, current_traceparent, record_event, span
 
@@ -105,12 +109,21 @@ class WebhookIngestor:
             for v in result.voids
         ]
         messages = [message.model_dump_json(by_alias=True, exclude_none=True) for message in queued]
+        oversized = queue_limit_problems(queued, messages)
+        if oversized:
+            return problems.message_too_large(oversized)
         try:
             if messages:
                 self._queue.send_all(EVENTS_QUEUE, messages)
         except QueueUnavailable as exc:
-            log.error("webhook not accepted, queue unavailable: source=%s error=%s", delivery.source, exc)
-            return problems.queue_unavailable()
+            log.error(
+                "webhook not accepted, queue unavailable: source=%s queued=%d of %d error=%s",
+                delivery.source,
+                len(exc.sent),
+                len(messages),
+                exc,
+            )
+            return problems.queue_unavailable([queued[i].event_id for i in exc.sent], len(messages))
         for item in result.ignored:
             log.info(
                 "event ignored: source=%s ref=%s reason=%s detail=%s",
@@ -133,6 +146,41 @@ class WebhookIngestor:
             record_event(delivery.source, Outcome.IGNORED, reason=item.reason)
         accepted = source.accepted(result, delivery.endpoint)
         return WebhookResponse(accepted.status, accepted.body, headers=accepted.headers)
+
+
+#: Azure Storage queue messages hold at most 64 KiB, and the host's messages are base64 (4/3 larger).
+MAX_QUEUE_MESSAGE_BYTES = 64 * 1024
+_OPAQUE_ID: TypeAdapter[str] = TypeAdapter(OpaqueId)
+
+
+def queue_limit_problems(queued: list[QueuedEvent], messages: list[str]) -> list[FieldProblem]:
+    """What would not fit through the queue, checked before anything is sent (storage refuses an
+    oversized message, and that refusal must not turn into a 503 the sender retries forever).
+
+    Queued items do not map one to one onto the body's items (ignored ones are not queued), so each
+    problem points at the body as a whole and names the item by its id (shortened)."""
+    found = []
+    for item, message in zip(queued, messages, strict=True):
+        name = _short_id(item.event_id)
+        if item.void is not None:
+            for role, value in (
+                ("voided", item.void.voided_event_id),
+                ("voiding", item.void.voiding_event_id),
+            ):
+                try:
+                    _OPAQUE_ID.validate_python(value)
+                except ValidationError:
+                    found.append(
+                        FieldProblem("/", f"{name}: the {role} statement id must be 1-256 characters")
+                    )
+        if len(base64.b64encode(message.encode())) > MAX_QUEUE_MESSAGE_BYTES:
+            found.append(FieldProblem("/", f"{name}: the item does not fit in a 64 KiB queue message"))
+    return found
+
+
+def _short_id(value: str) -> str:
+    printable = "".join(c if c.isprintable() else "?" for c in value[:40])
+    return f"item {printable!r}" + ("…" if len(value) > 40 else "")
 
 
 def _media_type_matches(content_type: str | None, accepted: tuple[str, ...]) -> bool:

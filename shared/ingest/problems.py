@@ -19,6 +19,8 @@ class Problem:
     detail: str
     errors: list[FieldProblem] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    #: RFC 9457 extension members (e.g. which events were queued before storage failed).
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def type(self) -> str:
@@ -34,7 +36,7 @@ class Problem:
         }
         if self.errors:
             body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in self.errors]
-        return body
+        return {**body, **self.extensions}
 
 
 def invalid_body(
@@ -74,13 +76,25 @@ def unsupported_media_type(given: str | None, accepted: tuple[str, ...]) -> Prob
     )
 
 
-def queue_unavailable() -> Problem:
+def queue_unavailable(queued: list[str] | None = None, total: int = 0) -> Problem:
+    """503: storage did not take the events. When some were queued before it failed (a queue has no
+    transactions), the answer says which; a retry of the whole delivery is safe either way, because
+    the queue side recognises an event it has already seen by its id and applies it once."""
+    if not queued:
+        detail = "The events could not be queued; nothing was accepted. Retry the delivery."
+        return Problem(503, "queue-unavailable", "Temporarily unavailable", detail, headers=_RETRY)
+    detail = (
+        f"Storage failed part way: {len(queued)} of {total} items were queued (listed in `queued`), "
+        "the others were not. Retry the whole delivery: items already queued are recognised by their "
+        "id and applied once."
+    )
     return Problem(
         503,
         "queue-unavailable",
         "Temporarily unavailable",
-        "The events could not be queued; nothing was accepted. Retry the delivery.",
-        headers={"Retry-After": "30"},
+        detail,
+        headers=_RETRY,
+        extensions={"queued": queued},
     )
 
 
@@ -94,3 +108,16 @@ def source_not_configured(setting: str) -> Problem:
         "accepted. Retry the delivery later.",
         headers={"Retry-After": "300"},
     )
+
+
+def message_too_large(errors: list[FieldProblem]) -> Problem:
+    return Problem(
+        400,
+        "invalid-body",
+        "The body is not valid",
+        "An item would not fit in a queue message (64 KiB); nothing was queued.",
+        errors,
+    )
+
+
+_RETRY = {"Retry-After": "30"}

@@ -187,15 +187,75 @@ class SourceFormat(ABC):
         return Accepted(202, body)
 
 
+#: How deep a body may nest. Real payloads nest under ten levels; a 100 kB `[[[...]]]` must not reach
+#: the recursive parts (json, pydantic, json.dumps for derived ids) and end in a RecursionError.
+MAX_DEPTH = 64
+
+
 def load_json(body: bytes) -> Any:
-    """Decode a JSON body, with the position of the first error (senders need it to fix their code)."""
+    """Decode a JSON body, with the position of the first error (senders need it to fix their code).
+
+    Strict RFC 8259 (UTF-8, no `NaN` or `Infinity`), and nesting deeper than MAX_DEPTH is refused:
+    the parser gives up with a RecursionError near the interpreter's limit, and anything just under
+    it would still exhaust the recursive steps after parsing (validation, canonical JSON for ids)."""
     try:
-        return json.loads(body)
+        text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidPayload("The body is not UTF-8 encoded JSON.") from None
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise InvalidPayload(
             f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        ) from None
+    except RecursionError:
+        raise InvalidPayload(f"The body nests deeper than {MAX_DEPTH} levels.") from None
+    except ValueError as exc:  # NaN/Infinity, integers of more than 4300 digits
+        raise InvalidPayload(f"The body is not valid JSON: {_short(exc)}") from None
+    check_nesting(document)
+    return document
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _short(exc: BaseException) -> str:
+    message = str(exc).split(";", 1)[0]
+    return message + "." if len(message) < 120 else type(exc).__name__
+
+
+def check_nesting(document: Any, limit: int = MAX_DEPTH) -> None:
+    """InvalidPayload when arrays and objects nest deeper than `limit`, or a string holds a lone
+    surrogate (`"\\ud800"` is valid JSON syntax but not Unicode text: it could never be queued).
+    Walked without recursion."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+            continue
+        if isinstance(value, dict):
+            for key in value:
+                _check_text(key)
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            raise InvalidPayload(f"The body nests deeper than {limit} levels.")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _check_text(value: str) -> None:
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPayload(
+            "The body holds a string with an unpaired surrogate (\\ud800-\\udfff)."
         ) from None
 
 

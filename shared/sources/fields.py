@@ -13,12 +13,24 @@ _ISO = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})(?:[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d+))?)?)?"
     r"\s*(?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?$"
 )
+_MAX_TIMESTAMP_LENGTH = 64
 _ID_NAMESPACE = uuid.UUID("b5d3e0a4-1c7f-4f0e-8a55-2f7c1d9e6b31")
 
 
 def parse_timestamp(value: Any, default_zone: tzinfo = UTC) -> datetime:
     """ISO 8601 as producers really write it (no seconds, `+0100`, `+01`, any fraction, a space for T),
-    or epoch seconds / milliseconds; a value without a zone is in `default_zone`. Returns UTC."""
+    or epoch seconds / milliseconds; a value without a zone is in `default_zone`. Returns UTC.
+
+    Every failure is a ValueError: dates at the edges of the calendar (`0001-01-01T00:00+01:00` is
+    before year 1 in UTC) and epochs like `1e20` raise OverflowError or OSError inside datetime, and
+    callers only expect ValueError for "not a usable timestamp"."""
+    try:
+        return _parse_timestamp(value, default_zone)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"the timestamp is out of range ({type(exc).__name__})") from None
+
+
+def _parse_timestamp(value: Any, default_zone: tzinfo) -> datetime:
     if isinstance(value, bool):
         raise ValueError("a timestamp cannot be a boolean")
     if isinstance(value, int | float):
@@ -26,9 +38,9 @@ def parse_timestamp(value: Any, default_zone: tzinfo = UTC) -> datetime:
         return datetime.fromtimestamp(seconds, UTC)
     if not isinstance(value, str):
         raise ValueError(f"expected a timestamp, got {type(value).__name__}")
-    match = _ISO.match(value.strip())
+    match = _ISO.match(value.strip()) if len(value) <= _MAX_TIMESTAMP_LENGTH else None
     if match is None:
-        raise ValueError(f"{value!r} is not an ISO 8601 timestamp")
+        raise ValueError("the value is not an ISO 8601 timestamp")
     parts = match.groupdict()
     fraction = (parts["f"] or "0")[:6].ljust(6, "0")
     naive = datetime.fromisoformat(parts["date"]).replace(
@@ -70,7 +82,7 @@ def parse_percentage(value: Any) -> int:
     except ValueError:
         number = float("nan")
     if not 0 <= number <= 100:
-        raise ValueError(f"{value!r} is not a percentage from 0 to 100")
+        raise ValueError("the value is not a percentage from 0 to 100")
     return round(number)
 
 

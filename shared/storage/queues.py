@@ -21,7 +21,14 @@ MAX_DELAY_SECONDS = 3600
 
 
 class QueueUnavailable(Exception):
-    """The queue could not take the messages; the caller must not report them as accepted."""
+    """The queue could not take the messages; the caller must not report them as accepted.
+
+    `sent` holds the indexes of the messages that were queued before the failure (a queue has no
+    transactions), so the answer can say exactly what happened."""
+
+    def __init__(self, message: str, sent: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.sent = tuple(sorted(sent))
 
 
 class QueueSender(Protocol):
@@ -61,15 +68,16 @@ class StorageQueues:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         client = self._client(queue)
+        sent: list[int] = []
         try:
             try:
-                self._send(client, messages[:1])
+                self._send(client, messages[:1], 0, sent)
             except ResourceNotFoundError:
                 client.create_queue()  # first use of a fresh storage account
-                self._send(client, messages[:1])
-            self._send(client, messages[1:])
+                self._send(client, messages[:1], 0, sent)
+            self._send(client, messages[1:], 1, sent)
         except AzureError as exc:
-            raise QueueUnavailable(f"queue {queue!r}: {type(exc).__name__}") from exc
+            raise QueueUnavailable(f"queue {queue!r}: {type(exc).__name__}", sent) from exc
 
     def send_later(self, queue: str, message: str, delay_seconds: float) -> None:
         from azure.core.exceptions import AzureError
@@ -81,13 +89,17 @@ class StorageQueues:
             raise QueueUnavailable(f"queue {queue!r}: {type(exc).__name__}") from exc
 
     @staticmethod
-    def _send(client: QueueClient, messages: Sequence[str]) -> None:
+    def _send(client: QueueClient, messages: Sequence[str], offset: int, sent: list[int]) -> None:
+        def one(index: int) -> None:
+            client.send_message(messages[index])
+            sent.append(offset + index)  # list.append is atomic: safe from the pool's threads
+
         if len(messages) <= 1:
-            for message in messages:
-                client.send_message(message)
+            for index in range(len(messages)):
+                one(index)
             return
         with ThreadPoolExecutor(max_workers=min(_PARALLEL_SENDS, len(messages))) as pool:
-            list(pool.map(client.send_message, messages))
+            list(pool.map(one, range(len(messages))))
 
 
 def queue_service_client(settings: Settings) -> QueueServiceClient:

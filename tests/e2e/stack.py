@@ -34,7 +34,7 @@ SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
     ),
     "sensor": (
         {"format": "caliper", "courseId": "lastSegment", "accountAttribute": "employeeId"},
-        "sensor-token",
+        "sensor-token sensor-token-next",  # mid-rotation: the old token and the new one
     ),
     "thinkific": ({"format": "thinkific"}, "thinkific-api-key"),
     "canvas": ({"format": "canvas", "jwks": _canvas_jwks()}, None),

@@ -49,7 +49,8 @@ def _thinkific(body: bytes) -> tuple[bytes, dict[str, str], str]:
 
 
 def _canvas(body: bytes) -> tuple[bytes, dict[str, str], str]:
-    token = jwt.encode(json.loads(body), CANVAS_KEY, algorithm="RS256", headers={"kid": "canvas-e2e"})
+    claims = {**json.loads(body), "exp": int(datetime.now(UTC).timestamp()) + 300}
+    token = jwt.encode(claims, CANVAS_KEY, algorithm="RS256", headers={"kid": "canvas-e2e"})
     return token.encode(), {"content-type": "application/jwt"}, ""
 
 

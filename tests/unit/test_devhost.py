@@ -1,11 +1,14 @@
 """The dev host reads the same host.json the Functions host does."""
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
 
-from devtools.devhost.host import QueueOptions, _route_variants, _timespan
+from devtools.devhost.host import HttpOptions, QueueOptions, Throttle, _route_variants, _timespan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,3 +46,70 @@ def test_the_hosts_defaults_apply_when_host_json_is_silent() -> None:
 )
 def test_route_templates_become_paths_like_the_hosts(template: str, paths: list[str]) -> None:
     assert _route_variants(template) == paths
+
+
+# ---- HTTP throttles (host.json extensions.http) ---------------------------------------------------
+
+
+def test_http_throttles_come_from_the_apps_host_json() -> None:
+    options = HttpOptions.from_host_json(json.loads((ROOT / "host.json").read_text()))
+    assert options == HttpOptions(
+        max_outstanding_requests=200, max_concurrent_requests=100, dynamic_throttles_enabled=True
+    )
+    assert HttpOptions.from_host_json({}) == HttpOptions()
+
+
+async def _throttled_server(
+    options: HttpOptions, release: asyncio.Event
+) -> tuple[TestServer, Throttle, list[int]]:
+    throttle = Throttle(options)
+    running: list[int] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        running.append(1)
+        await release.wait()
+        running.pop()
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[throttle.middleware])
+    app.router.add_post("/api/webhooks/generic", slow)
+    server = TestServer(app)
+    await server.start_server()
+    return server, throttle, running
+
+
+async def test_over_max_outstanding_requests_the_dev_host_answers_429_with_retry_after() -> None:
+    release = asyncio.Event()
+    server, throttle, running = await _throttled_server(
+        HttpOptions(max_outstanding_requests=3, max_concurrent_requests=2), release
+    )
+    try:
+        async with ClientSession() as client:
+            url = str(server.make_url("/api/webhooks/generic"))
+            pending = [asyncio.create_task(client.post(url)) for _ in range(3)]
+            while throttle.outstanding < 3:
+                await asyncio.sleep(0.01)
+            assert len(running) == 2  # maxConcurrentRequests: the third waits
+            refused = await client.post(url)
+            assert refused.status == 429
+            assert refused.headers["Retry-After"] == "1"
+            release.set()
+            assert [r.status for r in await asyncio.gather(*pending)] == [200, 200, 200]
+            assert (await client.post(url)).status == 200  # below the limit again
+    finally:
+        await server.close()
+
+
+async def test_the_dynamic_throttle_refuses_while_the_host_lags() -> None:
+    release = asyncio.Event()
+    release.set()
+    server, throttle, _ = await _throttled_server(HttpOptions(dynamic_throttles_enabled=True), release)
+    try:
+        async with ClientSession() as client:
+            url = str(server.make_url("/api/webhooks/generic"))
+            throttle.lag_streak = Throttle.LAG_STREAK
+            assert (await client.post(url)).status == 429
+            throttle.lag_streak = 0
+            assert (await client.post(url)).status == 200
+    finally:
+        await server.close()

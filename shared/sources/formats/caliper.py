@@ -40,6 +40,9 @@ DATA_VERSIONS = {
 }
 COURSE_TYPES = frozenset({"CourseOffering", "CourseSection", "Course"})
 MAX_ITEMS = 500
+#: The data version of bare events without an @context (Caliper 1.2 made the envelope optional in
+#: practice: Open edX's router sends 1.2 events one by one).
+BARE_DEFAULT_VERSION = "http://purl.imsglobal.org/ctx/caliper/v1p2"
 
 
 class CaliperOptions(FormatOptions):
@@ -71,24 +74,20 @@ class CaliperFormat(SourceFormat):
         auth.verify_bearer(delivery, self.secret)
 
     def parse(self, delivery: Delivery) -> ParseResult:
-        document = load_json(delivery.body)
-        if not isinstance(document, dict):
-            raise InvalidPayload(
-                "The body must be a Caliper envelope: {sensor, sendTime, dataVersion, data}."
-            )
-        envelope = validate_body(Envelope, document, "a Caliper envelope")
+        envelope = validate_body(Envelope, _enveloped(load_json(delivery.body)), "a Caliper envelope")
         if envelope.data_version not in DATA_VERSIONS:
             known = ", ".join(DATA_VERSIONS)
             raise UnsupportedVersion(f"dataVersion {envelope.data_version} is not supported ({known} are).")
         items = [self._translate(item, index) for index, item in enumerate(envelope.data) if _is_event(item)]
         events, ignored = split(items)
-        return ParseResult(events=events, ignored=ignored, item_ids=[str(i.get("id")) for i in envelope.data])
+        ids = [_text(_entity(item).get("id")) or f"data/{n}" for n, item in enumerate(envelope.data)]
+        return ParseResult(events=events, ignored=ignored, item_ids=ids)
 
     def accepted(self, result: ParseResult, endpoint: str = "webhook") -> Accepted:
         return Accepted(200, None)
 
     def _translate(self, item: dict[str, Any], index: int) -> CanonicalEvent | Ignored:
-        event_id = str(item.get("id") or "")
+        event_id = _text(item.get("id")) or ""
         if not event_id or not item.get("eventTime"):
             return Ignored("invalidEvent", f"data/{index}", "A Caliper event needs an id and an eventTime.")
         learner = self._learner(item)
@@ -123,7 +122,10 @@ class CaliperFormat(SourceFormat):
         iri = person.get("id")
         if not isinstance(iri, str) or not iri:
             return None
-        parts = urlsplit(iri)
+        try:
+            parts = urlsplit(iri)
+        except ValueError:  # e.g. "http://[" (an unclosed IPv6 host)
+            return None
         home_page = f"{parts.scheme}://{parts.netloc}" if parts.netloc else iri
         name = iri if self.options.learner_name == "iri" else iri.rstrip("/").rsplit("/", 1)[-1]
         return {"account": {"homePage": home_page, "name": name}}
@@ -135,12 +137,40 @@ class CaliperFormat(SourceFormat):
         return iri.rstrip("/").rsplit("/", 1)[-1] if self.options.course_id == "lastSegment" else iri
 
 
+def _enveloped(document: Any) -> Any:
+    """A bare Event, or an array of Events (as some sensors and Open edX's event routing send them),
+    read as the envelope they would have had; the data version comes from the events' @context."""
+    if isinstance(document, dict) and "data" not in document and _is_event(document):
+        items: list[Any] = [document]
+    elif isinstance(document, list) and document and all(_is_event(item) for item in document):
+        items = document
+    elif isinstance(document, dict):
+        return document
+    else:
+        raise InvalidPayload(
+            "The body must be a Caliper envelope {sensor, sendTime, dataVersion, data}, an Event, "
+            "or an array of Events."
+        )
+    context = items[0].get("@context")
+    return {
+        "sensor": "unenveloped",
+        "sendTime": "unenveloped",
+        "dataVersion": _text(context) or BARE_DEFAULT_VERSION,
+        "data": items,
+    }
+
+
 def _is_event(item: Any) -> bool:
-    return isinstance(item, dict) and str(item.get("type", "")).endswith("Event") and "action" in item
+    return isinstance(item, dict) and (_text(item.get("type")) or "").endswith("Event") and "action" in item
+
+
+def _text(value: Any) -> str | None:
+    """A string field, or None when the sender put anything else there (a list, a number)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _entity(value: Any) -> dict[str, Any]:
-    """Caliper entities are objects or bare IRIs."""
+    """Caliper entities are objects or bare IRIs; fields read from them are strings or nothing."""
     if isinstance(value, dict):
         return value
     return {"id": value} if isinstance(value, str) else {}
@@ -149,21 +179,26 @@ def _entity(value: Any) -> dict[str, Any]:
 def _course_and_status(item: dict[str, Any]) -> tuple[dict[str, Any], CourseStatus, int | None] | str:
     obj = _entity(item.get("object"))
     group = _entity(item.get("group"))
-    action, event_type = item.get("action"), item.get("type")
-    if action == "Completed" and obj.get("type") in COURSE_TYPES:
+    action, event_type = _text(item.get("action")), _text(item.get("type"))
+    object_is_course, group_is_course = _is_course(obj), _is_course(group)
+    if action == "Completed" and object_is_course:
         return obj, CourseStatus.COMPLETED, 100
     if action == "Completed" and event_type == "AssignableEvent":
         return obj, CourseStatus.COMPLETED, 100
-    course = group if group.get("type") in COURSE_TYPES else obj if obj.get("type") in COURSE_TYPES else None
+    course = group if group_is_course else obj if object_is_course else None
     if course is None:
         return f"{event_type} {action} has no course-level object or group"
     percentage = _units_completed(item) if event_type == "ToolUseEvent" else None
     return course, CourseStatus.IN_PROGRESS, percentage
 
 
+def _is_course(entity: dict[str, Any]) -> bool:
+    return _text(entity.get("type")) in COURSE_TYPES
+
+
 def _units_completed(item: dict[str, Any]) -> int | None:
-    generated = _entity(item.get("generated"))
-    for measure in generated.get("items") or []:
+    measures = _entity(item.get("generated")).get("items")
+    for measure in measures if isinstance(measures, list) else []:
         if isinstance(measure, dict) and measure.get("metric") == "UnitsCompleted":
             value, maximum = measure.get("metricValue"), measure.get("maxMetricValue")
             if isinstance(value, int | float) and isinstance(maximum, int | float) and maximum > 0:

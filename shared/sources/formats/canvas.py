@@ -9,6 +9,7 @@ counts (`completed_at` set means the course is completed); `course_completed` co
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar, Literal
 
 import jwt
@@ -24,6 +25,7 @@ from shared.sources.base import (
     Ignored,
     ParseResult,
     SourceFormat,
+    check_nesting,
     load_json,
     validate_body,
 )
@@ -33,6 +35,8 @@ from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_ev
 
 EVENTS = frozenset({"course_progress", "course_completed"})
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384"]
+CLOCK_LEEWAY_SECONDS = 60
+JWT_CLAIMS = frozenset({"exp", "iat", "nbf", "jti", "iss", "aud", "sub"})
 
 
 class CanvasOptions(VendorOptions):
@@ -40,6 +44,11 @@ class CanvasOptions(VendorOptions):
     jwks: dict[str, Any] | None = Field(default=None, description="Canvas's public keys, {keys: [...]}.")
     token: TokenOptions = Field(default_factory=lambda: TokenOptions(location="path"))
     course_id: Literal["id", "sisSourceId"] = "id"
+    max_token_age_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        description="Refuse JWTs issued (iat) longer ago than this; `exp` is always required.",
+    )
 
     @model_validator(mode="after")
     def _usable_keys(self) -> CanvasOptions:
@@ -85,7 +94,14 @@ class CanvasFormat(SourceFormat):
     def parse(self, delivery: Delivery) -> ParseResult:
         document = self._document(delivery.body)
         event = validate_body(Event, document, "a Canvas Live Event")
-        event_id = derived_event_id(self.name, document)  # Live Events carry no event id
+        # Live Events carry no event id: derive one from the event, without the JWT's own claims
+        # (exp, iat), which change each time the same event is signed again.
+        content = (
+            {k: v for k, v in document.items() if k not in JWT_CLAIMS}
+            if isinstance(document, dict)
+            else document
+        )
+        event_id = derived_event_id(self.name, content)
         events, ignored = split([self._translate(event, event_id)])
         return ParseResult(events=events, ignored=ignored, item_ids=[event_id])
 
@@ -100,28 +116,48 @@ class CanvasFormat(SourceFormat):
         return load_json(body)
 
     def _claims(self, body: bytes) -> dict[str, Any]:
+        """The verified claims. Every configured key is tried (a key of another type, or another
+        kid, is skipped, never fatal); a token without `exp`, expired, or older than
+        `maxTokenAgeSeconds` (by `iat`) is refused: a captured body must not replay forever."""
         token = body.decode("ascii", errors="replace").strip()
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, RecursionError, ValueError):
             raise AuthenticationFailed("The body is not a signed JWT.") from None
+        required = ["exp", "iat"] if self.options.max_token_age_seconds is not None else ["exp"]
         for key in self._keys:
             if kid is not None and key.key_id not in (None, kid):
                 continue
             try:
-                claims: dict[str, Any] = jwt.decode(
-                    token, key=key, algorithms=ALGORITHMS, options={"verify_aud": False}
+                claims = jwt.decode(
+                    token,
+                    key=key,
+                    algorithms=ALGORITHMS,
+                    options={"verify_aud": False, "require": required},
+                    leeway=CLOCK_LEEWAY_SECONDS,
                 )
-                return claims
-            except jwt.InvalidSignatureError:
-                continue
-            except jwt.PyJWTError as exc:
+            except (jwt.InvalidSignatureError, jwt.InvalidKeyError, jwt.InvalidAlgorithmError):
+                continue  # not this key: try the next one
+            except RecursionError:
+                raise InvalidPayload("The JWT's claims nest too deeply.") from None
+            except (jwt.PyJWTError, ValueError, TypeError) as exc:
                 raise AuthenticationFailed(f"The JWT is not acceptable: {type(exc).__name__}.") from None
+            self._check_age(claims)
+            check_nesting(claims)
+            return claims
         raise AuthenticationFailed("The JWT is not signed by any of the configured Canvas keys.")
+
+    def _check_age(self, claims: dict[str, Any]) -> None:
+        limit = self.options.max_token_age_seconds
+        issued = claims.get("iat")
+        if limit is None or not isinstance(issued, int | float):
+            return
+        if time.time() - issued > limit + CLOCK_LEEWAY_SECONDS:
+            raise AuthenticationFailed(f"The JWT was issued more than {limit} seconds ago.")
 
     def _translate(self, event: Event, event_id: str) -> CanonicalEvent | Ignored:
         name = event.metadata.get("event_name")
-        if name not in EVENTS:
+        if not isinstance(name, str) or name not in EVENTS:
             return Ignored("eventNotProgress", event_id, f"{name} says nothing about course progress")
         body = event.body
         course, user = as_dict(body.get("course")), as_dict(body.get("user"))

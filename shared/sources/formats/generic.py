@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from shared.config.settings import SourceSettings
 from shared.events.model import CanonicalEvent
-from shared.sources.auth import StandardWebhooks
+from shared.sources.auth import StandardWebhooks, secrets
 from shared.sources.base import (
     Delivery,
     ParseResult,
@@ -72,7 +72,9 @@ class GenericFormat(SourceFormat):
 
 
 def signed_headers(body: bytes, secret: str, message_id: str, when: datetime) -> dict[str, str]:
-    """The headers a sender of the generic format adds (used by the CLI's `send` and the tests)."""
+    """The headers a sender of the generic format adds (used by the CLI's `send` and the tests).
+    During a rotation (`old new` in the setting) it signs with the new secret."""
+    secret = secrets(secret)[-1]
     return {
         "content-type": "application/json",
         "webhook-id": message_id,

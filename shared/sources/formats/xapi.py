@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from shared.config.settings import SourceSettings
 from shared.events.model import CanonicalEvent, CourseStatus
@@ -31,14 +31,16 @@ from shared.sources.base import (
     load_json,
     validate_body,
 )
-from shared.sources.exceptions import InvalidPayload
+from shared.sources.exceptions import FieldProblem, InvalidPayload
 from shared.sources.fields import derived_event_id, optional_percentage, parse_timestamp
 from shared.sources.mapping import build_event, split
+from shared.sources.xapi_statement import statement_problems
 
 SUPPORTED_VERSIONS = ("1.0", "2.0")
 ANSWER_VERSION = "1.0.3"
 CMI5_PROGRESS = "https://w3id.org/xapi/cmi5/result/extensions/progress"
 MAX_STATEMENTS = 500
+MAX_PROBLEMS = 100  # a problem+json answer that names the first hundred is enough to fix a sender
 
 #: Verbs by the last segment of their IRI (ADL, cmi5, activitystrea.ms and vendors all end alike).
 COMPLETING = frozenset({"completed", "passed", "satisfied", "complete"})
@@ -152,9 +154,14 @@ class XapiFormat(SourceFormat):
             auth.verify_basic(delivery, self.secret)
 
     def parse(self, delivery: Delivery) -> ParseResult:
+        version = delivery.header("x-experience-api-version")
         if delivery.endpoint == "xapi":
-            _check_version_header(delivery.header("x-experience-api-version"))
-        raw = _statement_list(load_json(delivery.body))
+            _check_version_header(version)
+        document = load_json(delivery.body)
+        raw = _statement_list(document)
+        _validate_as_an_lrs(
+            document, raw, version2=delivery.endpoint != "xapi" or str(version).startswith("2.0")
+        )
         statements = validate_body(_STATEMENTS, raw, "valid xAPI statements")
         translated = [self._translate(s, r, delivery) for s, r in zip(statements, raw, strict=True)]
         voids = [item for item in translated if isinstance(item, Voiding)]
@@ -217,6 +224,27 @@ def _check_version_header(value: str | None) -> None:
         raise InvalidPayload(f"X-Experience-API-Version {value} is not supported (1.0.x and 2.0.x are).")
 
 
+def _validate_as_an_lrs(document: Any, statements: list[Any], version2: bool) -> None:
+    """The whole batch is refused (400) when any statement is not valid xAPI, as an LRS refuses it.
+    On the webhook route (no version header) 2.0's additions are allowed too."""
+    enveloped = isinstance(document, dict) and isinstance(document.get("statements"), list)
+    prefix = "/statements/{}" if enveloped else "/{}" if isinstance(document, list) else ""
+    problems = []
+    for index, statement in enumerate(statements):
+        where = prefix.format(index)
+        problems += [
+            FieldProblem((where + (p.pointer if p.pointer != "/" else "")) or "/", p.detail)
+            for p in statement_problems(statement, version2)
+        ]
+    if problems:
+        count = len(statements)
+        raise InvalidPayload(
+            f"{'One statement is' if count == 1 else 'Statements are'} not valid xAPI; nothing was accepted. "
+            "See errors.",
+            problems[:MAX_PROBLEMS],
+        )
+
+
 def _statement_list(document: Any) -> list[Any]:
     if isinstance(document, dict) and isinstance(document.get("statements"), list):
         items: list[Any] = document["statements"]
@@ -255,7 +283,13 @@ def _parents(statement: Statement) -> list[StatementObject]:
     activities = (statement.context.context_activities if statement.context else None) or {}
     parent = activities.get("parent") or []
     items = parent if isinstance(parent, list) else [parent]
-    return [StatementObject.model_validate(p) for p in items if isinstance(p, dict)]
+    parents = []
+    for item in items:
+        try:
+            parents.append(StatementObject.model_validate(item))
+        except ValidationError:  # not an activity (the LRS validation refuses it before this)
+            continue
+    return parents
 
 
 def _course(statement: Statement) -> tuple[StatementObject, bool] | str:

@@ -76,7 +76,7 @@ def test_an_unknown_data_version_is_422() -> None:
     "body",
     [
         fixture("caliper/envelope-mixed.json")[:200],  # truncated
-        json.dumps(json.loads(fixture("caliper/envelope-mixed.json"))["data"][0]).encode(),  # a bare event
+        b'{"id": "https://lms.contoso.example/users/1", "type": "Person"}',  # an entity, not an event
         json.dumps({**json.loads(fixture("caliper/envelope-mixed.json")), "data": []}).encode(),
         b"[]",
     ],
@@ -99,3 +99,44 @@ def test_the_sensor_authenticates_with_its_bearer_token() -> None:
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": TOKEN}):
         with pytest.raises(AuthenticationFailed):
             source.authenticate(delivery(body, headers))
+
+
+def _events(name: str) -> list[dict[str, Any]]:
+    return [i for i in json.loads(fixture(f"caliper/{name}"))["data"] if i["type"].endswith("Event")]
+
+
+def test_a_bare_event_reads_as_if_enveloped() -> None:
+    enveloped = parse("envelope-mixed.json").events[0]
+    [bare] = parse(json.dumps(_events("envelope-mixed.json")[0]).encode()).events
+    assert bare == enveloped
+
+
+def test_an_array_of_bare_events_reads_as_if_enveloped() -> None:
+    assert (
+        parse(json.dumps(_events("envelope-mixed.json")).encode()).events
+        == parse("envelope-mixed.json").events
+    )
+
+
+def test_a_bare_event_of_another_caliper_version_is_422() -> None:
+    event = {**_events("envelope-mixed.json")[0], "@context": "http://purl.imsglobal.org/ctx/caliper/v1p0"}
+    with pytest.raises(UnsupportedVersion):
+        parse(json.dumps(event).encode())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"type": ["NavigationEvent"]},
+        {"generated": {"items": 7}},
+        {"object": {"type": ["CourseOffering"], "id": "x"}},
+        {"eventTime": "0001-01-01T00:00:00+01:00"},
+        {"eventTime": 1e20},
+        {"actor": {"type": "Person", "id": "http://["}},
+    ],
+)
+def test_wrong_shapes_inside_an_event_are_ignored_or_refused_never_a_crash(change: dict[str, Any]) -> None:
+    envelope = json.loads(fixture("caliper/envelope-tooluse-progress.json"))
+    envelope["data"] = [{**item, **change} for item in envelope["data"]] + [7, "text", None]
+    result = parse(json.dumps(envelope).encode())
+    assert len(result.item_ids) == len(envelope["data"])

@@ -1,9 +1,10 @@
 import json
+import time
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared.events.model import CourseStatus
 from shared.sources import AuthenticationFailed, InvalidPayload, SourceConfigurationError
@@ -21,9 +22,10 @@ OTHER_KEY, _ = key_pair("canvas-2026")
 JWKS = {"keys": [CANVAS_JWK]}
 
 
-def signed(name: str, key: rsa.RSAPrivateKey = CANVAS_KEY) -> bytes:
-    claims = json.loads(fixture(f"canvas/{name}"))
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "canvas-2026"}).encode()
+def signed(name: str, key: rsa.RSAPrivateKey = CANVAS_KEY, **claims: Any) -> bytes:
+    document = {**json.loads(fixture(f"canvas/{name}")), "exp": int(time.time()) + 300, **claims}
+    document = {k: v for k, v in document.items() if v is not None}
+    return jwt.encode(document, key, algorithm="RS256", headers={"kid": "canvas-2026"}).encode()
 
 
 def test_course_progress_gives_a_percentage_from_requirement_counts() -> None:
@@ -82,3 +84,37 @@ def test_other_live_events_are_ignored_and_non_events_are_400() -> None:
     assert source.parse(delivery(json.dumps(document).encode())).ignored[0].reason == "eventNotProgress"
     with pytest.raises(InvalidPayload):
         source.parse(delivery(b'{"body": {}}'))
+
+
+def test_a_jwt_without_exp_or_expired_is_401() -> None:
+    source = make_source("canvas", jwks=JWKS)
+    for body in (signed("course-progress.json", exp=None), signed("course-progress.json", exp=1_000_000)):
+        with pytest.raises(AuthenticationFailed):
+            source.authenticate(delivery(body))
+
+
+def test_a_jwt_older_than_the_configured_maximum_age_is_401() -> None:
+    source = make_source("canvas", jwks=JWKS, maxTokenAgeSeconds=600)
+    source.authenticate(delivery(signed("course-progress.json", iat=int(time.time()) - 60)))
+    for body in (signed("course-progress.json"), signed("course-progress.json", iat=int(time.time()) - 3600)):
+        with pytest.raises(AuthenticationFailed):
+            source.authenticate(delivery(body))
+
+
+def test_every_key_is_tried_and_a_key_of_another_type_does_not_stop_the_loop() -> None:
+    ec = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key().public_key()))
+    other_rsa = key_pair("canvas-2026")[1]
+    jwks = {"keys": [{**ec, "kid": "canvas-2026", "alg": "ES256"}, other_rsa, CANVAS_JWK]}
+    source = make_source("canvas", jwks=jwks)
+    source.authenticate(delivery(signed("course-progress.json")))
+
+
+def test_a_resigned_event_keeps_its_derived_id() -> None:
+    source = make_source("canvas", jwks=JWKS)
+    first = source.parse(delivery(signed("course-completed.json", exp=int(time.time()) + 100)))
+    again = source.parse(delivery(signed("course-completed.json", exp=int(time.time()) + 200)))
+    assert first.events[0].event_id == again.events[0].event_id
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
