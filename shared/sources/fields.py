@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from fractions import Fraction
 from typing import Any
 
 _ISO = re.compile(
@@ -79,11 +80,23 @@ def parse_percentage(value: Any) -> int:
         raise ValueError("a percentage cannot be a boolean")
     try:
         number = float(value) if isinstance(value, int | float | str) else float("nan")
-    except ValueError:
+    except (ValueError, OverflowError):  # an integer too large for a float is no percentage either
         number = float("nan")
     if not 0 <= number <= 100:
         raise ValueError("the value is not a percentage from 0 to 100")
     return round(number)
+
+
+def ratio_percentage(done: int | float, total: int | float) -> int | None:
+    """`done` of `total` as 0-100, exactly (no float overflow for values no float can hold); None when
+    there is no positive total."""
+    try:
+        whole = Fraction(total)
+        if whole <= 0:
+            return None
+        return max(0, min(100, round(100 * Fraction(done) / whole)))
+    except (ValueError, OverflowError):  # infinities and NaN have no ratio
+        return None
 
 
 def derived_event_id(source: str, item: Any) -> str:

@@ -31,7 +31,7 @@ from shared.sources.base import (
     validate_body,
 )
 from shared.sources.exceptions import InvalidPayload, UnsupportedVersion
-from shared.sources.fields import parse_timestamp
+from shared.sources.fields import parse_timestamp, ratio_percentage
 from shared.sources.mapping import build_event, split
 
 DATA_VERSIONS = {
@@ -201,6 +201,6 @@ def _units_completed(item: dict[str, Any]) -> int | None:
     for measure in measures if isinstance(measures, list) else []:
         if isinstance(measure, dict) and measure.get("metric") == "UnitsCompleted":
             value, maximum = measure.get("metricValue"), measure.get("maxMetricValue")
-            if isinstance(value, int | float) and isinstance(maximum, int | float) and maximum > 0:
-                return max(0, min(100, round(100 * value / maximum)))
+            if isinstance(value, int | float) and isinstance(maximum, int | float):
+                return ratio_percentage(value, maximum)
     return None

@@ -30,7 +30,7 @@ from shared.sources.base import (
     validate_body,
 )
 from shared.sources.exceptions import AuthenticationFailed, InvalidPayload, SourceConfigurationError
-from shared.sources.fields import derived_event_id, optional_timestamp, parse_timestamp
+from shared.sources.fields import derived_event_id, optional_timestamp, parse_timestamp, ratio_percentage
 from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, identifier, split
 
 EVENTS = frozenset({"course_progress", "course_completed"})
@@ -195,6 +195,6 @@ class CanvasFormat(SourceFormat):
 
 def _percentage(progress: dict[str, Any]) -> int | None:
     done, total = progress.get("requirement_completed_count"), progress.get("requirement_count")
-    if isinstance(done, int) and isinstance(total, int) and total > 0:
-        return max(0, min(100, round(100 * done / total)))
+    if isinstance(done, int) and isinstance(total, int):
+        return ratio_percentage(done, total)
     return None
