@@ -9,14 +9,16 @@ targetScope = 'subscription'
 param environmentName string
 
 // Regions offering Flex Consumption, as listed by the Flex Consumption quickstart
-// (Azure-Samples/functions-quickstart-python-http-azd, 2025-11-24) less its canary region, eastus2euap.
+// (Azure-Samples/functions-quickstart-python-http-azd, 2025-11-24) less its canary region, eastus2euap,
+// and less the regions without zone-redundant storage (the account is Standard_ZRS; "Azure regions that
+// support zone-redundant storage"): australiasoutheast, northcentralus, southindia, ukwest,
+// westcentralus, westus.
 // The list grows: `az functionapp list-flexconsumption-locations` gives today's, and a region added
 // here needs nothing else.
 @minLength(1)
 @description('Azure region (one that offers Flex Consumption).')
 @allowed([
   'australiaeast'
-  'australiasoutheast'
   'brazilsouth'
   'canadacentral'
   'centralindia'
@@ -29,21 +31,16 @@ param environmentName string
   'italynorth'
   'japaneast'
   'koreacentral'
-  'northcentralus'
   'northeurope'
   'norwayeast'
   'southafricanorth'
   'southcentralus'
   'southeastasia'
-  'southindia'
   'spaincentral'
   'swedencentral'
   'uaenorth'
   'uksouth'
-  'ukwest'
-  'westcentralus'
   'westeurope'
-  'westus'
   'westus2'
   'westus3'
 ])
