@@ -125,12 +125,10 @@ class WebhookIngestor:
             )
             return problems.queue_unavailable([queued[i].event_id for i in exc.sent], len(messages))
         for item in result.ignored:
+            # The detail stays in the answer to the sender: it can quote the sender's values (a verb, a
+            # type, an event name), which may carry personal data, so the log has the reason code only.
             log.info(
-                "event ignored: source=%s ref=%s reason=%s detail=%s",
-                delivery.source,
-                item.reference,
-                item.reason,
-                item.detail,
+                "event ignored: source=%s ref=%s reason=%s", delivery.source, item.reference, item.reason
             )
         log.info(
             "webhook accepted: source=%s accepted=%d ignored=%d",

@@ -27,6 +27,9 @@ from shared.sources.exceptions import (
     SourceConfigurationError,
 )
 
+#: The most events one delivery of a batch format may hold (a bound on what one request can queue).
+MAX_EVENTS_PER_DELIVERY = 500
+
 M = TypeVar("M")
 B = TypeVar("B", bound=BaseModel)
 

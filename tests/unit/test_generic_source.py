@@ -4,7 +4,8 @@ import pytest
 
 from shared.config.settings import SourceSettings
 from shared.sources import AuthenticationFailed, Delivery, InvalidPayload, SourceConfigurationError
-from shared.sources.formats.generic import MAX_EVENTS_PER_DELIVERY, GenericFormat
+from shared.sources.base import MAX_EVENTS_PER_DELIVERY
+from shared.sources.formats.generic import GenericFormat
 from shared.sources.registry import build_source
 from tests.builders import TEST_SECRET, dumps, event, signed_headers
 

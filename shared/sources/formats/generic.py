@@ -16,6 +16,7 @@ from shared.config.settings import SourceSettings
 from shared.events.model import CanonicalEvent
 from shared.sources.auth import StandardWebhooks, secrets
 from shared.sources.base import (
+    MAX_EVENTS_PER_DELIVERY,
     Delivery,
     ParseResult,
     SourceFormat,
@@ -25,7 +26,6 @@ from shared.sources.base import (
 from shared.sources.exceptions import FieldProblem, InvalidPayload
 
 _EVENTS = TypeAdapter(list[CanonicalEvent])
-MAX_EVENTS_PER_DELIVERY = 500
 
 
 class GenericFormat(SourceFormat):

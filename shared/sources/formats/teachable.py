@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.sources import auth
 from shared.sources.base import (
+    MAX_EVENTS_PER_DELIVERY,
     Accepted,
     Delivery,
     FormatOptions,
@@ -62,6 +63,10 @@ class TeachableFormat(SourceFormat):
         items = document if isinstance(document, list) else [document]
         if not items:
             raise InvalidPayload("The body holds no event.")
+        if len(items) > MAX_EVENTS_PER_DELIVERY:  # the same bound as every other batch format
+            raise InvalidPayload(
+                f"A delivery holds at most {MAX_EVENTS_PER_DELIVERY} events; this one has {len(items)}."
+            )
         envelopes = validate_body(_ENVELOPES, items, "Teachable webhook events")
         events, ignored = split([self._translate(e) for e in envelopes])
         return ParseResult(events=events, ignored=ignored, item_ids=[_event_id(e) for e in envelopes])
