@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.cli import commands, operations
+from shared.cli import catalog, commands, operations
 from shared.cli.errors import CliError
 from shared.state.models import LetterState
 
@@ -86,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--source")
     replay.add_argument("--reason")
     replay.set_defaults(run=operations.replay)
+
+    catalogs = sub.add_parser("catalog", help="the provider's course catalog in Viva Learning")
+    catalogs_sub = catalogs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pushing = catalogs_sub.add_parser(
+        "push",
+        help="create or update learning contents from a CSV or JSON file",
+        description="PATCH learningContents(externalId=...) for each entry of FILE (.csv with a "
+        "header, or .json): creates new content, updates known content. Needs "
+        "LearningContent.ReadWrite.All.",
+    )
+    pushing.add_argument("file", type=Path, help="the catalog (.csv or .json)")
+    pushing.add_argument("--json", action="store_true", help="print the summary as JSON")
+    pushing.set_defaults(run=catalog.push)
 
     sub.add_parser(
         "retry-parked", help="retry parked events that are due now (the timer does it every 5 minutes)"

@@ -19,8 +19,8 @@ from kiota_http.observability_options import ObservabilityOptions
 from msgraph.generated.models.course_status import CourseStatus as GraphCourseStatus
 from msgraph.generated.models.learning_content import LearningContent
 from msgraph.generated.models.learning_course_activity import LearningCourseActivity
-from msgraph.generated.models.level import Level
 from msgraph.generated.models.learning_self_initiated_course import LearningSelfInitiatedCourse
+from msgraph.generated.models.level import Level
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
