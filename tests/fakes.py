@@ -229,3 +229,20 @@ class MemoryStateStore:
     async def dead_letters(self) -> AsyncIterator[DeadLetterRecord]:
         for record in list(self.letters.values()):
             yield record
+
+    async def all_activities(self) -> AsyncIterator[ActivityState]:
+        for state in list(self.activities.values()):
+            yield state
+
+    async def event_keys(self, activity_id: str) -> list[tuple[str, str]]:
+        return sorted({*self.event_log[activity_id], *self.voids[activity_id]})
+
+    async def delete_event(self, activity_id: str, source: str, event_id: str) -> None:
+        self.event_log[activity_id].pop((source, event_id), None)
+        self.voids[activity_id].pop((source, event_id), None)
+
+    async def delete_delivery(self, source: str, event_id: str) -> None:
+        self.deliveries_by_key.pop((source, event_id), None)
+
+    async def delete_activity(self, activity_id: str) -> None:
+        self.activities.pop(activity_id, None)

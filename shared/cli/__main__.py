@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.cli import catalog, commands, operations
+from shared.cli import catalog, commands, maintenance, operations
 from shared.cli.errors import CliError
 from shared.state.models import LetterState
 
@@ -99,6 +99,24 @@ def build_parser() -> argparse.ArgumentParser:
     pushing.add_argument("file", type=Path, help="the catalog (.csv or .json)")
     pushing.add_argument("--json", action="store_true", help="print the summary as JSON")
     pushing.set_defaults(run=catalog.push)
+
+    forgetting = sub.add_parser(
+        "forget",
+        help="delete a learner's course activities from Graph and every state row about them",
+        description="For a data-subject request: deletes the learner's course activities written by "
+        "the bridge from Graph, and their activity rows, event logs, delivery rows and dead letters. "
+        "A dry run (counts only) without --yes. Prints counts, never identifiers.",
+    )
+    forgetting.add_argument(
+        "--learner",
+        nargs=2,
+        required=True,
+        metavar=("KIND", "VALUE"),
+        help="KIND is email, upn or userId (the Entra object id)",
+    )
+    forgetting.add_argument("--yes", action="store_true", help="really remove (default: dry run)")
+    forgetting.add_argument("--json", action="store_true", help="print the receipt as JSON")
+    forgetting.set_defaults(run=maintenance.forget_learner)
 
     sub.add_parser(
         "retry-parked", help="retry parked events that are due now (the timer does it every 5 minutes)"

@@ -237,12 +237,12 @@ async def _push_one(
     graph: LearningGraph, entry: CatalogEntry, sleep: Callable[[float], Awaitable[None]]
 ) -> bool:
     """Write one entry; whether it was new (the lookup only tells created from updated apart)."""
-    existed = await _throttled(partial(graph.find_content_id, entry.external_id), sleep)
-    await _throttled(partial(graph.put_content, entry.external_id, entry.to_write()), sleep)
+    existed = await throttled(partial(graph.find_content_id, entry.external_id), sleep)
+    await throttled(partial(graph.put_content, entry.external_id, entry.to_write()), sleep)
     return existed is None
 
 
-async def _throttled(call: Callable[[], Awaitable[T]], sleep: Callable[[float], Awaitable[None]]) -> T:
+async def throttled(call: Callable[[], Awaitable[T]], sleep: Callable[[float], Awaitable[None]]) -> T:
     """Graph's throttling guidance: wait as long as Retry-After says, then try again."""
     for attempt in range(_THROTTLE_ATTEMPTS):
         try:
