@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 
 from shared.events.model import Learner
 from shared.events.queue import QueuedEvent
@@ -58,7 +59,7 @@ class Receipt:
     dead_letters: int = 0
 
     def to_json(self) -> dict[str, int]:
-        return asdict(self)
+        return {to_camel(name): value for name, value in asdict(self).items()}
 
 
 async def plan_forget(store: MaintainedStore, learner: Learner, user_id: str) -> ForgetPlan:

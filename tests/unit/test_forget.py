@@ -50,12 +50,12 @@ async def test_the_learner_s_records_and_rows_go_and_others_stay() -> None:
     plan = await plan_forget(state, ADA, USER_ID)
     receipt = await forget(state, graph, plan)
     assert receipt.to_json() == {
-        "graph_records": 2,
-        "graph_records_already_gone": 0,
+        "graphRecords": 2,
+        "graphRecordsAlreadyGone": 0,
         "activities": 2,
-        "event_log_entries": 3,
+        "eventLogEntries": 3,
         "deliveries": 4,
-        "dead_letters": 1,
+        "deadLetters": 1,
     }
     assert [r.learner_user_id for r in graph.activities.values()] == [GRACE_ID]
     assert {k[1] for k in state.deliveries_by_key} == {"g1", "g2"}
