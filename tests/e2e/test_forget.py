@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import partial
 
 import httpx
 
@@ -34,7 +35,7 @@ def test_forget_removes_the_learner_from_graph_and_state_then_later_events_work(
     stack.send(event(eventId=ids[0], learner={"email": email}))
     stack.send(event(eventId=ids[1], learner={"email": email}, course={"externalId": "course-202"}))
     stack.send(event(eventId=ids[2], learner={"email": email}, course={"externalId": "course-unknown"}))
-    records = [wait_for(lambda i=i: stack.activity_of("generic", i), what="applied") for i in ids[:2]]
+    records = [wait_for(partial(stack.activity_of, "generic", i), what="applied") for i in ids[:2]]
     wait_for(lambda: stack.dead_letter("generic", ids[2]), what="the parked event")
     activity_ids = [stack.delivery("generic", i).activity_id for i in ids[:2]]  # type: ignore[union-attr]
     assert all(r["learnerUserId"] == user_id for r in records)
