@@ -118,6 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     forgetting.add_argument("--json", action="store_true", help="print the receipt as JSON")
     forgetting.set_defaults(run=maintenance.forget_learner)
 
+    reconciling = sub.add_parser(
+        "reconcile",
+        help="read back from Graph what the bridge wrote and report (or repair) drift",
+        description="Reads each course activity the state store says the bridge wrote back from Graph "
+        "and reports drift: missing, replaced, owned by another learner or content, changed outside "
+        "the bridge. --repair writes what the events call for again. Exit 1 when drift is left.",
+    )
+    reconciling.add_argument("--source", help="only the activities this source created")
+    reconciling.add_argument("--repair", action="store_true", help="write what the events call for again")
+    reconciling.add_argument(
+        "--rate",
+        type=float,
+        default=5.0,
+        help="Graph reads per second at most (default 5; Retry-After is always honoured)",
+    )
+    reconciling.add_argument("--json", action="store_true", help="print the report as JSON")
+    reconciling.set_defaults(run=maintenance.reconcile_with_graph)
+
     sub.add_parser(
         "retry-parked", help="retry parked events that are due now (the timer does it every 5 minutes)"
     ).set_defaults(run=operations.retry_parked)

@@ -1,4 +1,4 @@
-"""`forget` (and the other commands that need both the state store and Graph)."""
+"""`forget` and `reconcile`: the commands that need both the state store and Graph."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -17,10 +18,12 @@ from shared.cli.errors import CliError
 from shared.config.settings import Settings
 from shared.delivery.exceptions import PermanentFailure
 from shared.delivery.resolve import Resolver
+from shared.delivery.upsert import CourseActivityUpserter
 from shared.events.model import Learner
 from shared.graph.errors import GraphError
 from shared.graph.gateway import LearningGraph
 from shared.operations.forget import Receipt, forget, plan_forget
+from shared.operations.reconcile import Pacer, ReconcileReport, reconcile, rows_to_check
 from shared.state.store import TableStateStore
 from shared.state.tables import table_service_client
 
@@ -112,3 +115,37 @@ def _print_receipt(receipt: Receipt, *, done: bool, as_json: bool) -> None:
         + f", {receipt.activities} activity rows, {receipt.event_log_entries} event log entries, "
         f"{receipt.deliveries} delivery rows, {receipt.dead_letters} dead letters"
     )
+
+
+def reconcile_with_graph(args: argparse.Namespace) -> int:
+    """Report drift (exit 1 when any is left unrepaired), or repair it with --repair."""
+    settings = graph_settings(args)
+    if args.rate <= 0:
+        raise CliError("--rate must be above 0 (Graph reads per second)")
+
+    async def work(store: TableStateStore, graph: LearningGraph) -> ReconcileReport:
+        rows = await rows_to_check(store, args.source)
+        upserter = CourseActivityUpserter(
+            graph, store, claim_lease=timedelta(seconds=settings.claim_lease_seconds)
+        )
+        with tqdm(total=len(rows), unit="activity", disable=args.json or None, file=sys.stderr) as bar:
+
+            def advance() -> None:
+                bar.update()
+
+            return await reconcile(
+                store, graph, upserter, rows, repair=args.repair, pacer=Pacer(args.rate), advance=advance
+            )
+
+    report = run_with_store_and_graph(settings, work)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        print()
+    else:
+        for drift in report.drift:
+            fields = f" ({', '.join(drift.fields)})" if drift.fields else ""
+            state = "repaired" if drift.repaired else (drift.detail or "not repaired")
+            print(f"{drift.kind}{fields}: activity {drift.activity_id} source={drift.source}: {state}")
+        counts = report.counts()
+        print("reconcile: " + ", ".join(f"{name}={value}" for name, value in counts.items()))
+    return 1 if any(not d.repaired for d in report.drift) else 0

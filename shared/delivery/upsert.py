@@ -145,6 +145,12 @@ class CourseActivityUpserter:
             await _guarded(self._sync(target.activity_id, None, None))
         return UpsertResult.VOIDED
 
+    async def resync(self, activity_id: str) -> UpsertResult:
+        """Write what the activity's events call for again, from the row as it now stands (reconcile
+        --repair: a row whose Graph id was cleared is created again, one whose state was set to what
+        Graph holds gets the PATCH back to the events' fold)."""
+        return await _guarded(self._sync(activity_id, None, None))
+
     async def _withdraw_if_voided_meanwhile(self, event: CanonicalEvent, activity_id: str) -> None:
         after = await self._state.delivery(event.source, event.event_id)
         if after is not None and after.voided_by:
