@@ -5,12 +5,13 @@ as small as it is; TableStateStore and the tests' MemoryStateStore implement bot
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from shared.state.models import ActivityState
 from shared.state.store import StateStore
 
 
+@runtime_checkable
 class MaintainedStore(StateStore, Protocol):
     def all_activities(self) -> AsyncIterator[ActivityState]:
         """Every activity row (a full scan: operators' commands only)."""

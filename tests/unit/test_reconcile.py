@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from shared.delivery import CourseActivityUpserter
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.graph.errors import GraphError
@@ -110,3 +112,34 @@ async def test_the_pacer_spaces_reads_by_the_rate() -> None:
     assert len(waits) == 2
     assert 0.4 < waits[0] <= 0.5
     assert 0.9 < waits[1] <= 1.0
+
+
+async def test_the_daily_timer_reports_counts_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shared.graph.msgraph_gateway as gateway
+    from shared.config import load_settings
+    from shared.functions import maintenance
+    from shared.runtime import Bridge
+    from tests.builders import TEST_SECRET
+    from tests.fakes import FakeQueue
+
+    graph, state, _ = await setup()
+    await tamper(graph)
+    settings = load_settings(
+        {
+            "BRIDGE_SOURCES": '{"generic": {"format": "generic"}}',
+            "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
+            "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
+            "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
+        }
+    )
+    bridge = Bridge(settings, queues=FakeQueue())
+    monkeypatch.setattr(bridge, "state", lambda: state)
+    monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
+    graph.calls.clear()
+    caplog.set_level("INFO")
+    counts = await maintenance.reconcile_report(bridge)
+    assert (counts["missing"], counts["changed"], counts["foreignOwner"], counts["repaired"]) == (1, 1, 1, 0)
+    assert "reconcile (report only): checked=4" in caplog.text
+    assert set(graph.calls) <= {"get_activity", "find_content_id"}
