@@ -32,10 +32,11 @@ def degraded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def test_the_good_source_works_end_to_end_while_the_unresolved_one_answers_503(degraded: LocalStack) -> None:
-    activity_id = f"iso-{uuid.uuid4()}"
-    body = event(eventId=f"evt-{uuid.uuid4()}", externalCourseActivityId=activity_id)
+    event_id = f"evt-{uuid.uuid4()}"
+    body = event(eventId=event_id, externalCourseActivityId=f"iso-{uuid.uuid4()}")
     assert degraded.send(body).status_code == 202
-    wait_for(lambda: degraded.activity(activity_id), what="the good source's event in Graph")
+    # The sender's id is namespaced by its source: the state store says which record it became.
+    wait_for(lambda: degraded.activity_of("generic", event_id), what="the good source's event in Graph")
 
     raw = dumps(event(eventId=f"evt-{uuid.uuid4()}"))
     refused = degraded.post(raw, signed_headers(raw), source="vaulted")
