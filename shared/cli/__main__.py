@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.cli import catalog, commands, maintenance, operations
+from shared.cli import catalog, commands, importing, maintenance, operations
 from shared.cli.errors import CliError
+from shared.operations.importing import DEFAULT_RATE
 from shared.state.models import LetterState
 
 
@@ -99,6 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     pushing.add_argument("file", type=Path, help="the catalog (.csv or .json)")
     pushing.add_argument("--json", action="store_true", help="print the summary as JSON")
     pushing.set_defaults(run=catalog.push)
+
+    importer = sub.add_parser(
+        "import",
+        help="historical events from files, through the webhook's queue (deduplicated by eventId)",
+        description="Reads FILEs a line at a time (.csv with a header, .jsonl of canonical events, or "
+        ".json in the source's own format) and queues their events as the source's webhook would. "
+        "Invalid lines are named and skipped; running it again changes nothing.",
+    )
+    importer.add_argument("--source", required=True, help="the configured source the events are from")
+    importer.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    importer.add_argument("--dry-run", action="store_true", help="validate only; queue nothing")
+    importer.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help=f"events queued per second at most (default {DEFAULT_RATE:g}: the queue side stays "
+        "within Graph's throttling)",
+    )
+    importer.add_argument("--json", action="store_true", help="print the summary as JSON")
+    importer.set_defaults(run=importing.import_events)
 
     forgetting = sub.add_parser(
         "forget",
