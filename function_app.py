@@ -8,7 +8,7 @@ aside (503 for it, reported by /api/health) while everything else runs.
 import azure.functions as func
 
 from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE, RETRY_SCHEDULE, STORAGE_CONNECTION
-from shared.functions import http, queue
+from shared.functions import http, maintenance, queue
 from shared.runtime import Bridge
 
 bridge = Bridge.from_environment()
@@ -49,3 +49,9 @@ async def poisoned_event(message: func.QueueMessage) -> None:
 @app.timer_trigger(arg_name="timer", schedule=RETRY_SCHEDULE, run_on_startup=False)
 async def retry_parked(timer: func.TimerRequest) -> None:
     await queue.retry_parked(bridge)
+
+
+@app.function_name("reconcile_report")
+@app.timer_trigger(arg_name="timer", schedule=maintenance.RECONCILE_SCHEDULE, run_on_startup=False)
+async def reconcile_report(timer: func.TimerRequest) -> None:
+    await maintenance.reconcile_report(bridge)

@@ -64,6 +64,9 @@ param sources object = {
 @description('Grant the Graph application permissions to the identity here (needs an admin who can grant app roles). False when the admin grants them separately.')
 param grantGraphPermissions bool = true
 
+@description('Grant LearningContent.ReadWrite.All too, for `catalog push` and sources with the registerContent option (they create Viva Learning content). Off by default: course activities need only LearningContent.Read.All.')
+param enableContentWrites bool = false
+
 @description('Object id of the person (or pipeline) operating the bridge; azd fills it with the signed-in user. Gets Key Vault Secrets Officer on the vault and the storage queue and table data roles the CLI uses. Empty for none.')
 param principalId string = ''
 
@@ -165,6 +168,7 @@ module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermis
   scope: group
   params: {
     principalId: identity.outputs.principalId
+    contentWrites: enableContentWrites
   }
 }
 

@@ -72,6 +72,7 @@ class Bridge:
                 Resolver(graph, attributes),
                 shared_id_sources=[name for name, o in options.items() if o.shared_activity_ids],
                 claim_lease=timedelta(seconds=self.settings.claim_lease_seconds),
+                content_languages={n: o.content_language for n, o in options.items() if o.register_content},
             )
             self._worker = EventWorker(upserter, self.dead_letters(), self.queues)
         return self._worker

@@ -16,7 +16,7 @@ from typing import Any
 from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError
-from shared.graph.gateway import ActivityRecord, ActivityWrite
+from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite
 from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry
 from shared.state.store import Conflict
 from shared.storage.queues import QueueUnavailable
@@ -51,6 +51,7 @@ class FakeGraph:
         self.users_by_mail: dict[str, str] = {}
         self.users_by: dict[tuple[str, str], str] = {}  # (attribute, value) -> id, other attributes
         self.contents: dict[str, str] = {}
+        self.content_docs: dict[str, ContentWrite] = {}  # what put_content wrote, by external id
         self.activities: dict[str, ActivityRecord] = {}
         self.sync_enabled = True
         self.calls: list[str] = []
@@ -99,6 +100,12 @@ class FakeGraph:
     async def find_content_id(self, external_id: str) -> str | None:
         self._enter("find_content_id")
         return self.contents.get(external_id)
+
+    async def put_content(self, external_id: str, content: ContentWrite) -> str:
+        self._enter("put_content")
+        content_id = self.contents.setdefault(external_id, f"content-{uuid.uuid4()}")
+        self.content_docs[external_id] = content
+        return content_id
 
     async def get_activity(self, external_id: str) -> ActivityRecord | None:
         self._enter("get_activity")
@@ -230,3 +237,20 @@ class MemoryStateStore:
     async def dead_letters(self) -> AsyncIterator[DeadLetterRecord]:
         for record in list(self.letters.values()):
             yield record
+
+    async def all_activities(self) -> AsyncIterator[ActivityState]:
+        for state in list(self.activities.values()):
+            yield state
+
+    async def event_keys(self, activity_id: str) -> list[tuple[str, str]]:
+        return sorted({*self.event_log[activity_id], *self.voids[activity_id]})
+
+    async def delete_event(self, activity_id: str, source: str, event_id: str) -> None:
+        self.event_log[activity_id].pop((source, event_id), None)
+        self.voids[activity_id].pop((source, event_id), None)
+
+    async def delete_delivery(self, source: str, event_id: str) -> None:
+        self.deliveries_by_key.pop((source, event_id), None)
+
+    async def delete_activity(self, activity_id: str) -> None:
+        self.activities.pop(activity_id, None)

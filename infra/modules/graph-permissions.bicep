@@ -15,11 +15,16 @@ param appRoles array = [
   'User.Read.All'
 ]
 
+@description('Also grant LearningContent.ReadWrite.All, which `catalog push` and the registerContent source option need to create Viva Learning content. Off unless asked for.')
+param contentWrites bool = false
+
+var roles = contentWrites ? concat(appRoles, ['LearningContent.ReadWrite.All']) : appRoles
+
 resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: '00000003-0000-0000-c000-000000000000'
 }
 
-resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for role in appRoles: {
+resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for role in roles: {
   principalId: principalId
   resourceId: graph.id
   appRoleId: filter(graph.appRoles, candidate => candidate.value == role)[0].id

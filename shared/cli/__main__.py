@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.cli import commands, operations
+from shared.cli import catalog, commands, importing, maintenance, operations
 from shared.cli.errors import CliError
+from shared.operations.importing import DEFAULT_RATE
 from shared.state.models import LetterState
 
 
@@ -86,6 +87,75 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--source")
     replay.add_argument("--reason")
     replay.set_defaults(run=operations.replay)
+
+    catalogs = sub.add_parser("catalog", help="the provider's course catalog in Viva Learning")
+    catalogs_sub = catalogs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pushing = catalogs_sub.add_parser(
+        "push",
+        help="create or update learning contents from a CSV or JSON file",
+        description="PATCH learningContents(externalId=...) for each entry of FILE (.csv with a "
+        "header, or .json): creates new content, updates known content. Needs "
+        "LearningContent.ReadWrite.All.",
+    )
+    pushing.add_argument("file", type=Path, help="the catalog (.csv or .json)")
+    pushing.add_argument("--json", action="store_true", help="print the summary as JSON")
+    pushing.set_defaults(run=catalog.push)
+
+    importer = sub.add_parser(
+        "import",
+        help="historical events from files, through the webhook's queue (deduplicated by eventId)",
+        description="Reads FILEs a line at a time (.csv with a header, .jsonl of canonical events, or "
+        ".json in the source's own format) and queues their events as the source's webhook would. "
+        "Invalid lines are named and skipped; running it again changes nothing.",
+    )
+    importer.add_argument("--source", required=True, help="the configured source the events are from")
+    importer.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    importer.add_argument("--dry-run", action="store_true", help="validate only; queue nothing")
+    importer.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help=f"events queued per second at most (default {DEFAULT_RATE:g}: the queue side stays "
+        "within Graph's throttling)",
+    )
+    importer.add_argument("--json", action="store_true", help="print the summary as JSON")
+    importer.set_defaults(run=importing.import_events)
+
+    forgetting = sub.add_parser(
+        "forget",
+        help="delete a learner's course activities from Graph and every state row about them",
+        description="For a data-subject request: deletes the learner's course activities written by "
+        "the bridge from Graph, and their activity rows, event logs, delivery rows and dead letters. "
+        "A dry run (counts only) without --yes. Prints counts, never identifiers.",
+    )
+    forgetting.add_argument(
+        "--learner",
+        nargs=2,
+        required=True,
+        metavar=("KIND", "VALUE"),
+        help="KIND is email, upn or userId (the Entra object id)",
+    )
+    forgetting.add_argument("--yes", action="store_true", help="really remove (default: dry run)")
+    forgetting.add_argument("--json", action="store_true", help="print the receipt as JSON")
+    forgetting.set_defaults(run=maintenance.forget_learner)
+
+    reconciling = sub.add_parser(
+        "reconcile",
+        help="read back from Graph what the bridge wrote and report (or repair) drift",
+        description="Reads each course activity the state store says the bridge wrote back from Graph "
+        "and reports drift: missing, replaced, owned by another learner or content, changed outside "
+        "the bridge. --repair writes what the events call for again. Exit 1 when drift is left.",
+    )
+    reconciling.add_argument("--source", help="only the activities this source created")
+    reconciling.add_argument("--repair", action="store_true", help="write what the events call for again")
+    reconciling.add_argument(
+        "--rate",
+        type=float,
+        default=5.0,
+        help="Graph reads per second at most (default 5; Retry-After is always honoured)",
+    )
+    reconciling.add_argument("--json", action="store_true", help="print the report as JSON")
+    reconciling.set_defaults(run=maintenance.reconcile_with_graph)
 
     sub.add_parser(
         "retry-parked", help="retry parked events that are due now (the timer does it every 5 minutes)"

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -36,7 +36,7 @@ from shared.delivery.resolve import Resolver
 from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
 from shared.events.model import CanonicalEvent
 from shared.graph.errors import GraphError, GraphUnavailable
-from shared.graph.gateway import ActivityRecord, ActivityWrite, LearningGraph
+from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite, LearningGraph
 from shared.state.models import ActivityState, DeliveryRecord, EventEntry
 from shared.state.store import Conflict, StateStore
 
@@ -75,8 +75,11 @@ class CourseActivityUpserter:
         shared_id_sources: Collection[str] = (),
         claim_lease: timedelta = CLAIM_LEASE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        content_languages: Mapping[str, str] | None = None,
     ) -> None:
         self._graph = graph
+        #: Sources with the registerContent option, and the languageTag of the content they register.
+        self._content_languages = dict(content_languages or {})
         self._state = state
         self._resolver = resolver or Resolver(graph)
         self._shared_id_sources = frozenset(shared_id_sources)
@@ -101,7 +104,9 @@ class CourseActivityUpserter:
         named = await self._state.delivery(event.source, event.event_id)
         if named is not None and named.voided_by:  # voided since the first look
             return await self._skip_voided(named, event, activity_id)
-        result = await _guarded(self._sync(activity_id, owner_of(event, learner_id), contribution(event)))
+        result = await self._sync_registering(
+            event, activity_id, owner_of(event, learner_id), contribution(event)
+        )
         await self._applied(seen, event, activity_id)
         return result
 
@@ -123,6 +128,30 @@ class CourseActivityUpserter:
         )
         if seen is not None and seen.status == "failed":  # parked or dead-lettered before: resolved now
             await self._state.delete_dead_letter(event.source, event.event_id)
+
+    async def _sync_registering(
+        self, event: CanonicalEvent, activity_id: str, owner: ActivityOwner, entry: EventEntry
+    ) -> UpsertResult:
+        """`_sync`; for a source that registers content, an unknown course the event describes (title
+        and URL) is registered and the activity synced again instead of the event being parked. Only
+        on contentNotFound: the steady state costs no extra Graph call."""
+        try:
+            return await _guarded(self._sync(activity_id, owner, entry))
+        except PermanentFailure as failure:
+            if failure.reason != "contentNotFound" or not await self._register_content(event):
+                raise
+        return await _guarded(self._sync(activity_id, owner, entry))  # the entry is logged once (by key)
+
+    async def _register_content(self, event: CanonicalEvent) -> bool:
+        language = self._content_languages.get(event.source)
+        course = event.course
+        if language is None or course.title is None or course.url is None:
+            return False
+        await _guarded(
+            self._graph.put_content(course.external_id, ContentWrite(course.title, course.url, language))
+        )
+        log.info("content registered: source=%s course=%s", event.source, course.external_id)
+        return True
 
     async def void(self, source: str, voided_event_id: str, voiding_event_id: str) -> UpsertResult:
         """Withdraw the effect of an event (an xAPI voided statement), whenever it arrives.
@@ -149,6 +178,12 @@ class CourseActivityUpserter:
         """Take a voided event out of its activity and bring Graph in line (idempotent)."""
         await self._state.void_event(activity_id, source, event_id, voided_by)
         await _guarded(self._sync(activity_id, None, None))
+
+    async def resync(self, activity_id: str) -> UpsertResult:
+        """Write what the activity's events call for again, from the row as it now stands (reconcile
+        --repair: a row whose Graph id was cleared is created again, one whose state was set to what
+        Graph holds gets the PATCH back to the events' fold)."""
+        return await _guarded(self._sync(activity_id, None, None))
 
     async def mark(self, source: str, event_id: str, status: str) -> None:
         """Record that an event was parked or dead-lettered (a later success overwrites it)."""

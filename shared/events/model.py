@@ -116,6 +116,13 @@ class Course(WireModel):
 
     external_id: OpaqueId
     title: NonEmpty | None = None
+    url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://\S+$")] | None = Field(
+        default=None,
+        description=(
+            "The course's web page. With `title`, it lets a source with the registerContent option "
+            "register a course Viva Learning does not know yet (learningContent.contentWebUrl)."
+        ),
+    )
 
 
 class CanonicalEvent(WireModel):

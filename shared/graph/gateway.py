@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.events.model import CourseStatus
@@ -43,6 +43,31 @@ class ActivityWrite:
         return self == ActivityWrite()
 
 
+@dataclass(frozen=True)
+class ContentWrite:
+    """A learningContent as the provider describes it (the Update learningContent page): the three
+    fields Graph requires on create, and the optional ones, None meaning 'not given' (left as is)."""
+
+    title: str
+    content_web_url: str
+    language_tag: str
+    description: str | None = None
+    format: str | None = None
+    duration: timedelta | None = None
+    source_name: str | None = None
+    thumbnail_web_url: str | None = None
+    level: str | None = None
+    number_of_pages: int | None = None
+    is_active: bool | None = None
+    is_premium: bool | None = None
+    is_searchable: bool | None = None
+    additional_tags: tuple[str, ...] | None = None
+    contributors: tuple[str, ...] | None = None
+    skill_tags: tuple[str, ...] | None = None
+    created_at: datetime | None = None
+    last_modified_at: datetime | None = None
+
+
 def record_from_json(doc: Mapping[str, Any]) -> ActivityRecord:
     """An ActivityRecord from Graph's JSON (either spelling of the external id is accepted)."""
 
@@ -75,6 +100,10 @@ class LearningGraph(Protocol):
 
     async def find_content_id(self, external_id: str) -> str | None:
         """The Viva Learning content id for the provider's external content id, or None."""
+
+    async def put_content(self, external_id: str, content: ContentWrite) -> str:
+        """PATCH learningContents(externalId='...'): creates the provider's content or updates it;
+        its Graph id. Needs LearningContent.ReadWrite.All (403 without)."""
 
     async def get_activity(self, external_id: str) -> ActivityRecord | None:
         """The course activity with that externalcourseActivityId, or None."""

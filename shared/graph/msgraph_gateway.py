@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -16,8 +17,10 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_http.middleware.options import RetryHandlerOption, UrlReplaceHandlerOption
 from kiota_http.observability_options import ObservabilityOptions
 from msgraph.generated.models.course_status import CourseStatus as GraphCourseStatus
+from msgraph.generated.models.learning_content import LearningContent
 from msgraph.generated.models.learning_course_activity import LearningCourseActivity
 from msgraph.generated.models.learning_self_initiated_course import LearningSelfInitiatedCourse
+from msgraph.generated.models.level import Level
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
@@ -28,7 +31,7 @@ from msgraph_core import GraphClientFactory
 from shared.config.settings import GraphAuth, Settings
 from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError, GraphUnavailable
-from shared.graph.gateway import ActivityRecord, ActivityWrite
+from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite
 from shared.telemetry import record_graph_call
 
 if TYPE_CHECKING:
@@ -89,6 +92,16 @@ class MsGraphLearningGraph:
         builder = self._provider.learning_contents_with_external_id(odata_key(external_id))
         content = await _call("getContent", builder.get(), not_found_is_none=True)
         return content.id if content is not None else None
+
+    async def put_content(self, external_id: str, content: ContentWrite) -> str:
+        builder = self._provider.learning_contents_with_external_id(odata_key(external_id))
+        written = await _call("putContent", builder.patch(_content_body(content)))
+        if written is None or not written.id:  # Graph answers 200 with the entity; an empty one is odd
+            found = await self.find_content_id(external_id)
+            if found is None:
+                raise GraphError(502, "emptyResponse", "Graph returned no content for the PATCH.")
+            return found
+        return str(written.id)
 
     async def get_activity(self, external_id: str) -> ActivityRecord | None:
         builder = self._provider.learning_course_activities_with_externalcourse_activity_id(
@@ -188,6 +201,47 @@ def _body(fields: ActivityWrite) -> LearningSelfInitiatedCourse:
     if fields.clear:
         body.additional_data = {_JSON_NAMES[name]: None for name in sorted(fields.clear)}
     return body
+
+
+def _content_body(content: ContentWrite) -> LearningContent:
+    """Only the given fields (see `_body` on why None is never assigned); lists as lists."""
+    values: dict[str, Any] = {
+        "title": content.title,
+        "content_web_url": content.content_web_url,
+        "language_tag": content.language_tag,
+        "description": content.description,
+        "format": content.format,
+        "source_name": content.source_name,
+        "thumbnail_web_url": content.thumbnail_web_url,
+        "level": Level(content.level) if content.level is not None else None,
+        "number_of_pages": content.number_of_pages,
+        "is_active": content.is_active,
+        "is_premium": content.is_premium,
+        "is_searchable": content.is_searchable,
+        "additional_tags": list(content.additional_tags) if content.additional_tags is not None else None,
+        "contributors": list(content.contributors) if content.contributors is not None else None,
+        "skill_tags": list(content.skill_tags) if content.skill_tags is not None else None,
+        "created_date_time": content.created_at,
+        "last_modified_date_time": content.last_modified_at,
+    }
+    body = LearningContent(**{k: v for k, v in values.items() if v is not None})
+    if content.duration is not None:
+        # kiota writes a timedelta as str() ("1:30:00"), which Graph's Edm.Duration refuses: send ISO 8601.
+        body.additional_data = {"duration": iso_duration(content.duration)}
+    return body
+
+
+def iso_duration(value: timedelta) -> str:
+    """An Edm.Duration literal: PnDTnHnMnS, whole seconds."""
+    seconds = int(value.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    days, rest = divmod(abs(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    hms = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
+    if not days and not hms:
+        return "PT0S"
+    return f"{sign}P{f'{days}D' if days else ''}{f'T{hms}' if hms else ''}"
 
 
 def _record(activity: LearningCourseActivity) -> ActivityRecord:

@@ -88,6 +88,11 @@ class FormatOptions(BaseModel):
     #: The source's externalCourseActivityIds address records shared with other systems, so they are
     #: used verbatim instead of being namespaced by the source (the record's owner is still checked).
     shared_activity_ids: bool = False
+    #: An event for a course Viva Learning does not know, carrying the course's title and URL, registers
+    #: it (PATCH learningContents(externalId=...), with `contentLanguage`) instead of being parked.
+    #: Needs LearningContent.ReadWrite.All (the Bicep parameter enableContentWrites).
+    register_content: bool = False
+    content_language: str = Field(default="en-us", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
 @dataclass(frozen=True)

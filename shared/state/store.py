@@ -149,19 +149,7 @@ class TableStateStore:
 
     async def activity(self, activity_id: str) -> ActivityState | None:
         row = await self._get(ACTIVITIES, key(activity_id)[:2], key(activity_id))
-        if row is None:
-            return None
-        return ActivityState(
-            activity_id=row["activityId"],
-            owner=_owner(row),
-            graph_id=row.get("graphId") or None,
-            status=CourseStatus.parse(row.get("status")),
-            completion_percentage=_percentage(row.get("completionPercentage")),
-            started_at=_when(row.get("startedAt")),
-            completed_at=_when(row.get("completedAt")),
-            claimed_at=_when(row.get("claimedAt")),
-            etag=row.metadata["etag"],
-        )
+        return _activity(row) if row is not None else None
 
     def _activity_entity(self, state: ActivityState) -> dict[str, Any]:
         return {
@@ -295,6 +283,43 @@ class TableStateStore:
     async def dead_letters(self) -> AsyncIterator[DeadLetterRecord]:
         async for row in (await self._table(DEADLETTERS)).list_entities():
             yield _letter(row)
+
+    # maintenance: operators' commands (forget, reconcile), never the queue's hot path ---------------
+
+    async def all_activities(self) -> AsyncIterator[ActivityState]:
+        async for row in (await self._table(ACTIVITIES)).list_entities():
+            yield _activity(row)
+
+    async def event_keys(self, activity_id: str) -> list[tuple[str, str]]:
+        """(source, eventId) of every row in the activity's event log, voidings recorded alone included."""
+        table = await self._table(EVENTS)
+        rows = table.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": key(activity_id)}, select=["source", "eventId"]
+        )
+        return [(row.get("source", ""), row["eventId"]) async for row in rows]
+
+    async def delete_event(self, activity_id: str, source: str, event_id: str) -> None:
+        await (await self._table(EVENTS)).delete_entity(key(activity_id), event_key(source, event_id))
+
+    async def delete_delivery(self, source: str, event_id: str) -> None:
+        await (await self._table(DELIVERIES)).delete_entity(source, key(event_id))
+
+    async def delete_activity(self, activity_id: str) -> None:
+        await (await self._table(ACTIVITIES)).delete_entity(key(activity_id)[:2], key(activity_id))
+
+
+def _activity(row: Any) -> ActivityState:
+    return ActivityState(
+        activity_id=row["activityId"],
+        owner=_owner(row),
+        graph_id=row.get("graphId") or None,
+        status=CourseStatus.parse(row.get("status")),
+        completion_percentage=_percentage(row.get("completionPercentage")),
+        started_at=_when(row.get("startedAt")),
+        completed_at=_when(row.get("completedAt")),
+        claimed_at=_when(row.get("claimedAt")),
+        etag=row.metadata["etag"],
+    )
 
 
 def _owner(row: Any) -> ActivityOwner | None:

@@ -9,6 +9,7 @@ source, an outcome, a reason code or a Graph operation.
 
 from shared.telemetry.metrics import (
     Outcome,
+    record_drift,
     record_event,
     record_graph_call,
     record_lag,
@@ -18,6 +19,7 @@ from shared.telemetry.tracing import current_traceparent, span, tracer
 __all__ = [
     "Outcome",
     "current_traceparent",
+    "record_drift",
     "record_event",
     "record_graph_call",
     "record_lag",

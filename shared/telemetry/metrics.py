@@ -6,7 +6,9 @@ change them together.
   there is none);
 - `bridge.event.lag` (histogram, s): source; from the event's time to its application in Graph;
 - `bridge.graph.duration` (histogram, ms): operation, status (an HTTP status, or "unavailable");
-- `bridge.graph.throttled` (counter): operation; each 429 Graph answered.
+- `bridge.graph.throttled` (counter): operation; each 429 Graph answered;
+- `bridge.reconcile.drift` (gauge, {activity}): kind (missing, replaced, foreignOwner, changed, inLine);
+  what the last daily reconcile found.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ _graph_duration = _meter.create_histogram(
     "bridge.graph.duration", unit="ms", description="Graph request time"
 )
 _graph_throttled = _meter.create_counter("bridge.graph.throttled", unit="{request}", description="Graph 429s")
+_drift = _meter.create_gauge(
+    "bridge.reconcile.drift", unit="{activity}", description="Drift the last reconcile found, by kind"
+)
 
 
 class Outcome(StrEnum):
@@ -49,3 +54,9 @@ def record_graph_call(operation: str, status: str, milliseconds: float) -> None:
     _graph_duration.record(milliseconds, {"operation": operation, "status": status})
     if status == "429":
         _graph_throttled.add(1, {"operation": operation})
+
+
+def record_drift(counts: dict[str, int]) -> None:
+    """The daily reconcile's counts: one gauge value per kind of drift (and the records in line)."""
+    for kind in ("missing", "replaced", "foreignOwner", "changed", "inLine"):
+        _drift.set(counts.get(kind, 0), {"kind": kind})

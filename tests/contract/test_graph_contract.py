@@ -5,14 +5,14 @@ against the sandbox through the real msgraph-sdk gateway. The sandbox's rules ci
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.config.settings import GraphAuth, Settings
 from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError
-from shared.graph.gateway import ActivityWrite, LearningGraph
+from shared.graph.gateway import ActivityWrite, ContentWrite, LearningGraph
 from tests.contract.conftest import DISABLED_PROVIDER, ENABLED_PROVIDER, seeded_fake
 
 ADA = "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b"
@@ -199,6 +199,41 @@ async def test_a_user_is_found_by_upn_and_unknown_users_are_none(graph: Learning
 async def test_content_is_found_by_external_id_and_unknown_content_is_none(graph: LearningGraph) -> None:
     assert await graph.find_content_id("course-101") is not None
     assert await graph.find_content_id("no-such-course") is None
+
+
+COURSE = ContentWrite("Difference Engines", "https://academy.contoso.example/courses/de", "en-us")
+
+
+async def test_content_put_by_external_id_is_created_then_found(graph: LearningGraph) -> None:
+    external_id = f"catalog-{uuid.uuid4()}"
+    full = ContentWrite(
+        "Difference Engines",
+        "https://academy.contoso.example/courses/de",
+        "en-us",
+        description="Gears.",
+        format="Course",
+        duration=timedelta(hours=1, minutes=30),
+        level="beginner",
+        skill_tags=("mathematics", "engineering"),
+        is_active=True,
+    )
+    content_id = await graph.put_content(external_id, full)
+    assert content_id
+    assert await graph.find_content_id(external_id) == content_id
+
+
+async def test_putting_known_content_again_updates_it_in_place(graph: LearningGraph) -> None:
+    external_id = f"catalog-o'brien/{uuid.uuid4()}"
+    first = await graph.put_content(external_id, COURSE)
+    again = await graph.put_content(external_id, ContentWrite("Renamed", COURSE.content_web_url, "en-gb"))
+    assert again == first
+    assert await graph.find_content_id(external_id) == first
+
+
+async def test_registered_content_takes_course_activities_at_once(graph: LearningGraph) -> None:
+    content_id = await graph.put_content(f"catalog-{uuid.uuid4()}", COURSE)
+    created = await graph.create_activity(new_id(), ADA, content_id, IN_PROGRESS)
+    assert created.learning_content_id == content_id
 
 
 async def test_the_sdk_never_retries_on_its_own(sandbox_url: str) -> None:

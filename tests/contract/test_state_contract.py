@@ -13,6 +13,7 @@ import pytest
 from devtools.localstack.processes import AzuritePorts
 from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
+from shared.operations.maintenance import MaintainedStore
 from shared.state.models import DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
 from shared.state.store import Conflict, StateStore, TableStateStore
 from tests.fakes import MemoryStateStore
@@ -22,7 +23,7 @@ OWNER = ActivityOwner("generic", "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b", "course
 
 
 @pytest.fixture(params=["memory", "azurite"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[MaintainedStore]:
     if request.param == "memory":
         yield MemoryStateStore()
         return
@@ -139,3 +140,34 @@ async def test_an_activity_without_a_percentage_reads_back_without_one(store: St
     read = await store.activity(saved.activity_id)
     assert read is not None
     assert read.completion_percentage is None
+
+
+# maintenance (forget, reconcile): the same on Azurite as in memory ---------------------------------
+
+
+async def test_all_activities_lists_claimed_rows_with_their_owner(store: MaintainedStore) -> None:
+    activity_id = unique("act")
+    await store.claim_activity(activity_id, OWNER)
+    listed = [a async for a in store.all_activities() if a.activity_id == activity_id]
+    assert [a.owner for a in listed] == [OWNER]
+
+
+async def test_event_keys_include_voidings_recorded_alone(store: MaintainedStore) -> None:
+    activity_id = unique("act")
+    await store.add_event(activity_id, entry("generic", "e-1"))
+    await store.void_event(activity_id, "lrs", "e-2", "v-2")
+    assert sorted(await store.event_keys(activity_id)) == [("generic", "e-1"), ("lrs", "e-2")]
+
+
+async def test_deleted_rows_are_gone_and_deleting_twice_is_harmless(store: MaintainedStore) -> None:
+    activity_id, event_id = unique("act"), unique("evt")
+    await store.claim_activity(activity_id, OWNER)
+    await store.add_event(activity_id, entry("generic", event_id))
+    await store.save_delivery(DeliveryRecord("generic", event_id, activity_id, "applied"))
+    for _ in range(2):
+        await store.delete_event(activity_id, "generic", event_id)
+        await store.delete_delivery("generic", event_id)
+        await store.delete_activity(activity_id)
+    assert await store.activity(activity_id) is None
+    assert await store.events(activity_id) == []
+    assert await store.delivery("generic", event_id) is None

@@ -43,6 +43,11 @@ SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
     "360learning": ({"format": "360learning", "accountAttribute": "extension_360_userId"}, TEST_SECRET),
     "learnworlds": ({"format": "learnworlds"}, "lw-shared-signature"),
     "partner": ({"format": "generic"}, PARTNER_SECRET),
+    "audit": ({"format": "generic"}, PARTNER_SECRET),  # reconcile's own records (--source audit)
+    "registering": (
+        {"format": "generic", "registerContent": True, "contentLanguage": "en-gb"},
+        PARTNER_SECRET,
+    ),
 }
 
 

@@ -206,6 +206,33 @@ def test_graph_permissions_are_least_privilege_and_skippable() -> None:
     )
 
 
+def test_content_writes_are_granted_only_when_the_parameter_asks_for_them() -> None:
+    """`catalog push` and registerContent need LearningContent.ReadWrite.All; nothing else does."""
+    module = parsed("modules/graph-permissions.bicep")
+    assert module["parameters"]["contentWrites"]["default"] is False
+    assert "LearningContent.ReadWrite.All" not in module["parameters"]["appRoles"]["default"]
+    assert module["variables"]["roles"]["value"] == {
+        "operator": {
+            "type": "conditional",
+            "operands": {
+                "condition": "contentWrites",
+                "true_value": {
+                    "function": {
+                        "type": "concat",
+                        "parameters": {"arg_1": "appRoles", "arg_2": ["LearningContent.ReadWrite.All"]},
+                    }
+                },
+                "false_value": "appRoles",
+            },
+        }
+    }
+    assert module["resources"]["grants"]["config"]["loop_type"]["detail"]["array_name"] == "roles"
+    main = parsed("main.bicep")
+    assert main["parameters"]["enableContentWrites"]["default"] is False
+    params = main["modules"]["graphPermissions"]["config"]["config"]["params"]
+    assert params["contentWrites"] == "enableContentWrites"
+
+
 def test_alerts_cover_dead_letters_failure_rate_and_silence() -> None:
     rules = {symbol for _, symbol, _ in resources_of_type("Microsoft.Insights/scheduledQueryRules")}
     assert rules == {"deadLetters", "failureRate", "silence"}

@@ -1,0 +1,203 @@
+"""Reconciling the state store with Graph: does Graph still hold what the bridge wrote?
+
+Each activity row with a Graph id is read back (`GET ...(externalcourseActivityId='...')`, one at a
+time, paced, waiting out throttling as Retry-After says) and compared with the state the row says was
+last written. Drift is:
+
+- `missing`: Graph has no record for it (deleted outside the bridge);
+- `replaced`: Graph's record under that external id is another one (another id), same owner;
+- `foreignOwner`: the record belongs to another learner or content: the bridge never writes over it;
+- `changed`: status, percentage or dates differ (edited outside the bridge), with the fields.
+
+Repair writes what the events call for again through the upserter: a missing record's row loses its
+Graph id and the record is created again; a changed (or replaced) record's row takes what Graph holds,
+and the PATCH back to the events' fold follows. A foreign owner needs an operator: reported only.
+Identifiers printed are activity ids (name-based UUIDs, no personal data) and sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from shared.delivery.exceptions import PermanentFailure, TransientFailure
+from shared.delivery.merge import state_of
+from shared.delivery.resolve import Resolver
+from shared.delivery.upsert import CourseActivityUpserter
+from shared.graph.errors import GraphError
+from shared.graph.gateway import ActivityRecord, LearningGraph
+from shared.operations.catalog import GraphRefused, throttled
+from shared.operations.maintenance import MaintainedStore
+from shared.state.models import ActivityState
+from shared.state.store import Conflict
+
+_FIELDS = ("status", "completion_percentage", "started_at", "completed_at")
+_JSON = {
+    "status": "status",
+    "completion_percentage": "completionPercentage",
+    "started_at": "startedDateTime",
+    "completed_at": "completedDateTime",
+}
+
+
+@dataclass(frozen=True)
+class Drift:
+    activity_id: str
+    source: str
+    kind: str  # missing | replaced | foreignOwner | changed
+    fields: tuple[str, ...] = ()
+    repaired: bool = False
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"activityId": self.activity_id, "source": self.source, "kind": self.kind}
+        if self.fields:
+            doc["fields"] = list(self.fields)
+        doc["repaired"] = self.repaired
+        if self.detail:
+            doc["detail"] = self.detail
+        return doc
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    in_line: int = 0
+    skipped: int = 0  # rows with no record to compare (never created, or every event voided)
+    drift: list[Drift] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        kinds: dict[str, int] = {"missing": 0, "replaced": 0, "foreignOwner": 0, "changed": 0}
+        for item in self.drift:
+            kinds[item.kind] += 1
+        return {
+            "checked": self.checked,
+            "inLine": self.in_line,
+            "skipped": self.skipped,
+            **kinds,
+            "repaired": sum(1 for d in self.drift if d.repaired),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.counts(), "drift": [d.to_json() for d in self.drift]}
+
+
+class Pacer:
+    """At most `rate` Graph reads a second, so a reconcile never competes with the queue side for
+    Graph's throttling budget."""
+
+    def __init__(self, rate: float, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._sleep = sleep
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        if self._next > now:
+            await self._sleep(self._next - now)
+        self._next = max(now, self._next) + self._interval
+
+
+async def rows_to_check(store: MaintainedStore, source: str | None) -> list[ActivityState]:
+    return [
+        row
+        async for row in store.all_activities()
+        if row.owner is not None and (source is None or row.owner.source == source)
+    ]
+
+
+async def reconcile(
+    store: MaintainedStore,
+    graph: LearningGraph,
+    upserter: CourseActivityUpserter,
+    rows: list[ActivityState],
+    *,
+    repair: bool,
+    pacer: Pacer,
+    advance: Callable[[], None] = lambda: None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> ReconcileReport:
+    report = ReconcileReport()
+    resolver = Resolver(graph)
+    for row in rows:
+        advance()
+        if row.graph_id is None:
+            report.skipped += 1
+            continue
+        report.checked += 1
+        await pacer.wait()
+        record = await _read(graph, row.activity_id, sleep)
+        drift = await _compare(row, record, resolver)
+        if drift is None:
+            report.in_line += 1
+            continue
+        if repair and drift.kind != "foreignOwner":
+            drift = await _repair(store, upserter, row, record, drift)
+        report.drift.append(drift)
+    return report
+
+
+async def _read(
+    graph: LearningGraph, activity_id: str, sleep: Callable[[float], Awaitable[None]]
+) -> ActivityRecord | None:
+    try:
+        return await throttled(lambda: graph.get_activity(activity_id), sleep)
+    except GraphError as exc:
+        if exc.status in (401, 403):
+            raise GraphRefused(
+                f"Graph refused the read ({exc.status} {exc.code}): the identity needs "
+                "LearningSelfInitiatedCourse.ReadWrite.All"
+            ) from None
+        raise
+
+
+async def _compare(row: ActivityState, record: ActivityRecord | None, resolver: Resolver) -> Drift | None:
+    assert row.owner is not None
+    source = row.owner.source
+    if record is None:
+        return Drift(row.activity_id, source, "missing")
+    try:
+        content_id = await resolver.content_id(row.owner.course_id)
+    except PermanentFailure:
+        content_id = None
+    if record.learner_user_id.casefold() != row.owner.learner_user_id.casefold() or (
+        content_id is not None and record.learning_content_id != content_id
+    ):
+        return Drift(row.activity_id, source, "foreignOwner")
+    if record.id != row.graph_id:
+        return Drift(row.activity_id, source, "replaced")
+    written, held = state_of(row), state_of(record)
+    fields = tuple(_JSON[f] for f in _FIELDS if getattr(written, f) != getattr(held, f))
+    return Drift(row.activity_id, source, "changed", fields) if fields else None
+
+
+async def _repair(
+    store: MaintainedStore,
+    upserter: CourseActivityUpserter,
+    row: ActivityState,
+    record: ActivityRecord | None,
+    drift: Drift,
+) -> Drift:
+    """Set the row to what Graph holds (nothing, for a missing record), then let the upserter write
+    what the events call for. A row that moved meanwhile (an event arrived) is left to that event."""
+    held = state_of(record) if record is not None else None
+    current = replace(
+        row,
+        graph_id=record.id if record is not None else None,
+        status=held.status if held else None,
+        completion_percentage=held.completion_percentage if held else None,
+        started_at=held.started_at if held else None,
+        completed_at=held.completed_at if held else None,
+        claimed_at=None,
+    )
+    try:
+        await store.save_activity(current)
+        await upserter.resync(row.activity_id)
+    except Conflict:
+        return replace(drift, detail="the row changed meanwhile (an event arrived): run reconcile again")
+    except (PermanentFailure, TransientFailure) as failure:
+        return replace(drift, detail=f"not repaired: {failure.reason}")
+    return replace(drift, repaired=True)

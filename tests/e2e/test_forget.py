@@ -1,0 +1,91 @@
+"""`forget` end to end: a learner's records leave the sandbox and their rows leave Azurite, the
+receipt gives counts only, and a later event for them is applied as a new record."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from functools import partial
+
+import httpx
+
+from tests.builders import event
+from tests.e2e.stack import Stack, wait_for
+from tests.e2e.test_catalog import cli
+
+
+def new_user(stack: Stack) -> tuple[str, str]:
+    email = f"forget-{uuid.uuid4().hex[:8]}@contoso.example"
+    user = {  # POST /users as "Create user" requires it
+        "accountEnabled": True,
+        "displayName": "Data Subject",
+        "mailNickname": email.split("@", 1)[0],
+        "userPrincipalName": email,
+        "passwordProfile": {"password": f"Pw-{uuid.uuid4()}"},
+        "mail": email,
+    }
+    created = httpx.post(f"{stack.sandbox}/v1.0/users", json=user, timeout=10)
+    created.raise_for_status()
+    return email, str(created.json()["id"])
+
+
+def test_forget_removes_the_learner_from_graph_and_state_then_later_events_work(stack: Stack) -> None:
+    email, user_id = new_user(stack)
+    ids = [f"fg-{uuid.uuid4()}" for _ in range(3)]
+    stack.send(event(eventId=ids[0], learner={"email": email}))
+    stack.send(event(eventId=ids[1], learner={"email": email}, course={"externalId": "course-202"}))
+    stack.send(event(eventId=ids[2], learner={"email": email}, course={"externalId": "course-unknown"}))
+    records = [wait_for(partial(stack.activity_of, "generic", i), what="applied") for i in ids[:2]]
+    wait_for(lambda: stack.dead_letter("generic", ids[2]), what="the parked event")
+    activity_ids = [stack.delivery("generic", i).activity_id for i in ids[:2]]  # type: ignore[union-attr]
+    assert all(r["learnerUserId"] == user_id for r in records)
+
+    dry = cli(stack, "forget", "--learner", "email", email)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run" in dry.stdout
+    assert "2 Graph course activities" in dry.stdout
+    assert all(stack.activity(a) is not None for a in activity_ids)
+
+    done = cli(stack, "forget", "--learner", "upn", email, "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    receipt = json.loads(done.stdout)
+    assert receipt == {
+        "dryRun": False,
+        "graphRecords": 2,
+        "graphRecordsAlreadyGone": 0,
+        "activities": 3,  # the parked event's activity was claimed, then waited for its course
+        "eventLogEntries": 3,
+        "deliveries": 3,
+        "deadLetters": 1,
+    }
+    assert email not in done.stdout + done.stderr + dry.stdout
+    assert user_id not in done.stdout + done.stderr + dry.stdout
+    assert all(stack.activity(a) is None for a in activity_ids)
+    assert all(stack.delivery("generic", i) is None for i in ids)
+    assert stack.dead_letter("generic", ids[2]) is None
+    assert stack.with_state(lambda store: store.activity(activity_ids[0])) is None
+
+    later = f"fg-{uuid.uuid4()}"
+    stack.send(event(eventId=later, learner={"email": email}, completionPercentage=15))
+    record = wait_for(lambda: stack.activity_of("generic", later), what="a later event applied")
+    assert (record["learnerUserId"], record["completionPercentage"]) == (user_id, 15)
+
+
+def test_an_unknown_learner_or_kind_is_one_line_and_exit_2(stack: Stack) -> None:
+    missing = cli(stack, "forget", "--learner", "email", "nobody-here@contoso.example")
+    assert (missing.returncode, missing.stderr.count("\n")) == (2, 1)
+    assert "no Entra user" in missing.stderr
+    wrong = cli(stack, "forget", "--learner", "phone", "123")
+    assert wrong.returncode == 2
+    assert "email, upn, userId" in wrong.stderr
+
+
+def test_unreachable_storage_is_one_line_and_exit_2(stack: Stack) -> None:
+    down = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+        + ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")
+        + ";TableEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    )
+    result = cli(stack, "forget", "--learner", "userId", str(uuid.uuid4()), env={"BRIDGE_STORAGE": down})
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert "state store" in result.stderr

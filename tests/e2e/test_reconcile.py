@@ -1,0 +1,78 @@
+"""`reconcile` end to end: records edited and deleted in the sandbox behind the bridge's back are
+reported as drift, `--repair` writes what the events call for again, and a second run finds none."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from functools import partial
+
+import httpx
+
+from tests.builders import event
+from tests.e2e.stack import PARTNER_SECRET, Stack, wait_for
+from tests.e2e.test_catalog import cli
+
+SELF_INITIATED = "#microsoft.graph.learningSelfInitiatedCourse"
+
+
+def send(stack: Stack, **fields: object) -> str:
+    event_id = f"rc-{uuid.uuid4()}"
+    response = stack.send(event(eventId=event_id, **fields), source="audit", secret=PARTNER_SECRET)
+    assert response.status_code == 202, response.text
+    return event_id
+
+
+def test_drift_is_reported_then_repaired(stack: Stack) -> None:
+    # Earlier runs' records stay in the session's stack: start from a reconciled state.
+    cli(stack, "reconcile", "--source", "audit", "--repair")
+    ids = [
+        send(stack, completionPercentage=40, externalCourseActivityId=f"rc-{uuid.uuid4()}"),
+        send(stack, completionPercentage=60, externalCourseActivityId=f"rc-{uuid.uuid4()}"),
+        send(
+            stack,
+            status="completed",
+            completionPercentage=None,
+            externalCourseActivityId=f"rc-{uuid.uuid4()}",
+        ),
+    ]
+    edited, deleted, untouched = (
+        wait_for(partial(stack.activity_of, "audit", i), what="applied") for i in ids
+    )
+    body = {"@odata.type": SELF_INITIATED, "status": "inProgress", "completionPercentage": 5}
+    httpx.patch(f"{stack.activities_url}/{edited['id']}", json=body, timeout=10).raise_for_status()
+    httpx.delete(f"{stack.activities_url}/{deleted['id']}", timeout=10).raise_for_status()
+
+    found = cli(stack, "reconcile", "--source", "audit", "--json")
+    assert found.returncode == 1, found.stderr
+    report = json.loads(found.stdout)
+    drift = {d["activityId"]: d for d in report["drift"]}
+    edited_id = edited["externalcourseActivityId"]
+    deleted_id = deleted["externalcourseActivityId"]
+    assert set(drift) == {edited_id, deleted_id}
+    assert drift[deleted_id]["kind"] == "missing"
+    assert (drift[edited_id]["kind"], drift[edited_id]["fields"]) == ("changed", ["completionPercentage"])
+    assert stack.activity(deleted_id) is None  # a report writes nothing
+
+    repaired = cli(stack, "reconcile", "--source", "audit", "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "repaired=2" in repaired.stdout
+    restored = stack.activity(deleted_id)
+    assert restored is not None
+    assert (restored["status"], restored["completionPercentage"]) == ("inProgress", 60)
+    moved_back = stack.activity(edited_id)
+    assert moved_back is not None
+    assert moved_back["completionPercentage"] == 40
+    assert stack.activity(untouched["externalcourseActivityId"]) == untouched
+
+    clean = cli(stack, "reconcile", "--source", "audit", "--json")
+    assert clean.returncode == 0, clean.stdout
+    assert json.loads(clean.stdout)["drift"] == []
+
+
+def test_unreachable_graph_is_one_line_and_exit_2(stack: Stack) -> None:
+    event_id = send(stack)
+    wait_for(partial(stack.activity_of, "audit", event_id), what="a record to read back")
+    result = cli(stack, "reconcile", env={"BRIDGE_GRAPH_BASE_URL": "http://127.0.0.1:9/v1.0"})
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert "Graph could not be reached" in result.stderr

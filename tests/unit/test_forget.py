@@ -1,0 +1,88 @@
+"""Forgetting a learner, over the unit fakes (the store's maintenance methods are bound to Azurite by
+tests/contract/test_state_contract.py; the whole command runs end to end in tests/e2e)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from shared.delivery import CourseActivityUpserter, PermanentFailure
+from shared.delivery.deadletters import DeadLetters
+from shared.events.model import CanonicalEvent, Learner
+from shared.events.queue import QueuedEvent
+from shared.operations.forget import forget, plan_forget
+from shared.state.models import DeliveryRecord
+from tests.builders import USER_ID, event
+from tests.fakes import FakeGraph, FakeQueue, MemoryStateStore
+
+ADA = Learner(email="ada.lovelace@contoso.example")
+GRACE_ID = "7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a"
+
+
+def make(**overrides: object) -> CanonicalEvent:
+    return CanonicalEvent.model_validate(event(source="generic", **overrides))
+
+
+async def setup() -> tuple[FakeGraph, MemoryStateStore, CourseActivityUpserter]:
+    graph = FakeGraph()
+    graph.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
+    graph.users_by_mail["grace@contoso.example"] = GRACE_ID
+    graph.contents.update({"course-101": "c-101", "course-202": "c-202"})
+    state = MemoryStateStore()
+    upserter = CourseActivityUpserter(graph, state)
+    await upserter.apply(make(eventId="a1"))
+    await upserter.apply(make(eventId="a2", status="completed", completionPercentage=None))
+    await upserter.apply(make(eventId="a3", course={"externalId": "course-202"}))
+    await upserter.apply(make(eventId="g1", learner={"email": "grace@contoso.example"}))
+    return graph, state, upserter
+
+
+async def park(state: MemoryStateStore, body: CanonicalEvent) -> None:
+    message = QueuedEvent(event=body, received_at=datetime.now(UTC)).model_dump_json(by_alias=True)
+    letters = DeadLetters(state, FakeQueue(), timedelta(hours=72))
+    await letters.record(body.source, body.event_id, message, PermanentFailure("contentNotFound", "x"))
+    await state.save_delivery(DeliveryRecord(body.source, body.event_id, "", "failed"))  # as the worker does
+
+
+async def test_the_learner_s_records_and_rows_go_and_others_stay() -> None:
+    graph, state, _ = await setup()
+    await park(state, make(eventId="a4", course={"externalId": "course-unknown"}))
+    await park(state, make(eventId="g2", learner={"email": "grace@contoso.example"}))
+    plan = await plan_forget(state, ADA, USER_ID)
+    receipt = await forget(state, graph, plan)
+    assert receipt.to_json() == {
+        "graphRecords": 2,
+        "graphRecordsAlreadyGone": 0,
+        "activities": 2,
+        "eventLogEntries": 3,
+        "deliveries": 4,
+        "deadLetters": 1,
+    }
+    assert [r.learner_user_id for r in graph.activities.values()] == [GRACE_ID]
+    assert {k[1] for k in state.deliveries_by_key} == {"g1", "g2"}
+    assert {k[1] for k in state.letters} == {"g2"}
+    assert all(a.owner is not None and a.owner.learner_user_id == GRACE_ID for a in state.activities.values())
+
+
+async def test_a_dry_run_plan_changes_nothing_and_a_second_forget_finds_nothing() -> None:
+    graph, state, _ = await setup()
+    plan = await plan_forget(state, ADA, USER_ID)
+    assert plan.counts().activities == 2
+    assert len(graph.activities) == 3
+    await forget(state, graph, plan)
+    again = await plan_forget(state, ADA, USER_ID)
+    assert again.counts().to_json() == dict.fromkeys(again.counts().to_json(), 0)
+
+
+async def test_a_record_already_deleted_in_graph_is_counted_apart() -> None:
+    graph, state, _ = await setup()
+    graph.activities = {k: r for k, r in graph.activities.items() if r.learner_user_id != USER_ID}
+    receipt = await forget(state, graph, await plan_forget(state, ADA, USER_ID))
+    assert (receipt.graph_records, receipt.graph_records_already_gone) == (0, 2)
+
+
+async def test_a_later_event_for_the_learner_is_applied_as_a_new_record() -> None:
+    graph, state, upserter = await setup()
+    await forget(state, graph, await plan_forget(state, ADA, USER_ID))
+    await upserter.apply(make(eventId="a5", completionPercentage=10))
+    mine = [r for r in graph.activities.values() if r.learner_user_id == USER_ID]
+    assert [(r.completion_percentage, r.learning_content_id) for r in mine] == [(10, "c-101")]

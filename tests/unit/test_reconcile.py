@@ -1,0 +1,145 @@
+"""Reconciling the state store with Graph, over the unit fakes (end to end in tests/e2e)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from shared.delivery import CourseActivityUpserter
+from shared.events.model import CanonicalEvent, CourseStatus
+from shared.graph.errors import GraphError
+from shared.graph.gateway import ActivityRecord
+from shared.operations.reconcile import Pacer, ReconcileReport, reconcile, rows_to_check
+from tests.builders import USER_ID, event
+from tests.fakes import FakeGraph, MemoryStateStore
+
+GRACE_ID = "7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a"
+
+
+def make(**overrides: object) -> CanonicalEvent:
+    return CanonicalEvent.model_validate(event(source="generic", **overrides))
+
+
+async def setup() -> tuple[FakeGraph, MemoryStateStore, CourseActivityUpserter]:
+    graph = FakeGraph()
+    graph.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
+    graph.users_by_mail["grace@contoso.example"] = GRACE_ID
+    graph.contents.update({"course-101": "c-101", "course-202": "c-202", "course-303": "c-303"})
+    state = MemoryStateStore()
+    upserter = CourseActivityUpserter(graph, state)
+    await upserter.apply(make(eventId="a1", completionPercentage=40))
+    await upserter.apply(make(eventId="a2", course={"externalId": "course-202"}, completionPercentage=60))
+    await upserter.apply(make(eventId="a3", course={"externalId": "course-303"}, completionPercentage=70))
+    await upserter.apply(make(eventId="g1", learner={"email": "grace@contoso.example"}))
+    return graph, state, upserter
+
+
+async def run(
+    graph: FakeGraph, state: MemoryStateStore, upserter: CourseActivityUpserter, *, repair: bool
+) -> ReconcileReport:
+    rows = await rows_to_check(state, None)
+    return await reconcile(state, graph, upserter, rows, repair=repair, pacer=Pacer(0))
+
+
+def by_content(graph: FakeGraph, content_id: str) -> list[ActivityRecord]:
+    return [r for r in graph.activities.values() if r.learning_content_id == content_id]
+
+
+async def tamper(graph: FakeGraph) -> None:
+    """Behind the bridge's back: one record deleted, one moved backwards, one handed to another learner."""
+    for key, record in list(graph.activities.items()):
+        if record.learning_content_id == "c-101" and record.learner_user_id == USER_ID:
+            del graph.activities[key]
+        elif record.learning_content_id == "c-202":
+            graph.activities[key] = replace(record, completion_percentage=10)
+        elif record.learning_content_id == "c-303":
+            graph.activities[key] = replace(record, learner_user_id=GRACE_ID)
+
+
+async def test_records_as_written_report_no_drift() -> None:
+    graph, state, upserter = await setup()
+    report = await run(graph, state, upserter, repair=False)
+    assert (report.checked, report.in_line, report.drift) == (4, 4, [])
+
+
+async def test_drift_is_reported_by_kind_and_field_and_nothing_is_written() -> None:
+    graph, state, upserter = await setup()
+    await tamper(graph)
+    graph.calls.clear()
+    report = await run(graph, state, upserter, repair=False)
+    kinds = sorted((d.kind, d.fields) for d in report.drift)
+    assert kinds == [("changed", ("completionPercentage",)), ("foreignOwner", ()), ("missing", ())]
+    assert not {"create_activity", "update_activity", "delete_activity"} & set(graph.calls)
+
+
+async def test_repair_writes_what_the_events_call_for_again() -> None:
+    graph, state, upserter = await setup()
+    await tamper(graph)
+    report = await run(graph, state, upserter, repair=True)
+    assert report.counts()["repaired"] == 2
+    [foreign] = [d for d in report.drift if not d.repaired]
+    assert foreign.kind == "foreignOwner"
+    [restored] = [
+        r
+        for r in graph.activities.values()
+        if r.learning_content_id == "c-101" and r.learner_user_id == USER_ID
+    ]
+    assert (restored.status, restored.completion_percentage) == (CourseStatus.IN_PROGRESS, 40)
+    [moved_back] = by_content(graph, "c-202")
+    assert moved_back.completion_percentage == 60
+    again = await run(graph, state, upserter, repair=False)
+    assert [d.kind for d in again.drift] == ["foreignOwner"]
+
+
+async def test_throttled_reads_wait_as_graph_asks() -> None:
+    graph, state, upserter = await setup()
+    graph.errors["get_activity"].append(GraphError(429, "TooManyRequests", "slow", retry_after=0))
+    report = await run(graph, state, upserter, repair=False)
+    assert report.in_line == 4
+
+
+async def test_the_pacer_spaces_reads_by_the_rate() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    pacer = Pacer(2.0, sleep)
+    for _ in range(3):
+        await pacer.wait()
+    # The sleep above does not pass time, so each read is scheduled half a second after the last.
+    assert len(waits) == 2
+    assert 0.4 < waits[0] <= 0.5
+    assert 0.9 < waits[1] <= 1.0
+
+
+async def test_the_daily_timer_reports_counts_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shared.graph.msgraph_gateway as gateway
+    from shared.config import load_settings
+    from shared.functions import maintenance
+    from shared.runtime import Bridge
+    from tests.builders import TEST_SECRET
+    from tests.fakes import FakeQueue
+
+    graph, state, _ = await setup()
+    await tamper(graph)
+    settings = load_settings(
+        {
+            "BRIDGE_SOURCES": '{"generic": {"format": "generic"}}',
+            "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
+            "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
+            "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
+        }
+    )
+    bridge = Bridge(settings, queues=FakeQueue())
+    monkeypatch.setattr(bridge, "state", lambda: state)
+    monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
+    graph.calls.clear()
+    caplog.set_level("INFO")
+    counts = await maintenance.reconcile_report(bridge)
+    assert (counts["missing"], counts["changed"], counts["foreignOwner"], counts["repaired"]) == (1, 1, 1, 0)
+    assert "reconcile (report only): checked=4" in caplog.text
+    assert set(graph.calls) <= {"get_activity", "find_content_id"}
