@@ -1,8 +1,10 @@
 """What the Bicep compiler would refuse as "not a deploy-time constant", found offline on pycep's tree.
 
-No Bicep compiler installs on the build machines, so this check stands in for the rule behind BCP120 /
-BCP178 (and the scope errors): a for-expression's source, a resource's or module's `name`, a `scope`,
-and an `existing` resource's name must be computable when the deployment starts. A value is *runtime*
+No Bicep compiler installs on the build machines, so this check stands in for the rule behind BCP120,
+BCP177, BCP178 and BCP182 (and the scope errors): a for-expression's source, a resource's or module's
+`name`, a `scope`, an `existing` resource's name, a resource's or module's `if (...)` condition, and
+the body of a variable's `[for ...]` (ARM evaluates a variable's copy loop when the deployment starts)
+must be computable when the deployment starts. A value is *runtime*
 when it reads anything of a resource other than `id`, `name`, `type` or `apiVersion` (`.properties`,
 `.identity`, ...), a module's `.outputs`, or calls `reference()` or a `list*()` function; a variable
 is runtime when its value is, followed through other variables.
@@ -28,6 +30,11 @@ from pycep import BicepParser
 EXTENSION = re.compile(r"^extension\s+\w+\s*$", re.MULTILINE)
 #: What ARM knows about a resource before deploying it.
 CONSTANT_RESOURCE_PROPERTIES = frozenset({"id", "name", "type", "apiVersion"})
+#: The positions checked, as `Finding.what` names them, and the error the compiler reports for each.
+FOR_SOURCE = "the for-expression's source"
+FOR_BODY = "the variable's for-body"
+CONDITION = "the if-condition"
+RULES = {FOR_SOURCE: "BCP178", FOR_BODY: "BCP182", CONDITION: "BCP177", "name": "BCP120", "scope": "BCP120"}
 _CHAIN = re.compile(r"(?<![\w.'])([A-Za-z_]\w*)((?:\s*\[[^\]]*\])?(?:\s*\.\??\s*[A-Za-z_]\w*)*)\s*(\()?")
 _STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'")
 
@@ -37,13 +44,13 @@ class Finding:
     """One place that needs a deploy-time constant but depends on a runtime value."""
 
     where: str  # e.g. "variable fixedSettings", "resource site"
-    what: str  # "the for-expression's source", "name", "scope"
+    what: str  # FOR_SOURCE, FOR_BODY, CONDITION, "name", "scope"
     because: str  # the runtime value, and the variables it came through
 
     def __str__(self) -> str:
         return (
             f"{self.where}: {self.what} depends on {self.because}, which is known only during the "
-            "deployment (Bicep needs a value computable at its start: BCP120/BCP178)"
+            f"deployment (Bicep needs a value computable at its start: {RULES.get(self.what, 'BCP120')})"
         )
 
 
@@ -75,6 +82,7 @@ class _Checker:
         found: list[Finding] = []
         for name, value in self.variables.items():
             found += self._loops(f"variable {name}", value)
+            found += self._variable_loop_bodies(f"variable {name}", value)
         for name, output in self.outputs.items():
             found += self._loops(f"output {name}", output.get("value"))
         for kind, symbols in (("resource", self.resources), ("module", self.modules)):
@@ -82,6 +90,7 @@ class _Checker:
                 where = f"{'existing ' if declaration.get('existing') else ''}{kind} {name}"
                 config = declaration.get("config") or {}
                 found += self._loops(where, config)
+                found += self._condition(where, config)
                 body = _body(config)
                 for key in ("name", "scope"):
                     if key in body:
@@ -94,7 +103,26 @@ class _Checker:
         for source in _loop_sources(value):
             reason = self.runtime(source)
             if reason is not None:
-                yield Finding(where, "the for-expression's source", reason)
+                yield Finding(where, FOR_SOURCE, reason)
+
+    def _variable_loop_bodies(self, where: str, value: Any) -> Iterator[Finding]:
+        """BCP182: a variable's copy loop is evaluated, body included, before any resource deploys, so
+        its body (with the loop's own item and index, which are constants here) must be constant."""
+        for loop in _loops(value):
+            names = _loop_names(loop)
+            reason = self.runtime(loop.get("config"), names) or self.runtime(loop.get("condition"), names)
+            if reason is not None:
+                yield Finding(where, FOR_BODY, reason)
+
+    def _condition(self, where: str, config: dict[str, Any]) -> Iterator[Finding]:
+        """BCP177: whether a resource or module deploys is decided when the deployment starts. Under a
+        loop (`[for x in xs: if (...) {...}]`) the loop's item and index are constants too."""
+        condition = config.get("condition")
+        if condition is None:
+            return
+        reason = self.runtime(condition, _loop_names(config) if "loop_type" in config else frozenset())
+        if reason is not None:
+            yield Finding(where, CONDITION, reason)
 
     # -- is an expression a runtime value? ---------------------------------------------------------
 
@@ -109,10 +137,9 @@ class _Checker:
         if not isinstance(expression, dict):
             return None
         if "loop_type" in expression:
-            detail = expression["loop_type"].get("detail", {})
-            names = {str(detail[key]) for key in ("item_name", "index_name") if detail.get(key)}
-            return self.runtime(detail.get("array_name"), shadowed) or self.runtime(
-                expression.get("config"), shadowed | names
+            source = expression["loop_type"].get("detail", {}).get("array_name")
+            return self.runtime(source, shadowed) or self.runtime(
+                expression.get("config"), shadowed | _loop_names(expression)
             )
         if expression.get("type") == "lambda_expression":
             detail = expression.get("detail", {})
@@ -213,6 +240,24 @@ def _loop_sources(value: Any) -> Iterator[Any]:
             yield value["loop_type"].get("detail", {}).get("array_name")
         for item in value.values():
             yield from _loop_sources(item)
+
+
+def _loops(value: Any) -> Iterator[dict[str, Any]]:
+    """Every for-expression in a value, nested ones included."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _loops(item)
+    elif isinstance(value, dict):
+        if "loop_type" in value:
+            yield value
+        for item in value.values():
+            yield from _loops(item)
+
+
+def _loop_names(loop: dict[str, Any]) -> frozenset[str]:
+    """The item and index a for-expression declares: inside it they name loop values, not symbols."""
+    detail = loop["loop_type"].get("detail", {})
+    return frozenset(str(detail[key]) for key in ("item_name", "index_name") if detail.get(key))
 
 
 def _base_symbol(expression: Any) -> str | None:

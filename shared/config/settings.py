@@ -83,6 +83,10 @@ class Settings(BaseModel):
     storage_queue_service_uri: str | None = None
     storage_table_service_uri: str | None = None
     storage_client_id: str | None = None
+    #: `BRIDGE_STORAGE__credential=managedidentity` (what infra/ sets in the app): identity-based storage
+    #: uses the app's managed identity. Without it, as in the Functions host, the credential is
+    #: DefaultAzureCredential, so the operators' CLI reaches the same storage with their az/azd sign-in.
+    storage_managed_identity: bool = False
     park_timeout_hours: int = DEFAULT_PARK_TIMEOUT_HOURS
     claim_lease_seconds: int = DEFAULT_CLAIM_LEASE_SECONDS
 
@@ -119,8 +123,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if not storage and not (queue_uri and table_uri):
         problems.append(
             f"{STORAGE} is required: a storage connection string, or identity-based settings "
-            f"{STORAGE}__queueServiceUri and {STORAGE}__tableServiceUri (with {STORAGE}__clientId "
-            "for a user-assigned identity)."
+            f"{STORAGE}__queueServiceUri and {STORAGE}__tableServiceUri (with {STORAGE}__credential="
+            f"managedidentity and {STORAGE}__clientId for the app's user-assigned identity)."
         )
     if problems:
         raise ConfigurationError(problems)
@@ -139,6 +143,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         park_timeout_hours=park_hours,
         claim_lease_seconds=claim_lease,
         storage_client_id=env.get(f"{STORAGE}__clientId") or None,
+        storage_managed_identity=env.get(f"{STORAGE}__credential", "").strip().lower() == "managedidentity",
     )
 
 

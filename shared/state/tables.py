@@ -1,4 +1,4 @@
-"""Building the Table storage client from the app settings (connection string or managed identity)."""
+"""Building the Table storage client from the app settings (connection string or Entra identity)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,21 @@ if TYPE_CHECKING:
 
 
 def table_service_client(settings: Settings) -> TableServiceClient:
+    """The state store's client. Identity-based storage uses the managed identity only when the settings
+    say so (`BRIDGE_STORAGE__credential=managedidentity`, as in the app); otherwise, as the Functions
+    host does, DefaultAzureCredential, so the operators' CLI works with their own az/azd sign-in."""
     from azure.data.tables.aio import TableServiceClient
 
     if settings.storage_connection_string is not None:
         return TableServiceClient.from_connection_string(
             settings.storage_connection_string.get_secret_value()
         )
-    from azure.identity.aio import ManagedIdentityCredential
+    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
     assert settings.storage_table_service_uri is not None  # load_settings guarantees it
-    credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
+    credential: ManagedIdentityCredential | DefaultAzureCredential
+    if settings.storage_managed_identity:
+        credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
+    else:
+        credential = DefaultAzureCredential()
     return TableServiceClient(settings.storage_table_service_uri, credential=credential)

@@ -103,14 +103,21 @@ class StorageQueues:
 
 
 def queue_service_client(settings: Settings) -> QueueServiceClient:
+    """The queues' client. Identity-based storage uses the managed identity only when the settings say
+    so (`BRIDGE_STORAGE__credential=managedidentity`, as in the app); otherwise, as the Functions host
+    does, DefaultAzureCredential, so the operators' CLI works with their own az/azd sign-in."""
     from azure.storage.queue import QueueServiceClient
 
     if settings.storage_connection_string is not None:
         return QueueServiceClient.from_connection_string(
             settings.storage_connection_string.get_secret_value()
         )
-    from azure.identity import ManagedIdentityCredential
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     assert settings.storage_queue_service_uri is not None  # load_settings guarantees one of the two
-    credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
+    credential: ManagedIdentityCredential | DefaultAzureCredential
+    if settings.storage_managed_identity:
+        credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
+    else:
+        credential = DefaultAzureCredential()
     return QueueServiceClient(settings.storage_queue_service_uri, credential=credential)

@@ -162,7 +162,7 @@ def test_everything_uses_the_user_assigned_identity_and_no_key() -> None:
     assert "identitySettings" in json.dumps(config(APP, "appSettings")["properties"])
     for connection in ("AzureWebJobsStorage", "BRIDGE_STORAGE"):
         assert settings[f"{connection}__credential"] == "managedidentity", (
-            f"{connection} must use the identity"
+            f"{connection} must use the identity (without the switch: DefaultAzureCredential)"
         )
         assert f"{connection}__clientId" in settings
     assert "Authorization=AAD" in str(settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"])

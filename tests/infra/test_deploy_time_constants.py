@@ -1,4 +1,4 @@
-"""The Bicep compiler's deploy-time-constant rule (BCP120/BCP178), checked offline on pycep's tree.
+"""The Bicep compiler's deploy-time-constant rule (BCP120/177/178/182), checked offline on pycep's tree.
 
 No Bicep compiler runs here; these tests show the stand-in catches the shapes the compiler refuses
 (fixtures/), passes the shapes it accepts, and finds nothing in infra/.

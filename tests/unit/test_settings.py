@@ -126,6 +126,30 @@ def test_identity_based_storage_is_accepted() -> None:
     assert settings.storage_connection_string is None
 
 
+@pytest.mark.parametrize(
+    ("credential", "managed"), [("managedidentity", True), ("ManagedIdentity", True), ("", False)]
+)
+def test_identity_based_storage_uses_the_managed_identity_only_when_told(
+    credential: str, managed: bool
+) -> None:
+    """The Functions convention: `__credential=managedidentity` (set by infra/ in the app) means the
+    managed identity; without it the clients use DefaultAzureCredential (the operator's sign-in)."""
+    from shared.state.tables import table_service_client
+    from shared.storage.queues import queue_service_client
+
+    env = {k: v for k, v in VALID.items() if k != "BRIDGE_STORAGE"}
+    env["BRIDGE_STORAGE__queueServiceUri"] = "https://acct.queue.core.windows.net"
+    env["BRIDGE_STORAGE__tableServiceUri"] = "https://acct.table.core.windows.net"
+    env["BRIDGE_STORAGE__clientId"] = "0f6b1c9e-2a4d-4e8f-9b3a-7c5d1e2f3a4b"
+    if credential:
+        env["BRIDGE_STORAGE__credential"] = credential
+    settings = load_settings(env)
+    assert settings.storage_managed_identity is managed
+    expected = "ManagedIdentityCredential" if managed else "DefaultAzureCredential"
+    for client in (table_service_client(settings), queue_service_client(settings)):
+        assert type(client.credential).__name__ == expected
+
+
 def test_secret_values_are_not_in_the_settings_repr() -> None:
     assert TEST_SECRET not in repr(load_settings(VALID))
 
