@@ -107,19 +107,6 @@ def test_a_module_output_in_a_modules_if_condition_is_refused_as_bcp177() -> Non
     assert any("child.outputs" in f for f in findings), findings
 
 
-def test_the_admin_only_graph_grant_is_opt_in_so_a_first_azd_up_by_a_developer_succeeds() -> None:
-    """Granting Graph app roles needs Privileged Role Administrator (or an equivalent admin role). With
-    the grant on by default, the first `azd up` of anyone else fails in the graph-permissions module, and
-    because provisioning failed azd never deploys the code: the quickstarts' promise (`azd up` works the
-    first time for whoever can create resource groups and role assignments) does not hold. The grant
-    must be asked for (BRIDGE_GRANT_GRAPH_PERMISSIONS=true), not assumed."""
-    assert parsed("main.bicep")["parameters"]["grantGraphPermissions"]["default"] is False
-    parameters = (Path(__file__).resolve().parents[2] / "infra" / "main.parameters.json").read_text()
-    assert "${BRIDGE_GRANT_GRAPH_PERMISSIONS=true}" not in parameters, (
-        "main.parameters.json turns the admin-only grant on unless the operator opts out"
-    )
-
-
 @pytest.mark.parametrize("path", [".env", ".envrc", ".python_packages/lib/site-packages/x.py", ".coverage"])
 def test_common_local_files_that_hold_secrets_or_local_builds_are_not_shipped(path: str) -> None:
     """azd ships everything .funcignore does not list. A root `.env`/`.envrc` (python-dotenv, direnv)
