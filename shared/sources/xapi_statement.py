@@ -553,7 +553,12 @@ def _statement(check: _Check, value: Any, where: str, sub: bool) -> None:
     if "authority" in value:
         _authority(check, value["authority"], _pointer(where, "authority"))
     if "version" in value:
-        _string(check, value["version"], _pointer(where, "version"), _VERSION, "1.0.x or 2.0.x")
+        at = _pointer(where, "version")
+        valid = _string(check, value["version"], at, _VERSION, "1.0.x or 2.0.x")
+        # xAPI 1.0.3 (Data 2.4.10): a 1.0.x LRS MUST reject a statement whose version does not start
+        # with 1.0.
+        if valid and not check.version2 and not value["version"].startswith("1.0"):
+            check.fail(at, "must be 1.0.x under X-Experience-API-Version 1.0.x")
     if "attachments" in value:
         _attachments(check, value["attachments"], _pointer(where, "attachments"))
     voiding = isinstance(value.get("verb"), dict) and value["verb"].get("id") == VOIDED

@@ -159,9 +159,7 @@ class XapiFormat(SourceFormat):
             _check_version_header(version)
         document = load_json(delivery.body)
         raw = _statement_list(document)
-        _validate_as_an_lrs(
-            document, raw, version2=delivery.endpoint != "xapi" or str(version).startswith("2.0")
-        )
+        _validate_as_an_lrs(document, raw, version2=delivery.endpoint != "xapi" or version == "2.0.0")
         statements = validate_body(_STATEMENTS, raw, "valid xAPI statements")
         translated = [self._translate(s, r, delivery) for s, r in zip(statements, raw, strict=True)]
         voids = [item for item in translated if isinstance(item, Voiding)]
@@ -217,11 +215,19 @@ class XapiFormat(SourceFormat):
         return iri
 
 
+#: The X-Experience-API-Version values this LRS implements, in the exact forms the specs give: 1.0.3
+#: (Communication 3.3) says "1.0" is to be read as "1.0.0"; 2.0 names "2.0.0". A prefix test would let
+#: "1.0garbage" or "2.0-beta" through, versions nothing here implements.
+HEADER_VERSIONS = frozenset({"1.0", "1.0.0", "1.0.1", "1.0.2", "1.0.3", "2.0.0"})
+
+
 def _check_version_header(value: str | None) -> None:
     if value is None:
         raise InvalidPayload("The X-Experience-API-Version header is required.")
-    if not value.startswith(SUPPORTED_VERSIONS):
-        raise InvalidPayload(f"X-Experience-API-Version {value} is not supported (1.0.x and 2.0.x are).")
+    if value not in HEADER_VERSIONS:
+        raise InvalidPayload(
+            "X-Experience-API-Version is not a version this LRS implements (1.0.0 to 1.0.3, 2.0.0)."
+        )
 
 
 def _validate_as_an_lrs(document: Any, statements: list[Any], version2: bool) -> None:
