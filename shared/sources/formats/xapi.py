@@ -29,7 +29,7 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    validate_body,
+    problems_from_validation,
 )
 from shared.sources.exceptions import FieldProblem, InvalidPayload
 from shared.sources.fields import derived_event_id, optional_percentage, parse_timestamp
@@ -160,7 +160,7 @@ class XapiFormat(SourceFormat):
         document = load_json(delivery.body)
         raw = _statement_list(document)
         _validate_as_an_lrs(document, raw, version2=delivery.endpoint != "xapi" or version == "2.0.0")
-        statements = validate_body(_STATEMENTS, raw, "valid xAPI statements")
+        statements = _validate_statements(document, raw)
         translated = [self._translate(s, r, delivery) for s, r in zip(statements, raw, strict=True)]
         voids = [item for item in translated if isinstance(item, Voiding)]
         events, ignored = split([item for item in translated if not isinstance(item, Voiding)])
@@ -230,14 +230,38 @@ def _check_version_header(value: str | None) -> None:
         )
 
 
+def _statement_pointer(document: Any, index: int) -> str:
+    """Where statement `index` is in the body as sent: `/statements/i` in a forwarding envelope, `/i`
+    in an array, the root for a single statement. Problems point into what the sender sent, not into
+    the statement list built from it."""
+    if isinstance(document, dict) and isinstance(document.get("statements"), list):
+        return f"/statements/{index}"
+    return f"/{index}" if isinstance(document, list) else ""
+
+
+def _validate_statements(document: Any, statements: list[Any]) -> list[Statement]:
+    """The statements as the model, or InvalidPayload whose pointers are into the body as sent (the
+    model's own locations start with the index in the statement list)."""
+    try:
+        return _STATEMENTS.validate_python(statements)
+    except ValidationError as exc:
+        problems = []
+        for problem in problems_from_validation(exc):
+            index, _, rest = problem.pointer.removeprefix("/").partition("/")
+            if not index.isdigit():  # not about one statement: left as it is
+                problems.append(problem)
+                continue
+            pointer = _statement_pointer(document, int(index)) + (f"/{rest}" if rest else "")
+            problems.append(FieldProblem(pointer or "/", problem.detail))
+        raise InvalidPayload("Not valid xAPI statements; see errors.", problems[:MAX_PROBLEMS]) from None
+
+
 def _validate_as_an_lrs(document: Any, statements: list[Any], version2: bool) -> None:
     """The whole batch is refused (400) when any statement is not valid xAPI, as an LRS refuses it.
     On the webhook route (no version header) 2.0's additions are allowed too."""
-    enveloped = isinstance(document, dict) and isinstance(document.get("statements"), list)
-    prefix = "/statements/{}" if enveloped else "/{}" if isinstance(document, list) else ""
     problems = []
     for index, statement in enumerate(statements):
-        where = prefix.format(index)
+        where = _statement_pointer(document, index)
         problems += [
             FieldProblem((where + (p.pointer if p.pointer != "/" else "")) or "/", p.detail)
             for p in statement_problems(statement, version2)
