@@ -22,20 +22,25 @@ from typing import Any
 
 from shared.sources.exceptions import FieldProblem
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
-_MAILTO = re.compile(r"^mailto:[^@\s]+@[^@\s]+$")
-_SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")
-_LANGUAGE = re.compile(r"^(?:[A-Za-z]{2,8}|[xXiI])(?:-[A-Za-z0-9]{1,8})*$")
+# Every pattern is used with fullmatch (Python's `$` also matches before a final "\n") and those with
+# `\d` are ASCII-only (`\d` alone matches any Unicode digit, which no xAPI value may hold).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+")
+_MAILTO = re.compile(r"mailto:[^@\s]+@[^@\s]+")
+_SHA1 = re.compile(r"[0-9a-fA-F]{40}")
+_LANGUAGE = re.compile(r"(?:[A-Za-z]{2,8}|[xXiI])(?:-[A-Za-z0-9]{1,8})*")
 _TIMESTAMP = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?$"
+    r"\d{4}-\d{2}-\d{2}T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d+)?)?"
+    r"(?P<zone>Z|[+-](?P<zone_hour>\d{2})(?::?(?P<zone_minute>\d{2}))?)?",
+    re.ASCII,
 )
 # ISO 8601 durations: PnYnMnDTnHnMnS (any part may be left out) or PnW alone.
 _DURATION = re.compile(
-    r"^P(?:\d+(?:\.\d+)?W|(?!$)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?D)?"
-    r"(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?S)?)?)$"
+    r"P(?:\d+(?:\.\d+)?W|(?!\Z)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?D)?"
+    r"(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?S)?)?)",
+    re.ASCII,
 )
-_NEGATIVE_ZERO_OFFSET = re.compile(r"-00(?::?00)?$")
+_NEGATIVE_ZERO_OFFSET = re.compile(r"-00(?::?00)?\Z")
 INTERACTION_TYPES = frozenset(
     {
         "true-false",
@@ -104,7 +109,7 @@ def _string(
     if not isinstance(value, str):
         check.fail(where, "must be a string")
         return False
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         check.fail(where, f"must be {what}")
         return False
     return True
@@ -135,7 +140,7 @@ def _language_map(check: _Check, value: Any, where: str) -> None:
         check.fail(where, "must be a language map (an object of language tags to strings)")
         return
     for tag, text in value.items():
-        if not _LANGUAGE.match(tag):
+        if not _LANGUAGE.fullmatch(tag):
             check.fail(_pointer(where, tag), "is not an RFC 5646 language tag")
         elif not isinstance(text, str):
             check.fail(_pointer(where, tag), "must be a string")
@@ -146,24 +151,30 @@ def _extensions(check: _Check, value: Any, where: str) -> None:
         check.fail(where, "must be an object whose keys are IRIs")
         return
     for key in value:
-        if not _IRI.match(key):
+        if not _IRI.fullmatch(key):
             check.fail(_pointer(where, key), "an extension key must be an absolute IRI")
 
 
 def _timestamp(check: _Check, value: Any, where: str) -> None:
+    """The pattern checks the shape; the ranges (day of month, hour, minute, second, offset) are checked
+    here, since a pattern of digits lets through 10:00:99 or +99:99, which no LRS stores."""
     if not _string(check, value, where, _TIMESTAMP, "an ISO 8601 timestamp"):
         return
     if _NEGATIVE_ZERO_OFFSET.search(value):
         check.fail(where, "a zero offset must be Z or +00:00, not -00:00 (RFC 3339)")
         return
+    parts = _TIMESTAMP.fullmatch(value)
+    assert parts is not None  # _string just matched it
     try:
         datetime.fromisoformat(value[:10])
-        hours, minutes = int(value[11:13]), int(value[14:16])
     except ValueError:
         check.fail(where, "is not a calendar date")
         return
-    if hours > 23 or minutes > 59:
+    second = int(parts["second"] or 0)
+    if int(parts["hour"]) > 23 or int(parts["minute"]) > 59 or second > 59:
         check.fail(where, "is not a time of day")
+    elif int(parts["zone_hour"] or 0) > 23 or int(parts["zone_minute"] or 0) > 59:
+        check.fail(where, "is not a UTC offset (hours 00-23, minutes 00-59)")
 
 
 # ---- actors --------------------------------------------------------------------------------------------
@@ -448,7 +459,9 @@ def _context_agents(check: _Check, value: dict[str, Any], where: str) -> None:
                 )
             types = item.get("relevantTypes")
             if "relevantTypes" in item and not (
-                isinstance(types, list) and types and all(isinstance(t, str) and _IRI.match(t) for t in types)
+                isinstance(types, list)
+                and types
+                and all(isinstance(t, str) and _IRI.fullmatch(t) for t in types)
             ):
                 check.fail(_pointer(item_at, "relevantTypes"), "must be a non-empty array of IRIs")
 
@@ -540,7 +553,12 @@ def _statement(check: _Check, value: Any, where: str, sub: bool) -> None:
     if "authority" in value:
         _authority(check, value["authority"], _pointer(where, "authority"))
     if "version" in value:
-        _string(check, value["version"], _pointer(where, "version"), _VERSION, "1.0.x or 2.0.x")
+        at = _pointer(where, "version")
+        valid = _string(check, value["version"], at, _VERSION, "1.0.x or 2.0.x")
+        # xAPI 1.0.3 (Data 2.4.10): a 1.0.x LRS MUST reject a statement whose version does not start
+        # with 1.0.
+        if valid and not check.version2 and not value["version"].startswith("1.0"):
+            check.fail(at, "must be 1.0.x under X-Experience-API-Version 1.0.x")
     if "attachments" in value:
         _attachments(check, value["attachments"], _pointer(where, "attachments"))
     voiding = isinstance(value.get("verb"), dict) and value["verb"].get("id") == VOIDED
@@ -557,7 +575,7 @@ def _authority(check: _Check, value: Any, where: str) -> None:
             check.fail(where, "an authority Group must be anonymous with exactly two members")
 
 
-_VERSION = re.compile(r"^(?:1\.0(?:\.\d+)?|2\.0(?:\.\d+)?)$")
+_VERSION = re.compile(r"(?:1\.0(?:\.\d+)?|2\.0(?:\.\d+)?)", re.ASCII)
 
 
 def _verb(check: _Check, value: Any, where: str) -> None:

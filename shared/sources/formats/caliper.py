@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.sources import auth
@@ -28,9 +28,9 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    validate_body,
+    problems_from_validation,
 )
-from shared.sources.exceptions import InvalidPayload, UnsupportedVersion
+from shared.sources.exceptions import FieldProblem, InvalidPayload, UnsupportedVersion
 from shared.sources.fields import parse_timestamp, ratio_percentage
 from shared.sources.mapping import build_event, split
 
@@ -74,7 +74,15 @@ class CaliperFormat(SourceFormat):
         auth.verify_bearer(delivery, self.secret)
 
     def parse(self, delivery: Delivery) -> ParseResult:
-        envelope = validate_body(Envelope, _enveloped(load_json(delivery.body)), "a Caliper envelope")
+        document = load_json(delivery.body)
+        enveloped = _enveloped(document)
+        try:
+            envelope = Envelope.model_validate(enveloped)
+        except ValidationError as exc:
+            problems = problems_from_validation(exc)
+            if enveloped is not document:  # bare events: point into them, not the envelope built here
+                problems = [_into_bare(problem, document) for problem in problems]
+            raise InvalidPayload("Not a Caliper envelope; see errors.", problems) from None
         if envelope.data_version not in DATA_VERSIONS:
             known = ", ".join(DATA_VERSIONS)
             raise UnsupportedVersion(f"dataVersion {envelope.data_version} is not supported ({known} are).")
@@ -158,6 +166,19 @@ def _enveloped(document: Any) -> Any:
         "dataVersion": _text(context) or BARE_DEFAULT_VERSION,
         "data": items,
     }
+
+
+def _into_bare(problem: FieldProblem, document: Any) -> FieldProblem:
+    """A problem with the envelope `_enveloped` built, pointed into the bare event(s) that were sent:
+    `/data/i/...` is `/i/...` in an array and the root in a single event; `/data` itself is the array
+    (the root). What only the built envelope has (sensor, sendTime, dataVersion) is the whole body."""
+    pointer = problem.pointer
+    if pointer == "/data" or pointer.startswith("/data/"):
+        rest = pointer.removeprefix("/data")
+        if isinstance(document, dict):  # one event, read as data[0]
+            rest = rest.removeprefix("/0")
+        return FieldProblem(rest or "/", problem.detail)
+    return FieldProblem("/", problem.detail)
 
 
 def _is_event(item: Any) -> bool:

@@ -13,6 +13,7 @@ import time
 from typing import Any, ClassVar, Literal
 
 import jwt
+from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.config.settings import SourceSettings
@@ -129,30 +130,50 @@ class CanvasFormat(SourceFormat):
             if kid is not None and key.key_id not in (None, kid):
                 continue
             try:
-                claims = jwt.decode(
-                    token,
-                    key=key,
-                    algorithms=ALGORITHMS,
-                    options={"verify_aud": False, "require": required},
-                    leeway=CLOCK_LEEWAY_SECONDS,
-                )
+                jwt.api_jws.PyJWS().decode_complete(token, key=key, algorithms=ALGORITHMS)
             except (jwt.InvalidSignatureError, jwt.InvalidKeyError, jwt.InvalidAlgorithmError):
                 continue  # not this key: try the next one
-            except RecursionError:
-                raise InvalidPayload("The JWT's claims nest too deeply.") from None
             except (jwt.PyJWTError, ValueError, TypeError) as exc:
                 raise AuthenticationFailed(f"The JWT is not acceptable: {type(exc).__name__}.") from None
+            claims = self._verified_claims(token, key, required)
             self._check_age(claims)
             check_nesting(claims)
             return claims
         raise AuthenticationFailed("The JWT is not signed by any of the configured Canvas keys.")
+
+    @staticmethod
+    def _verified_claims(token: str, key: jwt.PyJWK, required: list[str]) -> dict[str, Any]:
+        """The claims of a token whose signature `key` has just verified. The sender is authentic, so
+        a payload that is not UTF-8 JSON of an object, or a `sub` or `jti` that is not a string, is a
+        bad body (400), not a failed authentication (401): a retry with the same key and a good body
+        succeeds. Expiry, `nbf`, `iat` and missing claims are still 401: they are about the token."""
+        try:
+            return jwt.decode(
+                token,
+                key=key,
+                algorithms=ALGORITHMS,
+                options={"verify_aud": False, "require": required},
+                leeway=CLOCK_LEEWAY_SECONDS,
+            )
+        except RecursionError:
+            raise InvalidPayload("The JWT's claims nest too deeply.") from None
+        except (InvalidSubjectError, InvalidJTIError) as exc:
+            raise InvalidPayload(f"The JWT's claims are not valid: {type(exc).__name__}.") from None
+        except (jwt.InvalidSignatureError, jwt.InvalidKeyError, jwt.InvalidAlgorithmError) as exc:
+            raise AuthenticationFailed(f"The JWT is not acceptable: {type(exc).__name__}.") from None
+        except jwt.DecodeError:
+            raise InvalidPayload("The JWT's payload is not a UTF-8 JSON object.") from None
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:  # int(Infinity) overflows
+            raise AuthenticationFailed(f"The JWT is not acceptable: {type(exc).__name__}.") from None
 
     def _check_age(self, claims: dict[str, Any]) -> None:
         limit = self.options.max_token_age_seconds
         issued = claims.get("iat")
         if limit is None or not isinstance(issued, int | float):
             return
-        if time.time() - issued > limit + CLOCK_LEEWAY_SECONDS:
+        # Compared, not subtracted: `time.time() - iat` overflows for an int iat no float holds
+        # (OverflowError, a 500); an int compares with a float exactly, whatever its size.
+        if issued < time.time() - (limit + CLOCK_LEEWAY_SECONDS):
             raise AuthenticationFailed(f"The JWT was issued more than {limit} seconds ago.")
 
     def _translate(self, event: Event, event_id: str) -> CanonicalEvent | Ignored:

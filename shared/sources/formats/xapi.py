@@ -29,7 +29,7 @@ from shared.sources.base import (
     ParseResult,
     SourceFormat,
     load_json,
-    validate_body,
+    problems_from_validation,
 )
 from shared.sources.exceptions import FieldProblem, InvalidPayload
 from shared.sources.fields import derived_event_id, optional_percentage, parse_timestamp
@@ -159,10 +159,8 @@ class XapiFormat(SourceFormat):
             _check_version_header(version)
         document = load_json(delivery.body)
         raw = _statement_list(document)
-        _validate_as_an_lrs(
-            document, raw, version2=delivery.endpoint != "xapi" or str(version).startswith("2.0")
-        )
-        statements = validate_body(_STATEMENTS, raw, "valid xAPI statements")
+        _validate_as_an_lrs(document, raw, version2=delivery.endpoint != "xapi" or version == "2.0.0")
+        statements = _validate_statements(document, raw)
         translated = [self._translate(s, r, delivery) for s, r in zip(statements, raw, strict=True)]
         voids = [item for item in translated if isinstance(item, Voiding)]
         events, ignored = split([item for item in translated if not isinstance(item, Voiding)])
@@ -217,21 +215,53 @@ class XapiFormat(SourceFormat):
         return iri
 
 
+#: The X-Experience-API-Version values this LRS implements, in the exact forms the specs give: 1.0.3
+#: (Communication 3.3) says "1.0" is to be read as "1.0.0"; 2.0 names "2.0.0". A prefix test would let
+#: "1.0garbage" or "2.0-beta" through, versions nothing here implements.
+HEADER_VERSIONS = frozenset({"1.0", "1.0.0", "1.0.1", "1.0.2", "1.0.3", "2.0.0"})
+
+
 def _check_version_header(value: str | None) -> None:
     if value is None:
         raise InvalidPayload("The X-Experience-API-Version header is required.")
-    if not value.startswith(SUPPORTED_VERSIONS):
-        raise InvalidPayload(f"X-Experience-API-Version {value} is not supported (1.0.x and 2.0.x are).")
+    if value not in HEADER_VERSIONS:
+        raise InvalidPayload(
+            "X-Experience-API-Version is not a version this LRS implements (1.0.0 to 1.0.3, 2.0.0)."
+        )
+
+
+def _statement_pointer(document: Any, index: int) -> str:
+    """Where statement `index` is in the body as sent: `/statements/i` in a forwarding envelope, `/i`
+    in an array, the root for a single statement. Problems point into what the sender sent, not into
+    the statement list built from it."""
+    if isinstance(document, dict) and isinstance(document.get("statements"), list):
+        return f"/statements/{index}"
+    return f"/{index}" if isinstance(document, list) else ""
+
+
+def _validate_statements(document: Any, statements: list[Any]) -> list[Statement]:
+    """The statements as the model, or InvalidPayload whose pointers are into the body as sent (the
+    model's own locations start with the index in the statement list)."""
+    try:
+        return _STATEMENTS.validate_python(statements)
+    except ValidationError as exc:
+        problems = []
+        for problem in problems_from_validation(exc):
+            index, _, rest = problem.pointer.removeprefix("/").partition("/")
+            if not index.isdigit():  # not about one statement: left as it is
+                problems.append(problem)
+                continue
+            pointer = _statement_pointer(document, int(index)) + (f"/{rest}" if rest else "")
+            problems.append(FieldProblem(pointer or "/", problem.detail))
+        raise InvalidPayload("Not valid xAPI statements; see errors.", problems[:MAX_PROBLEMS]) from None
 
 
 def _validate_as_an_lrs(document: Any, statements: list[Any], version2: bool) -> None:
     """The whole batch is refused (400) when any statement is not valid xAPI, as an LRS refuses it.
     On the webhook route (no version header) 2.0's additions are allowed too."""
-    enveloped = isinstance(document, dict) and isinstance(document.get("statements"), list)
-    prefix = "/statements/{}" if enveloped else "/{}" if isinstance(document, list) else ""
     problems = []
     for index, statement in enumerate(statements):
-        where = prefix.format(index)
+        where = _statement_pointer(document, index)
         problems += [
             FieldProblem((where + (p.pointer if p.pointer != "/" else "")) or "/", p.detail)
             for p in statement_problems(statement, version2)
