@@ -47,7 +47,6 @@ class DeadLetters:
         event_id: str,
         message: str,
         failure: PermanentFailure,
-        activity_id: str | None = None,
     ) -> DeadLetterRecord:
         """Park or dead-letter one event; a repeated failure updates the same record."""
         now = self._clock()
@@ -69,7 +68,6 @@ class DeadLetters:
             last_failure=now,
             next_attempt=now + _backoff(attempts) if parked else None,
             graph_error_code=failure.graph_error_code,
-            activity_id=activity_id,
         )
         await self._state.save_dead_letter(letter)
         outcome = Outcome.PARKED if parked else Outcome.DEADLETTERED

@@ -1,9 +1,14 @@
 """The end-to-end tests' stack: the project's LocalStack with the test secret, the test seed, and one
 source of every format."""
 
+import os
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.localstack.stack import PROVIDER_ID, LocalStack, wait_for
@@ -62,6 +67,37 @@ class Stack(LocalStack):
         )
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(stack: LocalStack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m shared.cli` against the stack's settings, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--settings", str(stack.settings_file), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def create_user(stack: LocalStack, email: str, display_name: str) -> str:
+    """A new Entra user in the sandbox, created with what "Create user" requires; its object id."""
+    user = {
+        "accountEnabled": True,
+        "displayName": display_name,
+        "mailNickname": email.split("@", 1)[0],
+        "userPrincipalName": email,
+        "passwordProfile": {"password": f"Pw-{uuid.uuid4()}"},
+        "mail": email,
+    }
+    created = httpx.post(f"{stack.sandbox}/v1.0/users", json=user, timeout=10)
+    created.raise_for_status()
+    return str(created.json()["id"])
+
+
 __all__ = [
     "CANVAS_KEY",
     "CLAIM_LEASE_SECONDS",
@@ -69,5 +105,7 @@ __all__ = [
     "PROVIDER_ID",
     "SOURCES",
     "Stack",
+    "cli",
+    "create_user",
     "wait_for",
 ]

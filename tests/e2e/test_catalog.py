@@ -4,9 +4,6 @@ the new courses apply at once; the registerContent option registers a course fro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,21 +11,9 @@ from typing import Any
 import httpx
 
 from tests.builders import event
-from tests.e2e.stack import PARTNER_SECRET, PROVIDER_ID, Stack, wait_for
+from tests.e2e.stack import PARTNER_SECRET, PROVIDER_ID, Stack, cli, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shared.cli", "--settings", str(stack.settings_file), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def content(stack: Stack, external_id: str) -> dict[str, Any] | None:

@@ -7,26 +7,13 @@ import json
 import uuid
 from functools import partial
 
-import httpx
-
 from tests.builders import USER_ID, event
-from tests.e2e.stack import Stack, wait_for
-from tests.e2e.test_catalog import cli
+from tests.e2e.stack import Stack, cli, create_user, wait_for
 
 
 def new_user(stack: Stack) -> tuple[str, str]:
     email = f"forget-{uuid.uuid4().hex[:8]}@contoso.example"
-    user = {  # POST /users as "Create user" requires it
-        "accountEnabled": True,
-        "displayName": "Data Subject",
-        "mailNickname": email.split("@", 1)[0],
-        "userPrincipalName": email,
-        "passwordProfile": {"password": f"Pw-{uuid.uuid4()}"},
-        "mail": email,
-    }
-    created = httpx.post(f"{stack.sandbox}/v1.0/users", json=user, timeout=10)
-    created.raise_for_status()
-    return email, str(created.json()["id"])
+    return email, create_user(stack, email, "Data Subject")
 
 
 def test_forget_removes_the_learner_from_graph_and_state_then_later_events_work(stack: Stack) -> None:

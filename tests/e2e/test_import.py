@@ -9,8 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from tests.builders import event
-from tests.e2e.stack import Stack, wait_for
-from tests.e2e.test_catalog import cli
+from tests.e2e.stack import Stack, cli, wait_for
 
 HEADER = "eventId,occurredAt,learnerEmail,learnerUpn,courseId,status,completionPercentage,startedAt\n"
 ADA = "ada.lovelace@contoso.example"

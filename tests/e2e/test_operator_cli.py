@@ -1,28 +1,13 @@
 """The operator's loop, end to end: an event for a learner who does not exist yet is parked and
 visible with its reason; once the user exists, replaying it applies it; replaying again does nothing."""
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
-import httpx
-
 from tests.builders import event
-from tests.e2e.stack import Stack, wait_for
+from tests.e2e.stack import Stack, cli, create_user, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shared.cli", "--settings", str(stack.settings_file), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 def test_a_parked_event_is_listed_then_replayed_once_its_learner_exists(stack: Stack) -> None:
@@ -39,15 +24,7 @@ def test_a_parked_event_is_listed_then_replayed_once_its_learner_exists(stack: S
     assert '"reason": "learnerNotFound"' in shown.stdout
     assert email not in listed.stdout  # the list names events, not people
 
-    user = {  # POST /users as "Create user" requires it
-        "accountEnabled": True,
-        "displayName": "New Hire",
-        "mailNickname": email.split("@", 1)[0],
-        "userPrincipalName": email,
-        "passwordProfile": {"password": f"Pw-{uuid.uuid4()}"},
-        "mail": email,
-    }
-    httpx.post(f"{stack.sandbox}/v1.0/users", json=user, timeout=10).raise_for_status()
+    create_user(stack, email, "New Hire")
     replayed = cli(stack, "replay", f"generic:{event_id}")
     assert "replayed 1 event" in replayed.stdout, replayed.stderr
     wait_for(lambda: stack.activity_of("generic", event_id), what="the replayed event in Graph")

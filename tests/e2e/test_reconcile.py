@@ -10,8 +10,7 @@ from functools import partial
 import httpx
 
 from tests.builders import event
-from tests.e2e.stack import PARTNER_SECRET, Stack, wait_for
-from tests.e2e.test_catalog import cli
+from tests.e2e.stack import PARTNER_SECRET, Stack, cli, wait_for
 
 SELF_INITIATED = "#microsoft.graph.learningSelfInitiatedCourse"
 
