@@ -55,3 +55,9 @@ async def retry_parked(timer: func.TimerRequest) -> None:
 @app.timer_trigger(arg_name="timer", schedule=maintenance.RECONCILE_SCHEDULE, run_on_startup=False)
 async def reconcile_report(timer: func.TimerRequest) -> None:
     await maintenance.reconcile_report(bridge)
+
+
+@app.function_name("retention")
+@app.timer_trigger(arg_name="timer", schedule=maintenance.RETENTION_SCHEDULE, run_on_startup=False)
+async def retention(timer: func.TimerRequest) -> None:
+    await maintenance.retention(bridge)

@@ -17,7 +17,7 @@ from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError
 from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite
-from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry
+from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
 from shared.state.store import Conflict
 from shared.storage.queues import QueueUnavailable
 
@@ -169,6 +169,9 @@ class MemoryStateStore:
         self.event_log: dict[str, dict[tuple[str, str], EventEntry]] = defaultdict(dict)
         self.voids: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
         self.letters: dict[tuple[str, str], DeadLetterRecord] = {}
+        #: When each delivery ("d", source, eventId) and log entry ("e", activity, source, eventId)
+        #: was last written: Table storage's Timestamp, which retention goes by.
+        self.written: dict[tuple[str, ...], datetime] = {}
         self._etag = 0
 
     def _next_etag(self) -> str:
@@ -182,12 +185,14 @@ class MemoryStateStore:
         previous = self.deliveries_by_key.get((record.source, record.event_id))
         kept = record.voided_by or (previous.voided_by if previous else None)
         self.deliveries_by_key[(record.source, record.event_id)] = replace(record, voided_by=kept)
+        self.written[("d", record.source, record.event_id)] = datetime.now(UTC)
 
     async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
         previous = self.deliveries_by_key.get((source, event_id)) or DeliveryRecord(
             source, event_id, "", "voided", 0
         )
         self.deliveries_by_key[(source, event_id)] = replace(previous, voided_by=voided_by)
+        self.written[("d", source, event_id)] = datetime.now(UTC)
 
     async def deliveries(self) -> AsyncIterator[DeliveryRecord]:
         for record in list(self.deliveries_by_key.values()):
@@ -215,10 +220,12 @@ class MemoryStateStore:
         key = (entry.source, entry.event_id)
         voided_by = self.voids[activity_id].get(key)
         self.event_log[activity_id][key] = replace(entry, voided_by=voided_by or entry.voided_by)
+        self.written[("e", activity_id, *key)] = datetime.now(UTC)
 
     async def void_event(self, activity_id: str, source: str, event_id: str, voided_by: str) -> None:
         key = (source, event_id)
         self.voids[activity_id][key] = voided_by
+        self.written[("e", activity_id, *key)] = datetime.now(UTC)
         if key in self.event_log[activity_id]:
             self.event_log[activity_id][key] = replace(self.event_log[activity_id][key], voided_by=voided_by)
 
@@ -254,3 +261,62 @@ class MemoryStateStore:
 
     async def delete_activity(self, activity_id: str) -> None:
         self.activities.pop(activity_id, None)
+
+    async def purge_deliveries(self, cutoff: datetime, *, dry_run: bool) -> int:
+        old = [
+            k
+            for k, record in self.deliveries_by_key.items()
+            if not record.voided_by and self.written.get(("d", *k), cutoff) < cutoff
+        ]
+        if not dry_run:
+            for k in old:
+                del self.deliveries_by_key[k]
+        return len(old)
+
+    async def purge_dead_letters(self, cutoff: datetime, *, dry_run: bool) -> int:
+        old = [
+            k
+            for k, letter in self.letters.items()
+            if letter.state is not LetterState.PARKED and letter.last_failure < cutoff
+        ]
+        if not dry_run:
+            for k in old:
+                del self.letters[k]
+        return len(old)
+
+    def log_key(self, activity_id: str) -> str:
+        return activity_id
+
+    async def old_logs(self, cutoff: datetime) -> AsyncIterator[str]:
+        for activity_id in sorted(
+            {k[1] for k, when in self.written.items() if k[0] == "e" and when < cutoff}
+        ):
+            yield activity_id
+
+    async def compact_log(self, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
+        from shared.operations.retention import BASELINE_SOURCE, baseline, compactable
+
+        log = self.event_log[log_key]
+        folded = [
+            k
+            for k, entry in log.items()
+            if compactable(entry)
+            and (k[0] == BASELINE_SOURCE or self.written.get(("e", log_key, *k), cutoff) < cutoff)
+        ]
+        if len(folded) < 2 or dry_run:
+            return max(len(folded) - 1, 0)
+        merged = baseline(log[k] for k in folded)
+        assert merged is not None
+        for k in folded:
+            del log[k]
+            self.written.pop(("e", log_key, *k), None)
+        await self.add_event(log_key, merged)
+        return len(folded) - 1
+
+    async def table_sizes(self) -> dict[str, int]:
+        return {
+            "deliveries": len(self.deliveries_by_key),
+            "activities": len(self.activities),
+            "events": sum(len(log) for log in self.event_log.values()),
+            "deadletters": len(self.letters),
+        }

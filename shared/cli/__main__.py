@@ -63,9 +63,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.set_defaults(run=commands.send)
 
-    sub.add_parser(
-        "status", help="counts by source: received, applied, deduplicated, parked, dead-lettered"
-    ).set_defaults(run=operations.status)
+    status = sub.add_parser(
+        "status", help="queue backlog; parked, dead-lettered and replayed events by source"
+    )
+    status.add_argument(
+        "--totals",
+        action="store_true",
+        help="also received, applied and deduplicated by source (reads every delivery row: slow when big)",
+    )
+    status.set_defaults(run=operations.status)
+
+    compacting = sub.add_parser(
+        "compact",
+        help="apply retention now: old deliveries and dead letters removed, old event logs folded",
+        description="What the daily retention timer does: delivery rows older than the retention period "
+        "removed (voidings kept), each activity's older event-log entries folded into one baseline entry "
+        "(the records do not change), dead letters past it removed (parked events kept).",
+    )
+    compacting.add_argument(
+        "--days", type=int, help="the retention period in days (default: BRIDGE_RETENTION_DAYS, 400)"
+    )
+    compacting.add_argument("--dry-run", action="store_true", help="count only, change nothing")
+    compacting.add_argument(
+        "--sizes", action="store_true", help="count each state table's rows before and after"
+    )
+    compacting.add_argument("--json", action="store_true", help="print the figures as JSON")
+    compacting.set_defaults(run=operations.compact)
 
     letters = sub.add_parser("deadletters", help="events that could not be applied, with their reasons")
     letters_sub = letters.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -18,6 +18,8 @@ from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import Settings, load_settings
 from shared.delivery.deadletters import DeadLetters
+from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE
+from shared.operations.retention import apply_retention
 from shared.state.models import DeadLetterRecord, LetterState
 from shared.state.store import TableStateStore
 from shared.state.tables import table_service_client
@@ -54,19 +56,24 @@ def _letter_id(letter: DeadLetterRecord) -> str:
 
 
 def status(args: argparse.Namespace) -> int:
-    async def work(store: TableStateStore, _: Settings) -> int:
+    """What needs an operator, at a cost that does not grow with the traffic: the queues' backlog (one
+    request each), and the dead letters (a small table: retention bounds it) by source and state.
+    `--totals` adds received/applied/deduplicated per source, a scan of every delivery."""
+
+    async def work(store: TableStateStore, settings: Settings) -> int:
         counts: dict[str, Counter[str]] = {}
-        async for delivery in store.deliveries():
-            row = counts.setdefault(delivery.source, Counter())
-            row["received"] += max(delivery.seen, 1)
-            row["deduplicated"] += max(delivery.seen - 1, 0)
-            row["applied"] += delivery.status == "applied"
         oldest: dict[LetterState, DeadLetterRecord] = {}
         async for letter in store.dead_letters():
             counts.setdefault(letter.source, Counter())[letter.state.value] += 1
             if letter.state not in oldest or letter.first_failure < oldest[letter.state].first_failure:
                 oldest[letter.state] = letter
-        columns = ["received", "applied", "deduplicated", "parked", "deadlettered", "replayed"]
+        columns = ["parked", "deadlettered", "replayed"]
+        if args.totals:
+            await _add_totals(store, counts)
+            columns = ["received", "applied", "deduplicated", *columns]
+        queues = StorageQueues(settings)
+        waiting, poisoned = queues.backlog(EVENTS_QUEUE), queues.backlog(POISON_QUEUE)
+        print(f"queue backlog: {waiting} event(s) waiting, {poisoned} poisoned")
         print(f"{'source':<20}" + "".join(f"{c:>14}" for c in columns))
         for source in sorted(counts):
             print(f"{source:<20}" + "".join(f"{counts[source][c]:>14}" for c in columns))
@@ -75,6 +82,53 @@ def status(args: argparse.Namespace) -> int:
                 letter = oldest[state]
                 age = datetime.now(UTC) - letter.first_failure
                 print(f"oldest {state.value}: {_letter_id(letter)} ({letter.reason}, for {_age(age)})")
+        return 0
+
+    return _run(args, work)
+
+
+async def _add_totals(store: TableStateStore, counts: dict[str, Counter[str]]) -> None:
+    async for delivery in store.deliveries():
+        row = counts.setdefault(delivery.source, Counter())
+        row["received"] += max(delivery.seen, 1)
+        row["deduplicated"] += max(delivery.seen - 1, 0)
+        row["applied"] += delivery.status == "applied"
+
+
+def compact(args: argparse.Namespace) -> int:
+    """Retention now, as the daily timer applies it (`--days` overrides BRIDGE_RETENTION_DAYS)."""
+    if args.days is not None and args.days < 0:
+        raise CliError("--days is 0 or more")
+
+    async def work(store: TableStateStore, settings: Settings) -> int:
+        days = settings.retention_days if args.days is None else args.days
+        before = await store.table_sizes() if args.sizes else None
+        report = await apply_retention(store, datetime.now(UTC), days, dry_run=args.dry_run)
+        after = await store.table_sizes() if args.sizes else None
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "days": days,
+                        "dryRun": args.dry_run,
+                        **report.counts(),
+                        "sizesBefore": before,
+                        "sizesAfter": after,
+                    }
+                )
+            )
+            return 0
+        verb = "would remove" if args.dry_run else "removed"
+        print(
+            f"retention {days} days: {verb} {report.deliveries_removed} delivery row(s), "
+            f"{report.entries_folded} event-log entr(ies) folded into the baselines of "
+            f"{report.logs_compacted} activit(ies), {report.dead_letters_removed} dead letter(s)"
+        )
+        if report.logs_busy:
+            print(f"{report.logs_busy} activit(ies) changed while compacting: the next run compacts them")
+        if before is not None and after is not None:
+            for table in before:
+                print(f"  {table:<12} {before[table]:>10} -> {after[table]:>10} rows")
         return 0
 
     return _run(args, work)

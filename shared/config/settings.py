@@ -29,6 +29,8 @@ DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_PARK_TIMEOUT_HOURS = 72
 DEFAULT_CLAIM_LEASE_SECONDS = 60
+#: A year and a month: a platform's late redeliveries and a year-end report still meet their rows.
+DEFAULT_RETENTION_DAYS = 400
 
 SOURCES = "BRIDGE_SOURCES"
 PROVIDER_REGISTRATION_ID = "BRIDGE_PROVIDER_REGISTRATION_ID"
@@ -37,6 +39,7 @@ GRAPH_AUTH = "BRIDGE_GRAPH_AUTH"
 MAX_BODY_BYTES = "BRIDGE_MAX_BODY_BYTES"
 PARK_TIMEOUT_HOURS = "BRIDGE_PARK_TIMEOUT_HOURS"
 CLAIM_LEASE_SECONDS = "BRIDGE_CLAIM_LEASE_SECONDS"
+RETENTION_DAYS = "BRIDGE_RETENTION_DAYS"
 STORAGE = "BRIDGE_STORAGE"
 MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 #: What App Service leaves in a setting whose Key Vault reference it could not resolve.
@@ -89,6 +92,7 @@ class Settings(BaseModel):
     storage_managed_identity: bool = False
     park_timeout_hours: int = DEFAULT_PARK_TIMEOUT_HOURS
     claim_lease_seconds: int = DEFAULT_CLAIM_LEASE_SECONDS
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -117,6 +121,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     max_body = _positive_int(env, MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, problems)
     park_hours = _positive_int(env, PARK_TIMEOUT_HOURS, DEFAULT_PARK_TIMEOUT_HOURS, problems)
     claim_lease = _positive_int(env, CLAIM_LEASE_SECONDS, DEFAULT_CLAIM_LEASE_SECONDS, problems)
+    retention_days = _positive_int(env, RETENTION_DAYS, DEFAULT_RETENTION_DAYS, problems)
     storage = env.get(STORAGE, "").strip()
     queue_uri = env.get(f"{STORAGE}__queueServiceUri", "").strip()
     table_uri = env.get(f"{STORAGE}__tableServiceUri", "").strip()
@@ -142,6 +147,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         storage_table_service_uri=table_uri or None,
         park_timeout_hours=park_hours,
         claim_lease_seconds=claim_lease,
+        retention_days=retention_days,
         storage_client_id=env.get(f"{STORAGE}__clientId") or None,
         storage_managed_identity=env.get(f"{STORAGE}__credential", "").strip().lower() == "managedidentity",
     )

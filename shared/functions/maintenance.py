@@ -1,4 +1,5 @@
-"""The daily reconcile, report-only: what drifted in Graph, as a metric and one log line of counts.
+"""The daily timers: the reconcile, report-only (what drifted in Graph, as a metric and one log line
+of counts), and retention (what the state store no longer needs, removed, with its counts logged).
 
 Repairs are an operator's decision (`python -m shared.cli reconcile --repair`): a record edited in
 Viva Learning may have been edited on purpose.
@@ -11,6 +12,7 @@ import logging
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.operations.maintenance import MaintainedStore
 from shared.operations.reconcile import Pacer, reconcile, rows_to_check
+from shared.operations.retention import RetainedStore, apply_retention
 from shared.runtime import Bridge
 from shared.telemetry import record_drift
 
@@ -18,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: Daily at 03:30 UTC (NCRONTAB, seconds first): a quiet hour for most tenants.
 RECONCILE_SCHEDULE = "0 30 3 * * *"
+#: Daily at 04:15 UTC, after the reconcile.
+RETENTION_SCHEDULE = "0 15 4 * * *"
 #: Graph reads a second: the queue side keeps most of Graph's throttling budget.
 RECONCILE_RATE = 5.0
 
@@ -38,4 +42,21 @@ async def reconcile_report(bridge: Bridge) -> dict[str, int]:
     counts = report.counts()
     record_drift(counts)
     log.info("reconcile (report only): %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+async def retention(bridge: Bridge) -> dict[str, int]:
+    """Remove what is past `BRIDGE_RETENTION_DAYS`; the counts (no identities) go to the log."""
+    from datetime import UTC, datetime
+
+    store = bridge.state()
+    if not isinstance(store, RetainedStore):  # pragma: no cover - the app's store always is
+        raise TypeError("the state store cannot apply retention")
+    report = await apply_retention(store, datetime.now(UTC), bridge.settings.retention_days)
+    counts = report.counts()
+    log.info(
+        "retention (%d days): %s",
+        bridge.settings.retention_days,
+        " ".join(f"{k}={v}" for k, v in counts.items()),
+    )
     return counts

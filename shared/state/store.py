@@ -200,8 +200,14 @@ class TableStateStore:
     async def add_event(self, activity_id: str, entry: EventEntry) -> None:
         from azure.data.tables import UpdateMode
 
-        entity = {
-            "PartitionKey": key(activity_id),
+        # MERGE keeps a voidedBy written earlier (a voiding statement may arrive before its target).
+        entity = self._entry_entity(key(activity_id), entry)
+        await (await self._table(EVENTS)).upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    @staticmethod
+    def _entry_entity(log_key: str, entry: EventEntry) -> dict[str, Any]:
+        entity: dict[str, Any] = {
+            "PartitionKey": log_key,
             "RowKey": event_key(entry.source, entry.event_id),
             "source": entry.source,
             "eventId": entry.event_id,
@@ -215,8 +221,7 @@ class TableStateStore:
         }
         if entry.voided_by:  # withdrawn before it arrived
             entity["voidedBy"] = entry.voided_by
-        # MERGE keeps a voidedBy written earlier (a voiding statement may arrive before its target).
-        await (await self._table(EVENTS)).upsert_entity(entity, mode=UpdateMode.MERGE)
+        return entity
 
     async def void_event(self, activity_id: str, source: str, event_id: str, voided_by: str) -> None:
         from azure.data.tables import UpdateMode
@@ -233,25 +238,9 @@ class TableStateStore:
     async def events(self, activity_id: str) -> list[EventEntry]:
         table = await self._table(EVENTS)
         rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": key(activity_id)})
-        entries = []
-        async for row in rows:
-            status = CourseStatus.parse(row.get("status"))
-            occurred = _when(row.get("occurredAt"))
-            if status is None or occurred is None:  # only a void recorded so far
-                continue
-            entries.append(
-                EventEntry(
-                    source=row.get("source", ""),
-                    event_id=row["eventId"],
-                    occurred_at=occurred,
-                    status=status,
-                    completion_percentage=_percentage(row.get("completionPercentage")),
-                    started_at=_when(row.get("startedAt")),
-                    completed_at=_when(row.get("completedAt")),
-                    voided_by=row.get("voidedBy") or None,
-                )
-            )
-        return entries
+        return [entry async for row in rows if (entry := _entry(row)) is not None]
+
+    # dead letters ---------------------------------------------------------------------------------
 
     # dead letters ---------------------------------------------------------------------------------
 
@@ -307,6 +296,117 @@ class TableStateStore:
     async def delete_activity(self, activity_id: str) -> None:
         await (await self._table(ACTIVITIES)).delete_entity(key(activity_id)[:2], key(activity_id))
 
+    # retention: the daily timer and `compact`, never the queue's hot path --------------------------
+
+    async def purge_deliveries(self, cutoff: datetime, *, dry_run: bool) -> int:
+        table = await self._table(DELIVERIES)
+        rows = table.query_entities(
+            "Timestamp lt @cutoff",
+            parameters={"cutoff": cutoff},
+            select=["PartitionKey", "RowKey", "voidedBy"],
+        )
+        old = [(row["PartitionKey"], row["RowKey"]) async for row in rows if not row.get("voidedBy")]
+        if not dry_run:
+            await _delete_in_batches(table, old)
+        return len(old)
+
+    async def purge_dead_letters(self, cutoff: datetime, *, dry_run: bool) -> int:
+        table = await self._table(DEADLETTERS)
+        rows = table.query_entities(
+            "state ne @parked",
+            parameters={"parked": LetterState.PARKED.value},
+            select=["PartitionKey", "RowKey", "lastFailure"],
+        )
+        old = []
+        async for row in rows:
+            last = _when(row.get("lastFailure"))
+            if last is not None and last < cutoff:
+                old.append((row["PartitionKey"], row["RowKey"]))
+        if not dry_run:
+            await _delete_in_batches(table, old)
+        return len(old)
+
+    def log_key(self, activity_id: str) -> str:
+        return key(activity_id)
+
+    async def old_logs(self, cutoff: datetime) -> AsyncIterator[str]:
+        table = await self._table(EVENTS)
+        rows = table.query_entities(
+            "Timestamp lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey"]
+        )
+        previous = None
+        async for row in rows:  # ordered by partition: each log once
+            if row["PartitionKey"] != previous:
+                previous = row["PartitionKey"]
+                yield previous
+
+    async def compact_log(self, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
+        from shared.operations.retention import BASELINE_SOURCE, compactable
+
+        table = await self._table(EVENTS)
+        rows = [row async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": log_key})]
+        folded = []
+        for row in rows:
+            entry = _entry(row)
+            is_baseline = row.get("source") == BASELINE_SOURCE
+            written = row.metadata.get("timestamp")
+            old = written is not None and written < cutoff
+            if entry is not None and compactable(entry) and (old or is_baseline):
+                folded.append((row, entry))
+        if len(folded) < 2:
+            return 0
+        if dry_run:
+            return len(folded) - 1
+        await self._replace_with_baseline(table, log_key, folded)
+        return len(folded) - 1
+
+    async def _replace_with_baseline(
+        self, table: TableClient, log_key: str, folded: list[tuple[Any, EventEntry]]
+    ) -> None:
+        """One transaction per 99 entries: the baseline so far written, those entries deleted if unchanged."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+        from azure.data.tables import UpdateMode
+
+        from shared.operations.retention import BASELINE_SOURCE, baseline
+
+        base_row = next((row for row, _ in folded if row.get("source") == BASELINE_SOURCE), None)
+        others = [(row, entry) for row, entry in folded if row is not base_row]
+        current = next((entry for row, entry in folded if row is base_row), None)
+        for start in range(0, len(others), 99):
+            chunk = others[start : start + 99]
+            entries = [entry for _, entry in chunk] + ([current] if current else [])
+            current = baseline(entries)
+            assert current is not None  # compactable entries are live
+            operations: list[Any] = [
+                ("upsert", self._entry_entity(log_key, current), {"mode": UpdateMode.REPLACE})
+            ]
+            operations += [
+                (
+                    "delete",
+                    row,
+                    {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified},
+                )
+                for row, _ in chunk
+            ]
+            try:
+                await table.submit_transaction(operations)
+            except HttpResponseError:  # a row changed or went since it was read (TableTransactionError too)
+                raise Conflict(log_key) from None
+
+    async def table_sizes(self) -> dict[str, int]:
+        sizes = {}
+        names = {
+            "deliveries": DELIVERIES,
+            "activities": ACTIVITIES,
+            "events": EVENTS,
+            "deadletters": DEADLETTERS,
+        }
+        for name, table in names.items():
+            rows = (await self._table(table)).list_entities(select=["RowKey"])
+            sizes[name] = sum([1 async for _ in rows])
+        return sizes
+
 
 def _activity(row: Any) -> ActivityState:
     return ActivityState(
@@ -320,6 +420,44 @@ def _activity(row: Any) -> ActivityState:
         claimed_at=_when(row.get("claimedAt")),
         etag=row.metadata["etag"],
     )
+
+
+def _entry(row: Any) -> EventEntry | None:
+    """An event-log row as an entry; None for a voiding recorded before its event arrived."""
+    status = CourseStatus.parse(row.get("status"))
+    occurred = _when(row.get("occurredAt"))
+    if status is None or occurred is None:
+        return None
+    return EventEntry(
+        source=row.get("source", ""),
+        event_id=row["eventId"],
+        occurred_at=occurred,
+        status=status,
+        completion_percentage=_percentage(row.get("completionPercentage")),
+        started_at=_when(row.get("startedAt")),
+        completed_at=_when(row.get("completedAt")),
+        voided_by=row.get("voidedBy") or None,
+    )
+
+
+async def _delete_in_batches(table: TableClient, keys: list[tuple[str, str]]) -> None:
+    """Delete rows by (PartitionKey, RowKey), one transaction per partition and 100 rows."""
+    from azure.core.exceptions import HttpResponseError
+
+    by_partition: dict[str, list[str]] = {}
+    for partition, row in keys:
+        by_partition.setdefault(partition, []).append(row)
+    for partition, rows in by_partition.items():
+        for start in range(0, len(rows), 100):
+            chunk = rows[start : start + 100]
+            try:
+                await table.submit_transaction(
+                    [("delete", {"PartitionKey": partition, "RowKey": row}) for row in chunk]
+                )
+            except HttpResponseError:  # one of them went meanwhile: delete the rest one by one
+                for row in chunk:
+                    with contextlib.suppress(HttpResponseError):
+                        await table.delete_entity(partition, row)
 
 
 def _owner(row: Any) -> ActivityOwner | None:

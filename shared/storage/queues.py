@@ -88,6 +88,15 @@ class StorageQueues:
         except AzureError as exc:
             raise QueueUnavailable(f"queue {queue!r}: {type(exc).__name__}") from exc
 
+    def backlog(self, queue: str) -> int:
+        """Messages waiting (Azure's approximate count, one request however long the queue is)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._client(queue).get_queue_properties().approximate_message_count or 0
+        except ResourceNotFoundError:
+            return 0
+
     @staticmethod
     def _send(client: QueueClient, messages: Sequence[str], offset: int, sent: list[int]) -> None:
         def one(index: int) -> None:

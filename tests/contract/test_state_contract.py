@@ -3,22 +3,26 @@ MemoryStateStore and against TableStateStore on Azurite."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from devtools.localstack.processes import AzuritePorts
+from shared.delivery.merge import fold
 from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
 from shared.operations.maintenance import MaintainedStore
+from shared.operations.retention import BASELINE_EVENT, BASELINE_SOURCE, RetainedStore
 from shared.state.models import DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
 from shared.state.store import Conflict, StateStore, TableStateStore
 from tests.fakes import MemoryStateStore
 
 T = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
+T2 = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 OWNER = ActivityOwner("generic", "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b", "course-101")
 
 
@@ -171,3 +175,92 @@ async def test_deleted_rows_are_gone_and_deleting_twice_is_harmless(store: Maint
     assert await store.activity(activity_id) is None
     assert await store.events(activity_id) == []
     assert await store.delivery("generic", event_id) is None
+
+
+# retention --------------------------------------------------------------------------------------------
+
+
+async def _pause() -> datetime:
+    """A moment strictly between the writes before and after it (Azurite stamps rows in ms)."""
+    await asyncio.sleep(0.05)
+    moment = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    return moment
+
+
+async def test_compaction_folds_old_entries_into_one_baseline_and_the_fold_does_not_move(
+    store: MaintainedStore,
+) -> None:
+    assert isinstance(store, RetainedStore)
+    activity = unique("act")
+    started = EventEntry("generic", unique("evt"), T, CourseStatus.IN_PROGRESS, 30, T)
+    done = EventEntry("generic", unique("evt"), T2, CourseStatus.COMPLETED, 100, T, T2)
+    voided = replace(entry("lrs", unique("stmt"), 90), voided_by="void-1")
+    for item in (started, done, voided):
+        await store.add_event(activity, item)
+    cutoff = await _pause()
+    later = entry("generic", unique("evt"), 50)
+    await store.add_event(activity, later)
+    before = fold(await store.events(activity))
+
+    log = store.log_key(activity)
+    assert log in [old async for old in store.old_logs(cutoff)]
+    assert await store.compact_log(log, cutoff, dry_run=False) == 1
+
+    after = await store.events(activity)
+    assert fold(after) == before
+    assert sorted((e.source, e.event_id) for e in after) == sorted(
+        [(BASELINE_SOURCE, BASELINE_EVENT), (voided.source, voided.event_id), (later.source, later.event_id)]
+    )
+    # the next pass folds the baseline with what has grown old since: still one baseline
+    cutoff = await _pause()
+    assert await store.compact_log(log, cutoff, dry_run=False) == 1
+    assert fold(await store.events(activity)) == before
+    assert len(await store.events(activity)) == 2
+
+
+async def test_a_dry_run_compaction_counts_and_changes_nothing(store: MaintainedStore) -> None:
+    assert isinstance(store, RetainedStore)
+    activity = unique("act")
+    for _ in range(3):
+        await store.add_event(activity, entry("generic", unique("evt")))
+    cutoff = await _pause()
+    assert await store.compact_log(store.log_key(activity), cutoff, dry_run=True) == 2
+    assert len(await store.events(activity)) == 3
+
+
+async def test_old_deliveries_go_and_recorded_voidings_stay(store: MaintainedStore) -> None:
+    assert isinstance(store, RetainedStore)
+    source = unique("src")
+    old = DeliveryRecord(source, unique("evt"), "act-1", "applied")
+    await store.save_delivery(old)
+    await store.void_delivery(source, "stmt-voided", "void-1")
+    cutoff = await _pause()
+    recent = DeliveryRecord(source, unique("evt"), "act-1", "applied")
+    await store.save_delivery(recent)
+
+    assert await store.purge_deliveries(cutoff, dry_run=True) >= 1
+    assert await store.delivery(source, old.event_id) is not None
+    await store.purge_deliveries(cutoff, dry_run=False)
+    assert await store.delivery(source, old.event_id) is None
+    assert await store.delivery(source, "stmt-voided") is not None
+    assert await store.delivery(source, recent.event_id) is not None
+
+
+async def test_dead_letters_past_retention_go_but_parked_ones_stay(store: MaintainedStore) -> None:
+    assert isinstance(store, RetainedStore)
+    source = unique("src")
+    old = T - timedelta(days=500)
+
+    def letter(state: LetterState, last: datetime) -> DeadLetterRecord:
+        return DeadLetterRecord(source, unique("evt"), state, "learnerNotFound", "", "{}", 1, old, last)
+
+    gone = letter(LetterState.DEADLETTERED, old)
+    parked = letter(LetterState.PARKED, old)
+    recent = letter(LetterState.DEADLETTERED, T)
+    for record in (gone, parked, recent):
+        await store.save_dead_letter(record)
+    await store.purge_dead_letters(T - timedelta(days=400), dry_run=False)
+    assert await store.dead_letter(source, gone.event_id) is None
+    assert await store.dead_letter(source, parked.event_id) is not None
+    assert await store.dead_letter(source, recent.event_id) is not None

@@ -1,0 +1,86 @@
+"""Retention: the baseline folds exactly like the entries it replaces, and the daily timer applies
+BRIDGE_RETENTION_DAYS and logs counts only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.config import load_settings
+from shared.config.exceptions import ConfigurationError
+from shared.config.settings import DEFAULT_RETENTION_DAYS
+from shared.delivery.merge import fold
+from shared.events.model import CourseStatus
+from shared.operations.retention import baseline
+from shared.state.models import EventEntry
+from tests.builders import TEST_SECRET
+
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+ENV = {
+    "BRIDGE_SOURCES": '{"generic": {"format": "generic"}}',
+    "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
+    "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
+    "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
+}
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> EventEntry:
+    status = draw(st.sampled_from([CourseStatus.IN_PROGRESS, CourseStatus.COMPLETED]))
+    day = draw(st.integers(0, 400))
+    started = BASE + timedelta(days=draw(st.integers(0, 400)))
+    completed = BASE + timedelta(days=day) if status is CourseStatus.COMPLETED else None
+    return EventEntry(
+        source=draw(st.sampled_from(["generic", "lrs"])),
+        event_id=draw(st.uuids()).hex,
+        occurred_at=BASE + timedelta(days=day),
+        status=status,
+        completion_percentage=100 if completed else draw(st.none() | st.integers(0, 100)),
+        started_at=draw(st.none() | st.just(started)),
+        completed_at=completed,
+        voided_by=draw(st.none() | st.just("void-1")),
+    )
+
+
+@given(st.lists(entries(), max_size=8), st.lists(entries(), max_size=8))
+def test_a_baseline_folds_like_the_old_entries_it_replaces(
+    old: list[EventEntry], newer: list[EventEntry]
+) -> None:
+    live = [e for e in old if e.voided_by is None]
+    tombstones = [e for e in old if e.voided_by is not None]
+    base = baseline(live)
+    compacted = ([base] if base else []) + tombstones + newer
+    assert fold(compacted) == fold(old + newer)
+
+
+def test_retention_days_default_to_about_a_year_and_must_be_positive() -> None:
+    assert load_settings(ENV).retention_days == DEFAULT_RETENTION_DAYS == 400
+    assert load_settings({**ENV, "BRIDGE_RETENTION_DAYS": "30"}).retention_days == 30
+    with pytest.raises(ConfigurationError, match="BRIDGE_RETENTION_DAYS"):
+        load_settings({**ENV, "BRIDGE_RETENTION_DAYS": "0"})
+
+
+async def test_the_daily_timer_applies_the_setting_and_logs_counts_only(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shared.functions import maintenance
+    from shared.runtime import Bridge
+    from tests.fakes import FakeQueue, MemoryStateStore
+
+    store = MemoryStateStore()
+    entry = EventEntry("generic", "evt-1", BASE, CourseStatus.IN_PROGRESS, 10, BASE)
+    for event_id in ("evt-1", "evt-2"):
+        await store.add_event("activity-1", replace(entry, event_id=event_id))
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    store.written = dict.fromkeys(store.written, long_ago)
+    bridge = Bridge(load_settings({**ENV, "BRIDGE_RETENTION_DAYS": "30"}), queues=FakeQueue())
+    monkeypatch.setattr(bridge, "state", lambda: store)
+    caplog.set_level("INFO")
+    counts = await maintenance.retention(bridge)
+    assert counts["logsCompacted"] == 1
+    assert counts["entriesFolded"] == 1
+    assert "retention (30 days): deliveriesRemoved=0 logsCompacted=1" in caplog.text
