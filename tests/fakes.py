@@ -187,6 +187,13 @@ class MemoryStateStore:
         self.deliveries_by_key[(record.source, record.event_id)] = replace(record, voided_by=kept)
         self.written[("d", record.source, record.event_id)] = datetime.now(UTC)
 
+    async def insert_delivery(self, record: DeliveryRecord) -> DeliveryRecord | None:
+        existing = self.deliveries_by_key.get((record.source, record.event_id))
+        if existing is not None:
+            return existing
+        await self.save_delivery(record)
+        return None
+
     async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
         previous = self.deliveries_by_key.get((source, event_id)) or DeliveryRecord(
             source, event_id, "", "voided", 0
@@ -201,19 +208,28 @@ class MemoryStateStore:
     async def activity(self, activity_id: str) -> ActivityState | None:
         return self.activities.get(activity_id)
 
-    async def claim_activity(self, activity_id: str, owner: ActivityOwner) -> ActivityState:
+    async def load(self, activity_id: str) -> tuple[ActivityState | None, list[EventEntry]]:
+        return self.activities.get(activity_id), list(self.event_log[activity_id].values())
+
+    async def claim_activity(
+        self, activity_id: str, owner: ActivityOwner, entries: Sequence[EventEntry] = ()
+    ) -> ActivityState:
         if activity_id in self.activities:
             raise Conflict(activity_id)
         state = ActivityState(activity_id, owner=owner, claimed_at=datetime.now(UTC), etag=self._next_etag())
         self.activities[activity_id] = state
+        for entry in entries:
+            await self.add_event(activity_id, entry)
         return state
 
-    async def save_activity(self, state: ActivityState) -> ActivityState:
+    async def save_activity(self, state: ActivityState, entries: Sequence[EventEntry] = ()) -> ActivityState:
         current = self.activities.get(state.activity_id)
         if current is None or current.etag != state.etag:
             raise Conflict(state.activity_id)
         saved = replace(state, etag=self._next_etag())
         self.activities[state.activity_id] = saved
+        for entry in entries:
+            await self.add_event(state.activity_id, entry)
         return saved
 
     async def add_event(self, activity_id: str, entry: EventEntry) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
 
 DELIVERIES = "bridgedeliveries"
-ACTIVITIES = "bridgeactivities"
-EVENTS = "bridgeactivityevents"
+#: One partition per course activity: its row (RowKey `activity`) and its event log (a row per event).
+ACTIVITIES = "bridgecourseactivities"
+ACTIVITY_ROW = "activity"
 DEADLETTERS = "bridgedeadletters"
 
 
@@ -37,16 +38,27 @@ class StateStore(Protocol):
     async def save_delivery(self, record: DeliveryRecord) -> None:
         """Write the record; a voiding recorded for the event earlier stays (it is merged, not replaced)."""
 
+    async def insert_delivery(self, record: DeliveryRecord) -> DeliveryRecord | None:
+        """Write the record only if the event has no row yet: None when written, else the row found
+        (a voiding recorded first, an earlier attempt's status, a concurrent copy's)."""
+
     async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
         """Record that the source withdrew the event, whether or not the event has arrived (a row
         that did not exist reads as status `voided`). Merged: it changes nothing else."""
 
     async def activity(self, activity_id: str) -> ActivityState | None: ...
-    async def claim_activity(self, activity_id: str, owner: ActivityOwner) -> ActivityState:
-        """Create the activity's row; Conflict if it exists (another worker is creating it)."""
+    async def load(self, activity_id: str) -> tuple[ActivityState | None, list[EventEntry]]:
+        """The activity's row and its event log, read together (one request)."""
 
-    async def save_activity(self, state: ActivityState) -> ActivityState:
-        """Replace the row if its ETag is still `state.etag`; Conflict otherwise."""
+    async def claim_activity(
+        self, activity_id: str, owner: ActivityOwner, entries: Sequence[EventEntry] = ()
+    ) -> ActivityState:
+        """Create the activity's row, with `entries` added to its log in the same transaction;
+        Conflict if it exists (another worker is creating it)."""
+
+    async def save_activity(self, state: ActivityState, entries: Sequence[EventEntry] = ()) -> ActivityState:
+        """Replace the row if its ETag is still `state.etag`, adding `entries` to the log in the same
+        transaction (each as `add_event` would); Conflict otherwise, and nothing is written."""
 
     async def add_event(self, activity_id: str, entry: EventEntry) -> None:
         """Add or replace the entry of (entry.source, entry.event_id), with its own voiding if it has
@@ -135,6 +147,23 @@ class TableStateStore:
 
         await (await self._table(DELIVERIES)).upsert_entity(entity, mode=UpdateMode.MERGE)
 
+    async def insert_delivery(self, record: DeliveryRecord) -> DeliveryRecord | None:
+        from azure.core.exceptions import ResourceExistsError
+
+        entity = {
+            "PartitionKey": record.source,
+            "RowKey": key(record.event_id),
+            "eventId": record.event_id,
+            "activityId": record.activity_id,
+            "status": record.status,
+            "seen": record.seen,
+        }
+        try:
+            await (await self._table(DELIVERIES)).create_entity(entity)
+        except ResourceExistsError:
+            return await self.delivery(record.source, record.event_id)
+        return None
+
     async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
         from azure.data.tables import UpdateMode
 
@@ -145,16 +174,26 @@ class TableStateStore:
         async for row in (await self._table(DELIVERIES)).list_entities():
             yield _delivery(row)
 
-    # activities -----------------------------------------------------------------------------------
+    # activities and their event logs: one partition per activity -----------------------------------
 
     async def activity(self, activity_id: str) -> ActivityState | None:
-        row = await self._get(ACTIVITIES, key(activity_id)[:2], key(activity_id))
+        row = await self._get(ACTIVITIES, key(activity_id), ACTIVITY_ROW)
         return _activity(row) if row is not None else None
+
+    async def load(self, activity_id: str) -> tuple[ActivityState | None, list[EventEntry]]:
+        table = await self._table(ACTIVITIES)
+        state, entries = None, []
+        async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": key(activity_id)}):
+            if row["RowKey"] == ACTIVITY_ROW:
+                state = _activity(row)
+            elif (entry := _entry(row)) is not None:
+                entries.append(entry)
+        return state, entries
 
     def _activity_entity(self, state: ActivityState) -> dict[str, Any]:
         return {
-            "PartitionKey": key(state.activity_id)[:2],
-            "RowKey": key(state.activity_id),
+            "PartitionKey": key(state.activity_id),
+            "RowKey": ACTIVITY_ROW,
             "activityId": state.activity_id,
             "ownerSource": state.owner.source if state.owner else "",
             "learnerUserId": state.owner.learner_user_id if state.owner else "",
@@ -169,21 +208,31 @@ class TableStateStore:
             "claimedAt": _iso(state.claimed_at),
         }
 
-    async def claim_activity(self, activity_id: str, owner: ActivityOwner) -> ActivityState:
+    async def claim_activity(
+        self, activity_id: str, owner: ActivityOwner, entries: Sequence[EventEntry] = ()
+    ) -> ActivityState:
         from azure.core.exceptions import ResourceExistsError
 
         state = ActivityState(activity_id, owner=owner, claimed_at=datetime.now(UTC))
+        table = await self._table(ACTIVITIES)
+        if entries:
+            etag = await self._with_entries(("create", self._activity_entity(state), {}), entries)
+            return replace(state, etag=etag)
         try:
-            metadata = await (await self._table(ACTIVITIES)).create_entity(self._activity_entity(state))
+            metadata = await table.create_entity(self._activity_entity(state))
         except ResourceExistsError:
             raise Conflict(activity_id) from None
         return replace(state, etag=metadata["etag"])
 
-    async def save_activity(self, state: ActivityState) -> ActivityState:
+    async def save_activity(self, state: ActivityState, entries: Sequence[EventEntry] = ()) -> ActivityState:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError
         from azure.data.tables import UpdateMode
 
+        if entries:
+            condition = {"etag": state.etag, "match_condition": MatchConditions.IfNotModified}
+            update = ("update", self._activity_entity(state), {"mode": UpdateMode.REPLACE, **condition})
+            return replace(state, etag=await self._with_entries(update, entries))
         try:
             metadata = await (await self._table(ACTIVITIES)).update_entity(
                 self._activity_entity(state),
@@ -195,14 +244,33 @@ class TableStateStore:
             raise Conflict(state.activity_id) from None
         return replace(state, etag=metadata["etag"])
 
-    # activity events ------------------------------------------------------------------------------
+    async def _with_entries(
+        self, row_operation: tuple[str, dict[str, Any], dict[str, Any]], entries: Sequence[EventEntry]
+    ) -> str:
+        """The activity row's write and its entries' in one transaction (same partition): the log
+        never holds an entry whose record write lost, nor the reverse. The row's new ETag."""
+        from azure.core.exceptions import HttpResponseError
+        from azure.data.tables import UpdateMode
+
+        log_key = row_operation[1]["PartitionKey"]
+        operations: list[Any] = [row_operation]
+        operations += [
+            ("upsert", self._entry_entity(log_key, entry), {"mode": UpdateMode.MERGE}) for entry in entries
+        ]
+        try:
+            results = await (await self._table(ACTIVITIES)).submit_transaction(operations)
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):  # created meanwhile / ETag moved
+                raise Conflict(log_key) from None
+            raise
+        return str(results[0]["etag"])
 
     async def add_event(self, activity_id: str, entry: EventEntry) -> None:
         from azure.data.tables import UpdateMode
 
         # MERGE keeps a voidedBy written earlier (a voiding statement may arrive before its target).
         entity = self._entry_entity(key(activity_id), entry)
-        await (await self._table(EVENTS)).upsert_entity(entity, mode=UpdateMode.MERGE)
+        await (await self._table(ACTIVITIES)).upsert_entity(entity, mode=UpdateMode.MERGE)
 
     @staticmethod
     def _entry_entity(log_key: str, entry: EventEntry) -> dict[str, Any]:
@@ -233,14 +301,10 @@ class TableStateStore:
             "eventId": event_id,
             "voidedBy": voided_by,
         }
-        await (await self._table(EVENTS)).upsert_entity(entity, mode=UpdateMode.MERGE)
+        await (await self._table(ACTIVITIES)).upsert_entity(entity, mode=UpdateMode.MERGE)
 
     async def events(self, activity_id: str) -> list[EventEntry]:
-        table = await self._table(EVENTS)
-        rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": key(activity_id)})
-        return [entry async for row in rows if (entry := _entry(row)) is not None]
-
-    # dead letters ---------------------------------------------------------------------------------
+        return (await self.load(activity_id))[1]
 
     # dead letters ---------------------------------------------------------------------------------
 
@@ -276,25 +340,30 @@ class TableStateStore:
     # maintenance: operators' commands (forget, reconcile), never the queue's hot path ---------------
 
     async def all_activities(self) -> AsyncIterator[ActivityState]:
-        async for row in (await self._table(ACTIVITIES)).list_entities():
+        rows = (await self._table(ACTIVITIES)).query_entities(
+            "RowKey eq @row", parameters={"row": ACTIVITY_ROW}
+        )
+        async for row in rows:
             yield _activity(row)
 
     async def event_keys(self, activity_id: str) -> list[tuple[str, str]]:
         """(source, eventId) of every row in the activity's event log, voidings recorded alone included."""
-        table = await self._table(EVENTS)
+        table = await self._table(ACTIVITIES)
         rows = table.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": key(activity_id)}, select=["source", "eventId"]
+            "PartitionKey eq @pk and RowKey ne @row",
+            parameters={"pk": key(activity_id), "row": ACTIVITY_ROW},
+            select=["source", "eventId"],
         )
         return [(row.get("source", ""), row["eventId"]) async for row in rows]
 
     async def delete_event(self, activity_id: str, source: str, event_id: str) -> None:
-        await (await self._table(EVENTS)).delete_entity(key(activity_id), event_key(source, event_id))
+        await (await self._table(ACTIVITIES)).delete_entity(key(activity_id), event_key(source, event_id))
 
     async def delete_delivery(self, source: str, event_id: str) -> None:
         await (await self._table(DELIVERIES)).delete_entity(source, key(event_id))
 
     async def delete_activity(self, activity_id: str) -> None:
-        await (await self._table(ACTIVITIES)).delete_entity(key(activity_id)[:2], key(activity_id))
+        await (await self._table(ACTIVITIES)).delete_entity(key(activity_id), ACTIVITY_ROW)
 
     # retention: the daily timer and `compact`, never the queue's hot path --------------------------
 
@@ -330,9 +399,11 @@ class TableStateStore:
         return key(activity_id)
 
     async def old_logs(self, cutoff: datetime) -> AsyncIterator[str]:
-        table = await self._table(EVENTS)
+        table = await self._table(ACTIVITIES)
         rows = table.query_entities(
-            "Timestamp lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey"]
+            "Timestamp lt @cutoff and RowKey ne @row",
+            parameters={"cutoff": cutoff, "row": ACTIVITY_ROW},
+            select=["PartitionKey"],
         )
         previous = None
         async for row in rows:  # ordered by partition: each log once
@@ -343,7 +414,7 @@ class TableStateStore:
     async def compact_log(self, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
         from shared.operations.retention import BASELINE_SOURCE, compactable
 
-        table = await self._table(EVENTS)
+        table = await self._table(ACTIVITIES)
         rows = [row async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": log_key})]
         folded = []
         for row in rows:
@@ -396,14 +467,19 @@ class TableStateStore:
 
     async def table_sizes(self) -> dict[str, int]:
         sizes = {}
-        names = {
-            "deliveries": DELIVERIES,
-            "activities": ACTIVITIES,
-            "events": EVENTS,
-            "deadletters": DEADLETTERS,
+        queries = {
+            "deliveries": (DELIVERIES, None),
+            "activities": (ACTIVITIES, f"RowKey eq '{ACTIVITY_ROW}'"),
+            "events": (ACTIVITIES, f"RowKey ne '{ACTIVITY_ROW}'"),
+            "deadletters": (DEADLETTERS, None),
         }
-        for name, table in names.items():
-            rows = (await self._table(table)).list_entities(select=["RowKey"])
+        for name, (table, where) in queries.items():
+            client = await self._table(table)
+            rows = (
+                client.query_entities(where, select=["RowKey"])
+                if where
+                else client.list_entities(select=["RowKey"])
+            )
             sizes[name] = sum([1 async for _ in rows])
         return sizes
 

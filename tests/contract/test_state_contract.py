@@ -264,3 +264,51 @@ async def test_dead_letters_past_retention_go_but_parked_ones_stay(store: Mainta
     assert await store.dead_letter(source, gone.event_id) is None
     assert await store.dead_letter(source, parked.event_id) is not None
     assert await store.dead_letter(source, recent.event_id) is not None
+
+
+# the lean queue side: one read, one transaction ---------------------------------------------------
+
+
+async def test_an_activity_and_its_log_load_together(store: StateStore) -> None:
+    activity = unique("act")
+    assert await store.load(activity) == (None, [])
+    first = entry("generic", unique("evt"), 20)
+    claimed = await store.claim_activity(activity, OWNER, [first])
+    row, log = await store.load(activity)
+    assert row == claimed
+    assert log == [first]
+
+
+async def test_a_row_write_that_loses_adds_no_entry(store: StateStore) -> None:
+    activity = unique("act")
+    claimed = await store.claim_activity(activity, OWNER)
+    winner = entry("generic", unique("evt"), 30)
+    saved = await store.save_activity(replace(claimed, completion_percentage=30), [winner])
+    loser = entry("generic", unique("evt"), 50)
+    with pytest.raises(Conflict):
+        await store.save_activity(replace(claimed, completion_percentage=50), [loser])
+    with pytest.raises(Conflict):
+        await store.claim_activity(activity, OWNER, [loser])
+    row, log = await store.load(activity)
+    assert row == saved
+    assert log == [winner]
+
+
+async def test_an_entry_added_with_its_row_keeps_an_earlier_voiding(store: StateStore) -> None:
+    activity = unique("act")
+    claimed = await store.claim_activity(activity, OWNER)
+    target = entry("lrs", unique("stmt"))
+    await store.void_event(activity, target.source, target.event_id, "void-1")
+    await store.save_activity(claimed, [target])
+    assert (await store.load(activity))[1] == [replace(target, voided_by="void-1")]
+
+
+async def test_a_delivery_is_inserted_once_and_the_second_insert_sees_the_first(store: StateStore) -> None:
+    source = unique("src")
+    first = DeliveryRecord(source, "evt-1", "act-1", "applied")
+    assert await store.insert_delivery(first) is None
+    assert await store.insert_delivery(replace(first, activity_id="act-2")) == first
+    await store.void_delivery(source, "evt-2", "void-9")
+    found = await store.insert_delivery(DeliveryRecord(source, "evt-2", "act-1", "applied"))
+    assert found is not None
+    assert found.voided_by == "void-9"
