@@ -73,9 +73,21 @@ class Bridge:
                 shared_id_sources=[name for name, o in options.items() if o.shared_activity_ids],
                 claim_lease=timedelta(seconds=self.settings.claim_lease_seconds),
                 content_languages={n: o.content_language for n, o in options.items() if o.register_content},
+                voiding_sources=self._voiding_sources(),
             )
             self._worker = EventWorker(upserter, self.dead_letters(), self.queues)
         return self._worker
+
+    def _voiding_sources(self) -> list[str]:
+        """Sources whose format can void (or is unknown: then the safe path)."""
+        from shared.sources.registry import format_class
+
+        voiding = []
+        for name, source in self.settings.sources.items():
+            kind = format_class(source.format)
+            if kind is None or kind.can_void:
+                voiding.append(name)
+        return voiding
 
     def state(self) -> StateStore:
         if self._state is None:

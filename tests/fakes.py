@@ -182,6 +182,9 @@ class MemoryStateStore:
         return self.deliveries_by_key.get((source, event_id))
 
     async def save_delivery(self, record: DeliveryRecord) -> None:
+        self._keep(record)
+
+    def _keep(self, record: DeliveryRecord) -> None:
         previous = self.deliveries_by_key.get((record.source, record.event_id))
         kept = record.voided_by or (previous.voided_by if previous else None)
         self.deliveries_by_key[(record.source, record.event_id)] = replace(record, voided_by=kept)
@@ -191,7 +194,7 @@ class MemoryStateStore:
         existing = self.deliveries_by_key.get((record.source, record.event_id))
         if existing is not None:
             return existing
-        await self.save_delivery(record)
+        self._keep(record)
         return None
 
     async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
@@ -219,7 +222,7 @@ class MemoryStateStore:
         state = ActivityState(activity_id, owner=owner, claimed_at=datetime.now(UTC), etag=self._next_etag())
         self.activities[activity_id] = state
         for entry in entries:
-            await self.add_event(activity_id, entry)
+            self._log(activity_id, entry)
         return state
 
     async def save_activity(self, state: ActivityState, entries: Sequence[EventEntry] = ()) -> ActivityState:
@@ -229,10 +232,13 @@ class MemoryStateStore:
         saved = replace(state, etag=self._next_etag())
         self.activities[state.activity_id] = saved
         for entry in entries:
-            await self.add_event(state.activity_id, entry)
+            self._log(state.activity_id, entry)
         return saved
 
     async def add_event(self, activity_id: str, entry: EventEntry) -> None:
+        self._log(activity_id, entry)
+
+    def _log(self, activity_id: str, entry: EventEntry) -> None:
         key = (entry.source, entry.event_id)
         voided_by = self.voids[activity_id].get(key)
         self.event_log[activity_id][key] = replace(entry, voided_by=voided_by or entry.voided_by)
@@ -326,7 +332,7 @@ class MemoryStateStore:
         for k in folded:
             del log[k]
             self.written.pop(("e", log_key, *k), None)
-        await self.add_event(log_key, merged)
+        self._log(log_key, merged)
         return len(folded) - 1
 
     async def table_sizes(self) -> dict[str, int]:

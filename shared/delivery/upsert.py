@@ -76,8 +76,11 @@ class CourseActivityUpserter:
         claim_lease: timedelta = CLAIM_LEASE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         content_languages: Mapping[str, str] | None = None,
+        voiding_sources: Collection[str] | None = None,
     ) -> None:
         self._graph = graph
+        #: Sources whose format can void events (None: any source may).
+        self._voiding_sources = None if voiding_sources is None else frozenset(voiding_sources)
         #: Sources with the registerContent option, and the languageTag of the content they register.
         self._content_languages = dict(content_languages or {})
         self._state = state
@@ -87,8 +90,33 @@ class CourseActivityUpserter:
         self._clock = clock
 
     async def apply(self, event: CanonicalEvent) -> UpsertResult:
-        """Apply one event. Its delivery row names its activity before its entry joins the activity's
-        log, and is read again after that, so a voiding (`void`) racing it is never lost."""
+        """Apply one event with as few state-store requests as its source allows.
+
+        From a source that cannot void, an update costs three: the activity's row and log read
+        together, the row and the event's entry written together (ETag-guarded), and the delivery row
+        inserted if absent (present: a copy applied it first, so this one is a redelivery). A source
+        that can void uses `_apply_voidable`, which names the activity in the delivery row first."""
+        if self._voiding_sources is None or event.source in self._voiding_sources:
+            return await self._apply_voidable(event)
+        learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
+        activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
+        result = await self._sync_registering(
+            event, activity_id, owner_of(event, learner_id), contribution(event)
+        )
+        found = await self._state.insert_delivery(
+            DeliveryRecord(event.source, event.event_id, activity_id, "applied", 1)
+        )
+        if found is None:
+            return result
+        await self._applied(found, event, activity_id)
+        if found.voided_by:  # cannot come from a source that cannot void; handled all the same
+            await self._withdraw(event.source, event.event_id, activity_id, found.voided_by)
+        return UpsertResult.DEDUPLICATED if found.status == "applied" else result
+
+    async def _apply_voidable(self, event: CanonicalEvent) -> UpsertResult:
+        """Its delivery row names its activity before its entry joins the activity's log, and is read
+        again after that, so a voiding (`void`) racing it is never lost; a statement voided before it
+        came costs no learner lookup and no Graph call."""
         seen = await self._state.delivery(event.source, event.event_id)
         if seen is not None and seen.status == "applied":
             await self._state.save_delivery(replace(seen, seen=seen.seen + 1))
@@ -195,29 +223,30 @@ class CourseActivityUpserter:
         self, activity_id: str, owner: ActivityOwner | None, entry: EventEntry | None
     ) -> UpsertResult:
         """Bring the Graph record in line with the activity's events. `owner` and `entry` are the
-        arriving event's (None for a voiding, which changes the log only).
+        arriving event's (None for a voiding, which changes the log only). The entry joins the log in
+        the same transaction as the row's next write, so the log never holds what lost a race.
 
         A worker whose row write loses to another's after it wrote to Graph cannot know whose Graph
         write landed last (a slow PATCH or DELETE may land after a newer one): it writes the whole
         record again, from the events as they are now."""
         rewrite = False
         for _ in range(_ATTEMPTS):
-            row = await self._state.activity(activity_id)
-            claimed = False
+            row, log = await self._state.load(activity_id)
+            # An entry already logged (a redelivery, or an attempt cut short) keeps what it said first.
+            new = [entry] if entry is not None and not _logged(log, entry) else []
             try:
                 if row is None:
                     if owner is None:
                         return UpsertResult.UNCHANGED  # voided before anything was written
-                    row = await self._state.claim_activity(activity_id, owner)  # Conflict: lost the race
-                    claimed = True
+                    row = await self._state.claim_activity(activity_id, owner, new)  # Conflict: lost the race
+                    return await self._create(row, claimed=True)
                 if owner is not None and row.owner is not None and not self._admits(row, owner):
                     raise _owner_mismatch("The activity belongs to another source, learner or course.")
-                if entry is not None:  # only once the owner is known to admit it
-                    await self._state.add_event(activity_id, entry)
-                    entry = None
                 if row.graph_id is None:
-                    return await self._create(row, claimed)
-                return await self._update(row, rewrite)
+                    for item in new:  # for whoever creates the record (the row's ETag is theirs)
+                        await self._state.add_event(activity_id, item)
+                    return await self._create(row, claimed=False)
+                return await self._update(row, log, new, rewrite)
             except _StaleGraphWrite:
                 rewrite = True
             except Conflict:
@@ -236,17 +265,21 @@ class CourseActivityUpserter:
         shared = self._shared_id_sources
         return {row.owner.source, owner.source} <= shared and not _is_derived(row.activity_id, row.owner)
 
-    async def _update(self, row: ActivityState, rewrite: bool = False) -> UpsertResult:
-        """PATCH (or DELETE) what the events call for; `rewrite`: the whole record, whatever the row
-        says was written last."""
+    async def _update(
+        self, row: ActivityState, log: list[EventEntry], new: list[EventEntry], rewrite: bool = False
+    ) -> UpsertResult:
+        """PATCH (or DELETE) what the events call for, then save the row with `new` entries; `rewrite`:
+        the whole record, whatever the row says was written last."""
         assert row.graph_id is not None
-        desired = fold(await self._state.events(row.activity_id))
+        desired = fold([*log, *new])
         if desired is None:  # every event behind the record was voided: no record at all
             await self._graph.delete_activity(row.graph_id)
-            await _save_after_write(self._state, _cleared(row))
+            await _save_after_write(self._state, _cleared(row), new)
             return UpsertResult.DELETED
         changes = patch(ActivityWrite() if rewrite else state_of(row), desired)
         if changes is None:
+            if new:  # logged under the row's ETag: a worker deciding on an older log must fold again
+                await self._state.save_activity(row, new)
             return UpsertResult.UNCHANGED
         try:
             await self._graph.update_activity(row.graph_id, changes)
@@ -257,7 +290,7 @@ class CourseActivityUpserter:
             # let the next pass create the record again.
             await self._state.save_activity(_cleared(row))
             raise Conflict(row.activity_id) from None
-        await _save_after_write(self._state, _with(row, desired))
+        await _save_after_write(self._state, _with(row, desired), new)
         return UpsertResult.UPDATED
 
     async def _create(self, row: ActivityState, claimed: bool) -> UpsertResult:
@@ -326,7 +359,7 @@ class CourseActivityUpserter:
         adopted = await self._state.save_activity(
             _with(replace(row, graph_id=existing.id), state_of(existing))
         )
-        return await self._update(adopted)
+        return await self._update(adopted, await self._state.events(row.activity_id), [])
 
 
 async def _pause_before_retry(exc: GraphError | GraphUnavailable, attempt: int) -> None:
@@ -349,11 +382,15 @@ class _StaleGraphWrite(Conflict):
     """The row changed while this worker wrote to Graph: its write may have landed after a newer one."""
 
 
-async def _save_after_write(state: StateStore, row: ActivityState) -> None:
+async def _save_after_write(state: StateStore, row: ActivityState, new: list[EventEntry]) -> None:
     try:
-        await state.save_activity(row)
+        await state.save_activity(row, new)
     except Conflict:
         raise _StaleGraphWrite(row.activity_id) from None
+
+
+def _logged(log: list[EventEntry], entry: EventEntry) -> bool:
+    return any((e.source, e.event_id) == (entry.source, entry.event_id) for e in log)
 
 
 def _is_derived(activity_id: str, owner: ActivityOwner) -> bool:

@@ -115,6 +115,9 @@ class SourceFormat(ABC):
     endpoints: ClassVar[frozenset[str]] = frozenset({"webhook"})
     #: Whether the source cannot work without a secret setting.
     requires_secret: ClassVar[bool] = True
+    #: Whether the format can withdraw an event it sent (xAPI voiding): the queue side then takes the
+    #: longer, voiding-safe path for the source's events.
+    can_void: ClassVar[bool] = False
 
     def __init__(self, settings: SourceSettings, *, offline: bool = False) -> None:
         """`offline` builds a parser only (CLI `translate`): no secret needed, no authentication."""

@@ -142,6 +142,7 @@ async def test_a_voiding_withdrawn_after_its_statement_is_not_lost_when_graph_th
     assert await upserter.void("generic", "done", "void-1") is UpsertResult.VOIDED  # the deferred voiding
 
 
+@pytest.mark.voiding
 async def test_a_statement_voided_before_it_arrives_is_not_parked_for_its_unknown_learner(
     graph: LostAnswerGraph, state: MemoryStateStore
 ) -> None:
@@ -167,6 +168,7 @@ async def test_a_learner_sent_by_object_id_who_is_not_in_entra_yet_is_parked_lik
     assert caught.value.reason == "learnerNotFound"
 
 
+@pytest.mark.voiding
 async def test_a_statement_voided_while_parked_does_not_count_when_its_course_appears(
     graph: LostAnswerGraph, state: MemoryStateStore
 ) -> None:

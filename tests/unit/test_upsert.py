@@ -240,6 +240,7 @@ async def test_a_throttled_post_waits_as_asked_and_looks_up_before_posting_again
     assert len(graph.activities) == 1
 
 
+@pytest.mark.voiding
 async def test_a_statement_voided_before_it_arrives_creates_no_record(
     graph: FakeGraph, upserter: CourseActivityUpserter
 ) -> None:
@@ -332,6 +333,7 @@ async def test_a_record_deleted_behind_the_bridges_back_is_created_again(
     assert the_record(graph).completion_percentage == 70
 
 
+@pytest.mark.voiding
 async def test_a_voiding_that_arrives_while_its_statement_is_written_is_not_lost(
     graph: FakeGraph, state: MemoryStateStore
 ) -> None:
@@ -357,3 +359,64 @@ async def test_a_voiding_that_arrives_while_its_statement_is_written_is_not_lost
     await applying
     assert await upserter.void("generic", "done", "void-1") is UpsertResult.VOIDED  # back from the queue
     assert slow.activities == {}  # the statement's only effect was withdrawn after all
+
+
+class CountingStore(MemoryStateStore):
+    """Counts the requests a Table store would make (one per call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+
+    def __getattribute__(self, name: str) -> Any:
+        attribute = super().__getattribute__(name)
+        if name in {
+            "delivery",
+            "save_delivery",
+            "insert_delivery",
+            "void_delivery",
+            "activity",
+            "load",
+            "claim_activity",
+            "save_activity",
+            "add_event",
+            "void_event",
+            "events",
+        }:
+            super().__getattribute__("requests").append(name)
+        return attribute
+
+
+async def test_an_update_from_a_source_that_cannot_void_costs_three_state_requests(graph: FakeGraph) -> None:
+    store = CountingStore()
+    upserter = CourseActivityUpserter(graph, store, voiding_sources=())
+    await upserter.apply(make(eventId="first", completionPercentage=10))
+    store.requests.clear()
+    assert await upserter.apply(make(eventId="second", completionPercentage=50)) is UpsertResult.UPDATED
+    assert store.requests == ["load", "save_activity", "insert_delivery"]
+    store.requests.clear()
+    assert await upserter.apply(make(eventId="second", completionPercentage=50)) is UpsertResult.DEDUPLICATED
+    assert "save_activity" not in store.requests  # a redelivery writes nothing to the activity
+    [record] = graph.activities.values()
+    assert record.completion_percentage == 50
+
+
+async def test_on_the_lean_path_a_voiding_found_at_insert_withdraws_the_entry(graph: FakeGraph) -> None:
+    store = MemoryStateStore()
+    upserter = CourseActivityUpserter(graph, store, voiding_sources=())
+    await upserter.apply(make(eventId="first", completionPercentage=10))
+    await store.void_delivery("generic", "second", "void-1")  # recorded before the event is applied
+    await upserter.apply(make(eventId="second", completionPercentage=50))
+    [record] = graph.activities.values()
+    assert record.completion_percentage == 10
+    delivery = await store.delivery("generic", "second")
+    assert delivery is not None
+    assert (delivery.status, delivery.voided_by) == ("applied", "void-1")
+
+
+async def test_on_the_lean_path_a_redelivery_with_other_content_changes_nothing(graph: FakeGraph) -> None:
+    upserter = CourseActivityUpserter(graph, MemoryStateStore(), voiding_sources=())
+    await upserter.apply(make(eventId="first", completionPercentage=10))
+    assert await upserter.apply(make(eventId="first", completionPercentage=90)) is UpsertResult.DEDUPLICATED
+    [record] = graph.activities.values()
+    assert record.completion_percentage == 10

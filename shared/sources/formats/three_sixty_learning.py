@@ -54,6 +54,7 @@ class Envelope(BaseModel):
 
 
 class ThreeSixtyLearningFormat(SourceFormat):
+    can_void = True  # voiding statements
     format_name: ClassVar[str] = "360learning"
     options_model: ClassVar[type[FormatOptions]] = ThreeSixtyOptions
     options: ThreeSixtyOptions

@@ -132,6 +132,7 @@ _STATEMENTS = TypeAdapter(list[Statement])
 
 
 class XapiFormat(SourceFormat):
+    can_void = True  # voiding statements
     format_name: ClassVar[str] = "xapi"
     options_model: ClassVar[type[FormatOptions]] = XapiOptions
     endpoints: ClassVar[frozenset[str]] = frozenset({"webhook", "xapi"})
