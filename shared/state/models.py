@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -52,6 +52,9 @@ class ActivityState:
     completed_at: datetime | None = None
     claimed_at: datetime | None = None
     etag: str | None = None
+    #: The event-log entries the row itself holds (TableStateStore keeps recent entries in the row, so
+    #: an update is one row write); carried through `replace` so that a save keeps them. Not state.
+    held: tuple[EventEntry, ...] = field(default=(), compare=False, repr=False)
 
 
 class LetterState(StrEnum):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -181,14 +182,16 @@ class TableStateStore:
         return _activity(row) if row is not None else None
 
     async def load(self, activity_id: str) -> tuple[ActivityState | None, list[EventEntry]]:
+        """One query: the row (with the entries it holds) and the partition's other rows (entries
+        spilled from the row or added alone, and voidings recorded on their own)."""
         table = await self._table(ACTIVITIES)
-        state, entries = None, []
+        state, rows = None, []
         async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": key(activity_id)}):
             if row["RowKey"] == ACTIVITY_ROW:
                 state = _activity(row)
-            elif (entry := _entry(row)) is not None:
-                entries.append(entry)
-        return state, entries
+            else:
+                rows.append(row)
+        return state, _merged(state.held if state else (), rows)
 
     def _activity_entity(self, state: ActivityState) -> dict[str, Any]:
         return {
@@ -206,6 +209,7 @@ class TableStateStore:
             "startedAt": _iso(state.started_at),
             "completedAt": _iso(state.completed_at),
             "claimedAt": _iso(state.claimed_at),
+            "log": _log_text(state.held),
         }
 
     async def claim_activity(
@@ -213,42 +217,45 @@ class TableStateStore:
     ) -> ActivityState:
         from azure.core.exceptions import ResourceExistsError
 
-        state = ActivityState(activity_id, owner=owner, claimed_at=datetime.now(UTC))
-        table = await self._table(ACTIVITIES)
-        if entries:
-            etag = await self._with_entries(("create", self._activity_entity(state), {}), entries)
-            return replace(state, etag=etag)
+        state = ActivityState(activity_id, owner=owner, claimed_at=datetime.now(UTC), held=tuple(entries))
+        if _too_big(state.held):
+            etag = await self._spill(("create", self._activity_entity(replace(state, held=())), {}), entries)
+            return replace(state, etag=etag, held=())
         try:
-            metadata = await table.create_entity(self._activity_entity(state))
+            metadata = await (await self._table(ACTIVITIES)).create_entity(self._activity_entity(state))
         except ResourceExistsError:
             raise Conflict(activity_id) from None
         return replace(state, etag=metadata["etag"])
 
     async def save_activity(self, state: ActivityState, entries: Sequence[EventEntry] = ()) -> ActivityState:
+        """One row write: new entries join the ones the row holds; when those grow too big, they move
+        out to rows of their own in the same transaction (once in many writes)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError
         from azure.data.tables import UpdateMode
 
-        if entries:
+        held = _joined(state.held, entries)
+        if _too_big(held):
             condition = {"etag": state.etag, "match_condition": MatchConditions.IfNotModified}
-            update = ("update", self._activity_entity(state), {"mode": UpdateMode.REPLACE, **condition})
-            return replace(state, etag=await self._with_entries(update, entries))
+            emptied = self._activity_entity(replace(state, held=()))
+            etag = await self._spill(("update", emptied, {"mode": UpdateMode.REPLACE, **condition}), held)
+            return replace(state, etag=etag, held=())
         try:
             metadata = await (await self._table(ACTIVITIES)).update_entity(
-                self._activity_entity(state),
+                self._activity_entity(replace(state, held=held)),
                 mode=UpdateMode.REPLACE,
                 etag=state.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except ResourceModifiedError:
             raise Conflict(state.activity_id) from None
-        return replace(state, etag=metadata["etag"])
+        return replace(state, etag=metadata["etag"], held=held)
 
-    async def _with_entries(
+    async def _spill(
         self, row_operation: tuple[str, dict[str, Any], dict[str, Any]], entries: Sequence[EventEntry]
     ) -> str:
-        """The activity row's write and its entries' in one transaction (same partition): the log
-        never holds an entry whose record write lost, nor the reverse. The row's new ETag."""
+        """The row's write and its entries as rows of their own, in one transaction (same partition):
+        the log never holds an entry whose row write lost, nor the reverse. The row's new ETag."""
         from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
 
@@ -347,14 +354,15 @@ class TableStateStore:
             yield _activity(row)
 
     async def event_keys(self, activity_id: str) -> list[tuple[str, str]]:
-        """(source, eventId) of every row in the activity's event log, voidings recorded alone included."""
+        """(source, eventId) of every entry of the activity's log, voidings recorded alone included."""
         table = await self._table(ACTIVITIES)
-        rows = table.query_entities(
-            "PartitionKey eq @pk and RowKey ne @row",
-            parameters={"pk": key(activity_id), "row": ACTIVITY_ROW},
-            select=["source", "eventId"],
-        )
-        return [(row.get("source", ""), row["eventId"]) async for row in rows]
+        keys: dict[tuple[str, str], None] = {}
+        async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": key(activity_id)}):
+            if row["RowKey"] == ACTIVITY_ROW:
+                keys.update(((e.source, e.event_id), None) for e in _held(row.get("log")))
+            else:
+                keys[(row.get("source", ""), row["eventId"])] = None
+        return list(keys)
 
     async def delete_event(self, activity_id: str, source: str, event_id: str) -> None:
         await (await self._table(ACTIVITIES)).delete_entity(key(activity_id), event_key(source, event_id))
@@ -495,7 +503,88 @@ def _activity(row: Any) -> ActivityState:
         completed_at=_when(row.get("completedAt")),
         claimed_at=_when(row.get("claimedAt")),
         etag=row.metadata["etag"],
+        held=_held(row.get("log")),
     )
+
+
+#: How many entries the activity row holds before they move to rows of their own, and how long their
+#: text may grow (a Table string property holds 64 KiB, i.e. 32 K UTF-16 characters).
+HELD_ENTRIES = 64
+HELD_CHARACTERS = 24_000
+
+
+def _joined(held: Sequence[EventEntry], entries: Sequence[EventEntry]) -> tuple[EventEntry, ...]:
+    """`entries` added to the held ones, as `add_event` would: a voiding recorded earlier stays."""
+    by_key = {(e.source, e.event_id): e for e in held}
+    for entry in entries:
+        previous = by_key.get((entry.source, entry.event_id))
+        voided = entry.voided_by or (previous.voided_by if previous else None)
+        by_key[(entry.source, entry.event_id)] = replace(entry, voided_by=voided)
+    return tuple(by_key.values())
+
+
+def _too_big(held: Sequence[EventEntry]) -> bool:
+    return len(held) > HELD_ENTRIES or len(_log_text(held)) > HELD_CHARACTERS
+
+
+def _log_text(held: Sequence[EventEntry]) -> str:
+    """Compact JSON (one array per entry): parsing it costs far less than a Table row per entry."""
+    if not held:
+        return ""
+    return json.dumps(
+        [
+            [
+                e.source,
+                e.event_id,
+                _iso(e.occurred_at),
+                e.status.value,
+                e.completion_percentage,
+                _iso(e.started_at),
+                _iso(e.completed_at),
+                e.voided_by,
+            ]
+            for e in held
+        ],
+        separators=(",", ":"),
+    )
+
+
+def _held(text: Any) -> tuple[EventEntry, ...]:
+    if not isinstance(text, str) or not text:
+        return ()
+    entries = []
+    for source, event_id, occurred, status, percentage, started, completed, voided in json.loads(text):
+        entries.append(
+            EventEntry(
+                source,
+                event_id,
+                datetime.fromisoformat(occurred),
+                CourseStatus(status),
+                percentage,
+                _when(started),
+                _when(completed),
+                voided,
+            )
+        )
+    return tuple(entries)
+
+
+def _merged(held: Sequence[EventEntry], rows: list[Any]) -> list[EventEntry]:
+    """The held entries and the rows' ones, by key; a voiding recorded in a row of its own applies to
+    the entry of that key wherever it is held."""
+    by_key = {(e.source, e.event_id): e for e in held}
+    voidings = {}
+    for row in rows:
+        entry = _entry(row)
+        row_key = (row.get("source", ""), row.get("eventId", ""))
+        if entry is not None:
+            by_key.setdefault(row_key, entry)
+        if row.get("voidedBy"):
+            voidings[row_key] = row["voidedBy"]
+    return [
+        replace(e, voided_by=voidings[k]) if k in voidings and e.voided_by is None else e
+        for k, e in by_key.items()
+    ]
 
 
 def _entry(row: Any) -> EventEntry | None:

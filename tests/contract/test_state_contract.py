@@ -312,3 +312,20 @@ async def test_a_delivery_is_inserted_once_and_the_second_insert_sees_the_first(
     found = await store.insert_delivery(DeliveryRecord(source, "evt-2", "act-1", "applied"))
     assert found is not None
     assert found.voided_by == "void-9"
+
+
+async def test_a_long_log_reads_back_whole_with_its_voidings(store: MaintainedStore) -> None:
+    """Many entries (more than an activity row holds itself), one voided early and one late."""
+    activity = unique("act")
+    row = await store.claim_activity(activity, OWNER)
+    ids = [f"evt-{n:03d}" for n in range(150)]
+    for n, event_id in enumerate(ids):
+        if n == 5:
+            await store.void_event(activity, "generic", ids[2], "void-early")
+        row = await store.save_activity(row, [entry("generic", event_id, n % 100)])
+    await store.void_event(activity, "generic", ids[149], "void-late")
+    _, log = await store.load(activity)
+    assert sorted(e.event_id for e in log) == ids
+    voided = {e.event_id: e.voided_by for e in log if e.voided_by}
+    assert voided == {ids[2]: "void-early", ids[149]: "void-late"}
+    assert sorted(k for _, k in await store.event_keys(activity)) == ids
