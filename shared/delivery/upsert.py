@@ -24,8 +24,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -88,6 +88,9 @@ class CourseActivityUpserter:
         self._shared_id_sources = frozenset(shared_id_sources)
         self._claim_lease = claim_lease
         self._clock = clock
+        #: Events waiting for their activity's turn (`_sync_together`), by activity and owner.
+        self._waiting: dict[tuple[str, ActivityOwner], list[_Waiting]] = {}
+        self._turns: dict[str, _Turn] = {}
 
     async def apply(self, event: CanonicalEvent) -> UpsertResult:
         """Apply one event with as few state-store requests as its source allows.
@@ -164,11 +167,40 @@ class CourseActivityUpserter:
         and URL) is registered and the activity synced again instead of the event being parked. Only
         on contentNotFound: the steady state costs no extra Graph call."""
         try:
-            return await _guarded(self._sync(activity_id, owner, entry))
+            return await self._sync_together(activity_id, owner, entry)
         except PermanentFailure as failure:
             if failure.reason != "contentNotFound" or not await self._register_content(event):
                 raise
-        return await _guarded(self._sync(activity_id, owner, entry))  # the entry is logged once (by key)
+        return await self._sync_together(activity_id, owner, entry)  # the entry is logged once (by key)
+
+    async def _sync_together(self, activity_id: str, owner: ActivityOwner, entry: EventEntry) -> UpsertResult:
+        """`_sync`, one activity at a time in this worker (events of one activity keep their order;
+        different activities run concurrently), and events of one activity that arrive together (a
+        queue batch, several statements of one delivery) cost one Graph write: whoever takes the
+        activity's turn syncs every entry waiting by then, and the others take its answer."""
+        mine = _Waiting(entry, asyncio.get_running_loop().create_future())
+        self._waiting.setdefault((activity_id, owner), []).append(mine)
+        turn = self._turns.setdefault(activity_id, _Turn())
+        turn.users += 1
+        try:
+            async with turn.lock:
+                await asyncio.sleep(0)  # let events started with this one join it
+                if not mine.answer.done():
+                    batch = self._waiting.pop((activity_id, owner))
+                    try:
+                        result = await _guarded(self._sync(activity_id, owner, [w.entry for w in batch]))
+                    except Exception as exc:
+                        for other in batch:
+                            if other is not mine:
+                                other.answer.set_exception(exc)
+                        raise
+                    for other in batch:
+                        other.answer.set_result(result)
+            return mine.answer.result()
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._turns[activity_id]
 
     async def _register_content(self, event: CanonicalEvent) -> bool:
         language = self._content_languages.get(event.source)
@@ -205,13 +237,13 @@ class CourseActivityUpserter:
     async def _withdraw(self, source: str, event_id: str, activity_id: str, voided_by: str) -> None:
         """Take a voided event out of its activity and bring Graph in line (idempotent)."""
         await self._state.void_event(activity_id, source, event_id, voided_by)
-        await _guarded(self._sync(activity_id, None, None))
+        await _guarded(self._sync(activity_id, None, []))
 
     async def resync(self, activity_id: str) -> UpsertResult:
         """Write what the activity's events call for again, from the row as it now stands (reconcile
         --repair: a row whose Graph id was cleared is created again, one whose state was set to what
         Graph holds gets the PATCH back to the events' fold)."""
-        return await _guarded(self._sync(activity_id, None, None))
+        return await _guarded(self._sync(activity_id, None, []))
 
     async def mark(self, source: str, event_id: str, status: str) -> None:
         """Record that an event was parked or dead-lettered (a later success overwrites it)."""
@@ -220,11 +252,11 @@ class CourseActivityUpserter:
         await self._state.save_delivery(replace(seen, status=status) if seen is not None else record)
 
     async def _sync(
-        self, activity_id: str, owner: ActivityOwner | None, entry: EventEntry | None
+        self, activity_id: str, owner: ActivityOwner | None, entries: Sequence[EventEntry]
     ) -> UpsertResult:
-        """Bring the Graph record in line with the activity's events. `owner` and `entry` are the
-        arriving event's (None for a voiding, which changes the log only). The entry joins the log in
-        the same transaction as the row's next write, so the log never holds what lost a race.
+        """Bring the Graph record in line with the activity's events. `owner` and `entries` are the
+        arriving events' (None and none for a voiding, which changes the log only). The entries join
+        the log with the row's next write, so the log never holds what lost a race.
 
         A worker whose row write loses to another's after it wrote to Graph cannot know whose Graph
         write landed last (a slow PATCH or DELETE may land after a newer one): it writes the whole
@@ -233,7 +265,7 @@ class CourseActivityUpserter:
         for _ in range(_ATTEMPTS):
             row, log = await self._state.load(activity_id)
             # An entry already logged (a redelivery, or an attempt cut short) keeps what it said first.
-            new = [entry] if entry is not None and not _logged(log, entry) else []
+            new = _unlogged(log, entries)
             try:
                 if row is None:
                     if owner is None:
@@ -389,8 +421,27 @@ async def _save_after_write(state: StateStore, row: ActivityState, new: list[Eve
         raise _StaleGraphWrite(row.activity_id) from None
 
 
-def _logged(log: list[EventEntry], entry: EventEntry) -> bool:
-    return any((e.source, e.event_id) == (entry.source, entry.event_id) for e in log)
+def _unlogged(log: list[EventEntry], entries: Sequence[EventEntry]) -> list[EventEntry]:
+    """The entries not in the log yet, each once (the first copy of a key wins)."""
+    seen = {(e.source, e.event_id) for e in log}
+    new = []
+    for entry in entries:
+        if (entry.source, entry.event_id) not in seen:
+            seen.add((entry.source, entry.event_id))
+            new.append(entry)
+    return new
+
+
+@dataclass
+class _Waiting:
+    entry: EventEntry
+    answer: asyncio.Future[UpsertResult]
+
+
+@dataclass
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 def _is_derived(activity_id: str, owner: ActivityOwner) -> bool:

@@ -420,3 +420,31 @@ async def test_on_the_lean_path_a_redelivery_with_other_content_changes_nothing(
     assert await upserter.apply(make(eventId="first", completionPercentage=90)) is UpsertResult.DEDUPLICATED
     [record] = graph.activities.values()
     assert record.completion_percentage == 10
+
+
+async def test_events_for_one_activity_that_arrive_together_cost_one_graph_write(
+    graph: FakeGraph, state: MemoryStateStore
+) -> None:
+    upserter = CourseActivityUpserter(graph, state)
+    await upserter.apply(make(eventId="first", completionPercentage=10))
+    graph.calls.clear()
+    together = [make(eventId=f"batch-{n}", completionPercentage=20 + 10 * n) for n in range(5)]
+    results = await asyncio.gather(*(upserter.apply(event) for event in together))
+    assert graph.calls.count("update_activity") == 1
+    assert set(results) == {UpsertResult.UPDATED}
+    [record] = graph.activities.values()
+    assert record.completion_percentage == 60
+    assert {e.event_id for e in await state.events(next(iter(state.activities)))} >= {
+        e.event_id for e in together
+    }
+
+
+async def test_a_failure_of_a_group_reaches_every_event_in_it(
+    graph: FakeGraph, state: MemoryStateStore
+) -> None:
+    upserter = CourseActivityUpserter(graph, state)
+    await upserter.apply(make(eventId="first", completionPercentage=10))
+    graph.errors["update_activity"].append(GraphError(429, "TooManyRequests", "slow down", retry_after=120))
+    together = [make(eventId=f"batch-{n}", completionPercentage=20 + n) for n in range(3)]
+    outcomes = await asyncio.gather(*(upserter.apply(event) for event in together), return_exceptions=True)
+    assert all(isinstance(o, TransientFailure) and o.reason == "graphThrottled" for o in outcomes)
