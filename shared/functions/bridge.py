@@ -19,11 +19,13 @@ from shared.config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from shared.runtime import Bridge
+    from shared.storage.queues import QueueSender
 
 
 class LazyBridge:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, queues: QueueSender | None = None) -> None:
         self.settings = settings
+        self._queues = queues
         self._bridge: Bridge | None = None
         # HTTP functions run on the worker's thread pool: two first requests must build one Bridge.
         self._lock = threading.Lock()
@@ -41,10 +43,6 @@ class LazyBridge:
                 if self._bridge is None:
                     from shared.runtime import Bridge
 
-                    self._bridge = Bridge(self.settings)
+                    self._bridge = Bridge(self.settings, self._queues)
                 bridge = self._bridge
         return bridge
-
-    @property
-    def built(self) -> bool:
-        return self._bridge is not None
