@@ -41,12 +41,12 @@ from shared.config.settings import secret_setting_name
 from shared.events.names import EVENTS_QUEUE
 from shared.sources.formats.generic import signed_headers
 
-#: Only `time` is imported before the clock starts: anything else would be paid for outside it.
+#: Only `time` is imported before the clocks start: anything else would be paid for outside them.
 _IMPORT = """
 import time
-started = time.perf_counter()
+wall, cpu = time.perf_counter(), time.process_time()
 import {module}
-print(time.perf_counter() - started)
+print(time.perf_counter() - wall, time.process_time() - cpu)
 """
 _REQUESTS = """
 import time
@@ -70,13 +70,18 @@ print(json.dumps({"import": imported, "requests": answers}))
 
 @dataclass
 class Figures:
-    """One app (or azure.functions alone): seconds per run."""
+    """One app (or azure.functions alone): seconds, one value per fresh interpreter."""
 
     label: str
     imports: list[float] = field(default_factory=list)
+    #: CPU time of the same imports: steadier than the wall clock on a machine shared with other work.
+    import_cpu: list[float] = field(default_factory=list)
+    #: The whole `python -c "import …"` process, interpreter start-up included.
     processes: list[float] = field(default_factory=list)
     first: list[float] = field(default_factory=list)
     second: list[float] = field(default_factory=list)
+    #: Import and first webhook in one process: what a cold HTTP request pays after the worker starts.
+    cold_http: list[float] = field(default_factory=list)
 
 
 def dev_settings(storage: str | None) -> dict[str, str]:
@@ -108,9 +113,11 @@ def run_python(code: str, root: Path, env: Mapping[str, str]) -> tuple[str, floa
 
 
 def measure_import(figures: Figures, module: str, root: Path, env: Mapping[str, str]) -> None:
-    out, wall = run_python(_IMPORT.format(module=module), root, env)
-    figures.imports.append(float(out))
-    figures.processes.append(wall)
+    out, process = run_python(_IMPORT.format(module=module), root, env)
+    wall, cpu = (float(value) for value in out.split())
+    figures.imports.append(wall)
+    figures.import_cpu.append(cpu)
+    figures.processes.append(process)
 
 
 def signed_requests(secret: str, count: int = 2) -> str:
@@ -140,6 +147,7 @@ def measure_requests(figures: Figures, root: Path, env: Mapping[str, str], secre
     (first, _, _), (second, _, _) = result["requests"]
     figures.first.append(first)
     figures.second.append(second)
+    figures.cold_http.append(result["import"] + first)
 
 
 @contextmanager
@@ -160,29 +168,33 @@ def local_storage(workdir: Path) -> Iterator[str]:
 
 
 def _ms(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:7.1f} ms" if values else "        -"
+    return f"{statistics.median(values) * 1000:.1f} ms" if values else "-"
+
+
+def _row(name: str, cells: list[str]) -> str:
+    return f"{name:<34}" + "".join(f"{cell:>27}" for cell in cells)
 
 
 def report(alone: Figures, apps: list[Figures], runs: int, requests_skipped: str | None) -> None:
+    def ratio(app: Figures, of: str) -> str:
+        values, base = getattr(app, of), getattr(alone, of)
+        return f"{_ms(values)} ({statistics.median(values) / statistics.median(base):.2f}x)"
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"cold start, medians of {runs} fresh interpreters each "
-        f"(Python {platform.python_version()}, {os.cpu_count()} cores)"
+        f"cold start: medians of {runs} fresh interpreters each "
+        f"(Python {platform.python_version()}, {os.cpu_count()} cores, load average {load})"
     )
-    print(f"{'':<44}{'import':>10}{'ratio':>8}{'process':>11}{'1st webhook':>13}{'2nd webhook':>13}")
-    print(f"{alone.label:<44}{_ms(alone.imports)}{'1.00x':>8} {_ms(alone.processes)}")
-    base = statistics.median(alone.imports)
-    for app in apps:
-        ratio = statistics.median(app.imports) / base
-        print(
-            f"{app.label:<44}{_ms(app.imports)}{ratio:>7.2f}x {_ms(app.processes)}  "
-            f"{_ms(app.first)}   {_ms(app.second)}"
-        )
+    print(_row("", [alone.label] + [app.label for app in apps]))
+    print(_row("import, wall clock", [_ms(alone.imports)] + [ratio(app, "imports") for app in apps]))
+    print(_row("import, CPU time", [_ms(alone.import_cpu)] + [ratio(app, "import_cpu") for app in apps]))
+    print(_row('python -c "import …", whole', [_ms(alone.processes)] + [_ms(app.processes) for app in apps]))
     if requests_skipped:
         print(f"webhook requests not measured: {requests_skipped}")
         return
-    for app in apps:
-        total = statistics.median(i + f for i, f in zip(app.imports, app.first, strict=True))
-        print(f"import + first webhook (what a cold HTTP request pays), {app.label}: {total * 1000:.1f} ms")
+    print(_row("first webhook after the import", ["-"] + [_ms(app.first) for app in apps]))
+    print(_row("second webhook", ["-"] + [_ms(app.second) for app in apps]))
+    print(_row("import + first webhook", ["-"] + [_ms(app.cold_http) for app in apps]))
 
 
 def measure_round(
@@ -215,7 +227,8 @@ def main() -> int:
         skipped = "Azurite is not installed (npm ci), and the webhook does not answer 202 without storage"
     roots = [("function_app (this tree)", ROOT)]
     if args.baseline is not None:
-        roots.append((f"function_app (baseline {args.baseline})", args.baseline.resolve()))
+        roots.append(("function_app (baseline)", args.baseline.resolve()))
+        print(f"baseline: {args.baseline.resolve()}", flush=True)
     alone = Figures("azure.functions alone")
     apps = [(Figures(label), root) for label, root in roots]
     with tempfile.TemporaryDirectory() as workdir, _storage(Path(workdir), skipped) as storage:
