@@ -1,12 +1,13 @@
-"""Everything the functions need, built once per worker process from the app settings.
+"""Everything the functions need, built once per worker process from the app settings (by the first
+invocation: function_app only checks the settings at import, see shared.functions.bridge).
 
-Building it validates the whole configuration. What nothing works without (storage, the provider
-registration id) fails start-up with one message naming each setting. A source that cannot be used
-(missing or unresolved secret, invalid options) is set aside instead: the other sources and the queue
-side work, that source answers 503 `source-not-configured`, and the start-up log and `GET /api/health`
-say why. The queue side (the state tables, the upserter and the Graph client) is built, and its modules
-imported, on first use only: importing msgraph costs about a second, and none of it serves a webhook, so
-a webhook's cold start must not pay for it.
+What nothing works without (storage, the provider registration id) fails start-up with one message
+naming each setting. A source that cannot be used (missing or unresolved secret, invalid options) is
+set aside instead: the other sources and the queue side work, that source answers 503
+`source-not-configured`, and the log (once, when the Bridge is built) and `GET /api/health` say why.
+The queue side (the state tables, the upserter and the Graph client) is built, and its modules
+imported, on first use only: importing msgraph costs about a second, and none of it serves a webhook,
+so a webhook's cold start must not pay for it.
 """
 
 from __future__ import annotations
