@@ -1,17 +1,19 @@
 """Azure Functions entry point (Python v2 model): registers the functions, nothing more.
 
-All logic lives in the `shared` package. Building the Bridge validates the app settings: a setting
-nothing works without fails start-up with a message naming it; a source that cannot be used is set
-aside (503 for it, reported by /api/health) while everything else runs.
+All logic lives in the `shared` package. Importing this module validates the app settings: a setting
+nothing works without fails start-up with a message naming it. The rest of the Bridge is built by the
+first invocation (a cold start pays only for what it serves; see shared.functions.bridge), where a
+source that cannot be used is set aside (503 for it, reported by /api/health and the log) while
+everything else runs.
 """
 
 import azure.functions as func
 
-from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE, RETRY_SCHEDULE, STORAGE_CONNECTION
+from shared.events.names import EVENTS_QUEUE, POISON_QUEUE, RETRY_SCHEDULE, STORAGE_CONNECTION
 from shared.functions import http, maintenance, queue
-from shared.runtime import Bridge
+from shared.functions.bridge import LazyBridge
 
-bridge = Bridge.from_environment()
+bridge = LazyBridge.from_environment()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
@@ -36,28 +38,28 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 @app.function_name("apply_event")
 @app.queue_trigger(arg_name="message", queue_name=EVENTS_QUEUE, connection=STORAGE_CONNECTION)
 async def apply_event(message: func.QueueMessage) -> None:
-    await queue.apply_event(bridge, message)
+    await queue.apply_event(bridge.get(), message)
 
 
 @app.function_name("poisoned_event")
 @app.queue_trigger(arg_name="message", queue_name=POISON_QUEUE, connection=STORAGE_CONNECTION)
 async def poisoned_event(message: func.QueueMessage) -> None:
-    await queue.poisoned_event(bridge, message)
+    await queue.poisoned_event(bridge.get(), message)
 
 
 @app.function_name("retry_parked")
 @app.timer_trigger(arg_name="timer", schedule=RETRY_SCHEDULE, run_on_startup=False)
 async def retry_parked(timer: func.TimerRequest) -> None:
-    await queue.retry_parked(bridge)
+    await queue.retry_parked(bridge.get())
 
 
 @app.function_name("reconcile_report")
 @app.timer_trigger(arg_name="timer", schedule=maintenance.RECONCILE_SCHEDULE, run_on_startup=False)
 async def reconcile_report(timer: func.TimerRequest) -> None:
-    await maintenance.reconcile_report(bridge)
+    await maintenance.reconcile_report(bridge.get())
 
 
 @app.function_name("retention")
 @app.timer_trigger(arg_name="timer", schedule=maintenance.RETENTION_SCHEDULE, run_on_startup=False)
 async def retention(timer: func.TimerRequest) -> None:
-    await maintenance.retention(bridge)
+    await maintenance.retention(bridge.get())

@@ -1,11 +1,13 @@
-"""Everything the functions need, built once per worker process from the app settings.
+"""Everything the functions need, built once per worker process from the app settings (by the first
+invocation: function_app only checks the settings at import, see shared.functions.bridge).
 
-Building it validates the whole configuration. What nothing works without (storage, the provider
-registration id) fails start-up with one message naming each setting. A source that cannot be used
-(missing or unresolved secret, invalid options) is set aside instead: the other sources and the queue
-side work, that source answers 503 `source-not-configured`, and the start-up log and `GET /api/health`
-say why. The Graph side is built on first use only: importing msgraph costs about a second, which the
-webhook's cold start must not pay.
+What nothing works without (storage, the provider registration id) fails start-up with one message
+naming each setting. A source that cannot be used (missing or unresolved secret, invalid options) is
+set aside instead: the other sources and the queue side work, that source answers 503
+`source-not-configured`, and the log (once, when the Bridge is built) and `GET /api/health` say why.
+The queue side (the state tables, the upserter and the Graph client) is built, and its modules
+imported, on first use only: importing msgraph costs about a second, and none of it serves a webhook,
+so a webhook's cold start must not pay for it.
 """
 
 from __future__ import annotations
@@ -14,22 +16,21 @@ import logging
 import os
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config.settings import SOURCES as SOURCES_SETTING
 from shared.config.settings import Settings, load_settings
-from shared.delivery.deadletters import DeadLetters
-from shared.delivery.resolve import Resolver
-from shared.delivery.upsert import CourseActivityUpserter
-from shared.delivery.worker import EventWorker
 from shared.ingest import problems
 from shared.ingest.handler import WebhookIngestor, WebhookRequest, WebhookResponse
 from shared.ingest.problems import PROBLEM_MEDIA_TYPE
 from shared.sources.registry import UnavailableSource, build_isolated_sources
-from shared.state.store import StateStore, TableStateStore
-from shared.state.tables import table_service_client
 from shared.storage.queues import QueueSender, StorageQueues
 from shared.telemetry import Outcome, record_event
+
+if TYPE_CHECKING:
+    from shared.delivery.deadletters import DeadLetters
+    from shared.delivery.worker import EventWorker
+    from shared.state.store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ class Bridge:
 
     def worker(self) -> EventWorker:
         if self._worker is None:
+            from shared.delivery.resolve import Resolver
+            from shared.delivery.upsert import CourseActivityUpserter
+            from shared.delivery.worker import EventWorker
             from shared.graph.msgraph_gateway import build_learning_graph
 
             graph = build_learning_graph(self.settings)
@@ -91,10 +95,15 @@ class Bridge:
 
     def state(self) -> StateStore:
         if self._state is None:
+            from shared.state.store import TableStateStore
+            from shared.state.tables import table_service_client
+
             self._state = TableStateStore(table_service_client(self.settings))
         return self._state
 
     def dead_letters(self) -> DeadLetters:
+        from shared.delivery.deadletters import DeadLetters
+
         timeout = timedelta(hours=self.settings.park_timeout_hours)
         return DeadLetters(self.state(), self.queues, timeout)
 

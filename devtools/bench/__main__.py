@@ -1,7 +1,8 @@
 """`python -m devtools.bench [--events N]`: cold-start and end-to-end latency figures, on this machine.
 
-1. Import time of function_app (what an HTTP cold start pays), median of fresh interpreters, beside
-   the one-off cost of the Graph client the queue side pays on first use.
+1. Import time of azure.functions alone and of function_app, medians of fresh interpreters (measured
+   as `python -m devtools.coldstart` does, which also times the first webhook), beside the one-off cost
+   of the Graph client the queue side pays on first use.
 2. Webhook to Graph: on a fresh local stack (Azurite, the sandbox, the dev host), N events sent one
    at a time; for each, the time of the 202 answer and the time from the 202 to the record being
    visible in the sandbox. Then one batch of N events in a single webhook, until all are visible.
@@ -19,21 +20,16 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devtools.coldstart import Figures, child_env, measure_import
 from devtools.localstack.processes import ROOT
 from devtools.localstack.settings import new_webhook_secret
 from devtools.localstack.stack import LocalStack, wait_for
 
-_IMPORT = """
-import time, os
-t = time.perf_counter()
-import function_app
-print(time.perf_counter() - t)
-"""
 _GRAPH_FIRST_USE = """
 import asyncio, time
 import function_app
 t = time.perf_counter()
-worker = function_app.bridge.worker()
+worker = function_app.bridge.get().worker()
 built = time.perf_counter() - t
 async def first_call():
     await worker._upserter._graph.find_content_id("course-101")
@@ -64,11 +60,16 @@ def _summary(name: str, seconds: list[float]) -> str:
 
 
 def bench_imports(stack: LocalStack, runs: int) -> None:
-    import os
-
-    env = {**os.environ, **stack.settings_values}
-    times = [float(_python(_IMPORT, env)) for _ in range(runs)]
-    print(_summary("import function_app", times))
+    env = child_env(stack.settings_values)
+    alone, app = Figures("import azure.functions"), Figures("import function_app")
+    for _ in range(runs):
+        measure_import(alone, "azure.functions", ROOT, env)
+        measure_import(app, "function_app", ROOT, env)
+    print(_summary(alone.label, alone.imports))
+    print(
+        _summary(app.label, app.imports)
+        + f"  ({statistics.median(app.imports) / statistics.median(alone.imports):.2f}x azure.functions)"
+    )
     built, first = (float(x) for x in _python(_GRAPH_FIRST_USE, env).split())
     print(
         f"{'Graph client, first use (once)':<34} build={built * 1000:.0f} ms  "

@@ -7,6 +7,10 @@ Key Vault reference and never appears next to non-secret configuration.
 Only what nothing works without (storage, the provider registration id, the Graph endpoint) stops
 start-up. A source that cannot be used (its definition, options or secret) is reported and set aside:
 every other source and the queue side keep working, and that source answers 503 until it is fixed.
+
+Plain frozen dataclasses, not pydantic models: the settings are read when function_app is imported,
+and pydantic there would add its import to every cold start (every value is checked by hand below
+anyway).
 """
 
 from __future__ import annotations
@@ -15,15 +19,16 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-
 from shared.config.exceptions import ConfigurationError
-from shared.events.model import SOURCE_NAME_PATTERN
+from shared.events.names import SOURCE_NAME_PATTERN
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -56,33 +61,62 @@ def secret_setting_name(source: str) -> str:
     return f"BRIDGE_SOURCE_{source.upper().replace('-', '_')}_SECRET"
 
 
-class SourceSettings(BaseModel):
-    """One configured source. `options` are checked by the source's format, which knows them."""
+class SecretValue(Protocol):
+    """A secret that gives its value only when asked: `Secret`, or pydantic's `SecretStr`."""
 
-    model_config = ConfigDict(frozen=True)
+    def get_secret_value(self) -> str: ...
+
+
+class Secret:
+    """A setting's secret value, masked in every repr and str so that no log line or traceback of the
+    settings shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One configured source. `options` are checked by the source's format, which knows them."""
 
     name: str
     format: str
-    options: Mapping[str, Any] = Field(default_factory=dict)
-    secret: SecretStr | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    secret: SecretValue | None = None
     #: Why the secret setting holds no usable secret although it is set (never its value).
     secret_problem: str | None = None
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True)
+class Settings:
     sources: Mapping[str, SourceSettings]
+    provider_registration_id: str
     #: Sources named in BRIDGE_SOURCES whose definition cannot be used: name -> why (no values).
-    source_problems: Mapping[str, str] = Field(default_factory=dict)
+    source_problems: Mapping[str, str] = field(default_factory=dict)
     #: Why BRIDGE_SOURCES as a whole cannot be read, when it cannot.
     sources_problem: str | None = None
-    provider_registration_id: str
     graph_base_url: str = DEFAULT_GRAPH_BASE_URL
     graph_auth: GraphAuth = GraphAuth.MANAGED_IDENTITY
     managed_identity_client_id: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    storage_connection_string: SecretStr | None = None
+    storage_connection_string: SecretValue | None = None
     storage_queue_service_uri: str | None = None
     storage_table_service_uri: str | None = None
     storage_client_id: str | None = None
@@ -142,7 +176,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         graph_auth=auth,
         managed_identity_client_id=env.get(MANAGED_IDENTITY_CLIENT_ID) or None,
         max_body_bytes=max_body,
-        storage_connection_string=SecretStr(storage) if storage else None,
+        storage_connection_string=Secret(storage) if storage else None,
         storage_queue_service_uri=queue_uri or None,
         storage_table_service_uri=table_uri or None,
         park_timeout_hours=park_hours,
@@ -209,7 +243,7 @@ def _source(name: str, definition: Any, env: Mapping[str, str]) -> SourceSetting
     )
 
 
-def _secret(setting: str, env: Mapping[str, str]) -> tuple[SecretStr | None, str | None]:
+def _secret(setting: str, env: Mapping[str, str]) -> tuple[Secret | None, str | None]:
     """The secret in a setting, or None and why not when the setting is set but holds no secret."""
     value = env.get(setting, "").strip()
     if value.lower().startswith(KEY_VAULT_REFERENCE_PREFIX):
@@ -217,7 +251,7 @@ def _secret(setting: str, env: Mapping[str, str]) -> tuple[SecretStr | None, str
             f"{setting} is an unresolved Key Vault reference: the secret it names does not exist yet, "
             "or the app's identity may not read it. Set the secret, then restart the app."
         )
-    return (SecretStr(value) if value else None), None
+    return (Secret(value) if value else None), None
 
 
 def _graph_auth(env: Mapping[str, str], problems: list[str]) -> GraphAuth:

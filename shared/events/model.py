@@ -23,8 +23,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-#: Source names appear in URLs and app-setting names, so they are kept to a safe alphabet.
-SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+from shared.events.names import SOURCE_NAME_PATTERN
 
 SourceName = Annotated[str, StringConstraints(pattern=SOURCE_NAME_PATTERN)]
 # Ids travel as queue payloads, table keys and OData keys: no control characters, bounded length.

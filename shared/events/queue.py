@@ -11,15 +11,16 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from shared.events.model import CanonicalEvent, UtcDatetime, WireModel
+from shared.events.names import EVENTS_QUEUE, POISON_QUEUE, RETRY_SCHEDULE, STORAGE_CONNECTION
 
-#: The app-setting (prefix) the queue bindings use: a connection string or identity-based settings.
-STORAGE_CONNECTION = "BRIDGE_STORAGE"
-#: Accepted events, one message per event, consumed by the Graph upsert.
-EVENTS_QUEUE = "learning-events"
-#: Where the Functions host moves a message after maxDequeueCount failed attempts.
-POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
-#: When parked events are retried (NCRONTAB, with seconds): every five minutes.
-RETRY_SCHEDULE = "0 */5 * * * *"
+__all__ = [
+    "EVENTS_QUEUE",
+    "POISON_QUEUE",
+    "RETRY_SCHEDULE",
+    "STORAGE_CONNECTION",
+    "QueuedEvent",
+    "Voiding",
+]
 
 
 class Voiding(WireModel):

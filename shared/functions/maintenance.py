@@ -8,13 +8,10 @@ Viva Learning may have been edited on purpose.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from shared.delivery.upsert import CourseActivityUpserter
-from shared.operations.maintenance import MaintainedStore
-from shared.operations.reconcile import Pacer, reconcile, rows_to_check
-from shared.operations.retention import RetainedStore, apply_retention
-from shared.runtime import Bridge
-from shared.telemetry import record_drift
+if TYPE_CHECKING:  # imported by function_app at start-up: the timers' modules come with their first run
+    from shared.runtime import Bridge
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +26,11 @@ RECONCILE_RATE = 5.0
 async def reconcile_report(bridge: Bridge) -> dict[str, int]:
     """Read every record back and compare; nothing is written (no upserter call happens without
     `repair`)."""
+    from shared.delivery.upsert import CourseActivityUpserter
     from shared.graph.msgraph_gateway import build_learning_graph
+    from shared.operations.maintenance import MaintainedStore
+    from shared.operations.reconcile import Pacer, reconcile, rows_to_check
+    from shared.telemetry import record_drift
 
     store = bridge.state()
     if not isinstance(store, MaintainedStore):  # pragma: no cover - the app's store always is
@@ -48,6 +49,8 @@ async def reconcile_report(bridge: Bridge) -> dict[str, int]:
 async def retention(bridge: Bridge) -> dict[str, int]:
     """Remove what is past `BRIDGE_RETENTION_DAYS`; the counts (no identities) go to the log."""
     from datetime import UTC, datetime
+
+    from shared.operations.retention import RetainedStore, apply_retention
 
     store = bridge.state()
     if not isinstance(store, RetainedStore):  # pragma: no cover - the app's store always is

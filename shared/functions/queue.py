@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared.runtime import Bridge
+if TYPE_CHECKING:  # imported by function_app at start-up: the Bridge's modules come with its first use
+    from shared.runtime import Bridge
 
 log = logging.getLogger(__name__)
 

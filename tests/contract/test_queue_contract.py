@@ -12,7 +12,7 @@ import pytest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from devtools.localstack.processes import AzuritePorts
-from shared.config.settings import Settings
+from shared.config.settings import Secret, Settings
 from shared.storage.queues import QueueSender, StorageQueues
 from tests.fakes import FakeQueue
 
@@ -31,7 +31,7 @@ def queue(request: pytest.FixtureRequest) -> Probe:
         return Probe(fake, lambda q: list(fake.sent[q]), lambda q: len(fake.delayed[q]))
     ports: AzuritePorts = request.getfixturevalue("azurite_ports")
     settings = Settings(
-        sources={}, provider_registration_id="p", storage_connection_string=ports.connection_string()
+        sources={}, provider_registration_id="p", storage_connection_string=Secret(ports.connection_string())
     )
 
     def client(name: str) -> QueueClient:
@@ -67,7 +67,9 @@ def test_a_message_sent_later_is_held_back(queue: Probe) -> None:
 
 def test_a_short_delay_comes_due(azurite_ports: AzuritePorts) -> None:
     settings = Settings(
-        sources={}, provider_registration_id="p", storage_connection_string=azurite_ports.connection_string()
+        sources={},
+        provider_registration_id="p",
+        storage_connection_string=Secret(azurite_ports.connection_string()),
     )
     name = f"contract-{uuid.uuid4().hex[:12]}"
     sender = StorageQueues(settings)

@@ -4,8 +4,10 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.sources.formats.generic import signed_headers
 from tests.builders import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,15 +31,98 @@ def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-def test_importing_the_app_imports_neither_msgraph_nor_unconfigured_formats() -> None:
+#: What only the queue side and the operators' work need: no webhook, first or not, imports them.
+QUEUE_SIDE = (
+    "msgraph",
+    "msgraph_core",
+    "kiota_*",
+    "azure.identity",
+    "azure.data.tables",
+    "azure.monitor",  # the OpenTelemetry exporters
+    "opentelemetry.sdk",
+    "opentelemetry.exporter",
+    "jwt",  # Canvas, not configured here
+    "cryptography",
+    "shared.delivery",
+    "shared.state",
+    "shared.graph",
+    "shared.operations",
+)
+#: What the webhook needs, imported by its first request rather than with the app: the Functions host
+#: imports the app before anything else (indexing), and a cold start pays for every module it loads.
+WEBHOOK_SIDE = (
+    "pydantic",
+    "pydantic_core",
+    "opentelemetry",
+    "standardwebhooks",
+    "azure.storage.queue",
+    "azure.core",
+    "shared.runtime",
+    "shared.ingest",
+    "shared.sources",
+    "shared.events.model",
+    "shared.telemetry",
+)
+#: A module matches a package name when it is that package or inside it; `name*` matches by prefix.
+LOADED = """
+def loaded(names):
+    def match(module, name):
+        if name.endswith("*"):
+            return module.startswith(name[:-1])
+        return module == name or module.startswith(name + ".")
+    return sorted(m for m in sys.modules if any(match(m, name) for name in names))
+"""
+
+
+def test_importing_the_app_imports_neither_the_queue_side_nor_what_the_webhook_needs() -> None:
     result = run_python(
-        "import sys, function_app\n"
-        "heavy = ('msgraph', 'msgraph_core', 'kiota_http', 'jwt', 'cryptography')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))",
+        f"import sys, json\n{LOADED}\nimport function_app\n"
+        f"print(json.dumps(loaded({QUEUE_SIDE + WEBHOOK_SIDE!r})))",
         ENV,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert json.loads(result.stdout) == []
+
+
+def test_the_first_webhook_imports_nothing_of_the_queue_side() -> None:
+    body = json.dumps(
+        {
+            "eventId": "cold-1",
+            "occurredAt": "2026-01-05T10:00:00Z",
+            "learner": {"email": "ada@contoso.example"},
+            "course": {"externalId": "course-101"},
+            "status": "inProgress",
+        }
+    ).encode()
+    headers = {
+        **signed_headers(body, TEST_SECRET, "msg_cold1", datetime.now(UTC)),
+        "content-type": "application/json",
+    }
+    code = f"""
+import sys, json
+{LOADED}
+import azure.functions as func
+import function_app
+from shared.functions.bridge import LazyBridge
+
+sent = []
+class Queue:
+    def send_all(self, queue, messages):
+        sent.extend(messages)
+    def send_later(self, queue, message, delay_seconds):
+        sent.append(message)
+
+function_app.bridge = LazyBridge(function_app.bridge.settings, queues=Queue())
+request = func.HttpRequest(
+    "POST", "http://127.0.0.1/api/webhooks/generic", headers={headers!r},
+    route_params={{"source": "generic"}}, body={body!r},
+)
+status = function_app.webhook(request).status_code
+print(json.dumps({{"status": status, "queued": len(sent), "loaded": loaded({QUEUE_SIDE!r})}}))
+"""
+    result = run_python(code, ENV)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"status": 202, "queued": 1, "loaded": []}
 
 
 def test_the_app_declares_the_routes_and_queue_the_host_needs() -> None:

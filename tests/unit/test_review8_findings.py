@@ -228,15 +228,16 @@ async def test_a_slow_stale_patch_landing_after_a_newer_one_is_written_again(sta
     (Graph: inProgress), its conditional save conflicts, it re-reads the row (which holds worker 2's
     `completed`), diffs the fold against the row, not against what it just wrote to Graph, finds
     nothing to do, and stops. Graph keeps the stale inProgress; the state store says completed, so no
-    later redelivery repairs it. The row's ETag guards the row, not Graph."""
+    later redelivery repairs it. The row's ETag guards the row, not Graph. (Two workers, i.e. two
+    processes: within one, events of one activity take turns.)"""
     import asyncio
 
     graph = gated("update_activity")
-    upserter = CourseActivityUpserter(graph, state)
+    upserter, other_worker = CourseActivityUpserter(graph, state), CourseActivityUpserter(graph, state)
     await upserter.apply(make(eventId="start", completionPercentage=10))
     slow = asyncio.create_task(upserter.apply(make(eventId="half", completionPercentage=50)))
     await graph.waiting.wait()
-    await upserter.apply(make(eventId="done", status="completed", completionPercentage=None))
+    await other_worker.apply(make(eventId="done", status="completed", completionPercentage=None))
     graph.gate.set()
     await slow
     [record] = graph.activities.values()

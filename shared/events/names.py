@@ -1,0 +1,18 @@
+"""Names the app and its bindings share: the source-name alphabet, the queues, their connection setting
+and the retry schedule.
+
+Kept apart from the models (and free of imports) because function_app needs them at import time, to
+register its bindings, and must not pay for pydantic there.
+"""
+
+#: Source names appear in URLs and app-setting names, so they are kept to a safe alphabet.
+SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+#: The app-setting (prefix) the queue bindings use: a connection string or identity-based settings.
+STORAGE_CONNECTION = "BRIDGE_STORAGE"
+#: Accepted events, one message per event, consumed by the Graph upsert.
+EVENTS_QUEUE = "learning-events"
+#: Where the Functions host moves a message after maxDequeueCount failed attempts.
+POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
+#: When parked events are retried (NCRONTAB, with seconds): every five minutes.
+RETRY_SCHEDULE = "0 */5 * * * *"
