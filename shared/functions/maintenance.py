@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 
 from shared.delivery.upsert import CourseActivityUpserter
+from shared.operations.batching import Pacer
 from shared.operations.maintenance import MaintainedStore
-from shared.operations.reconcile import Pacer, reconcile, rows_to_check
+from shared.operations.reconcile import reconcile, rows_to_check
 from shared.runtime import Bridge
 from shared.telemetry import record_drift
 
