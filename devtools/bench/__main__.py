@@ -5,11 +5,16 @@
 2. Webhook to Graph: on a fresh local stack (Azurite, the sandbox, the dev host), N events sent one
    at a time; for each, the time of the 202 answer and the time from the 202 to the record being
    visible in the sandbox. Then one batch of N events in a single webhook, until all are visible.
+3. Reading records back (what `reconcile` does): R records read through the msgraph gateway one at a
+   time, then in JSON batches of 20, with the sandbox answering at once and then with a latency per
+   round trip; then the `reconcile` command itself over R records applied through the bridge.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import statistics
 import subprocess
 import sys
@@ -19,9 +24,15 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
 from devtools.localstack.processes import ROOT
 from devtools.localstack.settings import new_webhook_secret
-from devtools.localstack.stack import LocalStack, wait_for
+from devtools.localstack.stack import PROVIDER_ID, LocalStack, wait_for
+from shared.graph.gateway import ActivityRecord, LearningGraph
+from shared.operations.batching import in_batches
+
+ADA = "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b"  # the demo seed's learner
 
 _IMPORT = """
 import time, os
@@ -118,17 +129,102 @@ def bench_latency(stack: LocalStack, events: int) -> None:
     )
 
 
+def _create_records(stack: LocalStack, count: int) -> list[str]:
+    """Course activities straight into the sandbox (as a tool looking on: no faults), their ids."""
+    headers = {"x-sandbox-client": "bench"}
+    provider = f"{stack.sandbox}/v1.0/employeeExperience/learningProviders/{PROVIDER_ID}"
+    content = httpx.get(f"{provider}/learningContents(externalId='course-101')", headers=headers, timeout=10)
+    ids = [f"bench-read-{uuid.uuid4()}" for _ in range(count)]
+    with httpx.Client(headers=headers, timeout=10) as client:
+        for external_id in ids:
+            body = {
+                "@odata.type": "#microsoft.graph.learningSelfInitiatedCourse",
+                "externalcourseActivityId": external_id,
+                "learnerUserId": ADA,
+                "learningContentId": content.json()["id"],
+                "status": "inProgress",
+            }
+            client.post(f"{provider}/learningCourseActivities", json=body).raise_for_status()
+    return ids
+
+
+async def _read_back(graph: LearningGraph, ids: list[str], batched: bool) -> float:
+    started = time.perf_counter()
+    if batched:
+        found = [a async for _, a in in_batches(ids, graph.get_activities)]
+    else:
+        found = [await graph.get_activity(external_id) for external_id in ids]
+    assert all(isinstance(record, ActivityRecord) for record in found)
+    return time.perf_counter() - started
+
+
+def bench_reads(stack: LocalStack, records: int, latency_ms: int) -> None:
+    from shared.config.settings import load_settings
+    from shared.graph.msgraph_gateway import build_learning_graph
+
+    ids = _create_records(stack, records)
+
+    async def run() -> None:  # one event loop: the client's connections belong to it
+        graph = build_learning_graph(load_settings(stack.settings_values))
+        await _read_back(graph, ids[:5], batched=False)  # the client's first use, not counted
+        for latency in (0, latency_ms):
+            stack.faults(latencyMs=latency)
+            one = await _read_back(graph, ids, batched=False)
+            batched = await _read_back(graph, ids, batched=True)
+            print(
+                f"{f'read back {records}, {latency} ms a trip':<34} one at a time {one:6.2f} s "
+                f"({records / one:5.0f}/s)   in batches of 20 {batched:6.2f} s ({records / batched:5.0f}/s)"
+            )
+
+    asyncio.run(run())
+    stack.faults()
+
+
+def bench_reconcile(stack: LocalStack, records: int, latency_ms: int) -> None:
+    ids = [f"bench-rc-{uuid.uuid4()}" for _ in range(records)]
+    for start in range(0, records, 100):
+        response = stack.send([_event(a) for a in ids[start : start + 100]])
+        assert response.status_code == 202, response.text
+    for activity_id in ids:
+        wait_for(lambda: stack.activity(activity_id), timeout=300, what=activity_id)  # noqa: B023
+    command = [sys.executable, "-m", "shared.cli", "--settings", str(stack.settings_file)]
+    for latency in (0, latency_ms):
+        stack.faults(latencyMs=latency)
+        started = time.perf_counter()
+        result = subprocess.run(
+            [*command, "reconcile", "--json", "--rate", "1000"], cwd=ROOT, capture_output=True, text=True
+        )
+        took = time.perf_counter() - started
+        checked = json.loads(result.stdout)["checked"] if result.returncode == 0 else result.stderr
+        print(
+            f"{f'reconcile, {latency} ms a trip':<34} checked={checked} in {took:.2f} s "
+            "(the command, start-up included; --rate 1000)"
+        )
+    stack.faults()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__)
     parser.add_argument("--events", type=int, default=30)
     parser.add_argument("--import-runs", type=int, default=7)
+    parser.add_argument("--records", type=int, default=200, help="records read back (part 3)")
+    parser.add_argument("--latency-ms", type=int, default=50, help="sandbox latency a trip (part 3)")
+    parser.add_argument(
+        "--parts", default="imports,latency,reads", help="which parts, comma-separated (default: all)"
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory() as workdir:
         stack = LocalStack(Path(workdir), new_webhook_secret())
         try:
             stack.start()
-            bench_imports(stack, args.import_runs)
-            bench_latency(stack, args.events)
+            if "imports" in parts:
+                bench_imports(stack, args.import_runs)
+            if "latency" in parts:
+                bench_latency(stack, args.events)
+            if "reads" in parts:
+                bench_reads(stack, args.records, args.latency_ms)
+                bench_reconcile(stack, args.records, args.latency_ms)
         finally:
             stack.stop()
     return 0
