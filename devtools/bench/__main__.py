@@ -181,12 +181,13 @@ def bench_reads(stack: LocalStack, records: int, latency_ms: int) -> None:
 
 
 def bench_reconcile(stack: LocalStack, records: int, latency_ms: int) -> None:
-    ids = [f"bench-rc-{uuid.uuid4()}" for _ in range(records)]
+    events = [_event(f"bench-rc-{uuid.uuid4()}") for _ in range(records)]
     for start in range(0, records, 100):
-        response = stack.send([_event(a) for a in ids[start : start + 100]])
+        response = stack.send(events[start : start + 100])
         assert response.status_code == 202, response.text
-    for activity_id in ids:
-        wait_for(lambda: stack.activity(activity_id), timeout=300, what=activity_id)  # noqa: B023
+    for event in events:
+        event_id = str(event["eventId"])
+        wait_for(lambda: stack.activity_of("generic", event_id), timeout=300, what=event_id)  # noqa: B023
     command = [sys.executable, "-m", "shared.cli", "--settings", str(stack.settings_file)]
     for latency in (0, latency_ms):
         stack.faults(latencyMs=latency)

@@ -154,7 +154,12 @@ async def test_records_are_read_back_twenty_to_a_batch() -> None:
     graph.batches.clear()
     report = await run(graph, state, upserter, repair=False)
     assert (report.checked, report.in_line) == (25, 25)
-    assert graph.batches == [("get_activity", 20), ("get_activity", 5)]
+    assert graph.batches == [
+        ("find_content_id", 20),
+        ("find_content_id", 4),
+        ("get_activity", 20),
+        ("get_activity", 5),
+    ]
 
 
 async def test_a_read_throttled_in_a_batch_is_asked_again_alone_and_the_others_used() -> None:
@@ -166,6 +171,6 @@ async def test_a_read_throttled_in_a_batch_is_asked_again_alone_and_the_others_u
     )
     graph.batches.clear()
     report = await run(graph, state, upserter, repair=False)
-    assert graph.batches == [("get_activity", 4), ("get_activity", 1)]
+    assert graph.batches == [("find_content_id", 3), ("get_activity", 4), ("get_activity", 1)]
     assert sorted(d.kind for d in report.drift) == ["changed", "foreignOwner", "missing"]
     assert report.checked == 4
