@@ -8,6 +8,8 @@
 3. Reading records back (what `reconcile` does): R records read through the msgraph gateway one at a
    time, then in JSON batches of 20, with the sandbox answering at once and then with a latency per
    round trip; then the `reconcile` command itself over R records applied through the bridge.
+4. `catalog push` of a catalog of R new courses, with the sandbox answering at once, then after a
+   latency per round trip.
 """
 
 from __future__ import annotations
@@ -204,6 +206,26 @@ def bench_reconcile(stack: LocalStack, records: int, latency_ms: int) -> None:
     stack.faults()
 
 
+def bench_catalog(stack: LocalStack, entries: int, latency_ms: int, workdir: Path) -> None:
+    command = [sys.executable, "-m", "shared.cli", "--settings", str(stack.settings_file)]
+    for latency in (0, latency_ms):
+        stack.faults(latencyMs=latency)
+        catalog = workdir / f"catalog-{uuid.uuid4().hex[:8]}.csv"
+        rows = "".join(f"{catalog.stem}-{n},Course {n},https://x.example/{n},en-us\n" for n in range(entries))
+        catalog.write_text("externalId,title,contentWebUrl,languageTag\n" + rows, encoding="utf-8")
+        started = time.perf_counter()
+        result = subprocess.run(
+            [*command, "catalog", "push", "--json", str(catalog)], cwd=ROOT, capture_output=True, text=True
+        )
+        took = time.perf_counter() - started
+        created = json.loads(result.stdout)["created"] if result.returncode == 0 else result.stderr
+        print(
+            f"{f'catalog push, {latency} ms a trip':<34} created={created} in {took:.2f} s "
+            "(the command, start-up included)"
+        )
+    stack.faults()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__)
     parser.add_argument("--events", type=int, default=30)
@@ -211,7 +233,9 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=200, help="records read back (part 3)")
     parser.add_argument("--latency-ms", type=int, default=50, help="sandbox latency a trip (part 3)")
     parser.add_argument(
-        "--parts", default="imports,latency,reads", help="which parts, comma-separated (default: all)"
+        "--parts",
+        default="imports,latency,reads,catalog",
+        help="which parts, comma-separated (default: all)",
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -226,6 +250,8 @@ def main() -> int:
             if "reads" in parts:
                 bench_reads(stack, args.records, args.latency_ms)
                 bench_reconcile(stack, args.records, args.latency_ms)
+            if "catalog" in parts:
+                bench_catalog(stack, args.records, args.latency_ms, Path(workdir))
         finally:
             stack.stop()
     return 0
