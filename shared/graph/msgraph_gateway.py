@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -262,7 +263,7 @@ def _seconds(retry_after: str | None) -> float | None:
         seconds = float(retry_after) if retry_after else None
     except ValueError:
         return None
-    return seconds if seconds is not None and 0 <= seconds < 86400 else None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 @dataclass(frozen=True)
