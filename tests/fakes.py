@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError
-from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite
+from shared.graph.gateway import MAX_BATCH, ActivityRecord, ActivityWrite, ContentWrite
 from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
 from shared.state.store import Conflict
 from shared.storage.queues import QueueUnavailable
+
+T = TypeVar("T")
 
 
 class FakeQueue:
@@ -43,7 +46,9 @@ class FakeGraph:
     """Graph as the bridge's gateway sees it, in memory. It must behave as the sandbox does (which
     speaks for Graph's documentation): tests/contract runs the same cases against both.
 
-    Records every call; `errors` maps a method name to exceptions raised on its next calls.
+    Records every call; `errors` maps a method name to exceptions raised on its next calls (`"batch"`:
+    on the next batches as a whole), `errors_for` a method name and key (an external id) to exceptions
+    raised on its next calls for that key only. `batches` lists each batch sent: its method and size.
     """
 
     def __init__(self) -> None:
@@ -56,11 +61,42 @@ class FakeGraph:
         self.sync_enabled = True
         self.calls: list[str] = []
         self.errors: dict[str, list[Exception]] = defaultdict(list)
+        self.errors_for: dict[tuple[str, str], list[Exception]] = defaultdict(list)
+        self.batches: list[tuple[str, int]] = []
 
-    def _enter(self, name: str) -> None:
+    def _enter(self, name: str, key: str | None = None) -> None:
         self.calls.append(name)
+        if key is not None and self.errors_for[(name, key)]:
+            raise self.errors_for[(name, key)].pop(0)
         if self.errors[name]:
             raise self.errors[name].pop(0)
+
+    async def _batch(self, name: str, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T | GraphError]:
+        """As the sandbox runs a JSON batch: at most MAX_BATCH requests (400 otherwise), each one as if
+        sent alone, its failure its own answer."""
+        if not calls:
+            return []
+        self.batches.append((name, len(calls)))
+        if self.errors["batch"]:
+            raise self.errors["batch"].pop(0)
+        if len(calls) > MAX_BATCH:
+            raise GraphError(400, "BadRequest", f"A batch holds at most {MAX_BATCH} requests.")
+        answers: list[T | GraphError] = []
+        for call in calls:
+            try:
+                answers.append(await call())
+            except GraphError as exc:
+                answers.append(exc)
+        return answers
+
+    async def get_activities(self, external_ids: Sequence[str]) -> list[ActivityRecord | GraphError | None]:
+        return await self._batch("get_activity", [partial(self.get_activity, e) for e in external_ids])
+
+    async def find_content_ids(self, external_ids: Sequence[str]) -> list[str | GraphError | None]:
+        return await self._batch("find_content_id", [partial(self.find_content_id, e) for e in external_ids])
+
+    async def put_contents(self, contents: Sequence[tuple[str, ContentWrite]]) -> list[str | GraphError]:
+        return await self._batch("put_content", [partial(self.put_content, e, c) for e, c in contents])
 
     def _known_users(self) -> set[str]:
         ids = {*self.users_by_upn.values(), *self.users_by_mail.values(), *self.users_by.values()}
@@ -98,17 +134,21 @@ class FakeGraph:
         return self.users_by.get((attribute, value))
 
     async def find_content_id(self, external_id: str) -> str | None:
-        self._enter("find_content_id")
+        self._enter("find_content_id", external_id)
         return self.contents.get(external_id)
 
     async def put_content(self, external_id: str, content: ContentWrite) -> str:
-        self._enter("put_content")
+        self._enter("put_content", external_id)
+        if external_id not in self.contents and not (
+            content.title and content.content_web_url and content.language_tag
+        ):
+            raise GraphError(400, "BadRequest", "title, contentWebUrl and languageTag are required.")
         content_id = self.contents.setdefault(external_id, f"content-{uuid.uuid4()}")
         self.content_docs[external_id] = content
         return content_id
 
     async def get_activity(self, external_id: str) -> ActivityRecord | None:
-        self._enter("get_activity")
+        self._enter("get_activity", external_id)
         return self.activities.get(external_id)
 
     async def create_activity(

@@ -20,6 +20,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from devtools.graph_sandbox import rules
+from devtools.graph_sandbox.batch import run_batch
+from devtools.graph_sandbox.call import Call
 from devtools.graph_sandbox.errors import (
     GraphHttpError,
     bad_request,
@@ -47,7 +49,7 @@ _ACTIVITY_FIELDS = (
     "completedDateTime",
 )
 
-Handler = Callable[["Sandbox", web.Request, dict[str, str]], Awaitable[web.Response]]
+Handler = Callable[["Sandbox", Call, dict[str, str]], Awaitable[web.Response]]
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,16 @@ class Sandbox:
         self.store = store
         self.faults = FaultInjector()
         self.log: deque[dict[str, Any]] = deque(maxlen=5000)
+        self.batches = 0  # $batch requests so far: each one's number ties its requests' log entries to it
 
 
 def _json(status: int, doc: Any) -> web.Response:
     return web.Response(status=status, text=json.dumps(doc), content_type="application/json")
 
 
-async def _body(request: web.Request) -> Any:
+def _body(call: Call) -> Any:
     try:
-        return json.loads(await request.read() or b"null")
+        return json.loads(call.body or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise bad_request("The request body is not valid JSON.") from None
 
@@ -123,21 +126,21 @@ def _provider(sandbox: Sandbox, pid: str) -> Doc:
 # ---- learning providers -----------------------------------------------------------------------
 
 
-async def create_provider(sb: Sandbox, request: web.Request, _: dict[str, str]) -> web.Response:
-    body = await _body(request)
+async def create_provider(sb: Sandbox, call: Call, _: dict[str, str]) -> web.Response:
+    body = _body(call)
     if not isinstance(body, dict) or not body.get("displayName"):
         raise bad_request("A learning provider needs a displayName.")
     doc = {"isCourseActivitySyncEnabled": False, **body}
     return _json(201, sb.store.put_provider(doc))
 
 
-async def get_provider(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def get_provider(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     return _json(200, _provider(sb, p["pid"]))
 
 
-async def patch_provider(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def patch_provider(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     provider = _provider(sb, p["pid"])
-    body = await _body(request)
+    body = _body(call)
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     sb.store.put_provider({**provider, **body, "id": provider["id"]})
@@ -180,10 +183,10 @@ def _check_activity_fields(sb: Sandbox, pid: str, body: Doc) -> None:
         raise not_found(f"Learning content {content!r}")
 
 
-async def create_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def create_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     pid = p["pid"]
     rules.require_sync_enabled(_provider(sb, pid))
-    body = await _body(request)
+    body = _body(call)
     # CREATE_ACTIVITY: @odata.type is required; it picks learningAssignment or learningSelfInitiatedCourse.
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
     validate_write(type_name, body, writable_read_only=frozenset({"learningProviderId"}))
@@ -199,19 +202,19 @@ async def create_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) 
     return _json(201, _activity_view(doc))
 
 
-async def list_activities(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def list_activities(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     _provider(sb, p["pid"])
     return _json(200, {"value": [_activity_view(d) for d in sb.store.activities(p["pid"])]})
 
 
-async def get_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def get_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     return _json(200, _activity_view(_find_activity(sb, p)))
 
 
-async def patch_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def patch_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     rules.require_sync_enabled(_provider(sb, p["pid"]))
     doc = _find_activity(sb, p)
-    body = await _body(request)
+    body = _body(call)
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
     rules.check_update_activity(doc, body)
     validate_write(type_name, body)
@@ -222,7 +225,7 @@ async def patch_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -
     return web.Response(status=204)
 
 
-async def delete_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def delete_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     """DELETE_ACTIVITY: by the course activity id; 204 No Content."""
     rules.require_sync_enabled(_provider(sb, p["pid"]))
     doc = _find_activity(sb, p)
@@ -233,7 +236,7 @@ async def delete_activity(sb: Sandbox, request: web.Request, p: dict[str, str]) 
 # ---- learning contents ------------------------------------------------------------------------
 
 
-async def get_content(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def get_content(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     _provider(sb, p["pid"])
     if "cid" in p:
         doc = sb.store.content(p["pid"], id=p["cid"])
@@ -244,12 +247,12 @@ async def get_content(sb: Sandbox, request: web.Request, p: dict[str, str]) -> w
     return _json(200, doc)
 
 
-async def put_content(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def put_content(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     """PATCH learningContents(externalId='...'): creates the content or updates it (Graph's ingest)."""
     pid = p["pid"]
     _provider(sb, pid)
     external_id = _odata_key(p["key"])
-    body = await _body(request)
+    body = _body(call)
     if isinstance(body, dict) and "@odata.type" in body:  # UPDATE_CONTENT: optional (see rules)
         type_for(body["@odata.type"], _CONTENT_TYPES)
     validate_write("learningContent", body)
@@ -269,37 +272,37 @@ _FILTER = re.compile(
 _CASE_INSENSITIVE = {"mail", "userPrincipalName", "otherMails"}
 
 
-def _select(doc: Doc, request: web.Request) -> Doc:
-    fields = [f for f in request.query.get("$select", "").split(",") if f]
+def _select(doc: Doc, call: Call) -> Doc:
+    fields = [f for f in call.query.get("$select", "").split(",") if f]
     return {k: v for k, v in doc.items() if not fields or k in fields or k == "id"}
 
 
-async def get_user(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def get_user(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     doc = sb.store.user(unquote(p["uid"]))
     if doc is None:
         raise GraphHttpError(
             404, "Request_ResourceNotFound", f"Resource '{unquote(p['uid'])}' does not exist."
         )
-    return _json(200, _select(doc, request))
+    return _json(200, _select(doc, call))
 
 
-async def list_users(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
-    raw_filter = request.query.get("$filter")
+async def list_users(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
+    raw_filter = call.query.get("$filter")
     if raw_filter is None:
         raise bad_request("The sandbox lists users only with $filter (mail, userPrincipalName, employeeId).")
     match = _FILTER.match(raw_filter)
     if match is None:
         raise GraphHttpError(400, "Request_UnsupportedQuery", f"Unsupported query: {raw_filter}")
     field = match.group("field") or "otherMails"
-    rules.check_user_query(field, request.headers.get("ConsistencyLevel"), request.query.get("$count"))
+    rules.check_user_query(field, call.headers.get("ConsistencyLevel"), call.query.get("$count"))
     users = sb.store.users_where(field, match.group("value").replace("''", "'"), field in _CASE_INSENSITIVE)
-    top = int(request.query.get("$top", "100"))
-    return _json(200, {"value": [_select(u, request) for u in users[:top]]})
+    top = int(call.query.get("$top", "100"))
+    return _json(200, {"value": [_select(u, call) for u in users[:top]]})
 
 
-async def create_user(sb: Sandbox, request: web.Request, p: dict[str, str]) -> web.Response:
+async def create_user(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     try:
-        user = NewUser.model_validate(await _body(request), by_alias=True)
+        user = NewUser.model_validate(_body(call), by_alias=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise bad_request(f"Invalid user: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
@@ -308,6 +311,21 @@ async def create_user(sb: Sandbox, request: web.Request, p: dict[str, str]) -> w
     except Conflict as exc:
         raise GraphHttpError(400, "Request_BadRequest", str(exc)) from None
     return _json(201, doc)
+
+
+# ---- JSON batching ----------------------------------------------------------------------------
+
+
+async def post_batch(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
+    """POST /$batch: each request runs through `execute` as if sent alone (devtools.graph_sandbox.batch)."""
+    requests = rules.check_batch(_body(call))
+    observer = "x-sandbox-client" in call.headers
+
+    async def one(item: Call) -> web.Response:
+        looking_on = observer or "x-sandbox-client" in item.headers
+        return await execute(sb, item, observer=looking_on, batch=int(p["batch"]))
+
+    return await run_batch(requests, API, one)
 
 
 ROUTES: list[Route] = [
@@ -346,6 +364,7 @@ ROUTES: list[Route] = [
             _PROVIDER + r"/learningContents\(externalId='(?P<key>.*)'\)",
             put_content,
         ),
+        ("batch", "POST", r"/(?:\$|%24)batch", post_batch),
         ("users", "GET", r"/users", list_users),
         ("users", "POST", r"/users", create_user),
         ("user", "GET", r"/users/(?P<uid>[^/]+)", get_user),
@@ -355,50 +374,65 @@ ROUTES: list[Route] = [
 
 async def dispatch(request: web.Request) -> web.Response:
     sb: Sandbox = request.app["sandbox"]
-    path = request.url.raw_path
-    candidates = [(route, route.pattern.match(path)) for route in ROUTES]
-    matching = [(route, m) for route, m in candidates if m is not None]
+    call = await Call.of(request)
+    return await execute(sb, call, observer="x-sandbox-client" in request.headers)
+
+
+async def execute(sb: Sandbox, call: Call, *, observer: bool, batch: int | None = None) -> web.Response:
+    """Route one request (sent alone, or one of a batch's) through fault injection, its handler and
+    the log. Tools looking on (`x-sandbox-client`) never take injected faults. A batch pays the
+    injected latency once, as Graph runs a batch's requests together; each of its requests draws its
+    own faults (Graph evaluates each against throttling on its own, JSON_BATCHING), the batch itself
+    only scripted ones."""
+    path = call.raw_path
+    matching = [(route, m) for route in ROUTES if (m := route.pattern.match(path)) is not None]
     kind = matching[0][0].kind if matching else "unknown"
-    observer = "x-sandbox-client" in request.headers  # tools looking on never take injected faults
+    if kind == "batch":
+        sb.batches += 1
+        batch = sb.batches
     try:
         if not observer:
-            await sb.faults.before(request.method, path, kind)
-        route_match = next(((r, m) for r, m in matching if r.method == request.method), None)
+            inside = batch is not None and kind != "batch"
+            await sb.faults.before(call.method, path, kind, delay=not inside, draw=kind != "batch")
+        route_match = next(((r, m) for r, m in matching if r.method == call.method), None)
         if route_match is None:
             if matching:
-                raise GraphHttpError(405, "Request_BadRequest", f"{request.method} is not supported here.")
+                raise GraphHttpError(405, "Request_BadRequest", f"{call.method} is not supported here.")
             raise GraphHttpError(400, "BadRequest", f"Resource not found for the segment in {path!r}.")
         route, match = route_match
-        response = await route.handler(sb, request, match.groupdict())
+        params = {**match.groupdict(), **({"batch": str(batch)} if kind == "batch" else {})}
+        response = await route.handler(sb, call, params)
         injected = False
     except GraphHttpError as exc:
         response = error_response(exc.status, exc.code, exc.message, exc.headers)
         injected = exc.message == "Injected by the Graph sandbox."
     if not injected:
-        sb.faults.requests[f"{request.method} {kind} {response.status}"] += 1
+        sb.faults.requests[f"{call.method} {kind} {response.status}"] += 1
     sb.log.append(
         {
-            "method": request.method,
+            "method": call.method,
             "kind": kind,
             "path": unquote(path),
-            "query": dict(request.query),
-            "consistencyLevel": request.headers.get("ConsistencyLevel"),
+            "query": dict(call.query),
+            "consistencyLevel": call.headers.get("ConsistencyLevel"),
             # What the bridge wrote, as Graph received it (tests read it: status on every PATCH...).
-            "body": await _logged_body(request),
+            "body": _logged_body(call) if kind != "batch" else None,
             "status": response.status,
             "injected": injected,
             # Tools that look at the sandbox mark their requests, so logs can leave them out.
-            "client": request.headers.get("x-sandbox-client", "bridge"),
+            "client": call.headers.get("x-sandbox-client", "bridge"),
+            # The $batch a request came in (its number, shared with the batch's own entry), or None.
+            "batch": batch,
         }
     )
     return response
 
 
-async def _logged_body(request: web.Request) -> Any:
-    if request.method not in ("POST", "PATCH") or not request.body_exists:
+def _logged_body(call: Call) -> Any:
+    if call.method not in ("POST", "PATCH") or not call.body:
         return None
     try:
-        body = json.loads(await request.read())
+        body = json.loads(call.body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     if isinstance(body, dict):
@@ -426,7 +460,7 @@ async def control(request: web.Request) -> web.Response:
         return _json(200, sb.faults.settings.model_dump(by_alias=True))
     if action == "faults":
         try:
-            sb.faults.configure(FaultSettings.model_validate(await _body(request) or {}))
+            sb.faults.configure(FaultSettings.model_validate(_body(await Call.of(request)) or {}))
         except ValidationError as exc:
             return _json(400, {"errors": exc.errors(include_url=False, include_context=False)})
         return _json(200, sb.faults.settings.model_dump(by_alias=True))
@@ -451,7 +485,7 @@ async def control(request: web.Request) -> web.Response:
 
 async def _seed(sb: Sandbox, request: web.Request) -> web.Response:
     try:
-        _seed_document(sb, Seed.model_validate(await _body(request)))
+        _seed_document(sb, Seed.model_validate(_body(await Call.of(request))))
     except ValidationError as exc:
         return _json(400, {"errors": exc.errors(include_url=False, include_context=False)})
     except GraphHttpError as exc:

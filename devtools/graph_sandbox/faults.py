@@ -1,6 +1,7 @@
 """Run-time fault injection and request accounting, driven through `/_sandbox/faults`.
 
-Faults are drawn per Graph request (never for `/_sandbox/*`). `failNext` scripts exact failures for
+Faults are drawn per Graph request (never for `/_sandbox/*`), and per request inside a JSON batch (the
+`$batch` request itself takes only scripted faults and the latency). `failNext` scripts exact failures for
 tests; the rates drive soak and fault-injection runs. Injected answers are counted apart from real ones,
 so a run can report Graph calls per event without the failures it provoked.
 """
@@ -59,13 +60,17 @@ class FaultInjector:
         self.requests.clear()
         self.injected.clear()
 
-    async def before(self, method: str, path: str, kind: str) -> None:
-        """Delay, then maybe raise an injected error. `kind` is the route's low-cardinality name."""
+    async def before(
+        self, method: str, path: str, kind: str, *, delay: bool = True, draw: bool = True
+    ) -> None:
+        """Delay (unless `delay` is off), then maybe raise an injected error: a scripted one, or one
+        drawn at the configured rates (unless `draw` is off). `kind` is the route's low-cardinality
+        name."""
         s = self.settings
-        delay = s.latency_ms + (self._random.uniform(0, s.latency_jitter_ms) if s.latency_jitter_ms else 0)
-        if delay:
-            await asyncio.sleep(delay / 1000)
-        fault = self._scripted(method, path) or self._drawn()
+        if delay and (s.latency_ms or s.latency_jitter_ms):
+            jitter = self._random.uniform(0, s.latency_jitter_ms) if s.latency_jitter_ms else 0
+            await asyncio.sleep((s.latency_ms + jitter) / 1000)
+        fault = self._scripted(method, path) or (self._drawn() if draw else None)
         if fault is None:
             return
         status, retry_after = fault

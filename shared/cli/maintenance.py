@@ -22,8 +22,9 @@ from shared.delivery.upsert import CourseActivityUpserter
 from shared.events.model import Learner
 from shared.graph.errors import GraphError
 from shared.graph.gateway import LearningGraph
+from shared.operations.batching import Pacer
 from shared.operations.forget import Receipt, forget, plan_forget
-from shared.operations.reconcile import Pacer, ReconcileReport, reconcile, rows_to_check
+from shared.operations.reconcile import ReconcileReport, reconcile, rows_to_check
 from shared.state.store import TableStateStore
 from shared.state.tables import table_service_client
 

@@ -6,12 +6,17 @@ The delivery logic is written against `LearningGraph`; production uses the msgra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.events.model import CourseStatus
+from shared.graph.errors import GraphError
+
+#: At most this many requests go in one JSON batch ("Combine multiple HTTP requests using JSON
+#: batching", Batch size limitations); Graph refuses a larger batch with 400.
+MAX_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,21 @@ class LearningGraph(Protocol):
 
     async def get_activity(self, external_id: str) -> ActivityRecord | None:
         """The course activity with that externalcourseActivityId, or None."""
+
+    # JSON batches (`POST /$batch`): several requests in one round trip. Each request is answered on its
+    # own: its value, or the GraphError it failed with (a throttled one carries its Retry-After), while
+    # the others' answers stand. Answers come in the order asked. At most MAX_BATCH requests (a larger
+    # batch is refused with GraphError 400); an empty one sends nothing. A failure of the batch as a
+    # whole (unreachable, throttled, refused) raises as a single request's would.
+
+    async def get_activities(self, external_ids: Sequence[str]) -> list[ActivityRecord | GraphError | None]:
+        """`get_activity` for each external id, in one batch (None for a 404)."""
+
+    async def find_content_ids(self, external_ids: Sequence[str]) -> list[str | GraphError | None]:
+        """`find_content_id` for each external content id, in one batch (None for a 404)."""
+
+    async def put_contents(self, contents: Sequence[tuple[str, ContentWrite]]) -> list[str | GraphError]:
+        """`put_content` for each (external id, content), in one batch."""
 
     async def create_activity(
         self, external_id: str, learner_user_id: str, content_id: str, fields: ActivityWrite

@@ -4,7 +4,8 @@ Course activities can only be written for content Viva Learning knows (`learning
 catalog has to be there first. A catalog file is CSV (a header names the columns, lists are separated
 by `;`) or JSON (an array of objects, or `{"value": [...]}`), with learningContent's own field names.
 Each entry is written with `PATCH learningContents(externalId='...')`, which creates or updates it:
-pushing the same file twice changes nothing more.
+pushing the same file twice changes nothing more. Entries go in JSON batches of up to 20: the lookups
+that tell created from updated apart, then the writes.
 """
 
 from __future__ import annotations
@@ -16,22 +17,16 @@ import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from shared.events.model import NonEmpty, OpaqueId
 from shared.graph.errors import GraphError
-from shared.graph.gateway import ContentWrite, LearningGraph
-
-T = TypeVar("T")
-
-#: How many times one entry is retried after Graph throttles it, and the longest wait honoured.
-_THROTTLE_ATTEMPTS = 5
-_LONGEST_WAIT = 120.0
+from shared.graph.gateway import MAX_BATCH, ContentWrite, LearningGraph
+from shared.operations.batching import in_batches
 
 WebUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
 LanguageTag = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
@@ -216,44 +211,36 @@ async def push_entries(
     advance: Callable[[], None] = lambda: None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> CatalogSummary:
-    """Create or update each entry, one at a time (a catalog is small; Graph throttles bursts)."""
-    for where, entry in entries:
-        try:
-            created = await _push_one(graph, entry, sleep)
-        except GraphError as exc:
-            if exc.status in (401, 403):
-                raise GraphRefused(_refusal(exc)) from None
-            summary.rejected.append(Problem(where, f"Graph {exc.status} {exc.code}: {exc.message}"))
-        else:
-            if created:
+    """Create or update each entry, twenty at a time: one batch of lookups (whether each is new), then
+    one batch of writes. A throttled request waits as Graph asks and goes again; the others go on."""
+    for start in range(0, len(entries), MAX_BATCH):
+        chunk = dict(entries[start : start + MAX_BATCH])
+        by_id = {entry.external_id: where for where, entry in chunk.items()}
+        existed: dict[str, str | None] = {}
+        async for external_id, found in in_batches(list(by_id), graph.find_content_ids, sleep=sleep):
+            if isinstance(found, GraphError):
+                _reject(summary, by_id[external_id], found)
+                advance()
+            else:
+                existed[external_id] = found
+        writes = [(e, chunk[by_id[e]].to_write()) for e in existed]
+        async for (external_id, _), written in in_batches(writes, graph.put_contents, sleep=sleep):
+            if isinstance(written, GraphError):
+                _reject(summary, by_id[external_id], written)
+            elif existed[external_id] is None:
                 summary.created += 1
             else:
                 summary.updated += 1
-        advance()
+            advance()
+    position = {where: n for n, (where, _) in enumerate(entries)}
+    summary.rejected.sort(key=lambda problem: position[problem.where])  # in file order, waits or not
     return summary
 
 
-async def _push_one(
-    graph: LearningGraph, entry: CatalogEntry, sleep: Callable[[float], Awaitable[None]]
-) -> bool:
-    """Write one entry; whether it was new (the lookup only tells created from updated apart)."""
-    existed = await throttled(partial(graph.find_content_id, entry.external_id), sleep)
-    await throttled(partial(graph.put_content, entry.external_id, entry.to_write()), sleep)
-    return existed is None
-
-
-async def throttled(call: Callable[[], Awaitable[T]], sleep: Callable[[float], Awaitable[None]]) -> T:
-    """Graph's throttling guidance: wait as long as Retry-After says, then try again."""
-    for attempt in range(_THROTTLE_ATTEMPTS):
-        try:
-            return await call()
-        except GraphError as exc:
-            if not exc.transient or attempt + 1 == _THROTTLE_ATTEMPTS:
-                raise
-            await sleep(
-                min(exc.retry_after if exc.retry_after is not None else 2.0 * 2**attempt, _LONGEST_WAIT)
-            )
-    raise AssertionError("unreachable")  # pragma: no cover
+def _reject(summary: CatalogSummary, where: str, error: GraphError) -> None:
+    if error.status in (401, 403):
+        raise GraphRefused(_refusal(error)) from None
+    summary.rejected.append(Problem(where, f"Graph {error.status} {error.code}: {error.message}"))
 
 
 def _refusal(exc: GraphError) -> str:

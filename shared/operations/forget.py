@@ -22,7 +22,8 @@ from shared.events.model import Learner
 from shared.events.queue import QueuedEvent
 from shared.graph.errors import GraphError
 from shared.graph.gateway import LearningGraph
-from shared.operations.catalog import GraphRefused, throttled
+from shared.operations.batching import throttled
+from shared.operations.catalog import GraphRefused
 from shared.operations.maintenance import MaintainedStore
 from shared.state.models import ActivityState
 

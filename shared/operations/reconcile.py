@@ -1,8 +1,10 @@
 """Reconciling the state store with Graph: does Graph still hold what the bridge wrote?
 
-Each activity row with a Graph id is read back (`GET ...(externalcourseActivityId='...')`, one at a
-time, paced, waiting out throttling as Retry-After says) and compared with the state the row says was
-last written. Drift is:
+The rows' courses are looked up first (`GET learningContents(externalId='...')`, once per course), then
+each activity row with a Graph id is read back (`GET ...(externalcourseActivityId='...')`): up to 20
+requests in one JSON batch, paced by the request, a throttled one waiting as its Retry-After says and
+going again in a later batch. Each record is compared with the state the row says was last written.
+Drift is:
 
 - `missing`: Graph has no record for it (deleted outside the bridge);
 - `replaced`: Graph's record under that external id is another one (another id), same owner;
@@ -18,21 +20,22 @@ Identifiers printed are activity ids (name-based UUIDs, no personal data) and so
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.delivery.exceptions import PermanentFailure, TransientFailure
 from shared.delivery.merge import state_of
-from shared.delivery.resolve import Resolver
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.graph.errors import GraphError
 from shared.graph.gateway import ActivityRecord, LearningGraph
-from shared.operations.catalog import GraphRefused, throttled
+from shared.operations.batching import Pacer, in_batches
+from shared.operations.catalog import GraphRefused
 from shared.operations.maintenance import MaintainedStore
 from shared.state.models import ActivityState
 from shared.state.store import Conflict
+
+T = TypeVar("T")
 
 _FIELDS = ("status", "completion_percentage", "started_at", "completed_at")
 _JSON = {
@@ -85,22 +88,6 @@ class ReconcileReport:
         return {**self.counts(), "drift": [d.to_json() for d in self.drift]}
 
 
-class Pacer:
-    """At most `rate` Graph reads a second, so a reconcile never competes with the queue side for
-    Graph's throttling budget."""
-
-    def __init__(self, rate: float, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self._interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = 0.0
-        self._sleep = sleep
-
-    async def wait(self) -> None:
-        now = time.monotonic()
-        if self._next > now:
-            await self._sleep(self._next - now)
-        self._next = max(now, self._next) + self._interval
-
-
 async def rows_to_check(store: MaintainedStore, source: str | None) -> list[ActivityState]:
     return [
         row
@@ -121,16 +108,23 @@ async def reconcile(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> ReconcileReport:
     report = ReconcileReport()
-    resolver = Resolver(graph)
+    readable: dict[str, ActivityState] = {}
     for row in rows:
-        advance()
         if row.graph_id is None:
+            advance()
             report.skipped += 1
-            continue
+        else:
+            readable[row.activity_id] = row
+    courses = sorted({row.owner.course_id for row in readable.values() if row.owner is not None})
+    contents: dict[str, str | None] = {}
+    async for course_id, found in in_batches(courses, graph.find_content_ids, pacer=pacer, sleep=sleep):
+        contents[course_id] = _read(found, "LearningContent.Read.All")
+    reads = in_batches(list(readable), graph.get_activities, pacer=pacer, sleep=sleep)
+    async for activity_id, answer in reads:
+        advance()
+        row, record = readable[activity_id], _read(answer, "LearningSelfInitiatedCourse.ReadWrite.All")
         report.checked += 1
-        await pacer.wait()
-        record = await _read(graph, row.activity_id, sleep)
-        drift = await _compare(row, record, resolver)
+        drift = _compare(row, record, contents)
         if drift is None:
             report.in_line += 1
             continue
@@ -140,29 +134,27 @@ async def reconcile(
     return report
 
 
-async def _read(
-    graph: LearningGraph, activity_id: str, sleep: Callable[[float], Awaitable[None]]
-) -> ActivityRecord | None:
-    try:
-        return await throttled(lambda: graph.get_activity(activity_id), sleep)
-    except GraphError as exc:
-        if exc.status in (401, 403):
-            raise GraphRefused(
-                f"Graph refused the read ({exc.status} {exc.code}): the identity needs "
-                "LearningSelfInitiatedCourse.ReadWrite.All"
-            ) from None
-        raise
+def _read(answer: T | GraphError | None, permission: str) -> T | None:
+    """A read's answer, once throttling is over: what was read, None, or its failure raised."""
+    if not isinstance(answer, GraphError):
+        return answer
+    if answer.status in (401, 403):
+        raise GraphRefused(
+            f"Graph refused the read ({answer.status} {answer.code}): the identity needs {permission}"
+        ) from None
+    raise answer
 
 
-async def _compare(row: ActivityState, record: ActivityRecord | None, resolver: Resolver) -> Drift | None:
+def _compare(
+    row: ActivityState, record: ActivityRecord | None, contents: dict[str, str | None]
+) -> Drift | None:
+    """`contents`: each course's content id (None when Graph knows no such content: then the content
+    is not compared)."""
     assert row.owner is not None
     source = row.owner.source
     if record is None:
         return Drift(row.activity_id, source, "missing")
-    try:
-        content_id = await resolver.content_id(row.owner.course_id)
-    except PermanentFailure:
-        content_id = None
+    content_id = contents.get(row.owner.course_id)
     if record.learner_user_id.casefold() != row.owner.learner_user_id.casefold() or (
         content_id is not None and record.learning_content_id != content_id
     ):

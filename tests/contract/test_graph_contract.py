@@ -5,6 +5,7 @@ against the sandbox through the real msgraph-sdk gateway. The sandbox's rules ci
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,8 +13,9 @@ import pytest
 from shared.config.settings import GraphAuth, Settings
 from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError
-from shared.graph.gateway import ActivityWrite, ContentWrite, LearningGraph
+from shared.graph.gateway import MAX_BATCH, ActivityRecord, ActivityWrite, ContentWrite, LearningGraph
 from tests.contract.conftest import DISABLED_PROVIDER, ENABLED_PROVIDER, seeded_fake
+from tests.fakes import FakeGraph
 
 ADA = "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b"
 T = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
@@ -267,3 +269,75 @@ async def test_plain_user_lookups_go_without_advanced_query_headers(sandbox_url:
 async def test_a_user_is_found_by_object_id_in_any_case(graph: LearningGraph) -> None:
     assert await graph.find_user_id_by_upn(ADA.upper()) == ADA
     assert await graph.find_user_id_by_upn(str(uuid.uuid4())) is None
+
+
+# ---- JSON batching: several requests in one `POST /$batch`, each answered on its own -------------
+
+
+def throttle_next_read(graph: LearningGraph, request: pytest.FixtureRequest, key: str, seconds: int) -> None:
+    """The next read of `key` is throttled (429 with Retry-After): the fake's way or the sandbox's."""
+    if isinstance(graph, FakeGraph):
+        error = GraphError(429, "TooManyRequests", "Please retry again later.", retry_after=seconds)
+        graph.errors_for[("get_activity", key)].append(error)
+        return
+    import httpx
+
+    fault = {"status": 429, "retryAfterSeconds": seconds, "method": "GET", "pathContains": key}
+    sandbox_url = request.getfixturevalue("sandbox_url")
+    httpx.post(f"{sandbox_url}/_sandbox/faults", json={"failNext": [fault]}, timeout=10).raise_for_status()
+
+
+@pytest.fixture
+def no_faults_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "sandbox" in request.node.callspec.id:
+        import httpx
+
+        httpx.post(f"{request.getfixturevalue('sandbox_url')}/_sandbox/faults", json={}, timeout=10)
+
+
+async def test_a_batch_of_reads_answers_each_request_in_the_order_asked(graph: LearningGraph) -> None:
+    content_id = await content(graph)
+    first, second, unknown = new_id(), new_id(), new_id()
+    created = [await graph.create_activity(e, ADA, content_id, IN_PROGRESS) for e in (first, second)]
+    answers = await graph.get_activities([second, unknown, first])
+    assert answers == [created[1], None, created[0]]
+    assert answers == [await graph.get_activity(e) for e in (second, unknown, first)]
+
+
+async def test_a_throttled_request_in_a_batch_fails_alone_with_its_retry_after(
+    graph: LearningGraph, request: pytest.FixtureRequest, no_faults_after: None
+) -> None:
+    content_id = await content(graph)
+    kept, throttled = new_id(), new_id()
+    created = await graph.create_activity(kept, ADA, content_id, IN_PROGRESS)
+    await graph.create_activity(throttled, ADA, content_id, IN_PROGRESS)
+    throttle_next_read(graph, request, throttled, 2)
+    answers = await graph.get_activities([kept, throttled])
+    assert answers[0] == created
+    assert isinstance(answers[1], GraphError)
+    assert (answers[1].status, answers[1].retry_after, answers[1].transient) == (429, 2, True)
+    again = await graph.get_activities([throttled])  # asked again, it is answered
+    assert isinstance(again[0], ActivityRecord)
+    assert again[0].external_id == throttled
+
+
+async def test_a_batch_of_more_than_twenty_requests_is_refused_whole(graph: LearningGraph) -> None:
+    assert await graph.get_activities([]) == []
+    with pytest.raises(GraphError) as refused:
+        await graph.get_activities([new_id() for _ in range(MAX_BATCH + 1)])
+    assert refused.value.status == 400
+    assert await graph.get_activities([new_id() for _ in range(MAX_BATCH)]) == [None] * MAX_BATCH
+
+
+async def test_content_is_looked_up_and_put_in_batches_each_under_its_own_rules(graph: LearningGraph) -> None:
+    known = await content(graph)
+    assert await graph.find_content_ids(["course-101", "no-such-course"]) == [known, None]
+    new, untitled = f"catalog-{uuid.uuid4()}", f"catalog-{uuid.uuid4()}"
+    answers = await graph.put_contents(
+        [(new, COURSE), (untitled, ContentWrite("", COURSE.content_web_url, "en"))]
+    )
+    assert isinstance(answers[0], str)
+    assert isinstance(answers[1], GraphError)
+    assert answers[1].status == 400  # a new content needs a title: refused alone, the other written
+    assert await graph.find_content_ids([new, untitled]) == [answers[0], None]

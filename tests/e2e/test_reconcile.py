@@ -75,3 +75,40 @@ def test_unreachable_graph_is_one_line_and_exit_2(stack: Stack) -> None:
     result = cli(stack, "reconcile", env={"BRIDGE_GRAPH_BASE_URL": "http://127.0.0.1:9/v1.0"})
     assert (result.returncode, result.stderr.count("\n")) == (2, 1), result.stderr
     assert "Graph could not be reached" in result.stderr
+
+
+def test_records_are_read_back_in_batches_and_a_throttled_read_alone_goes_again(stack: Stack) -> None:
+    cli(stack, "reconcile", "--source", "audit", "--repair")  # earlier runs' drift out of the way
+    events = [send(stack, externalCourseActivityId=f"rc-{uuid.uuid4()}") for _ in range(3)]
+    records = [wait_for(partial(stack.activity_of, "audit", e), what="applied") for e in events]
+    throttled = records[1]["externalcourseActivityId"]
+    log_url = f"{stack.sandbox}/_sandbox/requests"
+    before = max((e["batch"] or 0 for e in httpx.get(log_url, timeout=10).json()["value"]), default=0)
+    fault = {"status": 429, "retryAfterSeconds": 1, "method": "GET", "pathContains": throttled}
+    stack.faults(failNext=[fault])
+
+    result = cli(stack, "reconcile", "--source", "audit", "--json", "--rate", "100")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["drift"] == []
+    log = [
+        e
+        for e in httpx.get(log_url, timeout=10).json()["value"]
+        if e["client"] == "bridge" and (e["batch"] or 0) > before
+    ]
+    batches = [e for e in log if e["kind"] == "batch"]
+    reads = [e for e in log if e["kind"] == "activityByExternalId"]
+    assert batches
+    assert all(e["status"] == 200 for e in batches)
+    assert reads
+    assert all(e["batch"] is not None for e in reads)  # no read went alone
+    mine = {
+        r["externalcourseActivityId"]: [e for e in reads if r["externalcourseActivityId"] in e["path"]]
+        for r in records
+    }
+    first, again = mine[throttled]
+    assert (first["status"], first["injected"], again["status"]) == (429, True, 200)
+    assert again["batch"] > first["batch"]
+    for external_id, entries in mine.items():
+        if external_id != throttled:  # answered in the throttled read's batch, and not read again
+            assert [(e["status"], e["batch"]) for e in entries] == [(200, first["batch"])]

@@ -136,3 +136,42 @@ def test_the_cli_refuses_a_bad_file_with_one_line(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert ".csv or .json" in err
+
+
+def many(tmp_path: Path, count: int) -> list[tuple[str, CatalogEntry]]:
+    path = tmp_path / "many.csv"
+    path.write_text(
+        HEADER + "".join(f"c{n},Course {n},https://x.example/{n},en-us\n" for n in range(count)),
+        encoding="utf-8",
+    )
+    valid, _ = entries(path)
+    return valid
+
+
+async def test_entries_are_looked_up_then_written_twenty_to_a_batch(tmp_path: Path) -> None:
+    graph = FakeGraph()
+    graph.contents["c3"] = "content-known"
+    summary = await push_entries(graph, many(tmp_path, 25), CatalogSummary())
+    assert (summary.created, summary.updated) == (24, 1)
+    assert graph.batches == [
+        ("find_content_id", 20),
+        ("put_content", 20),
+        ("find_content_id", 5),
+        ("put_content", 5),
+    ]
+
+
+async def test_a_write_throttled_in_a_batch_waits_alone_and_a_refused_one_is_reported(tmp_path: Path) -> None:
+    graph = FakeGraph()
+    graph.errors_for[("put_content", "c1")].append(GraphError(429, "TooManyRequests", "slow", retry_after=2))
+    graph.errors_for[("put_content", "c2")].append(
+        GraphError(400, "BadRequest", "languageTag is not supported")
+    )
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    summary = await push_entries(graph, many(tmp_path, 4), CatalogSummary(), sleep=sleep)
+    assert (summary.created, [p.where for p in summary.rejected], waits) == (3, ["line 4"], [2])
+    assert graph.batches == [("find_content_id", 4), ("put_content", 4), ("put_content", 1)]

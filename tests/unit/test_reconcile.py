@@ -10,7 +10,8 @@ from shared.delivery import CourseActivityUpserter
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.graph.errors import GraphError
 from shared.graph.gateway import ActivityRecord
-from shared.operations.reconcile import Pacer, ReconcileReport, reconcile, rows_to_check
+from shared.operations.batching import Pacer
+from shared.operations.reconcile import ReconcileReport, reconcile, rows_to_check
 from tests.builders import USER_ID, event
 from tests.fakes import FakeGraph, MemoryStateStore
 
@@ -143,3 +144,33 @@ async def test_the_daily_timer_reports_counts_and_writes_nothing(
     assert (counts["missing"], counts["changed"], counts["foreignOwner"], counts["repaired"]) == (1, 1, 1, 0)
     assert "reconcile (report only): checked=4" in caplog.text
     assert set(graph.calls) <= {"get_activity", "find_content_id"}
+
+
+async def test_records_are_read_back_twenty_to_a_batch() -> None:
+    graph, state, upserter = await setup()
+    graph.contents.update({f"course-b{n}": f"c-b{n}" for n in range(21)})
+    for n in range(21):  # 25 records in all
+        await upserter.apply(make(eventId=f"b{n}", course={"externalId": f"course-b{n}"}))
+    graph.batches.clear()
+    report = await run(graph, state, upserter, repair=False)
+    assert (report.checked, report.in_line) == (25, 25)
+    assert graph.batches == [
+        ("find_content_id", 20),
+        ("find_content_id", 4),
+        ("get_activity", 20),
+        ("get_activity", 5),
+    ]
+
+
+async def test_a_read_throttled_in_a_batch_is_asked_again_alone_and_the_others_used() -> None:
+    graph, state, upserter = await setup()
+    await tamper(graph)
+    [throttled] = [r.external_id for r in by_content(graph, "c-202")]
+    graph.errors_for[("get_activity", throttled)].append(
+        GraphError(429, "TooManyRequests", "slow", retry_after=0)
+    )
+    graph.batches.clear()
+    report = await run(graph, state, upserter, repair=False)
+    assert graph.batches == [("find_content_id", 3), ("get_activity", 4), ("get_activity", 1)]
+    assert sorted(d.kind for d in report.drift) == ["changed", "foreignOwner", "missing"]
+    assert report.checked == 4

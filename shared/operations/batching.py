@@ -1,0 +1,117 @@
+"""How the operators' commands spend Graph's throttling budget: paced, waiting as Graph asks, and in
+JSON batches where many reads or writes go out together.
+
+Graph's throttling guidance: on a 429, wait as long as Retry-After says, then try again. In a batch
+"requests are evaluated individually against the applicable throttling limits" (JSON batching page):
+only the throttled requests wait and go again, in a later batch; the others' answers are used at once.
+Pacing counts requests, not round trips, for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from shared.graph.errors import GraphError
+from shared.graph.gateway import MAX_BATCH
+
+K = TypeVar("K")
+T = TypeVar("T")
+
+#: How many times one request is tried while Graph throttles it (or fails it transiently), and the
+#: longest wait honoured.
+THROTTLE_ATTEMPTS = 5
+LONGEST_WAIT = 120.0
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Pacer:
+    """At most `rate` Graph requests a second, so an operator's command never competes with the queue
+    side for Graph's throttling budget. A batch of n requests counts as n."""
+
+    def __init__(self, rate: float, sleep: Sleep = asyncio.sleep) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._sleep = sleep
+
+    async def wait(self, requests: int = 1) -> None:
+        now = time.monotonic()
+        if self._next > now:
+            await self._sleep(self._next - now)
+        self._next = max(now, self._next) + self._interval * requests
+
+
+def _wait(error: GraphError, attempt: int) -> float:
+    """Retry-After when Graph gave one, else 2 s, 4 s, 8 s...; never more than LONGEST_WAIT."""
+    return min(error.retry_after if error.retry_after is not None else 2.0 * 2**attempt, LONGEST_WAIT)
+
+
+async def throttled(call: Callable[[], Awaitable[T]], sleep: Sleep) -> T:
+    """One request: wait as long as Retry-After says, then try again."""
+    for attempt in range(THROTTLE_ATTEMPTS):
+        try:
+            return await call()
+        except GraphError as exc:
+            if not exc.transient or attempt + 1 == THROTTLE_ATTEMPTS:
+                raise
+            await sleep(_wait(exc, attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def in_batches(
+    keys: Sequence[K],
+    send: Callable[[Sequence[K]], Awaitable[Sequence[T | GraphError]]],
+    *,
+    pacer: Pacer | None = None,
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    size: int = MAX_BATCH,
+) -> AsyncIterator[tuple[K, T | GraphError]]:
+    """Each key with its final answer, as soon as it is known: `send` asks Graph for up to `size` keys
+    in one batch. A request throttled (or failed transiently) on its own waits its own Retry-After and
+    goes again in a later batch, alongside fresh keys, while the others' answers are yielded at once;
+    after THROTTLE_ATTEMPTS its GraphError is the answer. A transient failure of a whole batch puts all
+    of its keys back the same way; any other failure of a whole batch is raised.
+
+    Answers come in the order the keys were given, except for those that had to wait."""
+    fresh = deque(keys)
+    waiting: list[tuple[float, int, K, int]] = []  # heap of (not before, tie-break, key, attempts)
+    order = 0
+    # Time as the waits see it: the clock, plus whatever a sleep was asked for and did not take (a
+    # test's sleep takes none), so that a request slept for is due whatever the clock says.
+    skipped = 0.0
+    while fresh or waiting:
+        now = clock() + skipped
+        batch: list[tuple[K, int]] = []
+        while waiting and waiting[0][0] <= now and len(batch) < size:
+            _, _, key, attempts = heapq.heappop(waiting)
+            batch.append((key, attempts))
+        while fresh and len(batch) < size:
+            batch.append((fresh.popleft(), 0))
+        if not batch:
+            # Never a moment early: Graph counts a request retried too soon against the budget again.
+            until = waiting[0][0]
+            await sleep(math.ceil((until - now) * 1000) / 1000)
+            skipped += max(0.0, until - (clock() + skipped))
+            continue
+        if pacer is not None:
+            await pacer.wait(len(batch))
+        try:
+            answers: Sequence[T | GraphError] = await send([key for key, _ in batch])
+        except GraphError as exc:
+            if not exc.transient:
+                raise
+            answers = [exc] * len(batch)
+        answered = clock() + skipped
+        for (key, attempts), answer in zip(batch, answers, strict=True):
+            if isinstance(answer, GraphError) and answer.transient and attempts + 1 < THROTTLE_ATTEMPTS:
+                order += 1
+                heapq.heappush(waiting, (answered + _wait(answer, attempts), order, key, attempts + 1))
+            else:
+                yield key, answer

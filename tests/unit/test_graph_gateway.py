@@ -1,0 +1,154 @@
+"""The msgraph-sdk gateway over an in-process transport, for what the sandbox cannot show: requests
+built concurrently, and batch answers the sandbox never gives (424 and 429 for the batch itself)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import pytest
+from kiota_abstractions.authentication import AnonymousAuthenticationProvider
+from kiota_abstractions.request_information import RequestInformation
+from kiota_http.middleware.options import RetryHandlerOption
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_service_client import GraphServiceClient
+from msgraph_core import GraphClientFactory
+
+from shared.graph.errors import GraphError
+from shared.graph.gateway import ActivityRecord
+from shared.graph.msgraph_gateway import MsGraphLearningGraph
+
+PROVIDER = "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90"
+KEY = re.compile(r"externalcourseActivityId='([^']*)'")
+
+
+class SlowCredentials(AnonymousAuthenticationProvider):
+    """Signing a request suspends, as a managed identity's token refresh does."""
+
+    async def authenticate_request(
+        self, request: RequestInformation, additional_authentication_context: dict[str, Any] | None = None
+    ) -> None:
+        await asyncio.sleep(0.01)
+
+
+def gateway(
+    handler: Callable[[httpx.Request], httpx.Response], credentials: Any = None
+) -> MsGraphLearningGraph:
+    no_retries = RetryHandlerOption(max_retries=0)
+    http = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        options={no_retries.get_key(): no_retries},
+    )
+    adapter = GraphRequestAdapter(credentials or AnonymousAuthenticationProvider(), http)
+    adapter.base_url = "https://graph.test/v1.0"
+    return MsGraphLearningGraph(GraphServiceClient(request_adapter=adapter), PROVIDER)
+
+
+def activity(external_id: str) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.learningSelfInitiatedCourse",
+        "id": f"id-{external_id}",
+        "externalcourseActivityId": external_id,
+        "learnerUserId": "learner",
+        "learningContentId": "content",
+        "status": "inProgress",
+        "completionPercentage": 40,
+    }
+
+
+def by_key(request: httpx.Request) -> httpx.Response:
+    found = KEY.search(httpx.URL(str(request.url)).path)
+    assert found is not None
+    return httpx.Response(200, json=activity(found.group(1)))
+
+
+async def test_concurrent_reads_by_external_id_each_reach_their_own_record() -> None:
+    """The SDK's alternate-key builders write the key into their parent's path parameters; one
+    provider builder shared by concurrent requests sent each to the last key asked for."""
+    graph = gateway(by_key, SlowCredentials())
+    records = await asyncio.gather(*(graph.get_activity(f"a-{n}") for n in range(5)))
+    assert [r.external_id for r in records if r is not None] == [f"a-{n}" for n in range(5)]
+
+
+def batch_of(status: int, answers: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Any:
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1.0/$batch"
+        document = json.loads(request.content)
+        sent.extend(document["requests"])
+        return httpx.Response(status, json={"responses": answers(document["requests"])})
+
+    return handler, sent
+
+
+def throttled(request: dict[str, Any]) -> dict[str, Any]:
+    error = {"error": {"code": "TooManyRequests", "message": "Please retry again later."}}
+    return {"id": request["id"], "status": 429, "headers": {"Retry-After": "2.128"}, "body": error}
+
+
+async def test_a_batch_answered_424_still_gives_each_request_its_own_answer() -> None:
+    """Graph's throttling page says a batch holding a throttled request fails with 424 as a whole; the
+    batching page says 200. Either way the answers inside are read."""
+
+    def answers(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        first, second = requests
+        key = KEY.search(first["url"])
+        assert key is not None
+        external_id = unquote(key.group(1)).replace("''", "'")
+        return [throttled(second), {"id": first["id"], "status": 200, "body": activity(external_id)}]
+
+    handler, sent = batch_of(424, answers)
+    first, second = await gateway(handler).get_activities(["o'neil/1", "b"])
+    assert isinstance(first, ActivityRecord)
+    assert first.external_id == "o'neil/1"
+    assert isinstance(second, GraphError)
+    assert (second.status, second.retry_after) == (429, 2.128)
+    assert [r["url"] for r in sent] == [
+        f"/employeeExperience/learningProviders/{PROVIDER}/learningCourseActivities"
+        "(externalcourseActivityId='o%27%27neil%2F1')",
+        f"/employeeExperience/learningProviders/{PROVIDER}/learningCourseActivities"
+        "(externalcourseActivityId='b')",
+    ]
+    assert len({r["id"] for r in sent}) == 2
+
+
+async def test_a_batch_throttled_as_a_whole_raises_with_its_retry_after() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        error = {"error": {"code": "TooManyRequests", "message": "Please retry again later."}}
+        return httpx.Response(429, json=error, headers={"Retry-After": "7"})
+
+    with pytest.raises(GraphError) as refused:
+        await gateway(handler).find_content_ids(["course-101"])
+    assert (refused.value.status, refused.value.retry_after) == (429, 7)
+
+
+async def test_a_request_the_batch_did_not_answer_is_a_failure_of_its_own() -> None:
+    handler, _ = batch_of(200, lambda requests: [])
+    [answer] = await gateway(handler).find_content_ids(["course-101"])
+    assert isinstance(answer, GraphError)
+    assert answer.status == 502
+
+
+async def test_content_writes_go_as_json_bodies_with_their_content_type() -> None:
+    from shared.graph.gateway import ContentWrite
+
+    def answers(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"id": r["id"], "status": 200, "body": {"id": f"c{r['id']}"}} for r in requests]
+
+    handler, sent = batch_of(200, answers)
+    written = await gateway(handler).put_contents(
+        [
+            ("a", ContentWrite("A", "https://x.example/a", "en-us")),
+            ("b", ContentWrite("B", "https://x.example/b", "en")),
+        ]
+    )
+    assert written == ["c1", "c2"]
+    content_types = [{k.lower(): v for k, v in r["headers"].items()}["content-type"] for r in sent]
+    assert content_types == ["application/json", "application/json"]
+    assert [(r["method"], r["body"]["title"]) for r in sent] == [("PATCH", "A"), ("PATCH", "B")]
