@@ -81,8 +81,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+_BEGAN = time.monotonic()
+
+
 def progress(text: str) -> None:
-    print(f"bench: {text}", file=sys.stderr, flush=True)
+    print(f"bench [{time.monotonic() - _BEGAN:4.0f} s]: {text}", file=sys.stderr, flush=True)
 
 
 def measure(stack: BenchStack, args: argparse.Namespace, results: Results) -> None:
@@ -106,7 +109,6 @@ def measure(stack: BenchStack, args: argparse.Namespace, results: Results) -> No
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    began = time.monotonic()
     results = Results(datetime.now(UTC), args.concurrency, ack_latency_ms=ACK_LATENCY_MS)
     about = machine()
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
@@ -114,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         try:
             progress("starting the stack (Azurite, table proxy, Graph sandbox, two dev hosts)")
             stack.start()
-            stack.start_naive()
             measure(stack, args, results)
         except RuntimeError as exc:
             progress(f"failed: {exc}")
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render(results, about))
     print(details(results))
     draw(results, args.png, about.split(", load")[0])
-    progress(f"chart written to {args.png}; done in {time.monotonic() - began:.0f} s")
+    progress(f"chart written to {args.png}")
     return 0
 
 

@@ -115,18 +115,12 @@ class Bench:
         started = time.perf_counter()
         enqueue(self.stack.ports.connection_string(), events, delay=0)
         self.enqueue_rate = len(events) / (time.perf_counter() - started)
-        self._wait_writes(base + len(events), timeout=120 + len(events))
-        self._settle()
-        results = asyncio.run(
-            _post_all(
-                self.stack.naive,
-                self.stack.secret,
-                [self.workload.event(p, 10) for p in self.workload.fresh(2)],
-                1,
-            )
-        )
+        naive_events = [self.workload.event(p, 10) for p in self.workload.fresh(2)]
+        results = asyncio.run(_post_all(self.stack.naive, self.stack.secret, naive_events, 1))
         if any(status != 200 for _, status in results):
             raise RuntimeError(f"the naive handler failed its warm-up: {results}{self._log('naive')}")
+        self._wait_writes(base + len(events) + len(naive_events), timeout=120 + len(events))
+        self._settle()
 
     # -- acknowledgement latency ------------------------------------------------------------------
 
@@ -160,7 +154,7 @@ class Bench:
 
     def _bridge_phase(self, kind: str, latency_ms: int, events: list[dict[str, Any]]) -> Phase:
         count = len(events)
-        delay = max(1, math.ceil(1.5 * count / self.enqueue_rate + 0.5))
+        delay = max(1, math.ceil(2 * count / self.enqueue_rate + 1))
         base = self.stack.graph_writes()
         started = time.perf_counter()
         enqueue(self.stack.ports.connection_string(), events, delay)

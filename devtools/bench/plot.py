@@ -28,6 +28,7 @@ def draw(results: Results, path: Path, about: str) -> None:
         if points:
             xs, ys = zip(*points, strict=True)
             axes.plot(xs, ys, color=color, linestyle=line, marker="o", label=label)
+    axes.set_xticks(sorted({p.latency_ms for p in results.phases}))
     axes.set_xlabel("Graph latency injected by the sandbox (ms)")
     axes.set_ylabel("events per second")
     axes.set_ylim(bottom=0)

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -65,7 +66,15 @@ class BenchStack(LocalStack):
         self.services["proxy"] = proxy
         proxy.wait_ready(self.proxy_port)
 
-    def start_naive(self) -> None:
+    def start(self) -> Self:
+        """The project's stack, and the naive handler's dev host starting beside it."""
+        naive = self._naive_service().start()
+        self.services["naive"] = naive
+        super().start()
+        naive.wait_ready(f"{self.naive}/webhooks/generic", timeout=120)
+        return self
+
+    def _naive_service(self) -> Service:
         """The naive handler as a function app of its own, served by the same dev host code and the
         same host.json as the bridge, with its own settings."""
         app_dir = self.workdir / "naive-app"
@@ -74,15 +83,13 @@ class BenchStack(LocalStack):
         (app_dir / "function_app.py").write_text("from devtools.bench.naive import app  # noqa: F401\n")
         settings = self.workdir / "naive.settings.json"
         settings.write_text(json.dumps({"IsEncrypted": False, "Values": self.naive_settings}))
-        service = devhost(
+        return devhost(
             self.naive_port,
-            {"DEVHOST_LOG_LEVEL": "WARNING"},
+            self.devhost_env,
             settings=settings,
             app_dir=app_dir,
             log_path=self.workdir / "naive.log",
-        ).start()
-        self.services["naive"] = service
-        service.wait_ready(f"{self.naive}/webhooks/generic", timeout=120)
+        )
 
     @property
     def naive_settings(self) -> dict[str, str]:

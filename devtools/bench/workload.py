@@ -38,7 +38,9 @@ class Pair:
 class Workload:
     """Learners x courses: enough distinct pairs for every new activity of the run."""
 
-    def __init__(self, pairs_needed: int, learners: int = 50) -> None:
+    def __init__(self, pairs_needed: int) -> None:
+        # About as many learners as courses: the warm-up (one event each) stays small.
+        learners = max(5, min(50, math.isqrt(pairs_needed)))
         self.learners = [f"bench{i:03d}@bench.example" for i in range(learners)]
         courses = max(1, math.ceil(pairs_needed / learners))
         self.courses = [f"bench-course-{j:03d}" for j in range(courses)]
