@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         finally:
             stack.stop()
-    print(render(results, about))
+    print(render(results, about, args.smoke))
     print(details(results))
     draw(results, args.png, about.split(", load")[0])
     progress(f"chart written to {args.png}")

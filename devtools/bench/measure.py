@@ -36,7 +36,7 @@ from shared.sources.formats.generic import signed_headers
 
 BRIDGE, NAIVE = "bridge", "naive"
 NEW, UPDATE = "new", "update"
-_POLL = 0.05
+_POLL = 0.1
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class Bench:
         progress = self._wait_writes(base + count, timeout=60 + count * (1 + latency_ms / 100))
         self._settle()
         usage = before.until(self.stack.read())
-        rate = _rate(progress, base, count, visible_at)
+        rate = _rate(progress, base, count, visible_at, self.concurrency)
         return Phase(BRIDGE, kind, latency_ms, count, rate, usage, notes=notes)
 
     def _naive_phase(self, kind: str, latency_ms: int, events: list[dict[str, Any]]) -> Phase:
@@ -221,13 +221,15 @@ class Bench:
         return [_cold(BRIDGE, bridge), _cold(NAIVE, naive)]
 
 
-def _rate(progress: list[tuple[float, int]], base: int, count: int, visible_at: float) -> float:
+def _rate(
+    progress: list[tuple[float, int]], base: int, count: int, visible_at: float, concurrency: int
+) -> float:
     """Events a second from the first record seen written to the last. Before the first, the queue
     poller may still be backing off after the idle pause (up to maxPollingInterval): latency, not
-    throughput. A phase too small for that (all seen at once) is timed from when it became visible."""
+    throughput. A phase of a few batches only (a smoke run) is timed from when it became visible."""
     done_at = progress[-1][0]
     first_at, first = next((t, n - base) for t, n in progress if n > base)
-    if count - first >= max(1, count // 4) and done_at > first_at:
+    if count >= 4 * concurrency and done_at > first_at:
         return (count - first) / (done_at - first_at)
     return count / max(done_at - visible_at, 1e-3)
 

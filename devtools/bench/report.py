@@ -43,8 +43,12 @@ def _commit() -> str:
     return sha + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def render(results: Results, about: str) -> str:
-    lines = [f"Bench of {results.started:%Y-%m-%d %H:%M} UTC on {about}.", ""]
+def render(results: Results, about: str, smoke: bool = False) -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [f"Bench of {results.started:%Y-%m-%d %H:%M} UTC on {about}; load average {load} at the end."]
+    if smoke:
+        lines.append("Smoke run: too small for its figures to mean anything.")
+    lines.append("")
     lines += _acks(results)
     lines += _queue_side(results)
     lines += _cold(results)
@@ -73,8 +77,10 @@ def _acks(results: Results) -> list[str]:
             ]
         )
     caption = (
-        f"**Acknowledgement latency**, ms, at {results.ack_latency_ms} ms Graph latency: the bridge's 202 "
-        "(once the event is queued) against the naive handler's 200 (once Graph is written)."
+        f"**Acknowledgement latency**, ms, at {results.ack_latency_ms} ms Graph latency: single-event "
+        "webhooks for new activities, the bridge's 202 (once the event is queued; its queue side works "
+        "through the same events meanwhile, in the same process) against the naive handler's 200 (once "
+        "Graph is written)."
     )
     failures = [
         f"{a.system} with {a.senders} senders: {a.failures} failed" for a in results.acks if a.failures
@@ -157,7 +163,8 @@ def _cold(results: Results) -> list[str]:
     ]
     caption = (
         f"**Cold start**, ms, median of {bridge.runs} fresh interpreters, Graph latency 0: the bridge's "
-        "first message goes through `apply_event` (learner and course looked up, GET, POST)."
+        "first message through `apply_event` (learner and course looked up, GET, POST, its state rows); "
+        "the naive handler's first request (signature, learner, course, GET, POST)."
     )
     return [caption, "", *_table(["", "bridge", "naive"], rows)]
 

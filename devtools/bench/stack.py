@@ -36,6 +36,8 @@ def cpu_seconds(pid: int) -> float:
 class BenchStack(LocalStack):
     proxy_port: int = field(default_factory=free_port)
     naive_port: int = field(default_factory=free_port)
+    #: One kept-alive client for the meters, which are read many times a second.
+    _meters: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10), init=False, repr=False)
 
     @property
     def settings_values(self) -> dict[str, str]:
@@ -104,21 +106,29 @@ class BenchStack(LocalStack):
         assert process is not None
         return process.pid
 
+    def stop(self) -> None:
+        self._meters.close()
+        super().stop()
+
     def read(self) -> Reading:
         """Every meter at once, for the difference across a phase."""
-        graph = httpx.get(f"{self.sandbox}/_sandbox/stats", timeout=10).json()["requests"]
-        tables = httpx.get(f"http://127.0.0.1:{self.proxy_port}/_counts", timeout=10).json()
+        graph = self._graph_stats()
+        tables = self._table_counts()
         cpu = {name: cpu_seconds(self.pid(name)) for name in ("devhost", "naive", "azurite", "proxy")}
-        return Reading(time.perf_counter(), cpu, Counter(tables), Counter(graph))
+        return Reading(time.perf_counter(), cpu, tables, graph)
 
     def graph_writes(self) -> int:
         """Successful course-activity writes the sandbox has answered so far (any client)."""
-        stats = httpx.get(f"{self.sandbox}/_sandbox/stats", timeout=10).json()["requests"]
-        return writes_in(Counter(stats))
+        return writes_in(self._graph_stats())
 
     def table_calls(self) -> int:
-        counts = httpx.get(f"http://127.0.0.1:{self.proxy_port}/_counts", timeout=10).json()
-        return sum(counts.values())
+        return sum(self._table_counts().values())
+
+    def _graph_stats(self) -> Counter[str]:
+        return Counter(self._meters.get(f"{self.sandbox}/_sandbox/stats").json()["requests"])
+
+    def _table_counts(self) -> Counter[str]:
+        return Counter(self._meters.get(f"http://127.0.0.1:{self.proxy_port}/_counts").json())
 
 
 def writes_in(graph: Counter[str]) -> int:
