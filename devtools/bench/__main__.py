@@ -24,7 +24,7 @@ from pathlib import Path
 
 from devtools.bench.measure import Bench, Results, pairs_needed
 from devtools.bench.plot import draw
-from devtools.bench.report import details, machine, render
+from devtools.bench.report import calibration, details, machine, render
 from devtools.bench.stack import BenchStack
 from devtools.bench.workload import Workload
 from devtools.localstack.processes import ROOT
@@ -49,7 +49,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--smoke", action="store_true", help="a small run (about a minute), for the test suite"
     )
-    parser.add_argument("--events", type=int, help="events per queue-side phase (default 200; smoke 16)")
+    parser.add_argument("--events", type=int, help="events per queue-side phase (default 150; smoke 16)")
     parser.add_argument(
         "--senders", type=_ints, help="concurrent senders for ack latency (default 1,50; smoke 1,10)"
     )
@@ -68,10 +68,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--png", type=Path, help=f"the chart (default {DEFAULT_PNG.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     smoke = args.smoke
-    args.events = args.events or (16 if smoke else 200)
+    args.events = args.events or (16 if smoke else 150)
     args.senders = args.senders or ([1, 10] if smoke else [1, 50])
     args.ack_requests = args.ack_requests or ([5, 20] if smoke else [100, 300])
-    args.cold_runs = args.cold_runs if args.cold_runs is not None else (1 if smoke else 5)
+    args.cold_runs = args.cold_runs if args.cold_runs is not None else (1 if smoke else 3)
     args.png = args.png or (SMOKE_PNG if smoke else DEFAULT_PNG)
     if len(args.senders) != len(args.ack_requests):
         parser.error("--senders and --ack-requests need as many values each")
@@ -99,7 +99,7 @@ def measure(stack: BenchStack, args: argparse.Namespace, results: Results) -> No
     bench.warm_up()
     stack.faults(latencyMs=ACK_LATENCY_MS)
     for senders, requests in zip(args.senders, args.ack_requests, strict=True):
-        progress(f"acknowledgement latency, {senders} senders, {requests} requests each system")
+        progress(f"acknowledgement latency, {senders} concurrent sender(s), {requests} requests each system")
         results.acks += bench.acks(senders, requests)
     for latency in args.latencies:
         progress(f"queue side at {latency} ms Graph latency, {args.events} events a phase")
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     results = Results(datetime.now(UTC), args.concurrency, ack_latency_ms=ACK_LATENCY_MS)
     about = machine()
+    calibrated = calibration()
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         stack = BenchStack(Path(workdir), new_webhook_secret(), devhost_env={"DEVHOST_LOG_LEVEL": "INFO"})
         try:
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         finally:
             stack.stop()
+    results.calibration = (calibrated, calibration())
     print(render(results, about, args.smoke))
     print(details(results))
     draw(results, args.png, about.split(", load")[0])

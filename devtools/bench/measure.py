@@ -87,6 +87,8 @@ class Results:
     acks: list[Acks] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
     ack_latency_ms: int = 50
+    #: CPU seconds of a fixed loop at the start and at the end of the run (report.calibration).
+    calibration: tuple[float, float] | None = None
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -30,6 +31,14 @@ def machine() -> str:
     )
 
 
+def calibration() -> float:
+    """CPU seconds of a fixed loop, in this process: how much slower than usual the machine's cores
+    are right now (other work, a busy sibling hyperthread). Figures in CPU time scale with it."""
+    started = time.process_time()
+    sum(range(10**7))
+    return time.process_time() - started
+
+
 def _commit() -> str:
     executable = shutil.which("git")
 
@@ -46,6 +55,12 @@ def _commit() -> str:
 def render(results: Results, about: str, smoke: bool = False) -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [f"Bench of {results.started:%Y-%m-%d %H:%M} UTC on {about}; load average {load} at the end."]
+    if results.calibration:
+        start, end = (f"{seconds * 1000:.0f}" for seconds in results.calibration)
+        lines.append(
+            f"Calibration: `sum(range(10**7))` took {start} ms of CPU at the start and {end} ms at the end "
+            "(CPU figures scale with it)."
+        )
     if smoke:
         lines.append("Smoke run: too small for its figures to mean anything.")
     lines.append("")
