@@ -1,11 +1,12 @@
-# Two commands: `make run` (the bridge locally) and `make test` (the whole suite). Both install what
-# they need on first use: a .venv from requirements-dev.txt, the npm packages (Azurite) and, for the
-# offline infrastructure checks, checkov in its own .venv-checkov.
+# Two commands: `make run` (the bridge locally) and `make test` (the whole suite); and `make bench`
+# (figures, beside a naive handler's). They install what they need on first use: a .venv from
+# requirements-dev.txt, the npm packages (Azurite) and, for the offline infrastructure checks, checkov
+# in its own .venv-checkov (the bench does not need it).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint typecheck unit e2e clean
+.PHONY: run test bench lint typecheck unit e2e clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,10 @@ run: deps
 
 test: deps
 	$(PY) -m devtools.check
+
+# BENCH_ARGS: e.g. `make bench BENCH_ARGS="--events 400"`, or `--smoke` (python -m devtools.bench --help).
+bench: $(VENV)/.installed node_modules/.installed
+	$(PY) -m devtools.bench $(BENCH_ARGS)
 
 lint: deps
 	$(PY) -m ruff check .

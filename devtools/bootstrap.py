@@ -2,6 +2,7 @@
 
     python3 devtools/bootstrap.py run     # = make run
     python3 devtools/bootstrap.py test    # = make test
+    python3 devtools/bootstrap.py bench   # = make bench (arguments go to python -m devtools.bench)
 
 Standard library only: it creates .venv, installs requirements-dev.txt and the npm packages when
 they are missing or older than their lists, then runs the same module make would.
@@ -63,7 +64,7 @@ def _npm() -> str:
 
 
 def main() -> int:
-    commands = {"run": "devtools.localstack", "test": "devtools.check"}
+    commands = {"run": "devtools.localstack", "test": "devtools.check", "bench": "devtools.bench"}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2

@@ -1,137 +1,133 @@
-"""`python -m devtools.bench [--events N]`: cold-start and end-to-end latency figures, on this machine.
+"""`python -m devtools.bench [--smoke] [--events N] ...` (`make bench`): the bridge's figures beside a naive
+handler's, measured in one run on a stack the bench starts for itself.
 
-1. Import time of azure.functions alone and of function_app, medians of fresh interpreters (measured
-   as `python -m devtools.coldstart` does, which also times the first webhook), beside the one-off cost
-   of the Graph client the queue side pays on first use.
-2. Webhook to Graph: on a fresh local stack (Azurite, the sandbox, the dev host), N events sent one
-   at a time; for each, the time of the 202 answer and the time from the 202 to the record being
-   visible in the sandbox. Then one batch of N events in a single webhook, until all are visible.
+It starts Azurite (in memory), a counting proxy in front of Azurite's table endpoint, the seeded Graph
+sandbox, the dev host serving the bridge, and a second dev host serving the naive handler
+(`devtools/bench/naive.py`), then measures (see `devtools/bench/measure.py`): cold start,
+acknowledgement latency under 1 and 50 concurrent senders, and the queue side's events/s, CPU per
+event of the worker and of Azurite, Table round trips and Graph calls per event, for new activities
+and updates at 0, 50 and 150 ms of Graph latency. It prints Markdown tables on stdout (progress goes
+to stderr) and draws throughput against Graph latency into a PNG.
+
+It measures whatever code is in the tree. The machine is shared: figures are noisy, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
+import json
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devtools.coldstart import Figures, child_env, measure_import
+from devtools.bench.measure import Bench, Results, pairs_needed
+from devtools.bench.plot import draw
+from devtools.bench.report import calibration, details, machine, render
+from devtools.bench.stack import BenchStack
+from devtools.bench.workload import Workload
 from devtools.localstack.processes import ROOT
 from devtools.localstack.settings import new_webhook_secret
-from devtools.localstack.stack import LocalStack, wait_for
 
-_GRAPH_FIRST_USE = """
-import asyncio, time
-import function_app
-t = time.perf_counter()
-worker = function_app.bridge.get().worker()
-built = time.perf_counter() - t
-async def first_call():
-    await worker._upserter._graph.find_content_id("course-101")
-t = time.perf_counter()
-asyncio.run(first_call())
-print(built, time.perf_counter() - t)
-"""
+DEFAULT_PNG = ROOT / "docs" / "bench-throughput.png"
+SMOKE_PNG = ROOT / ".local" / "bench-smoke.png"
+#: Graph latency while acknowledgement latency is measured (the naive handler's answer waits for Graph).
+ACK_LATENCY_MS = 50
 
 
-def _python(code: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    return result.stdout.strip()
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _summary(name: str, seconds: list[float]) -> str:
-    ms = [s * 1000 for s in seconds]
-    return (
-        f"{name:<34} n={len(ms):<4} median={statistics.median(ms):7.1f} ms  "
-        f"p95={_pct(ms, 0.95):7.1f} ms  max={max(ms):7.1f} ms"
+    parser.add_argument(
+        "--smoke", action="store_true", help="a small run (about a minute), for the test suite"
     )
-
-
-def bench_imports(stack: LocalStack, runs: int) -> None:
-    env = child_env(stack.settings_values)
-    alone, app = Figures("import azure.functions"), Figures("import function_app")
-    for _ in range(runs):
-        measure_import(alone, "azure.functions", ROOT, env)
-        measure_import(app, "function_app", ROOT, env)
-    print(_summary(alone.label, alone.imports))
-    print(
-        _summary(app.label, app.imports)
-        + f"  ({statistics.median(app.imports) / statistics.median(alone.imports):.2f}x azure.functions)"
+    parser.add_argument("--events", type=int, help="events per queue-side phase (default 150; smoke 16)")
+    parser.add_argument(
+        "--senders", type=_ints, help="concurrent senders for ack latency (default 1,50; smoke 1,10)"
     )
-    built, first = (float(x) for x in _python(_GRAPH_FIRST_USE, env).split())
-    print(
-        f"{'Graph client, first use (once)':<34} build={built * 1000:.0f} ms  "
-        f"first request={first * 1000:.0f} ms"
+    parser.add_argument(
+        "--ack-requests", type=_ints, help="requests for each --senders value (default 100,300; smoke 5,20)"
     )
-
-
-def _event(activity_id: str) -> dict[str, object]:
-    return {
-        "eventId": f"bench-{uuid.uuid4()}",
-        "occurredAt": datetime.now(UTC).isoformat(),
-        "learner": {"email": "ada.lovelace@contoso.example"},
-        "course": {"externalId": "course-101"},
-        "status": "inProgress",
-        "completionPercentage": 50,
-        "externalCourseActivityId": activity_id,
-    }
-
-
-def bench_latency(stack: LocalStack, events: int) -> None:
-    warm = f"bench-warm-{uuid.uuid4()}"
-    stack.send(_event(warm))
-    wait_for(lambda: stack.activity(warm), timeout=60, what="the warm-up event")
-    answer, visible = [], []
-    for _ in range(events):
-        activity_id = f"bench-{uuid.uuid4()}"
-        started = time.perf_counter()
-        response = stack.send(_event(activity_id))
-        accepted = time.perf_counter()
-        assert response.status_code == 202, response.text
-        wait_for(lambda: stack.activity(activity_id), timeout=60, what=activity_id)  # noqa: B023
-        answer.append(accepted - started)
-        visible.append(time.perf_counter() - accepted)
-    print(_summary("webhook answered (202)", answer))
-    print(_summary("202 -> record in Graph (one event)", visible))
-    ids = [f"bench-{uuid.uuid4()}" for _ in range(events)]
-    started = time.perf_counter()
-    response = stack.send([_event(a) for a in ids])
-    accepted = time.perf_counter()
-    assert response.status_code == 202, response.text
-    for activity_id in ids:
-        wait_for(lambda: stack.activity(activity_id), timeout=120, what=activity_id)  # noqa: B023
-    done = time.perf_counter()
-    print(
-        f"{f'batch of {events} in one webhook':<34} 202 after {(accepted - started) * 1000:.0f} ms, "
-        f"all in Graph {(done - accepted):.2f} s later ({events / (done - accepted):.0f} events/s)"
+    parser.add_argument("--latencies", type=_ints, default=[0, 50, 150], help="Graph latencies, ms")
+    parser.add_argument(
+        "--cold-runs", type=int, help="fresh interpreters for cold start (default 5; smoke 1)"
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="the naive handler's concurrent senders (default: host.json batchSize)",
+    )
+    parser.add_argument("--png", type=Path, help=f"the chart (default {DEFAULT_PNG.relative_to(ROOT)})")
+    args = parser.parse_args(argv)
+    smoke = args.smoke
+    args.events = args.events or (16 if smoke else 150)
+    args.senders = args.senders or ([1, 10] if smoke else [1, 50])
+    args.ack_requests = args.ack_requests or ([5, 20] if smoke else [100, 300])
+    args.cold_runs = args.cold_runs if args.cold_runs is not None else (1 if smoke else 3)
+    args.png = args.png or (SMOKE_PNG if smoke else DEFAULT_PNG)
+    if len(args.senders) != len(args.ack_requests):
+        parser.error("--senders and --ack-requests need as many values each")
+    if args.concurrency is None:
+        host_json = json.loads((ROOT / "host.json").read_text())
+        args.concurrency = int(host_json.get("extensions", {}).get("queues", {}).get("batchSize", 16))
+    return args
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__)
-    parser.add_argument("--events", type=int, default=30)
-    parser.add_argument("--import-runs", type=int, default=7)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
-        stack = LocalStack(Path(workdir), new_webhook_secret())
+_BEGAN = time.monotonic()
+
+
+def progress(text: str) -> None:
+    print(f"bench [{time.monotonic() - _BEGAN:4.0f} s]: {text}", file=sys.stderr, flush=True)
+
+
+def measure(stack: BenchStack, args: argparse.Namespace, results: Results) -> None:
+    workload = Workload(pairs_needed(args.ack_requests, args.events, len(args.latencies), args.cold_runs))
+    workload.seed(stack.sandbox)
+    bench = Bench(stack, workload, args.concurrency)
+    if args.cold_runs:
+        progress(f"cold start, {args.cold_runs} fresh interpreters each")
+        results.cold = bench.cold_start(args.cold_runs)
+    progress("warming up (every learner and course once)")
+    bench.warm_up()
+    stack.faults(latencyMs=ACK_LATENCY_MS)
+    for senders, requests in zip(args.senders, args.ack_requests, strict=True):
+        progress(f"acknowledgement latency, {senders} concurrent sender(s), {requests} requests each system")
+        results.acks += bench.acks(senders, requests)
+    for latency in args.latencies:
+        progress(f"queue side at {latency} ms Graph latency, {args.events} events a phase")
+        results.phases += bench.queue_side(latency, args.events)
+    stack.faults()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    results = Results(datetime.now(UTC), args.concurrency, ack_latency_ms=ACK_LATENCY_MS)
+    about = machine()
+    calibrated = calibration()
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+        stack = BenchStack(Path(workdir), new_webhook_secret(), devhost_env={"DEVHOST_LOG_LEVEL": "INFO"})
         try:
+            progress("starting the stack (Azurite, table proxy, Graph sandbox, two dev hosts)")
             stack.start()
-            bench_imports(stack, args.import_runs)
-            bench_latency(stack, args.events)
+            measure(stack, args, results)
+        except RuntimeError as exc:
+            progress(f"failed: {exc}")
+            return 1
         finally:
             stack.stop()
+    results.calibration = (calibrated, calibration())
+    print(render(results, about, args.smoke))
+    print(details(results))
+    draw(results, args.png, about.split(", load")[0])
+    progress(f"chart written to {args.png}")
     return 0
 
 

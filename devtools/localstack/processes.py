@@ -163,9 +163,16 @@ def graph_sandbox(port: int, *, seed: Path | None = None, log_path: Path | None 
 
 
 def devhost(
-    port: int, env: Mapping[str, str], *, settings: Path | None = None, log_path: Path | None = None
+    port: int,
+    env: Mapping[str, str],
+    *,
+    settings: Path | None = None,
+    app_dir: Path | None = None,
+    log_path: Path | None = None,
 ) -> Service:
     argv = [sys.executable, "-m", "devtools.devhost", "--port", str(port)]
     if settings is not None:
         argv += ["--settings", str(settings)]
+    if app_dir is not None:  # another function app than this project's (the bench's naive handler)
+        argv += ["--app-dir", str(app_dir)]
     return Service("devhost", argv, env=env, log_path=log_path)

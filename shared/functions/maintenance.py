@@ -28,8 +28,8 @@ async def reconcile_report(bridge: Bridge) -> dict[str, int]:
     `repair`)."""
     from shared.delivery.upsert import CourseActivityUpserter
     from shared.graph.msgraph_gateway import build_learning_graph
-    from shared.operations.maintenance import MaintainedStore
     from shared.operations.batching import Pacer
+    from shared.operations.maintenance import MaintainedStore
     from shared.operations.reconcile import reconcile, rows_to_check
     from shared.telemetry import record_drift
 

@@ -1,0 +1,28 @@
+"""`make bench` at smoke size, so the bench keeps working. Its figures are never asserted (the machines
+are shared and noisy): only that it printed its tables and drew its chart."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_smoke_bench_prints_its_tables_and_draws_its_chart(tmp_path: Path) -> None:
+    chart = tmp_path / "throughput.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "devtools.bench", "--smoke", "--png", str(chart)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert any("bridge p50" in row for row in rows), result.stdout
+    assert any("bridge events/s" in row for row in rows), result.stdout
+    assert sum(row.startswith(("| new activity", "| update")) for row in rows) == 6, result.stdout
+    assert any("first message" in row for row in rows), result.stdout
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
