@@ -21,10 +21,14 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.method import Method
 from kiota_abstractions.native_response_handler import NativeResponseHandler
 from kiota_abstractions.request_information import RequestInformation
+from kiota_http.middleware import (
+    ParametersNameDecodingHandler,
+    RedirectHandler,
+    UserAgentHandler,
+)
+from kiota_http.middleware.middleware import BaseMiddleware
 from kiota_http.middleware.options import (
     ResponseHandlerOption,
-    RetryHandlerOption,
-    UrlReplaceHandlerOption,
 )
 from kiota_http.observability_options import ObservabilityOptions
 from msgraph.generated.models.course_status import CourseStatus as GraphCourseStatus
@@ -38,6 +42,7 @@ from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
+from msgraph_core.middleware import GraphTelemetryHandler
 
 from shared.config.settings import GraphAuth, Settings
 from shared.events.model import CourseStatus
@@ -449,16 +454,8 @@ def _record(activity: LearningCourseActivity) -> ActivityRecord:
 
 def build_learning_graph(settings: Settings) -> MsGraphLearningGraph:
     """One Graph client per worker: the httpx pool and token cache are reused across messages."""
-    # The URL-replace middleware (a /users/TokenToReplace -> /me helper the bridge does not use) puts
-    # the full URL, learner identifiers included, on its span whatever the EUII setting: switch it off.
-    no_url_replace = UrlReplaceHandlerOption(enabled=False)
-    # No retries inside the SDK: its handler sleeps through up to three Retry-Afters of up to 180 s in
-    # one invocation (and retries POSTs). Waiting is the queue's job: a throttled event goes back on
-    # the queue with the delay Graph asked for (shared.delivery.worker).
-    no_retries = RetryHandlerOption(max_retries=0)
-    options = {no_url_replace.get_key(): no_url_replace, no_retries.get_key(): no_retries}
-    http_client = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(timeout=_TIMEOUT), options=options
+    http_client = GraphClientFactory.create_with_custom_middleware(
+        middleware=graph_middleware(), client=httpx.AsyncClient(timeout=_TIMEOUT)
     )
     adapter = GraphRequestAdapter(_auth_provider(settings), http_client)
     adapter.base_url = settings.graph_base_url
@@ -468,6 +465,20 @@ def build_learning_graph(settings: Settings) -> MsGraphLearningGraph:
     return MsGraphLearningGraph(
         GraphServiceClient(request_adapter=adapter), settings.provider_registration_id
     )
+
+
+def graph_middleware() -> list[BaseMiddleware]:
+    """The SDK's middleware the bridge needs, and only that: each handler costs a span and a hop on
+    every request (a worker's CPU per event is mostly Graph requests). Left out:
+    - the retry handler: it sleeps through up to three Retry-Afters of up to 180 s in one invocation
+      (and retries POSTs); waiting is the queue's job (a throttled event goes back on the queue with
+      the delay Graph asked for, shared.delivery.worker);
+    - the URL-replace handler (a /users/TokenToReplace -> /me helper the bridge does not use), which
+      puts the full URL, learner identifiers included, on its span whatever the EUII setting;
+    - the headers- and body-inspection handlers, which only keep copies for callers that ask.
+    Kept: redirects, `$`-parameter names decoded as Graph expects, the User-Agent and SdkVersion
+    headers Graph asks clients to send."""
+    return [RedirectHandler(), ParametersNameDecodingHandler(), UserAgentHandler(), GraphTelemetryHandler()]
 
 
 def _auth_provider(settings: Settings) -> AuthenticationProvider:

@@ -152,3 +152,13 @@ async def test_content_writes_go_as_json_bodies_with_their_content_type() -> Non
     content_types = [{k.lower(): v for k, v in r["headers"].items()}["content-type"] for r in sent]
     assert content_types == ["application/json", "application/json"]
     assert [(r["method"], r["body"]["title"]) for r in sent] == [("PATCH", "A"), ("PATCH", "B")]
+
+
+def test_the_graph_client_has_no_retry_or_url_replace_handler() -> None:
+    """Waiting is the queue's job, and the URL-replace handler puts learner identifiers on spans."""
+    from kiota_http.middleware import RetryHandler, UrlReplaceHandler
+
+    from shared.graph.msgraph_gateway import graph_middleware
+
+    kinds = {type(handler) for handler in graph_middleware()}
+    assert not kinds & {RetryHandler, UrlReplaceHandler}
