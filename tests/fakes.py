@@ -252,7 +252,13 @@ class MemoryStateStore:
         return self.activities.get(activity_id)
 
     async def load(self, activity_id: str) -> tuple[ActivityState | None, list[EventEntry]]:
-        return self.activities.get(activity_id), list(self.event_log[activity_id].values())
+        log = self.event_log[activity_id]
+        tombstones = [
+            EventEntry.tombstone(source, event_id, voided_by)
+            for (source, event_id), voided_by in self.voids[activity_id].items()
+            if (source, event_id) not in log
+        ]
+        return self.activities.get(activity_id), [*log.values(), *tombstones]
 
     async def claim_activity(
         self, activity_id: str, owner: ActivityOwner, entries: Sequence[EventEntry] = ()
@@ -292,7 +298,7 @@ class MemoryStateStore:
             self.event_log[activity_id][key] = replace(self.event_log[activity_id][key], voided_by=voided_by)
 
     async def events(self, activity_id: str) -> list[EventEntry]:
-        return list(self.event_log[activity_id].values())
+        return (await self.load(activity_id))[1]
 
     async def dead_letter(self, source: str, event_id: str) -> DeadLetterRecord | None:
         return self.letters.get((source, event_id))

@@ -186,21 +186,41 @@ class CourseActivityUpserter:
             async with turn.lock:
                 await asyncio.sleep(0)  # let events started with this one join it
                 if not mine.answer.done():
-                    batch = self._waiting.pop((activity_id, owner))
-                    try:
-                        result = await _guarded(self._sync(activity_id, owner, [w.entry for w in batch]))
-                    except Exception as exc:
-                        for other in batch:
-                            if other is not mine:
-                                other.answer.set_exception(exc)
-                        raise
-                    for other in batch:
-                        other.answer.set_result(result)
-            return mine.answer.result()
+                    return await self._sync_group(
+                        activity_id, owner, self._waiting.pop((activity_id, owner)), mine
+                    )
+                answer = mine.answer.result()  # raises the group's failure
+                if isinstance(answer, UpsertResult):
+                    return answer
+                return await _guarded(self._sync(activity_id, owner, [entry]))  # the group failed for good
         finally:
             turn.users -= 1
             if not turn.users:
                 del self._turns[activity_id]
+
+    async def _sync_group(
+        self, activity_id: str, owner: ActivityOwner, group: list[_Waiting], leader: _Waiting
+    ) -> UpsertResult:
+        """Sync the group's entries together; every member gets the answer. A permanent failure may be
+        one member's alone (a redelivery in the group changes nothing and cannot fail): each member
+        then tries on its own. A wait (throttling, an outage) is everyone's."""
+        others = [w for w in group if w is not leader]
+        try:
+            result = await _guarded(self._sync(activity_id, owner, [w.entry for w in group]))
+        except PermanentFailure:
+            if not others:
+                raise
+            for other in others:
+                other.answer.set_result(_ALONE)
+            return await _guarded(self._sync(activity_id, owner, [leader.entry]))
+        except BaseException as exc:
+            failure = exc if isinstance(exc, Exception) else TransientFailure("interrupted", "Cancelled.")
+            for other in others:
+                other.answer.set_exception(failure)
+            raise
+        for other in others:
+            other.answer.set_result(result)
+        return result
 
     async def _register_content(self, event: CanonicalEvent) -> bool:
         language = self._content_languages.get(event.source)
@@ -237,7 +257,9 @@ class CourseActivityUpserter:
     async def _withdraw(self, source: str, event_id: str, activity_id: str, voided_by: str) -> None:
         """Take a voided event out of its activity and bring Graph in line (idempotent)."""
         await self._state.void_event(activity_id, source, event_id, voided_by)
-        await _guarded(self._sync(activity_id, None, []))
+        # The row is written even when nothing changes: a worker folding an older log (the statement
+        # itself, being applied) then loses its row write and folds again, with the voiding.
+        await _guarded(self._sync(activity_id, None, [], touch=True))
 
     async def resync(self, activity_id: str) -> UpsertResult:
         """Write what the activity's events call for again, from the row as it now stands (reconcile
@@ -252,7 +274,12 @@ class CourseActivityUpserter:
         await self._state.save_delivery(replace(seen, status=status) if seen is not None else record)
 
     async def _sync(
-        self, activity_id: str, owner: ActivityOwner | None, entries: Sequence[EventEntry]
+        self,
+        activity_id: str,
+        owner: ActivityOwner | None,
+        entries: Sequence[EventEntry],
+        *,
+        touch: bool = False,
     ) -> UpsertResult:
         """Bring the Graph record in line with the activity's events. `owner` and `entries` are the
         arriving events' (None and none for a voiding, which changes the log only). The entries join
@@ -278,7 +305,7 @@ class CourseActivityUpserter:
                     for item in new:  # for whoever creates the record (the row's ETag is theirs)
                         await self._state.add_event(activity_id, item)
                     return await self._create(row, claimed=False)
-                return await self._update(row, log, new, rewrite)
+                return await self._update(row, log, new, rewrite, touch=touch)
             except _StaleGraphWrite:
                 rewrite = True
             except Conflict:
@@ -298,7 +325,13 @@ class CourseActivityUpserter:
         return {row.owner.source, owner.source} <= shared and not _is_derived(row.activity_id, row.owner)
 
     async def _update(
-        self, row: ActivityState, log: list[EventEntry], new: list[EventEntry], rewrite: bool = False
+        self,
+        row: ActivityState,
+        log: list[EventEntry],
+        new: list[EventEntry],
+        rewrite: bool = False,
+        *,
+        touch: bool = False,
     ) -> UpsertResult:
         """PATCH (or DELETE) what the events call for, then save the row with `new` entries; `rewrite`:
         the whole record, whatever the row says was written last."""
@@ -310,7 +343,7 @@ class CourseActivityUpserter:
             return UpsertResult.DELETED
         changes = patch(ActivityWrite() if rewrite else state_of(row), desired)
         if changes is None:
-            if new:  # logged under the row's ETag: a worker deciding on an older log must fold again
+            if new or touch:  # under the row's ETag: a worker deciding on an older log must fold again
                 await self._state.save_activity(row, new)
             return UpsertResult.UNCHANGED
         try:
@@ -432,10 +465,17 @@ def _unlogged(log: list[EventEntry], entries: Sequence[EventEntry]) -> list[Even
     return new
 
 
+class _Alone:
+    """The answer to a group member when the group failed for good: try on your own."""
+
+
+_ALONE = _Alone()
+
+
 @dataclass
 class _Waiting:
     entry: EventEntry
-    answer: asyncio.Future[UpsertResult]
+    answer: asyncio.Future[UpsertResult | _Alone]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from shared.delivery.merge import fold
+from shared.events.model import CourseStatus
 from shared.state.models import EventEntry
 
 #: A source name no configured source can have (names are a-z, 0-9 and '-'): the baseline's key.
@@ -46,8 +47,9 @@ def baseline(entries: Iterable[EventEntry]) -> EventEntry | None:
 
 
 def compactable(entry: EventEntry) -> bool:
-    """Entries folded into the baseline: live ones (a voiding's tombstone stays as it is)."""
-    return entry.voided_by is None
+    """Entries folded into the baseline: live ones that call for a record (a voiding's tombstone
+    stays as it is; a "not started" one, which only an adopted Graph record can be, stays too)."""
+    return entry.voided_by is None and entry.status is not CourseStatus.NOT_STARTED
 
 
 @runtime_checkable

@@ -34,6 +34,16 @@ class EventEntry:
     completed_at: datetime | None = None
     voided_by: str | None = None  # the voiding statement that withdrew this event
 
+    @classmethod
+    def tombstone(cls, source: str, event_id: str, voided_by: str) -> EventEntry:
+        """A voiding recorded before its event arrived: in the log, so the event, when it comes, finds
+        its key taken (what an entry first said stands) and folds as nothing."""
+        from datetime import UTC
+
+        return cls(
+            source, event_id, datetime(1970, 1, 1, tzinfo=UTC), CourseStatus.NOT_STARTED, voided_by=voided_by
+        )
+
 
 @dataclass(frozen=True)
 class ActivityState:

@@ -571,7 +571,7 @@ def _held(text: Any) -> tuple[EventEntry, ...]:
 
 def _merged(held: Sequence[EventEntry], rows: list[Any]) -> list[EventEntry]:
     """The held entries and the rows' ones, by key; a voiding recorded in a row of its own applies to
-    the entry of that key wherever it is held."""
+    the entry of that key wherever it is held, and stands as a tombstone when there is none yet."""
     by_key = {(e.source, e.event_id): e for e in held}
     voidings = {}
     for row in rows:
@@ -581,6 +581,9 @@ def _merged(held: Sequence[EventEntry], rows: list[Any]) -> list[EventEntry]:
             by_key.setdefault(row_key, entry)
         if row.get("voidedBy"):
             voidings[row_key] = row["voidedBy"]
+    for (source, event_id), voided_by in voidings.items():
+        if (source, event_id) not in by_key:
+            by_key[(source, event_id)] = EventEntry.tombstone(source, event_id, voided_by)
     return [
         replace(e, voided_by=voidings[k]) if k in voidings and e.voided_by is None else e
         for k, e in by_key.items()

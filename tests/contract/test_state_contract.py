@@ -90,13 +90,18 @@ async def test_two_sources_with_one_event_id_keep_two_entries(store: StateStore)
 async def test_a_voiding_applies_whichever_arrives_first(store: StateStore) -> None:
     activity = unique("act")
     await store.void_event(activity, "generic", "early", "void-1")  # the voiding first
-    assert await store.events(activity) == []  # a voiding alone is no event
+    # a voiding alone is no event, only a tombstone its event will find
+    assert await store.events(activity) == [EventEntry.tombstone("generic", "early", "void-1")]
     await store.add_event(activity, entry("generic", "early"))
     await store.add_event(activity, entry("generic", "late"))
     await store.void_event(activity, "generic", "late", "void-2")
-    await store.void_event(activity, "other", "late", "void-3")  # another source's id: no effect here
-    voided = {e.event_id: e.voided_by for e in await store.events(activity)}
-    assert voided == {"early": "void-1", "late": "void-2"}
+    await store.void_event(activity, "other", "late", "void-3")  # another source's id: its own tombstone
+    voided = {(e.source, e.event_id): (e.voided_by, e.status) for e in await store.events(activity)}
+    assert voided == {
+        ("generic", "early"): ("void-1", CourseStatus.IN_PROGRESS),
+        ("generic", "late"): ("void-2", CourseStatus.IN_PROGRESS),
+        ("other", "late"): ("void-3", CourseStatus.NOT_STARTED),
+    }
 
 
 async def test_dead_letters_are_kept_listed_and_removed(store: StateStore) -> None:
