@@ -63,7 +63,7 @@ def status(args: argparse.Namespace) -> int:
     async def work(store: TableStateStore, settings: Settings) -> int:
         counts: dict[str, Counter[str]] = {}
         oldest: dict[LetterState, DeadLetterRecord] = {}
-        async for letter in store.dead_letters():
+        async for letter in store.dead_letters(brief=True):
             counts.setdefault(letter.source, Counter())[letter.state.value] += 1
             if letter.state not in oldest or letter.first_failure < oldest[letter.state].first_failure:
                 oldest[letter.state] = letter

@@ -340,8 +340,11 @@ class TableStateStore:
     async def delete_dead_letter(self, source: str, event_id: str) -> None:
         await (await self._table(DEADLETTERS)).delete_entity(source, key(event_id))
 
-    async def dead_letters(self) -> AsyncIterator[DeadLetterRecord]:
-        async for row in (await self._table(DEADLETTERS)).list_entities():
+    async def dead_letters(self, *, brief: bool = False) -> AsyncIterator[DeadLetterRecord]:
+        """Every dead letter; `brief` leaves out the original message and the details (what `status`
+        needs is a few small columns of each)."""
+        select = ["PartitionKey", "eventId", "state", "reason", "attempts", "firstFailure", "lastFailure"]
+        async for row in (await self._table(DEADLETTERS)).list_entities(select=select if brief else None):
             yield _letter(row)
 
     # maintenance: operators' commands (forget, reconcile), never the queue's hot path ---------------
