@@ -27,6 +27,8 @@ from shared.state.models import EventEntry
 #: A source name no configured source can have (names are a-z, 0-9 and '-'): the baseline's key.
 BASELINE_SOURCE = "~retention"
 BASELINE_EVENT = "baseline"
+#: The baseline of the entries an activity row holds itself (TableStateStore), beside the rows' one.
+HELD_BASELINE_EVENT = "baseline-held"
 
 
 def baseline(entries: Iterable[EventEntry]) -> EventEntry | None:

@@ -412,9 +412,7 @@ class TableStateStore:
     async def old_logs(self, cutoff: datetime) -> AsyncIterator[str]:
         table = await self._table(ACTIVITIES)
         rows = table.query_entities(
-            "Timestamp lt @cutoff and RowKey ne @row",
-            parameters={"cutoff": cutoff, "row": ACTIVITY_ROW},
-            select=["PartitionKey"],
+            "Timestamp lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey"]
         )
         previous = None
         async for row in rows:  # ordered by partition: each log once
@@ -427,8 +425,11 @@ class TableStateStore:
 
         table = await self._table(ACTIVITIES)
         rows = [row async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": log_key})]
+        held = await self._compact_held(table, rows, cutoff, dry_run=dry_run)
         folded = []
         for row in rows:
+            if row["RowKey"] == ACTIVITY_ROW:
+                continue
             entry = _entry(row)
             is_baseline = row.get("source") == BASELINE_SOURCE
             written = row.metadata.get("timestamp")
@@ -436,11 +437,47 @@ class TableStateStore:
             if entry is not None and compactable(entry) and (old or is_baseline):
                 folded.append((row, entry))
         if len(folded) < 2:
+            return held
+        if not dry_run:
+            await self._replace_with_baseline(table, log_key, folded)
+        return held + len(folded) - 1
+
+    async def _compact_held(
+        self, table: TableClient, rows: list[Any], cutoff: datetime, *, dry_run: bool
+    ) -> int:
+        """The entries the activity row holds, when the row itself was last written before `cutoff`
+        (so were they): folded into one held baseline (its own key, beside the rows' baseline)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
+        from shared.operations.retention import HELD_BASELINE_EVENT, baseline, compactable
+
+        row = next((r for r in rows if r["RowKey"] == ACTIVITY_ROW), None)
+        written = row.metadata.get("timestamp") if row is not None else None
+        if row is None or written is None or written >= cutoff:
             return 0
-        if dry_run:
-            return len(folded) - 1
-        await self._replace_with_baseline(table, log_key, folded)
-        return len(folded) - 1
+        state = _activity(row)
+        folding = [e for e in state.held if compactable(e)]
+        if len(folding) < 2:
+            return 0
+        if not dry_run:
+            merged = baseline(folding)
+            assert merged is not None  # compactable entries call for a record
+            kept = tuple(e for e in state.held if not compactable(e))
+            entity = self._activity_entity(
+                replace(state, held=(*kept, replace(merged, event_id=HELD_BASELINE_EVENT)))
+            )
+            try:
+                await table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=state.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                raise Conflict(state.activity_id) from None
+        return len(folding) - 1
 
     async def _replace_with_baseline(
         self, table: TableClient, log_key: str, folded: list[tuple[Any, EventEntry]]
@@ -477,21 +514,16 @@ class TableStateStore:
                 raise Conflict(log_key) from None
 
     async def table_sizes(self) -> dict[str, int]:
-        sizes = {}
-        queries = {
-            "deliveries": (DELIVERIES, None),
-            "activities": (ACTIVITIES, f"RowKey eq '{ACTIVITY_ROW}'"),
-            "events": (ACTIVITIES, f"RowKey ne '{ACTIVITY_ROW}'"),
-            "deadletters": (DEADLETTERS, None),
-        }
-        for name, (table, where) in queries.items():
-            client = await self._table(table)
-            rows = (
-                client.query_entities(where, select=["RowKey"])
-                if where
-                else client.list_entities(select=["RowKey"])
-            )
-            sizes[name] = sum([1 async for _ in rows])
+        """Rows per table; `events` counts entries, those an activity row holds included."""
+        sizes = {"deliveries": 0, "activities": 0, "events": 0, "deadletters": 0}
+        for name, table in (("deliveries", DELIVERIES), ("deadletters", DEADLETTERS)):
+            sizes[name] = sum([1 async for _ in (await self._table(table)).list_entities(select=["RowKey"])])
+        async for row in (await self._table(ACTIVITIES)).list_entities(select=["RowKey", "log"]):
+            if row["RowKey"] == ACTIVITY_ROW:
+                sizes["activities"] += 1
+                sizes["events"] += len(_held(row.get("log")))
+            else:
+                sizes["events"] += 1
         return sizes
 
 

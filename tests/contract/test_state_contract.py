@@ -334,3 +334,18 @@ async def test_a_long_log_reads_back_whole_with_its_voidings(store: MaintainedSt
     voided = {e.event_id: e.voided_by for e in log if e.voided_by}
     assert voided == {ids[2]: "void-early", ids[149]: "void-late"}
     assert sorted(k for _, k in await store.event_keys(activity)) == ids
+
+
+async def test_compaction_folds_the_entries_an_old_activity_row_holds(store: MaintainedStore) -> None:
+    assert isinstance(store, RetainedStore)
+    activity = unique("act")
+    row = await store.claim_activity(activity, OWNER, [entry("generic", unique("evt"), 10)])
+    row = await store.save_activity(row, [entry("generic", unique("evt"), 60)])
+    await store.save_activity(row, [replace(entry("lrs", unique("stmt"), 90), voided_by="void-1")])
+    before = fold(await store.events(activity))
+    cutoff = await _pause()
+    assert store.log_key(activity) in [old async for old in store.old_logs(cutoff)]
+    assert await store.compact_log(store.log_key(activity), cutoff, dry_run=False) == 1
+    after = await store.events(activity)
+    assert fold(after) == before
+    assert sorted(e.source for e in after) == sorted([BASELINE_SOURCE, "lrs"])
