@@ -133,8 +133,9 @@ class TableStateStore:
         row = await self._get(DELIVERIES, source, key(event_id))
         return _delivery(row) if row is not None else None
 
-    async def save_delivery(self, record: DeliveryRecord) -> None:
-        entity = {
+    @staticmethod
+    def _delivery_entity(record: DeliveryRecord) -> dict[str, Any]:
+        entity: dict[str, Any] = {
             "PartitionKey": record.source,
             "RowKey": key(record.event_id),
             "eventId": record.event_id,
@@ -144,23 +145,19 @@ class TableStateStore:
         }
         if record.voided_by:
             entity["voidedBy"] = record.voided_by
+        return entity
+
+    async def save_delivery(self, record: DeliveryRecord) -> None:
         from azure.data.tables import UpdateMode
 
+        entity = self._delivery_entity(record)
         await (await self._table(DELIVERIES)).upsert_entity(entity, mode=UpdateMode.MERGE)
 
     async def insert_delivery(self, record: DeliveryRecord) -> DeliveryRecord | None:
         from azure.core.exceptions import ResourceExistsError
 
-        entity = {
-            "PartitionKey": record.source,
-            "RowKey": key(record.event_id),
-            "eventId": record.event_id,
-            "activityId": record.activity_id,
-            "status": record.status,
-            "seen": record.seen,
-        }
         try:
-            await (await self._table(DELIVERIES)).create_entity(entity)
+            await (await self._table(DELIVERIES)).create_entity(self._delivery_entity(record))
         except ResourceExistsError:
             return await self.delivery(record.source, record.event_id)
         return None
