@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from shared.config.settings import SourceSettings
+from shared.events.model import CanonicalEvent
 from shared.sources.base import Delivery, SourceFormat
 from shared.sources.formats import generic
 from shared.sources.registry import build_source
@@ -30,6 +31,11 @@ def event(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
+
+
+def canonical(**overrides: Any) -> CanonicalEvent:
+    """A generic-source event as the queue side receives it, with `event()`'s fields overridden."""
+    return CanonicalEvent.model_validate(event(source="generic", **overrides))
 
 
 def signed_headers(

@@ -5,11 +5,9 @@ from pydantic import ValidationError
 
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.events.schema import SCHEMA_PATH, render
-from tests.builders import USER_ID, event
+from tests.builders import USER_ID, canonical
 
-
-def make(**overrides: object) -> CanonicalEvent:
-    return CanonicalEvent.model_validate(event(source="generic", **overrides))
+make = canonical  # a generic-source event, fields overridden
 
 
 def test_wire_format_is_camel_case_and_round_trips() -> None:

@@ -11,15 +11,14 @@ from shared.events.model import CanonicalEvent, Learner
 from shared.events.queue import QueuedEvent
 from shared.operations.forget import forget, plan_forget
 from shared.state.models import DeliveryRecord
-from tests.builders import USER_ID, event
+from tests.builders import USER_ID, canonical
 from tests.fakes import FakeGraph, FakeQueue, MemoryStateStore
 
 ADA = Learner(email="ada.lovelace@contoso.example")
 GRACE_ID = "7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a"
 
 
-def make(**overrides: object) -> CanonicalEvent:
-    return CanonicalEvent.model_validate(event(source="generic", **overrides))
+make = canonical  # a generic-source event, fields overridden
 
 
 async def setup() -> tuple[FakeGraph, MemoryStateStore, CourseActivityUpserter]:

@@ -2,11 +2,9 @@
 
 from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
 from shared.events.model import CanonicalEvent
-from tests.builders import USER_ID, event
+from tests.builders import USER_ID, canonical, event
 
-
-def make(**overrides: object) -> CanonicalEvent:
-    return CanonicalEvent.model_validate(event(source="generic", **overrides))
+make = canonical  # a generic-source event, fields overridden
 
 
 def test_one_person_named_by_email_or_upn_addresses_one_record() -> None:

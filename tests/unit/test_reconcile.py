@@ -7,19 +7,18 @@ from dataclasses import replace
 import pytest
 
 from shared.delivery import CourseActivityUpserter
-from shared.events.model import CanonicalEvent, CourseStatus
+from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError
 from shared.graph.gateway import ActivityRecord
 from shared.operations.batching import Pacer
 from shared.operations.reconcile import ReconcileReport, reconcile, rows_to_check
-from tests.builders import USER_ID, event
+from tests.builders import USER_ID, canonical
 from tests.fakes import FakeGraph, MemoryStateStore
 
 GRACE_ID = "7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a"
 
 
-def make(**overrides: object) -> CanonicalEvent:
-    return CanonicalEvent.model_validate(event(source="generic", **overrides))
+make = canonical  # a generic-source event, fields overridden
 
 
 async def setup() -> tuple[FakeGraph, MemoryStateStore, CourseActivityUpserter]:

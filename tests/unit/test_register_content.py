@@ -6,16 +6,14 @@ from __future__ import annotations
 import pytest
 
 from shared.delivery import CourseActivityUpserter, PermanentFailure, UpsertResult
-from shared.events.model import CanonicalEvent
 from shared.sources.base import FormatOptions
-from tests.builders import USER_ID, event
+from tests.builders import USER_ID, canonical
 from tests.fakes import FakeGraph, MemoryStateStore
 
 NEW_COURSE = {"externalId": "course-new", "title": "Difference Engines", "url": "https://x.example/de"}
 
 
-def make(**overrides: object) -> CanonicalEvent:
-    return CanonicalEvent.model_validate(event(source="generic", **overrides))
+make = canonical  # a generic-source event, fields overridden
 
 
 @pytest.fixture

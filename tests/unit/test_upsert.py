@@ -9,12 +9,10 @@ from shared.events.identity import activity_id_for
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.graph.errors import GraphError, GraphUnavailable
 from shared.graph.gateway import ActivityRecord, ActivityWrite
-from tests.builders import USER_ID, event
+from tests.builders import USER_ID, canonical, event
 from tests.fakes import FakeGraph, MemoryStateStore
 
-
-def make(**overrides: object) -> CanonicalEvent:
-    return CanonicalEvent.model_validate(event(source="generic", **overrides))
+make = canonical  # a generic-source event, fields overridden
 
 
 @pytest.fixture
