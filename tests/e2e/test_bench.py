@@ -26,3 +26,19 @@ def test_the_smoke_bench_prints_its_tables_and_draws_its_chart(tmp_path: Path) -
     assert sum(row.startswith(("| new activity", "| update")) for row in rows) == 6, result.stdout
     assert any("first message" in row for row in rows), result.stdout
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_the_in_process_cpu_measure_compares_a_baseline_commit_with_the_tree() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "devtools.bench.cpu", "--baseline", "HEAD", "--events", "4", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert "(baseline) | working tree | ratio |" in rows[0], result.stdout
+    assert sum(row.startswith(("| new:", "| update:")) for row in rows) == 4, result.stdout
