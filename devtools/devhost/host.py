@@ -4,9 +4,11 @@ It does what the host does for this app's bindings, from the metadata the app it
 (`app.get_functions()`, the same JSON the real host indexes) and from host.json:
 
 - httpTrigger: serves the route under the routePrefix with the declared methods;
-- queueTrigger: polls the queue (Azurite) with host.json's batchSize, decodes messages per
-  messageEncoding, deletes a message when the function returns, makes it visible again after
-  visibilityTimeout when it raises, and moves it to `<queue>-poison` after maxDequeueCount attempts.
+- queueTrigger: polls the queue (Azurite) with host.json's batchSize, takes another batch whenever
+  the messages in progress drop to newBatchThreshold (so up to batchSize + newBatchThreshold run at
+  once, as the host's QueuesOptions document), decodes messages per messageEncoding, deletes a
+  message when the function returns, makes it visible again after visibilityTimeout when it raises, and
+  moves it to `<queue>-poison` after maxDequeueCount attempts.
 
 Any other binding type is refused at start-up with a clear message rather than silently ignored.
 """
@@ -42,6 +44,8 @@ class QueueOptions:
     """host.json `extensions.queues`, with the host's defaults."""
 
     batch_size: int = 16
+    #: None: the host's default, half of batchSize (the WebJobs QueuesOptions page).
+    new_batch_threshold: int | None = None
     max_dequeue_count: int = 5
     visibility_timeout: float = 0.0
     max_polling_interval: float = 60.0
@@ -52,11 +56,19 @@ class QueueOptions:
         queues = host_json.get("extensions", {}).get("queues", {})
         return cls(
             batch_size=int(queues.get("batchSize", 16)),
+            new_batch_threshold=(int(queues["newBatchThreshold"]) if "newBatchThreshold" in queues else None),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
             visibility_timeout=_timespan(queues.get("visibilityTimeout", "00:00:00")),
             max_polling_interval=_timespan(queues.get("maxPollingInterval", "00:01:00")),
             message_encoding=str(queues.get("messageEncoding", "base64")).lower(),
         )
+
+    @property
+    def refill_at(self) -> int:
+        """Messages in progress at or below which the listener takes another batch."""
+        if self.new_batch_threshold is not None:
+            return self.new_batch_threshold
+        return self.batch_size // 2
 
 
 @dataclass(frozen=True)
@@ -274,28 +286,41 @@ class QueueListener:
             with contextlib.suppress(ResourceExistsError):
                 await client.create_queue()
         log.info("queue  %-16s %s", self.spec.name, self.queue_name)
+        running: set[asyncio.Task[None]] = set()
+        stopping = asyncio.create_task(stop.wait())
         idle = 0.1
-        while not stop.is_set():
-            try:
-                handled = await self._poll_once()
-            except AzureError as exc:  # storage restarting: keep going, as the host does
-                log.warning("queue %s: polling failed (%s); retrying", self.queue_name, type(exc).__name__)
-                handled = 0
-            idle = 0.1 if handled else min(idle * 2, self.options.max_polling_interval)
-            if not handled:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), idle)
+        try:
+            while not stop.is_set():
+                if len(running) > self.options.refill_at:  # busy: wait for one to finish
+                    await asyncio.wait({*running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                taken = await self._take(running)
+                idle = 0.1 if taken else min(idle * 2, self.options.max_polling_interval)
+                if not taken:
+                    await asyncio.wait({stopping}, timeout=idle)
+        finally:
+            stopping.cancel()
+            if running:  # a stopping host lets the functions it started finish
+                await asyncio.wait(running)
 
-    async def _poll_once(self) -> int:
-        messages = [
-            m
-            async for m in self.queue.receive_messages(
-                messages_per_page=self.options.batch_size,
-                max_messages=self.options.batch_size,
-                visibility_timeout=self.lease_seconds,
-            )
-        ]
-        await asyncio.gather(*(self._handle(m) for m in messages))
+    async def _take(self, running: set[asyncio.Task[None]]) -> int:
+        """Receive one batch and start a task per message: how many were taken."""
+        try:
+            messages = [
+                m
+                async for m in self.queue.receive_messages(
+                    messages_per_page=self.options.batch_size,
+                    max_messages=self.options.batch_size,
+                    visibility_timeout=self.lease_seconds,
+                )
+            ]
+        except AzureError as exc:  # storage restarting: keep going, as the host does
+            log.warning("queue %s: polling failed (%s); retrying", self.queue_name, type(exc).__name__)
+            return 0
+        for message in messages:
+            task = asyncio.create_task(self._handle(message))
+            running.add(task)
+            task.add_done_callback(running.discard)
         return len(messages)
 
     async def _handle(self, message: QueueMessage) -> None:
@@ -312,10 +337,17 @@ class QueueListener:
         try:
             await invoke(self.spec.function, **{self.arg_name: msg})
         except Exception as exc:
-            await self._failed(message, body, exc)
+            outcome = self._failed(message, body, exc)
         else:
-            with contextlib.suppress(ResourceNotFoundError):
-                await self.queue.delete_message(message.id, message.pop_receipt)
+            outcome = self._delete(message)
+        try:
+            await outcome
+        except AzureError as exc:  # storage restarting: the message reappears after its lease
+            log.warning("queue %s: settling a message failed (%s)", self.queue_name, type(exc).__name__)
+
+    async def _delete(self, message: QueueMessage) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            await self.queue.delete_message(message.id, message.pop_receipt)
 
     async def _failed(self, message: QueueMessage, body: bytes, exc: Exception) -> None:
         attempts = message.dequeue_count or 1

@@ -28,7 +28,11 @@ def test_a_malformed_timespan_is_refused() -> None:
 def test_queue_options_come_from_the_apps_host_json() -> None:
     options = QueueOptions.from_host_json(json.loads((ROOT / "host.json").read_text()))
     assert options == QueueOptions(
-        batch_size=16, max_dequeue_count=5, visibility_timeout=10.0, max_polling_interval=2.0
+        batch_size=16,
+        new_batch_threshold=8,
+        max_dequeue_count=5,
+        visibility_timeout=10.0,
+        max_polling_interval=2.0,
     )
 
 
@@ -113,3 +117,9 @@ async def test_the_dynamic_throttle_refuses_while_the_host_lags() -> None:
             assert (await client.post(url)).status == 200
     finally:
         await server.close()
+
+
+def test_the_listener_takes_another_batch_at_new_batch_threshold_as_the_host_does() -> None:
+    assert QueueOptions(batch_size=16, new_batch_threshold=8).refill_at == 8
+    assert QueueOptions(batch_size=16).refill_at == 8  # the host's default: half of batchSize
+    assert QueueOptions(batch_size=1).refill_at == 0
