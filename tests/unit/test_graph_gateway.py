@@ -19,8 +19,9 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError
-from shared.graph.gateway import ActivityRecord
+from shared.graph.gateway import ActivityRecord, ActivityWrite
 from shared.graph.msgraph_gateway import MsGraphLearningGraph
 
 PROVIDER = "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90"
@@ -162,3 +163,50 @@ def test_the_graph_client_has_no_retry_or_url_replace_handler() -> None:
 
     kinds = {type(handler) for handler in graph_middleware()}
     assert not kinds & {RetryHandler, UrlReplaceHandler}
+
+
+async def test_a_created_activity_is_read_from_graphs_json_answer() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        answer = {
+            **activity(sent["externalcourseActivityId"]),
+            "startedDateTime": "2026-11-01T10:00:00.1234567Z",
+        }
+        return httpx.Response(201, json=answer)
+
+    record = await gateway(handler).create_activity("course-101", "learner", "content", _write())
+    assert (record.id, record.external_id, record.completion_percentage) == (
+        "id-course-101",
+        "course-101",
+        40,
+    )
+    assert record.started_at is not None
+    assert record.started_at.tzinfo is not None
+
+
+async def test_a_refused_create_keeps_graphs_code_and_retry_after() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        error = {"error": {"code": "TooManyRequests", "message": "Please retry again later."}}
+        return httpx.Response(429, json=error, headers={"Retry-After": "3"})
+
+    with pytest.raises(GraphError) as refused:
+        await gateway(handler).create_activity("course-101", "learner", "content", _write())
+    assert (refused.value.status, refused.value.code, refused.value.retry_after) == (
+        429,
+        "TooManyRequests",
+        3,
+    )
+
+
+@pytest.mark.parametrize("body", [b"<html>gateway</html>", b"[1, 2]"])
+async def test_an_answer_that_is_not_an_activity_is_a_bad_gateway_not_a_crash(body: bytes) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+
+    with pytest.raises(GraphError) as refused:
+        await gateway(handler).get_activity("course-101")
+    assert (refused.value.status, refused.value.code) == (502, "invalidResponse")
+
+
+def _write() -> ActivityWrite:
+    return ActivityWrite(status=CourseStatus.IN_PROGRESS, completion_percentage=40)
