@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.config.settings import Settings
+from shared.storage.proxies import proxy_configured
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableServiceClient
@@ -18,7 +19,7 @@ def table_service_client(settings: Settings) -> TableServiceClient:
 
     if settings.storage_connection_string is not None:
         return TableServiceClient.from_connection_string(
-            settings.storage_connection_string.get_secret_value()
+            settings.storage_connection_string.get_secret_value(), transport=_transport()
         )
     from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
@@ -28,4 +29,14 @@ def table_service_client(settings: Settings) -> TableServiceClient:
         credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
     else:
         credential = DefaultAzureCredential()
-    return TableServiceClient(settings.storage_table_service_uri, credential=credential)
+    return TableServiceClient(
+        settings.storage_table_service_uri, credential=credential, transport=_transport()
+    )
+
+
+def _transport() -> Any:
+    """azure-core's aiohttp transport, trusting the environment only when a proxy is configured
+    (see shared.storage.proxies)."""
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    return AioHttpTransport(use_env_settings=proxy_configured())

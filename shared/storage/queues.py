@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.config.settings import Settings
+from shared.storage.proxies import proxy_configured
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueServiceClient
@@ -119,7 +120,7 @@ def queue_service_client(settings: Settings) -> QueueServiceClient:
 
     if settings.storage_connection_string is not None:
         return QueueServiceClient.from_connection_string(
-            settings.storage_connection_string.get_secret_value()
+            settings.storage_connection_string.get_secret_value(), transport=_transport()
         )
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
@@ -129,4 +130,14 @@ def queue_service_client(settings: Settings) -> QueueServiceClient:
         credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
     else:
         credential = DefaultAzureCredential()
-    return QueueServiceClient(settings.storage_queue_service_uri, credential=credential)
+    return QueueServiceClient(
+        settings.storage_queue_service_uri, credential=credential, transport=_transport()
+    )
+
+
+def _transport() -> Any:
+    """azure-core's requests transport, trusting the environment only when a proxy is configured
+    (see shared.storage.proxies)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    return RequestsTransport(use_env_settings=proxy_configured())

@@ -1,0 +1,21 @@
+"""Whether the storage clients should read proxy settings from the environment.
+
+azure-core's transports trust the environment by default. For its aiohttp transport (the state
+store's Table client) that means aiohttp looks up ~/.netrc and the proxy variables in a worker thread
+on every request: two thread hops per Table request, about a quarter of an update's worker CPU in a
+profile (`python -m devtools.bench.cpu --profile`). requests (the queue clients) does the same
+lookups inline. A Functions app has neither a netrc nor, usually, a proxy; and a netrc entry for the
+storage host would clash with the Authorization header the SDK signs. So the environment is trusted
+only when a proxy is configured there, and behaviour behind a proxy is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: The variables aiohttp and requests read for proxies (either case).
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def proxy_configured() -> bool:
+    return any(os.environ.get(name) or os.environ.get(name.lower()) for name in PROXY_VARIABLES)
