@@ -31,7 +31,8 @@ run: deps
 test: deps
 	$(PY) -m devtools.check
 
-# BENCH_ARGS: e.g. `make bench BENCH_ARGS="--events 400"`, or `--smoke` (python -m devtools.bench --help).
+# BENCH_ARGS: e.g. `make bench BENCH_ARGS="--events 400"`, `--baseline 4f4757d` (that commit beside the
+# tree, same run), or `--smoke` (python -m devtools.bench --help).
 bench: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.bench $(BENCH_ARGS)
 

@@ -10,6 +10,10 @@ and updates at 0, 50 and 150 ms of Graph latency. It prints Markdown tables on s
 to stderr) and draws throughput against Graph latency into a PNG.
 
 It measures whatever code is in the tree. The machine is shared: figures are noisy, never asserted.
+With `--baseline REF` it also measures that commit's bridge in the same run, on the same stack: the
+commit is checked out in a temporary git worktree and served by a third dev host (the working tree's
+dev host code, so only the bridge differs), its phases interleaved with the working tree's; each
+table row then gains the baseline's figure and the ratio working tree / baseline.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devtools.bench.baseline import BaselineError, checkout, describe
 from devtools.bench.measure import Bench, Results, pairs_needed
 from devtools.bench.plot import draw
 from devtools.bench.report import calibration, details, machine, render
@@ -65,6 +72,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         help="the naive handler's concurrent senders (default: host.json batchSize)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also measure this commit's bridge (e.g. 4f4757d), interleaved with the working tree's",
+    )
     parser.add_argument("--png", type=Path, help=f"the chart (default {DEFAULT_PNG.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     smoke = args.smoke
@@ -89,13 +101,15 @@ def progress(text: str) -> None:
 
 
 def measure(stack: BenchStack, args: argparse.Namespace, results: Results) -> None:
-    workload = Workload(pairs_needed(args.ack_requests, args.events, len(args.latencies), args.cold_runs))
+    bridges = 1 if stack.baseline_tree is None else 2
+    needed = pairs_needed(args.ack_requests, args.events, len(args.latencies), args.cold_runs, 1 + bridges)
+    workload = Workload(needed, generations=bridges)
     workload.seed(stack.sandbox)
     bench = Bench(stack, workload, args.concurrency)
     if args.cold_runs:
         progress(f"cold start, {args.cold_runs} fresh interpreters each")
         results.cold = bench.cold_start(args.cold_runs)
-    progress("warming up (every learner and course once)")
+    progress("warming up (every learner and course once, for each bridge)")
     bench.warm_up()
     stack.faults(latencyMs=ACK_LATENCY_MS)
     for senders, requests in zip(args.senders, args.ack_requests, strict=True):
@@ -107,15 +121,35 @@ def measure(stack: BenchStack, args: argparse.Namespace, results: Results) -> No
     stack.faults()
 
 
+@contextmanager
+def baseline_tree(ref: str | None) -> Iterator[Path | None]:
+    """The baseline commit's tree for as long as the run lasts (None without --baseline)."""
+    if ref is None:
+        yield None
+        return
+    progress(f"checking out the baseline {describe(ref)}")
+    with checkout(ref) as tree:
+        yield tree
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     results = Results(datetime.now(UTC), args.concurrency, ack_latency_ms=ACK_LATENCY_MS)
     about = machine()
     calibrated = calibration()
-    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        stack = BenchStack(Path(workdir), new_webhook_secret(), devhost_env={"DEVHOST_LOG_LEVEL": "INFO"})
+    if args.baseline:
         try:
-            progress("starting the stack (Azurite, table proxy, Graph sandbox, two dev hosts)")
+            results.baseline = describe(args.baseline)
+        except BaselineError as exc:
+            progress(f"no baseline: {exc}")
+            return 2
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir, baseline_tree(args.baseline) as tree:
+        stack = BenchStack(
+            Path(workdir), new_webhook_secret(), devhost_env={"DEVHOST_LOG_LEVEL": "INFO"}, baseline_tree=tree
+        )
+        try:
+            hosts = "two dev hosts" if tree is None else "three dev hosts, the baseline's paused"
+            progress(f"starting the stack (Azurite, table proxy, Graph sandbox, {hosts})")
             stack.start()
             measure(stack, args, results)
         except RuntimeError as exc:

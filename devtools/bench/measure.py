@@ -1,4 +1,5 @@
-"""The bench's measurements, each the bridge's beside the naive handler's on the same stack:
+"""The bench's measurements, each the bridge's beside the naive handler's on the same stack (and, with a
+baseline, beside an older commit's bridge, served by a dev host of its own on the same stack):
 
 - acknowledgement latency: signed single-event webhooks from K concurrent senders, time to the answer
   (the bridge's 202 after queuing; the naive handler's 200 after its Graph work);
@@ -9,6 +10,9 @@
   round trips (the proxy) and Graph calls (the sandbox);
 - cold start: fresh interpreters importing the app, then handling one message (one request for the
   naive handler), the Graph client's construction and first requests included.
+
+Both bridges consume the same queue, so only one dev host runs at a time: the other is paused
+(SIGSTOP) between its phases, once the queue is empty (see `Bench.activate`).
 """
 
 from __future__ import annotations
@@ -25,18 +29,25 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from devtools.bench.stack import BenchStack, Usage
+from devtools.bench.stack import BASELINE_SERVICE, BenchStack, Usage
 from devtools.bench.workload import Workload, enqueue, queue_message
 from devtools.localstack.processes import ROOT
+from shared.events.names import EVENTS_QUEUE
 from shared.sources.formats.generic import signed_headers
 
-BRIDGE, NAIVE = "bridge", "naive"
+BRIDGE, BASELINE, NAIVE = "bridge", "baseline", "naive"
 NEW, UPDATE = "new", "update"
+#: The process whose CPU is each system's worker CPU (BenchStack.services names).
+WORKERS = {BRIDGE: "devhost", BASELINE: BASELINE_SERVICE, NAIVE: "naive"}
 _POLL = 0.1
+#: How long a resumed dev host gets before its phase: its poll loop's timers are all overdue, its
+#: kept-alive connections to Azurite may have been closed meanwhile and are reopened.
+_RESUMED_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,8 @@ class Results:
     acks: list[Acks] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
     ack_latency_ms: int = 50
+    #: The baseline commit (`git log -1 --format='%h %s'`) when one was measured beside the tree.
+    baseline: str | None = None
     #: CPU seconds of a fixed loop at the start and at the end of the run (report.calibration).
     calibration: tuple[float, float] | None = None
 
@@ -105,56 +118,90 @@ class Bench:
         self.workload = workload
         self.concurrency = concurrency
         self.enqueue_rate = 200.0  # messages a second; measured by warm_up
+        #: The bridges measured: the working tree's, then the baseline's if the stack serves one.
+        self.bridges = (BRIDGE, BASELINE) if stack.baseline_tree is not None else (BRIDGE,)
+        self.active = BRIDGE  # the bridge whose dev host runs (the stack starts the baseline's paused)
+
+    def url(self, system: str) -> str:
+        return {BRIDGE: self.stack.bridge, BASELINE: self.stack.baseline, NAIVE: self.stack.naive}[system]
+
+    def activate(self, system: str) -> None:
+        """Make `system`'s dev host the one consuming the queue. The other is paused only once the
+        queue is empty: then every message it took is deleted, it holds none that would wait out a
+        lease meanwhile (the previous phase settled before this is called)."""
+        if system == self.active:
+            return
+        deadline = time.monotonic() + 60
+        while self.stack.queue_depth(EVENTS_QUEUE) and time.monotonic() < deadline:
+            time.sleep(_POLL)
+        if self.stack.queue_depth(EVENTS_QUEUE):
+            raise RuntimeError(f"the queue did not empty before switching to {system}")
+        self.stack.pause(WORKERS[self.active])
+        self.stack.resume(WORKERS[system])
+        self.active = system
+        time.sleep(_RESUMED_SECONDS)
 
     # -- warming up -------------------------------------------------------------------------------
 
     def warm_up(self) -> None:
-        """Fill the bridge's caches (every learner and course once) and build both Graph clients, so
-        the phases measure the steady state; measure how fast events go on the queue."""
+        """Fill each bridge's caches (every learner and course once; the caches are per process, so
+        each bridge gets warm-up pairs of its own while it is the active one) and build the Graph
+        clients, so the phases measure the steady state; measure how fast events go on the queue."""
         self.stack.faults()
-        events = [self.workload.event(pair, 10) for pair in self.workload.warm_pairs()]
-        base = self.stack.graph_writes()
-        started = time.perf_counter()
-        enqueue(self.stack.ports.connection_string(), events, delay=0)
-        self.enqueue_rate = len(events) / (time.perf_counter() - started)
+        for generation, system in enumerate(self.bridges):
+            self.activate(system)
+            events = [self.workload.event(pair, 10) for pair in self.workload.warm_pairs(generation)]
+            base = self.stack.graph_writes()
+            started = time.perf_counter()
+            enqueue(self.stack.ports.connection_string(), events, delay=0)
+            self.enqueue_rate = len(events) / (time.perf_counter() - started)
+            self._wait_writes(base + len(events), timeout=120 + len(events), service=WORKERS[system])
+            self._settle()
         naive_events = [self.workload.event(p, 10) for p in self.workload.fresh(2)]
         results = asyncio.run(_post_all(self.stack.naive, self.stack.secret, naive_events, 1))
         if any(status != 200 for _, status in results):
             raise RuntimeError(f"the naive handler failed its warm-up: {results}{self._log('naive')}")
-        self._wait_writes(base + len(events) + len(naive_events), timeout=120 + len(events))
-        self._settle()
 
     # -- acknowledgement latency ------------------------------------------------------------------
 
     def acks(self, senders: int, requests: int) -> list[Acks]:
-        """Both systems: `requests` single-event webhooks (new activities) from `senders` at once."""
+        """Every system: `requests` single-event webhooks (new activities) from `senders` at once."""
         measured = []
-        for system, url in ((BRIDGE, self.stack.bridge), (NAIVE, self.stack.naive)):
+        for system in (*self.bridges, NAIVE):
+            if system != NAIVE:
+                self.activate(system)
             events = [self.workload.event(p, 20) for p in self.workload.fresh(requests)]
             base = self.stack.graph_writes()
-            results = asyncio.run(_post_all(url, self.stack.secret, events, senders))
+            results = asyncio.run(_post_all(self.url(system), self.stack.secret, events, senders))
             ok = [seconds for seconds, status in results if status in (200, 202)]
             measured.append(Acks(system, senders, ok, len(results) - len(ok)))
-            if system == BRIDGE:  # let the queue side finish before the next measurement
-                self._wait_writes(base + len(ok), timeout=120 + len(ok))
+            if system != NAIVE:  # let the queue side finish before the next measurement
+                self._wait_writes(base + len(ok), timeout=120 + len(ok), service=WORKERS[system])
                 self._settle()
         return measured
 
     # -- queue side -------------------------------------------------------------------------------
 
     def queue_side(self, latency_ms: int, events: int) -> list[Phase]:
-        """New activities then an update of each, bridge then naive, at one Graph latency."""
+        """New activities then an update of each, bridge (then baseline) then naive, at one Graph
+        latency; each system on pairs of its own."""
         self.stack.faults(latencyMs=latency_ms)
         phases = []
-        for run in (self._bridge_phase, self._naive_phase):
+        for system in (*self.bridges, NAIVE):
             pairs = self.workload.fresh(events)
             new = [self.workload.event(p, 20) for p in pairs]
-            phases.append(run(NEW, latency_ms, new))
+            phases.append(self._phase(system, NEW, latency_ms, new))
             updates = [self.workload.event(p, 80, late=True) for p in pairs]
-            phases.append(run(UPDATE, latency_ms, updates))
+            phases.append(self._phase(system, UPDATE, latency_ms, updates))
         return phases
 
-    def _bridge_phase(self, kind: str, latency_ms: int, events: list[dict[str, Any]]) -> Phase:
+    def _phase(self, system: str, kind: str, latency_ms: int, events: list[dict[str, Any]]) -> Phase:
+        if system == NAIVE:
+            return self._naive_phase(kind, latency_ms, events)
+        self.activate(system)
+        return self._bridge_phase(system, kind, latency_ms, events)
+
+    def _bridge_phase(self, system: str, kind: str, latency_ms: int, events: list[dict[str, Any]]) -> Phase:
         count = len(events)
         delay = max(1, math.ceil(2 * count / self.enqueue_rate + 1))
         base = self.stack.graph_writes()
@@ -163,11 +210,12 @@ class Bench:
         visible_at = started + delay
         before = self.stack.read()
         notes = ("enqueuing overran the visibility delay",) if before.at > visible_at else ()
-        progress = self._wait_writes(base + count, timeout=60 + count * (1 + latency_ms / 100))
+        timeout = 60 + count * (1 + latency_ms / 100)
+        progress = self._wait_writes(base + count, timeout, service=WORKERS[system])
         self._settle()
         usage = before.until(self.stack.read())
         rate = _rate(progress, base, count, visible_at, self.concurrency)
-        return Phase(BRIDGE, kind, latency_ms, count, rate, usage, notes=notes)
+        return Phase(system, kind, latency_ms, count, rate, usage, notes=notes)
 
     def _naive_phase(self, kind: str, latency_ms: int, events: list[dict[str, Any]]) -> Phase:
         before = self.stack.read()
@@ -176,7 +224,7 @@ class Bench:
         ok = sum(1 for _, status in results if status == 200)
         return Phase(NAIVE, kind, latency_ms, len(events), ok / usage.seconds, usage, len(events) - ok)
 
-    def _wait_writes(self, target: int, timeout: float) -> list[tuple[float, int]]:
+    def _wait_writes(self, target: int, timeout: float, service: str) -> list[tuple[float, int]]:
         """Poll the sandbox's write counter until it reaches `target`: (time, count) samples."""
         samples: list[tuple[float, int]] = []
         deadline = time.monotonic() + timeout
@@ -187,7 +235,7 @@ class Bench:
             time.sleep(_POLL)
         raise RuntimeError(
             f"only {samples[-1][1]} of {target} records were written to Graph after {timeout:.0f} s"
-            f"{self._log('devhost')}"
+            f"{self._log(service)}"
         )
 
     def _settle(self, quiet: float = 0.5, timeout: float = 10.0) -> None:
@@ -209,18 +257,23 @@ class Bench:
     # -- cold start -------------------------------------------------------------------------------
 
     def cold_start(self, runs: int) -> list[ColdStart]:
+        """Fresh interpreters: each bridge's in its own tree (cwd and PYTHONPATH, so only that tree's
+        code is imported), the bridges alternating run by run; then the naive handler's."""
         self.stack.faults()
-        bridge_env = {**os.environ, **self.stack.settings_values}
+        trees = {BRIDGE: ROOT, BASELINE: self.stack.baseline_tree or ROOT}
+        timings: dict[str, list[tuple[float, float, float]]] = {s: [] for s in (*self.bridges, NAIVE)}
+        for _ in range(runs):
+            for system in self.bridges:
+                (pair,) = self.workload.fresh(1)
+                message = queue_message(self.workload.event(pair, 10))
+                env = {**os.environ, **self.stack.settings_values, "PYTHONPATH": str(trees[system])}
+                timings[system].append(_child(_BRIDGE_COLD, [message], env, cwd=trees[system]))
         naive_env = {**os.environ, **self.stack.naive_settings}
-        bridge, naive = [], []
-        for pair in self.workload.fresh(runs):
-            message = queue_message(self.workload.event(pair, 10))
-            bridge.append(_child(_BRIDGE_COLD, [message], bridge_env))
         for pair in self.workload.fresh(runs):
             body = json.dumps(self.workload.event(pair, 10))
             headers = signed_headers(body.encode(), self.stack.secret, f"msg_{uuid.uuid4().hex}", _now())
-            naive.append(_child(_NAIVE_COLD, [body, json.dumps(headers)], naive_env))
-        return [_cold(BRIDGE, bridge), _cold(NAIVE, naive)]
+            timings[NAIVE].append(_child(_NAIVE_COLD, [body, json.dumps(headers)], naive_env))
+        return [_cold(system, runs_of) for system, runs_of in timings.items()]
 
 
 def _rate(
@@ -298,9 +351,9 @@ print(t1 - t0, t2 - t1, t3 - t2)
 """
 
 
-def _child(code: str, args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+def _child(code: str, args: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float, float]:
     result = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(f"cold start run failed:\n{result.stderr[-3000:]}")
@@ -317,6 +370,9 @@ def _cold(system: str, runs: list[tuple[float, float, float]]) -> ColdStart:
     )
 
 
-def pairs_needed(ack_requests: list[int], events: int, latencies: int, cold_runs: int) -> int:
-    """Distinct (learner, course) pairs the run uses: every new activity has its own."""
-    return 2 * sum(ack_requests) + 2 * events * latencies + 2 * cold_runs + 2
+def pairs_needed(
+    ack_requests: list[int], events: int, latencies: int, cold_runs: int, systems: int = 2
+) -> int:
+    """Distinct (learner, course) pairs the run uses: every new activity has its own. `systems`: the
+    naive handler and the bridges (two with a baseline)."""
+    return systems * (sum(ack_requests) + events * latencies + cold_runs) + 2

@@ -1,14 +1,17 @@
-"""The bench's chart: queue-side throughput against Graph latency, the bridge beside the naive handler."""
+"""The bench's chart: queue-side throughput against Graph latency, the bridge beside the naive handler
+(and beside the baseline commit's bridge, when one was measured)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from devtools.bench.measure import BRIDGE, NAIVE, NEW, UPDATE, Results
+from devtools.bench.measure import BASELINE, BRIDGE, NAIVE, NEW, UPDATE, Results
 
 _STYLES = {
     (BRIDGE, NEW): ("tab:blue", "-", "bridge, new activities"),
     (BRIDGE, UPDATE): ("tab:blue", "--", "bridge, updates"),
+    (BASELINE, NEW): ("tab:green", "-", "baseline {commit}, new activities"),
+    (BASELINE, UPDATE): ("tab:green", "--", "baseline {commit}, updates"),
     (NAIVE, NEW): ("tab:orange", "-", "naive handler, new activities"),
     (NAIVE, UPDATE): ("tab:orange", "--", "naive handler, updates"),
 }
@@ -27,7 +30,8 @@ def draw(results: Results, path: Path, about: str) -> None:
         )
         if points:
             xs, ys = zip(*points, strict=True)
-            axes.plot(xs, ys, color=color, linestyle=line, marker="o", label=label)
+            commit = (results.baseline or "").split(" ")[0]
+            axes.plot(xs, ys, color=color, linestyle=line, marker="o", label=label.format(commit=commit))
     axes.set_xticks(sorted({p.latency_ms for p in results.phases}))
     axes.set_xlabel("Graph latency injected by the sandbox (ms)")
     axes.set_ylabel("events per second")

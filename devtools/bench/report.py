@@ -1,5 +1,6 @@
 """The bench's output: Markdown tables (pasted as they are into the README), every figure of the bridge
-beside the naive handler's, and the counters behind the per-event figures."""
+beside the naive handler's (and, with a baseline, beside the baseline commit's bridge's with the ratio
+working tree / baseline), and the counters behind the per-event figures."""
 
 from __future__ import annotations
 
@@ -9,9 +10,21 @@ import shutil
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from devtools.bench.measure import BRIDGE, NAIVE, NEW, UPDATE, Acks, Phase, Results
+from devtools.bench.measure import (
+    BASELINE,
+    BRIDGE,
+    NAIVE,
+    NEW,
+    UPDATE,
+    WORKERS,
+    Acks,
+    ColdStart,
+    Phase,
+    Results,
+)
 from devtools.localstack.processes import ROOT
 
 
@@ -61,6 +74,13 @@ def render(results: Results, about: str, smoke: bool = False) -> str:
             f"Calibration: `sum(range(10**7))` took {start} ms of CPU at the start and {end} ms at the end "
             "(CPU figures scale with it)."
         )
+    if results.baseline:
+        sha, _, subject = results.baseline.partition(" ")
+        lines.append(
+            f"Baseline: commit {sha} ({subject}), measured in the same run on the same stack by a dev "
+            "host of its own (the working tree's dev host code, the same settings); the two bridges take "
+            "turns on the queue (the idle one paused), phases interleaved. Ratios: working tree / baseline."
+        )
     if smoke:
         lines.append("Smoke run: too small for its figures to mean anything.")
     lines.append("")
@@ -81,6 +101,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _acks(results: Results) -> list[str]:
     by = {(a.system, a.senders): a for a in results.acks}
+    baseline = any(a.system == BASELINE for a in results.acks)
     rows = []
     for senders in sorted({a.senders for a in results.acks}):
         bridge, naive = by[BRIDGE, senders], by[NAIVE, senders]
@@ -88,6 +109,7 @@ def _acks(results: Results) -> list[str]:
             [
                 f"{senders} sender{'s' if senders > 1 else ''} ({len(bridge.seconds)} requests)",
                 *_ms(bridge),
+                *(_ms(by[BASELINE, senders]) if baseline else []),
                 *_ms(naive),
             ]
         )
@@ -101,7 +123,8 @@ def _acks(results: Results) -> list[str]:
         f"{a.system} with {a.senders} senders: {a.failures} failed" for a in results.acks if a.failures
     ]
     notes = [f"Failed requests (left out): {'; '.join(failures)}.", ""] if failures else []
-    header = ["", "bridge p50", "bridge p99", "naive p50", "naive p99"]
+    header = ["", "bridge p50", "bridge p99", *(["baseline p50", "baseline p99"] if baseline else [])]
+    header += ["naive p50", "naive p99"]
     return [caption, "", *_table(header, rows), *notes]
 
 
@@ -111,22 +134,19 @@ def _ms(acks: Acks) -> list[str]:
 
 def _queue_side(results: Results) -> list[str]:
     by = {(p.system, p.kind, p.latency_ms): p for p in results.phases}
+    baseline = any(p.system == BASELINE for p in results.phases)
     rows = []
     for kind in (NEW, UPDATE):
         for latency in sorted({p.latency_ms for p in results.phases}):
-            bridge, naive = by[BRIDGE, kind, latency], by[NAIVE, kind, latency]
             rows.append(
                 [
                     "new activity" if kind == NEW else "update",
                     f"{latency} ms",
-                    f"{bridge.rate:.1f}",
-                    f"{naive.rate:.1f}",
-                    _cpu(bridge, "devhost"),
-                    _cpu(naive, "naive"),
-                    _cpu(bridge, "azurite"),
-                    f"{bridge.per_event(sum(bridge.usage.tables.values())):.1f}",
-                    f"{bridge.per_event(sum(bridge.usage.graph.values())):.2f}",
-                    f"{naive.per_event(sum(naive.usage.graph.values())):.2f}",
+                    *_queue_cells(
+                        by[BRIDGE, kind, latency],
+                        by[BASELINE, kind, latency] if baseline else None,
+                        by[NAIVE, kind, latency],
+                    ),
                 ]
             )
     events = results.phases[0].events if results.phases else 0
@@ -137,29 +157,82 @@ def _queue_side(results: Results) -> list[str]:
         "/proc of the dev host (worker) and Azurite; Table round trips counted by a proxy in front of "
         "Azurite's table endpoint; Graph calls counted by the sandbox. The naive handler uses no storage."
     )
-    header = [
-        "",
-        "Graph latency",
-        "bridge events/s",
-        "naive events/s",
-        "bridge worker CPU ms",
-        "naive worker CPU ms",
-        "Azurite CPU ms",
-        "Table round trips",
-        "bridge Graph calls",
-        "naive Graph calls",
-    ]
+    if baseline:
+        sha = (results.baseline or "").split(" ")[0]
+        caption += (
+            f" Baseline: commit {sha}'s bridge on the same queue and Azurite, in a dev host of its own; "
+            "ratio: working tree / baseline."
+        )
     notes = [
         f"{p.system} {p.kind} at {p.latency_ms} ms: {'; '.join(p.notes)}"
         + (f"; {p.failures} requests failed" if p.failures else "")
         for p in results.phases
         if p.notes or p.failures
     ]
-    return [caption, "", *_table(header, rows), *([*notes, ""] if notes else [])]
+    table = _table(_queue_header(baseline), rows)
+    return [caption, "", *table, *([*notes, ""] if notes else [])]
 
 
-def _cpu(phase: Phase, process: str) -> str:
-    return f"{phase.per_event(phase.usage.cpu[process]) * 1000:.1f}"
+def _queue_header(baseline: bool) -> list[str]:
+    def compared(name: str, prefix: str = "bridge ") -> list[str]:
+        return [f"{prefix}{name}", *([f"baseline {name}", "ratio"] if baseline else [])]
+
+    return [
+        "",
+        "Graph latency",
+        *compared("events/s"),
+        "naive events/s",
+        *compared("worker CPU ms"),
+        "naive worker CPU ms",
+        *compared("Azurite CPU ms", prefix=""),
+        *compared("Table round trips", prefix=""),
+        *compared("Graph calls"),
+        "naive Graph calls",
+    ]
+
+
+def _queue_cells(bridge: Phase, baseline: Phase | None, naive: Phase) -> list[str]:
+    """One row's figures, in _queue_header's order: each of the bridge's followed (with a baseline)
+    by the baseline's and the ratio of the two, measured in the same run."""
+
+    def compared(value: Callable[[Phase], float], digits: int) -> list[str]:
+        cells = [f"{value(bridge):.{digits}f}"]
+        if baseline is not None:
+            ratio = value(bridge) / value(baseline) if value(baseline) else float("nan")
+            cells += [f"{value(baseline):.{digits}f}", f"{ratio:.2f}"]
+        return cells
+
+    return [
+        *compared(_rate, 1),
+        f"{naive.rate:.1f}",
+        *compared(_worker_cpu, 1),
+        f"{_worker_cpu(naive):.1f}",
+        *compared(_azurite_cpu, 1),
+        *compared(_tables, 1),
+        *compared(_graph, 2),
+        f"{_graph(naive):.2f}",
+    ]
+
+
+def _rate(phase: Phase) -> float:
+    return phase.rate
+
+
+def _worker_cpu(phase: Phase) -> float:
+    """CPU ms per event of the process that served the phase (a dev host)."""
+    return phase.per_event(phase.usage.cpu[WORKERS[phase.system]]) * 1000
+
+
+def _azurite_cpu(phase: Phase) -> float:
+    return phase.per_event(phase.usage.cpu["azurite"]) * 1000
+
+
+def _tables(phase: Phase) -> float:
+    return phase.per_event(sum(phase.usage.tables.values()))
+
+
+def _graph(phase: Phase) -> float:
+    return phase.per_event(sum(phase.usage.graph.values()))
 
 
 def _cold(results: Results) -> list[str]:
@@ -167,21 +240,34 @@ def _cold(results: Results) -> list[str]:
     if not by:
         return []
     bridge, naive = by[BRIDGE], by[NAIVE]
+    systems = [bridge, *([by[BASELINE]] if BASELINE in by else []), naive]
     rows = [
-        [
-            "import azure.functions (the Functions worker has it loaded)",
-            _s(bridge.framework_s),
-            _s(naive.framework_s),
-        ],
-        ["import the app", _s(bridge.import_s), _s(naive.import_s)],
-        ["first message (naive: request), Graph client included", _s(bridge.first_s), _s(naive.first_s)],
+        [label, *(_s(pick(c)) for c in systems)]
+        for label, pick in (
+            ("import azure.functions (the Functions worker has it loaded)", _framework),
+            ("import the app", _import),
+            ("first message (naive: request), Graph client included", _first),
+        )
     ]
     caption = (
         f"**Cold start**, ms, median of {bridge.runs} fresh interpreters, Graph latency 0: the bridge's "
         "first message through `apply_event` (learner and course looked up, GET, POST, its state rows); "
         "the naive handler's first request (signature, learner, course, GET, POST)."
     )
-    return [caption, "", *_table(["", "bridge", "naive"], rows)]
+    header = ["", "bridge", *(["baseline"] if BASELINE in by else []), "naive"]
+    return [caption, "", *_table(header, rows)]
+
+
+def _framework(cold: ColdStart) -> float:
+    return cold.framework_s
+
+
+def _import(cold: ColdStart) -> float:
+    return cold.import_s
+
+
+def _first(cold: ColdStart) -> float:
+    return cold.first_s
 
 
 def _s(seconds: float) -> str:
@@ -194,7 +280,7 @@ def details(results: Results) -> str:
     for phase in results.phases:
         graph = _per_event(phase, phase.usage.graph)
         lines.append(f"  {phase.system} {phase.kind} at {phase.latency_ms} ms: Graph {graph}")
-        if phase.system == BRIDGE:
+        if phase.system != NAIVE:
             tables = _per_event(phase, phase.usage.tables)
             proxy = phase.per_event(phase.usage.cpu["proxy"]) * 1000
             lines.append(f"    Table {tables}; proxy CPU {proxy:.1f} ms")

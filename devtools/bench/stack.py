@@ -1,12 +1,14 @@
 """The bench's stack: the project's LocalStack, with the bridge's table traffic through a counting proxy,
-and beside it a second dev host serving the naive handler against the same sandbox; plus the meters
-(CPU of each process from /proc, Table round trips from the proxy, Graph calls from the sandbox)."""
+and beside it a second dev host serving the naive handler against the same sandbox (and, with a
+baseline, a third serving an older commit of the bridge); plus the meters (CPU of each process from
+/proc, Table round trips from the proxy, Graph calls from the sandbox)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections import Counter
@@ -23,6 +25,8 @@ from devtools.localstack.stack import PROVIDER_ID, LocalStack
 #: when every event of a phase is in Graph.
 _WRITES = {("POST", "activities"), ("PATCH", "activityById"), ("PATCH", "activityByExternalId")}
 _TICK = os.sysconf("SC_CLK_TCK")
+#: The baseline bridge's dev host, among BenchStack.services (and the CPU meters' names).
+BASELINE_SERVICE = "baseline"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -36,8 +40,12 @@ def cpu_seconds(pid: int) -> float:
 class BenchStack(LocalStack):
     proxy_port: int = field(default_factory=free_port)
     naive_port: int = field(default_factory=free_port)
+    #: An older commit's tree (devtools.bench.baseline.checkout) served by a third dev host, or None.
+    baseline_tree: Path | None = None
+    baseline_port: int = field(default_factory=free_port)
     #: One kept-alive client for the meters, which are read many times a second.
     _meters: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10), init=False, repr=False)
+    _paused: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def settings_values(self) -> dict[str, str]:
@@ -68,13 +76,52 @@ class BenchStack(LocalStack):
         self.services["proxy"] = proxy
         proxy.wait_ready(self.proxy_port)
 
+    @property
+    def baseline(self) -> str:
+        return f"http://127.0.0.1:{self.baseline_port}/api"
+
     def start(self) -> Self:
-        """The project's stack, and the naive handler's dev host starting beside it."""
+        """The project's stack, and the naive handler's dev host starting beside it; with a baseline,
+        its dev host too, paused once ready (the working tree's bridge consumes the queue first)."""
         naive = self._naive_service().start()
         self.services["naive"] = naive
         super().start()
+        if self.baseline_tree is not None:
+            baseline = self._baseline_service(self.baseline_tree)
+            baseline.name = "the baseline's devhost"
+            baseline.start()
+            self.services[BASELINE_SERVICE] = baseline
+            baseline.wait_ready(f"{self.baseline}/health", timeout=120)
+            self.pause(BASELINE_SERVICE)
         naive.wait_ready(f"{self.naive}/webhooks/generic", timeout=120)
         return self
+
+    def _baseline_service(self, tree: Path) -> Service:
+        """The baseline's `function_app`, served by the working tree's dev host code (copied over the
+        baseline's, so only the bridge differs between the two) with the bridge's settings file (its
+        table traffic through the same counting proxy). cwd and PYTHONPATH are the baseline tree, so
+        `shared` and `function_app` are the baseline's."""
+        target = tree / "devtools" / "devhost"
+        target.mkdir(parents=True, exist_ok=True)
+        for source in (ROOT / "devtools" / "devhost").glob("*.py"):
+            shutil.copy(source, target / source.name)
+        return devhost(
+            self.baseline_port,
+            {**self.devhost_env, "PYTHONPATH": str(tree)},
+            settings=self.settings_file,
+            app_dir=tree,
+            log_path=self.workdir / "baseline.log",
+            cwd=tree,
+        )
+
+    def pause(self, service: str) -> None:
+        """SIGSTOP: a paused bridge neither polls the queue nor runs its timers."""
+        os.kill(self.pid(service), signal.SIGSTOP)
+        self._paused.add(service)
+
+    def resume(self, service: str) -> None:
+        os.kill(self.pid(service), signal.SIGCONT)
+        self._paused.discard(service)
 
     def _naive_service(self) -> Service:
         """The naive handler as a function app of its own, served by the same dev host code and the
@@ -107,14 +154,21 @@ class BenchStack(LocalStack):
         return process.pid
 
     def stop(self) -> None:
+        """Resumes a paused dev host first: a stopped process would not see its SIGINT."""
         self._meters.close()
+        for name in list(self._paused):
+            process = self.services[name].process
+            if process is not None and process.poll() is None:
+                self.resume(name)
         super().stop()
 
     def read(self) -> Reading:
         """Every meter at once, for the difference across a phase."""
         graph = self._graph_stats()
         tables = self._table_counts()
-        cpu = {name: cpu_seconds(self.pid(name)) for name in ("devhost", "naive", "azurite", "proxy")}
+        names = ["devhost", "naive", "azurite", "proxy"]
+        names += [BASELINE_SERVICE] if BASELINE_SERVICE in self.services else []
+        cpu = {name: cpu_seconds(self.pid(name)) for name in names}
         return Reading(time.perf_counter(), cpu, tables, graph)
 
     def graph_writes(self) -> int:

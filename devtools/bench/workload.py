@@ -38,7 +38,8 @@ class Pair:
 class Workload:
     """Learners x courses: enough distinct pairs for every new activity of the run."""
 
-    def __init__(self, pairs_needed: int) -> None:
+    def __init__(self, pairs_needed: int, generations: int = 1) -> None:
+        """`generations`: how many bridges warm up, each on warm-up pairs of its own (warm_pairs)."""
         # About as many learners as courses: the warm-up (one event each) stays small.
         learners = max(5, min(50, math.isqrt(pairs_needed)))
         self.learners = [f"bench{i:03d}@bench.example" for i in range(learners)]
@@ -47,6 +48,7 @@ class Workload:
         self._pairs = [Pair(learner, course) for course in self.courses for learner in self.learners]
         self._used = 0
         self._serial = 0
+        self.generations = generations
 
     def fresh(self, count: int) -> list[Pair]:
         if self._used + count > len(self._pairs):
@@ -54,12 +56,13 @@ class Workload:
         self._used += count
         return self._pairs[self._used - count : self._used]
 
-    def warm_pairs(self) -> list[Pair]:
+    def warm_pairs(self, generation: int = 0) -> list[Pair]:
         """One pair per learner and one per course: once applied, every learner and course the run
-        uses is in the bridge's caches (steady state, as for a tenant already in use)."""
-        return [Pair(learner, _WARM_COURSE) for learner in self.learners] + [
-            Pair(_WARM_LEARNER, course) for course in self.courses
-        ]
+        uses is in the bridge's caches (steady state, as for a tenant already in use). Each
+        `generation` (a bridge) has a warm course and learner of its own, so no two bridges write the
+        same activity (they share the state store)."""
+        course, learner = _warm(generation)
+        return [Pair(each, course) for each in self.learners] + [Pair(learner, each) for each in self.courses]
 
     def event(self, pair: Pair, percentage: int, late: bool = False) -> dict[str, Any]:
         """A generic-format event: a new activity at `percentage`, or (`late`) a later update of it."""
@@ -82,7 +85,7 @@ class Workload:
                 "displayName": email.split("@")[0],
                 "mail": email,
             }
-            for email in [*self.learners, _WARM_LEARNER]
+            for email in [*self.learners, *(_warm(g)[1] for g in range(self.generations))]
         ]
         contents = [
             {
@@ -91,10 +94,18 @@ class Workload:
                 "contentWebUrl": f"https://academy.example/{course}",
                 "languageTag": "en-us",
             }
-            for course in [*self.courses, _WARM_COURSE]
+            for course in [*self.courses, *(_warm(g)[0] for g in range(self.generations))]
         ]
         document = {"users": users, "contents": {PROVIDER_ID: contents}}
         httpx.post(f"{sandbox}/_sandbox/seed", json=document, timeout=60).raise_for_status()
+
+
+def _warm(generation: int) -> tuple[str, str]:
+    """The warm-up course and learner of one bridge (generation 0: the names of runs without baseline)."""
+    if generation == 0:
+        return _WARM_COURSE, _WARM_LEARNER
+    local, domain = _WARM_LEARNER.split("@")
+    return f"{_WARM_COURSE}-{generation}", f"{local}-{generation}@{domain}"
 
 
 class DelayedQueue:

@@ -169,10 +169,12 @@ def devhost(
     settings: Path | None = None,
     app_dir: Path | None = None,
     log_path: Path | None = None,
+    cwd: Path = ROOT,
 ) -> Service:
+    """The dev host; `cwd` another tree than this one to serve that tree's code (the bench's baseline)."""
     argv = [sys.executable, "-m", "devtools.devhost", "--port", str(port)]
     if settings is not None:
         argv += ["--settings", str(settings)]
     if app_dir is not None:  # another function app than this project's (the bench's naive handler)
         argv += ["--app-dir", str(app_dir)]
-    return Service("devhost", argv, env=env, log_path=log_path)
+    return Service("devhost", argv, env=env, log_path=log_path, cwd=cwd)

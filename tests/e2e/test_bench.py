@@ -42,3 +42,32 @@ def test_the_in_process_cpu_measure_compares_a_baseline_commit_with_the_tree() -
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert "(baseline) | working tree | ratio |" in rows[0], result.stdout
     assert sum(row.startswith(("| new:", "| update:")) for row in rows) == 4, result.stdout
+
+
+def test_the_smoke_bench_measures_a_baseline_commit_beside_the_tree(tmp_path: Path) -> None:
+    """`--baseline`: a third dev host serves that commit's bridge; every table gains its columns."""
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "devtools.bench", "--smoke", "--baseline", "HEAD"),
+            *("--latencies", "50", "--png", str(tmp_path / "throughput.png")),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Baseline: commit " in result.stdout, result.stdout
+    rows = [_cells(line) for line in result.stdout.splitlines() if line.startswith("| ")]
+    queue = next(row for row in rows if "bridge events/s" in row)
+    for figure in ("events/s", "worker CPU ms", "Table round trips", "Graph calls"):
+        assert queue[queue.index(f"baseline {figure}") + 1] == "ratio", queue
+    assert sum(row[0] in ("new activity", "update") and len(row) == len(queue) for row in rows) == 2, rows
+    assert any("baseline p50" in row for row in rows), result.stdout
+    assert ["", "bridge", "baseline", "naive"] in rows, result.stdout
+
+
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
