@@ -34,6 +34,7 @@ from devtools.bench.plot import draw
 from devtools.bench.report import calibration, details, machine, render
 from devtools.bench.stack import BenchStack
 from devtools.bench.workload import Workload
+from devtools.devhost.host import QueueOptions
 from devtools.localstack.processes import ROOT
 from devtools.localstack.settings import new_webhook_secret
 
@@ -70,7 +71,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency",
         type=int,
-        help="the naive handler's concurrent senders (default: host.json batchSize)",
+        help="the naive handler's concurrent senders (default: host.json batchSize + newBatchThreshold, "
+        "the most messages the queue side has in progress)",
     )
     parser.add_argument(
         "--baseline",
@@ -89,7 +91,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--senders and --ack-requests need as many values each")
     if args.concurrency is None:
         host_json = json.loads((ROOT / "host.json").read_text())
-        args.concurrency = int(host_json.get("extensions", {}).get("queues", {}).get("batchSize", 16))
+        args.concurrency = QueueOptions.from_host_json(host_json).most_in_progress
     return args
 
 

@@ -152,8 +152,9 @@ def _queue_side(results: Results) -> list[str]:
     events = results.phases[0].events if results.phases else 0
     caption = (
         f"**Queue side**, {events} events a phase, per event unless said: the bridge's queue side takes "
-        f"the events from the queue ({results.concurrency} messages at once, host.json batchSize); the "
-        f"naive handler gets them as requests from {results.concurrency} concurrent senders. CPU from "
+        f"the events from the queue (up to {results.concurrency} messages at once, host.json batchSize "
+        f"+ newBatchThreshold); the naive handler gets them as requests from {results.concurrency} "
+        "concurrent senders. CPU from "
         "/proc of the dev host (worker) and Azurite; Table round trips counted by a proxy in front of "
         "Azurite's table endpoint; Graph calls counted by the sandbox. The naive handler uses no storage."
     )

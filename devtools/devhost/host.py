@@ -70,6 +70,11 @@ class QueueOptions:
             return self.new_batch_threshold
         return self.batch_size // 2
 
+    @property
+    def most_in_progress(self) -> int:
+        """The most messages one listener has in progress: a batch taken at the threshold."""
+        return self.batch_size + self.refill_at
+
 
 @dataclass(frozen=True)
 class HttpOptions:

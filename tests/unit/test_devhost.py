@@ -123,3 +123,7 @@ def test_the_listener_takes_another_batch_at_new_batch_threshold_as_the_host_doe
     assert QueueOptions(batch_size=16, new_batch_threshold=8).refill_at == 8
     assert QueueOptions(batch_size=16).refill_at == 8  # the host's default: half of batchSize
     assert QueueOptions(batch_size=1).refill_at == 0
+
+
+def test_a_listener_has_at_most_a_batch_beyond_the_threshold_in_progress() -> None:
+    assert QueueOptions(batch_size=16, new_batch_threshold=8).most_in_progress == 24
