@@ -329,20 +329,20 @@ class QueueListener:
         return len(messages)
 
     async def _handle(self, message: QueueMessage) -> None:
-        body = self._decode(message.content)
-        msg = TriggerMessage(  # type: ignore[no-untyped-call]
-            id=message.id,
-            body=body,
-            dequeue_count=message.dequeue_count,
-            insertion_time=message.inserted_on,
-            expiration_time=message.expires_on,
-            time_next_visible=message.next_visible_on,
-            pop_receipt=message.pop_receipt,
-        )
-        try:
+        try:  # a message that cannot be decoded is a failed attempt, as the host's binding makes it
+            body = self._decode(message.content)
+            msg = TriggerMessage(  # type: ignore[no-untyped-call]
+                id=message.id,
+                body=body,
+                dequeue_count=message.dequeue_count,
+                insertion_time=message.inserted_on,
+                expiration_time=message.expires_on,
+                time_next_visible=message.next_visible_on,
+                pop_receipt=message.pop_receipt,
+            )
             await invoke(self.spec.function, **{self.arg_name: msg})
         except Exception as exc:
-            outcome = self._failed(message, body, exc)
+            outcome = self._failed(message, exc)
         else:
             outcome = self._delete(message)
         try:
@@ -354,7 +354,7 @@ class QueueListener:
         with contextlib.suppress(ResourceNotFoundError):
             await self.queue.delete_message(message.id, message.pop_receipt)
 
-    async def _failed(self, message: QueueMessage, body: bytes, exc: Exception) -> None:
+    async def _failed(self, message: QueueMessage, exc: Exception) -> None:
         attempts = message.dequeue_count or 1
         log.warning(
             "function %s failed (attempt %d of %d): %s",
@@ -364,7 +364,7 @@ class QueueListener:
             exc,
         )
         if attempts >= self.options.max_dequeue_count:
-            await self.poison.send_message(self._encode(body))
+            await self.poison.send_message(message.content)  # as it came, decodable or not
             await self.queue.delete_message(message.id, message.pop_receipt)
             log.error("message %s moved to %s-poison", message.id, self.queue_name)
             return
@@ -374,12 +374,7 @@ class QueueListener:
 
     def _decode(self, content: Any) -> bytes:
         raw = content if isinstance(content, bytes) else str(content).encode()
-        return base64.b64decode(raw) if self.options.message_encoding == "base64" else raw
-
-    def _encode(self, body: bytes) -> str:
-        if self.options.message_encoding == "base64":
-            return base64.b64encode(body).decode()
-        return body.decode()
+        return base64.b64decode(raw, validate=True) if self.options.message_encoding == "base64" else raw
 
     async def close(self) -> None:
         await self.queue.close()
@@ -405,11 +400,14 @@ class TimerRunner:
         log.info("timer  %-16s %s", self.spec.name, self.spec.trigger["schedule"])
         while not stop.is_set():
             delay = schedule.get_next(float) - datetime.now(UTC).timestamp()
+            past_due = delay < 0
+            if past_due:  # missed while the loop was held: run once, then go on from now, as the host
+                schedule = croniter(self._schedule, datetime.now(UTC))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, delay))
                 return
             try:
-                await invoke(self.spec.function, **{self.spec.trigger["name"]: _Timer()})
+                await invoke(self.spec.function, **{self.spec.trigger["name"]: _Timer(past_due)})
                 self.runs += 1
             except Exception:
                 log.exception("timer function %s raised", self.spec.name)
@@ -418,7 +416,8 @@ class TimerRunner:
 class _Timer:
     """What a timer-triggered function receives (azure.functions.TimerRequest's surface)."""
 
-    past_due = False
+    def __init__(self, past_due: bool) -> None:
+        self.past_due = past_due
 
 
 def read_host_json(path: Path) -> dict[str, Any]:

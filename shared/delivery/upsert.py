@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from shared.delivery.exceptions import PermanentFailure, TransientFailure
+from shared.delivery.exceptions import DeliveryFailure, PermanentFailure, TransientFailure
 from shared.delivery.merge import contribution, fold, graph_baseline, patch, state_of
 from shared.delivery.resolve import Resolver
 from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
@@ -101,11 +101,19 @@ class CourseActivityUpserter:
         that can void uses `_apply_voidable`, which names the activity in the delivery row first."""
         if self._voiding_sources is None or event.source in self._voiding_sources:
             return await self._apply_voidable(event)
-        learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
-        activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
-        result = await self._sync_registering(
-            event, activity_id, owner_of(event, learner_id), contribution(event)
-        )
+        try:
+            learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
+            activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
+            result = await self._sync_registering(
+                event, activity_id, owner_of(event, learner_id), contribution(event)
+            )
+        except DeliveryFailure:
+            # The lean path learns that an event is a redelivery only after applying it. When applying
+            # it again fails (its learner has left Entra since, Graph is throttling), one applied
+            # already is acknowledged as the duplicate it is, not parked.
+            if not await self._counted_if_applied(event):
+                raise
+            return UpsertResult.DEDUPLICATED
         found = await self._state.insert_delivery(
             DeliveryRecord(event.source, event.event_id, activity_id, "applied", 1)
         )
@@ -115,6 +123,14 @@ class CourseActivityUpserter:
         if found.voided_by:  # cannot come from a source that cannot void; handled all the same
             await self._withdraw(event.source, event.event_id, activity_id, found.voided_by)
         return UpsertResult.DEDUPLICATED if found.status == "applied" else result
+
+    async def _counted_if_applied(self, event: CanonicalEvent) -> bool:
+        """Whether the event was applied before (then this copy is counted as seen)."""
+        seen = await self._state.delivery(event.source, event.event_id)
+        if seen is None or seen.status != "applied":
+            return False
+        await self._applied(seen, event, seen.activity_id)
+        return True
 
     async def _apply_voidable(self, event: CanonicalEvent) -> UpsertResult:
         """Its delivery row names its activity before its entry joins the activity's log, and is read

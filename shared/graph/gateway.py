@@ -74,7 +74,12 @@ class ContentWrite:
 
 
 def record_from_json(doc: Mapping[str, Any]) -> ActivityRecord:
-    """An ActivityRecord from Graph's JSON (either spelling of the external id is accepted)."""
+    """An ActivityRecord from Graph's JSON (either spelling of the external id is accepted).
+    ValueError for one without its id or learner: the state store would keep "None" as the record's
+    Graph id, or an owner no event has."""
+    for key in ("id", "learnerUserId"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise ValueError(f"the activity has no {key}")
 
     def when(key: str) -> datetime | None:
         value = doc.get(key)

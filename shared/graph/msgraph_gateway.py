@@ -256,8 +256,14 @@ async def _call(operation: str, awaitable: Any, *, not_found_is_none: bool = Fal
         status = str(exc.response_status_code)
         if not_found_is_none and exc.response_status_code == 404:
             return None
+        # An answer without Graph's JSON error (empty, text, a gateway's HTML page) still carries
+        # its Retry-After, which decides how long a throttled event waits.
+        headers = {k.lower(): v for k, v in (exc.response_headers or {}).items()}
         raise GraphError(
-            exc.response_status_code or 502, "apiError", exc.message or type(exc).__name__
+            exc.response_status_code or 502,
+            "apiError",
+            exc.message or type(exc).__name__,
+            _seconds(headers.get("retry-after")),
         ) from None
     except httpx.TimeoutException:
         status = "unavailable"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.config.settings import Settings
-from shared.storage.proxies import proxy_configured
+from shared.storage.proxies import trust_environment
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableServiceClient
@@ -35,8 +35,8 @@ def table_service_client(settings: Settings) -> TableServiceClient:
 
 
 def _transport() -> Any:
-    """azure-core's aiohttp transport, trusting the environment only when a proxy is configured
-    (see shared.storage.proxies)."""
+    """azure-core's aiohttp transport, trusting the environment only when it configures something
+    the client reads from it (see shared.storage.proxies)."""
     from azure.core.pipeline.transport import AioHttpTransport
 
-    return AioHttpTransport(use_env_settings=proxy_configured())
+    return AioHttpTransport(use_env_settings=trust_environment())

@@ -6,16 +6,19 @@ on every request: two thread hops per Table request, about a quarter of an updat
 profile (`python -m devtools.bench.cpu --profile`). requests (the queue clients) does the same
 lookups inline. A Functions app has neither a netrc nor, usually, a proxy; and a netrc entry for the
 storage host would clash with the Authorization header the SDK signs. So the environment is trusted
-only when a proxy is configured there, and behaviour behind a proxy is unchanged.
+only when it configures something these clients read from it: a proxy, or a CA bundle for requests
+(REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE); then behaviour is unchanged.
 """
 
 from __future__ import annotations
 
 import os
 
-#: The variables aiohttp and requests read for proxies (either case).
+#: The variables aiohttp and requests read for proxies (either case), and requests for CA bundles.
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
-def proxy_configured() -> bool:
-    return any(os.environ.get(name) or os.environ.get(name.lower()) for name in PROXY_VARIABLES)
+def trust_environment() -> bool:
+    proxied = any(os.environ.get(name) or os.environ.get(name.lower()) for name in PROXY_VARIABLES)
+    return proxied or any(os.environ.get(name) for name in CA_BUNDLE_VARIABLES)

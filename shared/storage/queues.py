@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.config.settings import Settings
-from shared.storage.proxies import proxy_configured
+from shared.storage.proxies import trust_environment
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueServiceClient
@@ -136,8 +136,8 @@ def queue_service_client(settings: Settings) -> QueueServiceClient:
 
 
 def _transport() -> Any:
-    """azure-core's requests transport, trusting the environment only when a proxy is configured
-    (see shared.storage.proxies)."""
+    """azure-core's requests transport, trusting the environment only when it configures something
+    the client reads from it (see shared.storage.proxies)."""
     from azure.core.pipeline.transport import RequestsTransport
 
-    return RequestsTransport(use_env_settings=proxy_configured())
+    return RequestsTransport(use_env_settings=trust_environment())

@@ -6,7 +6,7 @@ import pytest
 
 from shared.config.settings import load_settings
 from shared.state.tables import table_service_client
-from shared.storage.proxies import PROXY_VARIABLES, proxy_configured
+from shared.storage.proxies import CA_BUNDLE_VARIABLES, PROXY_VARIABLES, trust_environment
 from shared.storage.queues import queue_service_client
 
 AZURITE = (
@@ -19,21 +19,23 @@ AZURITE = (
 
 @pytest.fixture
 def no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
+    for name in (*PROXY_VARIABLES, *CA_BUNDLE_VARIABLES):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
 
 
 def test_without_a_proxy_the_environment_is_not_read_per_request(no_proxy_settings: None) -> None:
-    assert not proxy_configured()
+    assert not trust_environment()
 
 
-@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY"])
-def test_a_proxy_in_the_environment_is_honoured(
+@pytest.mark.parametrize(
+    "name", ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]
+)
+def test_a_proxy_or_ca_bundle_in_the_environment_is_honoured(
     no_proxy_settings: None, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    monkeypatch.setenv(name, "http://proxy.example:3128")
-    assert proxy_configured()
+    monkeypatch.setenv(name, "http://proxy.example:3128" if "PROXY" in name.upper() else "/etc/ca.pem")
+    assert trust_environment()
 
 
 # Private attributes (azure-core 1.3x): what the transports were built with is not public.
