@@ -30,6 +30,7 @@ from typing import Any
 import azure.functions as func
 from aiohttp import web
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.functions.queue import QueueMessage as TriggerMessage  # the worker's, with dequeue_count
 from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient
@@ -280,8 +281,8 @@ class QueueListener:
         self.arg_name = trigger["name"]
         self.queue_name = trigger["queueName"]
         self.options = options
-        self.queue = QueueClient.from_connection_string(connection_string, self.queue_name)
-        self.poison = QueueClient.from_connection_string(connection_string, f"{self.queue_name}-poison")
+        self.queue = _queue_client(connection_string, self.queue_name)
+        self.poison = _queue_client(connection_string, f"{self.queue_name}-poison")
         # How long a received message stays invisible to others; a dev host that dies returns its
         # messages after this. The host renews a 10-minute lease; fault runs shorten it.
         self.lease_seconds = int(os.environ.get("DEVHOST_MESSAGE_LEASE_SECONDS", "300"))
@@ -379,6 +380,15 @@ class QueueListener:
     async def close(self) -> None:
         await self.queue.close()
         await self.poison.close()
+
+
+def _queue_client(connection_string: str, name: str) -> QueueClient:
+    """A queue client that does not read the environment on every request: azure-core's default
+    makes aiohttp look up ~/.netrc and the proxy variables in a worker thread per request, CPU that
+    the bench would count as the worker's (the Functions host polls in .NET, outside the worker).
+    The dev host talks to a local emulator, never through a proxy."""
+    transport = AioHttpTransport(use_env_settings=False)
+    return QueueClient.from_connection_string(connection_string, name, transport=transport)
 
 
 class TimerRunner:
