@@ -6,8 +6,9 @@ on every request: two thread hops per Table request, about a quarter of an updat
 profile (`python -m devtools.bench.cpu --profile`). requests (the queue clients) does the same
 lookups inline. A Functions app has neither a netrc nor, usually, a proxy; and a netrc entry for the
 storage host would clash with the Authorization header the SDK signs. So the environment is trusted
-only when it configures something these clients read from it: a proxy, or a CA bundle for requests
-(REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE); then behaviour is unchanged.
+only when it configures something the client reads from it: a proxy (both), or a CA bundle
+(REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE: requests only; aiohttp does not read them); then behaviour is
+unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
-def trust_environment() -> bool:
+def trust_environment(*, requests: bool = False) -> bool:
+    """For aiohttp (the Table client), or with `requests` for the requests transport (the queues)."""
     proxied = any(os.environ.get(name) or os.environ.get(name.lower()) for name in PROXY_VARIABLES)
-    return proxied or any(os.environ.get(name) for name in CA_BUNDLE_VARIABLES)
+    return proxied or (requests and any(os.environ.get(name) for name in CA_BUNDLE_VARIABLES))

@@ -140,4 +140,4 @@ def _transport() -> Any:
     the client reads from it (see shared.storage.proxies)."""
     from azure.core.pipeline.transport import RequestsTransport
 
-    return RequestsTransport(use_env_settings=trust_environment())
+    return RequestsTransport(use_env_settings=trust_environment(requests=True))

@@ -34,8 +34,10 @@ def test_without_a_proxy_the_environment_is_not_read_per_request(no_proxy_settin
 def test_a_proxy_or_ca_bundle_in_the_environment_is_honoured(
     no_proxy_settings: None, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    monkeypatch.setenv(name, "http://proxy.example:3128" if "PROXY" in name.upper() else "/etc/ca.pem")
-    assert trust_environment()
+    proxy = "PROXY" in name.upper()
+    monkeypatch.setenv(name, "http://proxy.example:3128" if proxy else "/etc/ca.pem")
+    assert trust_environment(requests=True)
+    assert trust_environment() is proxy  # aiohttp reads no CA bundle variable
 
 
 # Private attributes (azure-core 1.3x): what the transports were built with is not public.
