@@ -276,11 +276,16 @@ def _s(seconds: float) -> str:
 
 
 def details(results: Results) -> str:
-    """The counters behind the per-event figures, by kind, and the proxy's own CPU."""
+    """The counters behind the per-event figures, by kind, and the CPU of the stand-ins (the Graph
+    sandbox, the proxy): on a machine of few cores they share the CPU the systems measured need."""
     lines = ["Counters per event, by kind:"]
     for phase in results.phases:
         graph = _per_event(phase, phase.usage.graph)
-        lines.append(f"  {phase.system} {phase.kind} at {phase.latency_ms} ms: Graph {graph}")
+        sandbox = phase.per_event(phase.usage.cpu["sandbox"]) * 1000
+        lines.append(
+            f"  {phase.system} {phase.kind} at {phase.latency_ms} ms: Graph {graph}; "
+            f"sandbox CPU {sandbox:.1f} ms"
+        )
         if phase.system != NAIVE:
             tables = _per_event(phase, phase.usage.tables)
             proxy = phase.per_event(phase.usage.cpu["proxy"]) * 1000

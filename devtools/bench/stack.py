@@ -166,7 +166,7 @@ class BenchStack(LocalStack):
         """Every meter at once, for the difference across a phase."""
         graph = self._graph_stats()
         tables = self._table_counts()
-        names = ["devhost", "naive", "azurite", "proxy"]
+        names = ["devhost", "naive", "azurite", "proxy", "sandbox"]
         names += [BASELINE_SERVICE] if BASELINE_SERVICE in self.services else []
         cpu = {name: cpu_seconds(self.pid(name)) for name in names}
         return Reading(time.perf_counter(), cpu, tables, graph)
