@@ -10,16 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_smoke_bench_prints_its_tables_and_draws_its_chart(tmp_path: Path) -> None:
     chart = tmp_path / "throughput.png"
-    result = subprocess.run(
-        [sys.executable, "-m", "devtools.bench", "--smoke", "--png", str(chart)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    print(result.stdout)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run("devtools.bench", "--smoke", "--png", str(chart))
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert any("bridge p50" in row for row in rows), result.stdout
     assert any("bridge events/s" in row for row in rows), result.stdout
@@ -29,16 +20,7 @@ def test_the_smoke_bench_prints_its_tables_and_draws_its_chart(tmp_path: Path) -
 
 
 def test_the_in_process_cpu_measure_compares_a_baseline_commit_with_the_tree() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "devtools.bench.cpu", "--baseline", "HEAD", "--events", "4", "--rounds", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    print(result.stdout)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run("devtools.bench.cpu", "--baseline", "HEAD", "--events", "4", "--rounds", "1")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert "(baseline) | working tree | ratio |" in rows[0], result.stdout
     assert sum(row.startswith(("| new:", "| update:")) for row in rows) == 4, result.stdout
@@ -46,19 +28,8 @@ def test_the_in_process_cpu_measure_compares_a_baseline_commit_with_the_tree() -
 
 def test_the_smoke_bench_measures_a_baseline_commit_beside_the_tree(tmp_path: Path) -> None:
     """`--baseline`: a third dev host serves that commit's bridge; every table gains its columns."""
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "devtools.bench", "--smoke", "--baseline", "HEAD"),
-            *("--latencies", "50", "--png", str(tmp_path / "throughput.png")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    print(result.stdout)
-    assert result.returncode == 0, result.stderr[-3000:]
+    chart = tmp_path / "throughput.png"
+    result = _run("devtools.bench", "--smoke", "--baseline", "HEAD", "--latencies", "50", "--png", str(chart))
     assert "Baseline: commit " in result.stdout, result.stdout
     rows = [_cells(line) for line in result.stdout.splitlines() if line.startswith("| ")]
     queue = next(row for row in rows if "bridge events/s" in row)
@@ -67,6 +38,21 @@ def test_the_smoke_bench_measures_a_baseline_commit_beside_the_tree(tmp_path: Pa
     assert sum(row[0] in ("new activity", "update") and len(row) == len(queue) for row in rows) == 2, rows
     assert any("baseline p50" in row for row in rows), result.stdout
     assert ["", "bridge", "baseline", "naive"] in rows, result.stdout
+
+
+def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` from the project's root; it must succeed (its output is printed)."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 def _cells(row: str) -> list[str]:
