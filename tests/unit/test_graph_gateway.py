@@ -210,3 +210,50 @@ async def test_an_answer_that_is_not_an_activity_is_a_bad_gateway_not_a_crash(bo
 
 def _write() -> ActivityWrite:
     return ActivityWrite(status=CourseStatus.IN_PROGRESS, completion_percentage=40)
+
+
+# Shaped like the 201 answer of "Create learningCourseActivity", example 2 (self-initiated course), on
+# learn.microsoft.com/graph/api/employeeexperienceuser-post-learningcourseactivities (v1.0): its
+# @odata.context, a null completedDateTime, an id of the form "<learner>:<guid>", +00:00 offsets and the
+# `externalCourseActivityId` spelling. The values are this project's own.
+DOCUMENTED_ANSWER = {
+    "@odata.type": "#microsoft.graph.learningSelfInitiatedCourse",
+    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#learningProviders('"
+    f"{PROVIDER}')/learningCourseActivities('3d5f0a1c-2b7e-4c86-9e41-0f2a6b8c7d13')$entity",
+    "completedDateTime": None,
+    "completionPercentage": 35,
+    "externalCourseActivityId": "generic:ada:course-101",
+    "id": "5e0b3f6a-7c21-4d89-b2e4-91a0c3d7f256:3d5f0a1c-2b7e-4c86-9e41-0f2a6b8c7d13",
+    "learningContentId": "a8c4e2f0-1b3d-4e5f-8a7b-6c9d0e1f2a3b",
+    "learningProviderId": PROVIDER,
+    "learnerUserId": "5e0b3f6a-7c21-4d89-b2e4-91a0c3d7f256",
+    "startedDateTime": "2026-10-02T08:15:00+00:00",
+    "status": "inProgress",
+}
+
+
+async def test_a_documented_create_answer_reads_as_msgraph_sdks_own_model_reads_it() -> None:
+    """The SDK's model is the oracle for reading Graph's JSON: the gateway reads the answer itself (for
+    CPU), and must come to the same record the SDK's deserializer does."""
+    from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
+    from msgraph.generated.models.learning_course_activity import LearningCourseActivity
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json=DOCUMENTED_ANSWER)
+
+    ours = await gateway(handler).create_activity("generic:ada:course-101", "learner", "content", _write())
+    node = JsonParseNodeFactory().get_root_parse_node(
+        "application/json", json.dumps(DOCUMENTED_ANSWER).encode()
+    )
+    sdk: Any = node.get_object_value(LearningCourseActivity)
+    assert type(sdk).__name__ == "LearningSelfInitiatedCourse"
+    assert ours == ActivityRecord(
+        id=sdk.id,
+        external_id=sdk.externalcourse_activity_id or sdk.additional_data["externalCourseActivityId"],
+        learner_user_id=sdk.learner_user_id,
+        learning_content_id=sdk.learning_content_id,
+        status=CourseStatus(sdk.status.value),
+        completion_percentage=sdk.completion_percentage,
+        started_at=sdk.started_date_time,
+        completed_at=sdk.completed_date_time,
+    )
