@@ -35,9 +35,9 @@ import httpx
 from devtools.bench.baseline import checkout, describe
 from devtools.bench.report import calibration, machine
 from devtools.bench.stack import writes_in
-from devtools.localstack.processes import ROOT, AzuritePorts, azurite, free_port, graph_sandbox
+from devtools.localstack.processes import ROOT
 from devtools.localstack.settings import new_webhook_secret
-from devtools.localstack.stack import DEMO_SEED, PROVIDER_ID
+from devtools.localstack.stack import PROVIDER_ID, LocalStack
 
 PHASES = ("new", "update")
 _COURSE, _WARM_COURSE = "cpu-course", "cpu-warm-course"
@@ -109,23 +109,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Stack:
-    """Azurite (in memory) and the Graph sandbox, with every learner the runs need."""
+    """The project's LocalStack without its dev host (the children are the worker), with every learner
+    the runs need."""
 
     def __init__(self, workdir: Path, stack: ExitStack) -> None:
-        self.ports = AzuritePorts(free_port(), free_port(), free_port())
-        self.sandbox_port = free_port()
-        storage = azurite(self.ports, location=None, log_path=workdir / "azurite.log").start()
-        stack.callback(storage.stop)
-        sandbox = graph_sandbox(self.sandbox_port, seed=DEMO_SEED, log_path=workdir / "sandbox.log").start()
-        stack.callback(sandbox.stop)
-        storage.wait_ready(self.ports.queue)
-        sandbox.wait_ready(f"{self.sandbox}/_sandbox/health")
+        self.local = LocalStack(workdir, new_webhook_secret())
+        stack.callback(self.local.stop)
+        self.local.start(devhost=False)
         self.http = httpx.Client(timeout=60)
         stack.callback(self.http.close)
-
-    @property
-    def sandbox(self) -> str:
-        return f"http://127.0.0.1:{self.sandbox_port}"
 
     def seed(self, runs: list[str], events: int) -> None:
         emails = [f"{run}-{n}@cpu.example" for run in runs for n in range(events)]
@@ -135,23 +127,10 @@ class Stack:
             for c in (_COURSE, _WARM_COURSE)
         ]
         document = {"users": users, "contents": {PROVIDER_ID: contents}}
-        self.http.post(f"{self.sandbox}/_sandbox/seed", json=document).raise_for_status()
+        self.http.post(f"{self.local.sandbox}/_sandbox/seed", json=document).raise_for_status()
 
     def writes(self) -> int:
-        return writes_in(self.http.get(f"{self.sandbox}/_sandbox/stats").json()["requests"])
-
-    def settings(self) -> dict[str, str]:
-        storage = self.ports.connection_string()
-        return {
-            "FUNCTIONS_WORKER_RUNTIME": "python",
-            "AzureWebJobsStorage": storage,
-            "BRIDGE_STORAGE": storage,
-            "BRIDGE_SOURCES": json.dumps({"generic": {"format": "generic"}}),
-            "BRIDGE_SOURCE_GENERIC_SECRET": new_webhook_secret(),
-            "BRIDGE_PROVIDER_REGISTRATION_ID": PROVIDER_ID,
-            "BRIDGE_GRAPH_BASE_URL": f"{self.sandbox}/v1.0",
-            "BRIDGE_GRAPH_AUTH": "anonymous",
-        }
+        return writes_in(self.http.get(f"{self.local.sandbox}/_sandbox/stats").json()["requests"])
 
 
 def _id(email: str) -> str:
@@ -169,7 +148,7 @@ def run_child(stack: Stack, tree: Path, run: str, args: argparse.Namespace) -> d
         "warm": _WARM_COURSE,
         "course": _COURSE,
     }
-    env = {**os.environ, **stack.settings(), "PYTHONPATH": str(tree)}
+    env = {**os.environ, **stack.local.settings_values, "PYTHONPATH": str(tree)}
     before = stack.writes()
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, json.dumps(spec)],

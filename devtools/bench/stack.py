@@ -80,12 +80,12 @@ class BenchStack(LocalStack):
     def baseline(self) -> str:
         return f"http://127.0.0.1:{self.baseline_port}/api"
 
-    def start(self) -> Self:
+    def start(self, *, devhost: bool = True) -> Self:
         """The project's stack, and the naive handler's dev host starting beside it; with a baseline,
         its dev host too, paused once ready (the working tree's bridge consumes the queue first)."""
         naive = self._naive_service().start()
         self.services["naive"] = naive
-        super().start()
+        super().start(devhost=devhost)
         if self.baseline_tree is not None:
             baseline = self._baseline_service(self.baseline_tree)
             baseline.name = "the baseline's devhost"

@@ -81,7 +81,9 @@ class LocalStack:
         provider = f"{self.sandbox}/v1.0/employeeExperience/learningProviders/{PROVIDER_ID}"
         return f"{provider}/learningCourseActivities"
 
-    def start(self) -> Self:
+    def start(self, *, devhost: bool = True) -> Self:
+        """Azurite, the sandbox and (unless `devhost` is false: a caller that runs the app itself) the
+        dev host serving the bridge."""
         self.settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": self.settings_values}))
         self.start_azurite()
         sandbox = graph_sandbox(
@@ -89,7 +91,8 @@ class LocalStack:
         ).start()
         self.services["sandbox"] = sandbox
         sandbox.wait_ready(f"{self.sandbox}/_sandbox/health")
-        self.start_devhost()
+        if devhost:
+            self.start_devhost()
         return self
 
     def start_azurite(self) -> None:
