@@ -1,14 +1,25 @@
 """The dev host reads the same host.json the Functions host does."""
 
 import asyncio
+import base64
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from devtools.devhost.host import HttpOptions, QueueOptions, Throttle, _route_variants, _timespan
+from devtools.devhost.host import (
+    FunctionSpec,
+    HttpOptions,
+    QueueListener,
+    QueueOptions,
+    Throttle,
+    _route_variants,
+    _timespan,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,3 +138,78 @@ def test_the_listener_takes_another_batch_at_new_batch_threshold_as_the_host_doe
 
 def test_a_listener_has_at_most_a_batch_beyond_the_threshold_in_progress() -> None:
     assert QueueOptions(batch_size=16, new_batch_threshold=8).most_in_progress == 24
+
+
+class _QueueMessage:
+    def __init__(self, message_id: str) -> None:
+        self.id = message_id
+        self.content = base64.b64encode(b"{}").decode()
+        self.dequeue_count = 1
+        self.inserted_on = self.expires_on = self.next_visible_on = None
+        self.pop_receipt = "receipt"
+
+
+class _Queue:
+    """Just enough of azure-storage-queue's aio QueueClient for a listener: messages handed out in
+    batches, deletions recorded."""
+
+    def __init__(self, count: int) -> None:
+        self.waiting = [_QueueMessage(f"m-{n}") for n in range(count)]
+        self.receives = 0
+        self.deleted: list[str] = []
+
+    async def receive_messages(self, *, max_messages: int, **_: Any) -> AsyncIterator[_QueueMessage]:
+        self.receives += 1
+        batch, self.waiting = self.waiting[:max_messages], self.waiting[max_messages:]
+        for message in batch:
+            yield message
+
+    async def delete_message(self, message_id: str, pop_receipt: str | None) -> None:
+        self.deleted.append(message_id)
+
+    async def create_queue(self) -> None:
+        pass
+
+
+async def test_the_listener_refills_at_new_batch_threshold_and_runs_at_most_batch_plus_threshold() -> None:
+    """As the WebJobs QueuesOptions page says: batches of BatchSize are taken while the messages in
+    progress number NewBatchThreshold or fewer, so at most BatchSize + NewBatchThreshold run at once."""
+    release = asyncio.Semaphore(0)
+    running: list[int] = [0]
+    most: list[int] = [0]
+
+    async def function(message: Any) -> None:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        await release.acquire()
+        running[0] -= 1
+
+    async def settle() -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    bindings = [{"type": "queueTrigger", "name": "message", "queueName": "bridge-events"}]
+    options = QueueOptions(batch_size=16, new_batch_threshold=8, max_polling_interval=0.05)
+    listener = QueueListener(
+        FunctionSpec("apply_event", function, bindings), "UseDevelopmentStorage=true", options
+    )
+    queue = _Queue(40)
+    listener.queue = listener.poison = queue  # type: ignore[assignment]
+    stop = asyncio.Event()
+    task = asyncio.create_task(listener.run(stop))
+    await settle()
+    assert (running[0], queue.receives) == (16, 1)  # one batch; 16 in progress is above the threshold
+    for _ in range(7):
+        release.release()
+    await settle()
+    assert (running[0], queue.receives) == (9, 1)  # still above it: no new batch
+    release.release()
+    await settle()
+    assert (running[0], queue.receives) == (24, 2)  # down to 8: another batch of 16
+    for _ in range(40):
+        release.release()
+    await settle()
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert most[0] == 24
+    assert sorted(queue.deleted) == sorted(f"m-{n}" for n in range(40))
