@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -18,7 +18,15 @@ from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
 from shared.graph.errors import GraphError
 from shared.graph.gateway import MAX_BATCH, ActivityRecord, ActivityWrite, ContentWrite
-from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
+from shared.state.models import (
+    ActivityState,
+    DeadLetterRecord,
+    DeliveryRecord,
+    EventEntry,
+    LetterState,
+    LogCopy,
+    LogSnapshot,
+)
 from shared.state.store import Conflict
 from shared.storage.queues import QueueUnavailable
 
@@ -309,7 +317,7 @@ class MemoryStateStore:
     async def delete_dead_letter(self, source: str, event_id: str) -> None:
         self.letters.pop((source, event_id), None)
 
-    async def dead_letters(self) -> AsyncIterator[DeadLetterRecord]:
+    async def dead_letters(self, *, brief: bool = False) -> AsyncIterator[DeadLetterRecord]:
         for record in list(self.letters.values()):
             yield record
 
@@ -330,11 +338,13 @@ class MemoryStateStore:
     async def delete_activity(self, activity_id: str) -> None:
         self.activities.pop(activity_id, None)
 
-    async def purge_deliveries(self, cutoff: datetime, *, dry_run: bool) -> int:
+    async def purge_deliveries(
+        self, cutoff: datetime, *, dry_run: bool, keep: Collection[tuple[str, str]] = ()
+    ) -> int:
         old = [
             k
             for k, record in self.deliveries_by_key.items()
-            if not record.voided_by and self.written.get(("d", *k), cutoff) < cutoff
+            if not record.voided_by and k not in keep and self.written.get(("d", *k), cutoff) < cutoff
         ]
         if not dry_run:
             for k in old:
@@ -355,31 +365,43 @@ class MemoryStateStore:
     def log_key(self, activity_id: str) -> str:
         return activity_id
 
-    async def old_logs(self, cutoff: datetime) -> AsyncIterator[str]:
+    async def old_logs(self, cutoff: datetime, after: str | None = None) -> AsyncIterator[str]:
         for activity_id in sorted(
             {k[1] for k, when in self.written.items() if k[0] == "e" and when < cutoff}
         ):
-            yield activity_id
+            if after is None or activity_id > after:
+                yield activity_id
 
-    async def compact_log(self, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
-        from shared.operations.retention import BASELINE_SOURCE, baseline, compactable
-
-        log = self.event_log[log_key]
-        folded = [
-            k
+    async def log_snapshot(self, log_key: str) -> LogSnapshot:
+        """One copy per key: this store has no row that holds entries of its own."""
+        log, voids = self.event_log[log_key], self.voids[log_key]
+        copies = [
+            LogCopy(*k, entry, self.written.get(("e", log_key, *k)), voids.get(k) or entry.voided_by, False)
             for k, entry in log.items()
-            if compactable(entry)
-            and (k[0] == BASELINE_SOURCE or self.written.get(("e", log_key, *k), cutoff) < cutoff)
         ]
-        if len(folded) < 2 or dry_run:
-            return max(len(folded) - 1, 0)
-        merged = baseline(log[k] for k in folded)
-        assert merged is not None
-        for k in folded:
-            del log[k]
-            self.written.pop(("e", log_key, *k), None)
-        self._log(log_key, merged)
-        return len(folded) - 1
+        copies += [
+            LogCopy(*k, None, self.written.get(("e", log_key, *k)), voided_by, False)
+            for k, voided_by in voids.items()
+            if k not in log
+        ]
+        return LogSnapshot(log_key, self.activities.get(log_key), tuple(copies))
+
+    async def fold_log(
+        self,
+        snapshot: LogSnapshot,
+        folded: Sequence[LogCopy],
+        combine: Callable[[Sequence[EventEntry]], EventEntry],
+    ) -> None:
+        log = self.event_log[snapshot.log_key]
+        for copy in folded:
+            current = log.get(copy.key)
+            if current is None or current != copy.entry or copy.key in self.voids[snapshot.log_key]:
+                raise Conflict(snapshot.log_key)
+        merged = combine([c.entry for c in folded if c.entry is not None])
+        for copy in folded:
+            del log[copy.key]
+            self.written.pop(("e", snapshot.log_key, *copy.key), None)
+        self._log(snapshot.log_key, merged)
 
     async def table_sizes(self) -> dict[str, int]:
         return {

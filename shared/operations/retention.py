@@ -7,39 +7,48 @@ into one baseline entry carrying their folded state: the fold is a join of max/m
 stays what it was. Rows that record a voiding are kept (small tombstones): a voided statement that
 arrives years late is still refused.
 
+The log is read as the queue side reads it: a voiding recorded in a row of its own applies to the copy
+of its event that the activity row holds, so a voided event is never folded. Every baseline has a key
+of its own and is written as a row of its own, in the same transaction as the deletion of what it
+folds (ETag-guarded, the activity row's too when entries it holds are folded): a run that stops half
+way, or a worker writing meanwhile, leaves a log that folds exactly as before.
+
 What the period costs, and the README says so: an event older than it counts as history. Its
 redelivery adds an entry again (the fold does not change: the baseline holds it already); a voiding
-of it withdraws nothing. Dead letters an operator did not act on within the period are removed with
-a count in the log; parked events (still being retried) never are.
+of it withdraws nothing (nor does one that reaches the log while the run folds that event). Dead
+letters an operator did not act on within the period are removed with a count in the log; parked
+events (still being retried) never are, and neither is the delivery row of an event that still has a
+dead letter.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import os
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from shared.delivery.merge import fold
 from shared.events.model import CourseStatus
-from shared.state.models import EventEntry
+from shared.state.models import DeadLetterRecord, EventEntry, LogCopy, LogSnapshot
+from shared.state.store import Conflict
 
-#: A source name no configured source can have (names are a-z, 0-9 and '-'): the baseline's key.
+#: A source name no configured source can have (names are a-z, 0-9 and '-'): every baseline's source.
 BASELINE_SOURCE = "~retention"
-BASELINE_EVENT = "baseline"
-#: The baseline of the entries an activity row holds itself (TableStateStore), beside the rows' one.
-HELD_BASELINE_EVENT = "baseline-held"
 
 
 def baseline(entries: Iterable[EventEntry]) -> EventEntry | None:
-    """One entry that folds like all of `entries` together; None when none of them is live."""
+    """One entry that folds like all of `entries` together; None when none of them is live. Each has a
+    key of its own (`baseline-<random>`): two baselines never share a key, so no write of one (an
+    activity row spilling its entries, say) can ever replace another."""
     kept = list(entries)
     folded = fold(kept)
     if folded is None or folded.status is None:
         return None
     return EventEntry(
         source=BASELINE_SOURCE,
-        event_id=BASELINE_EVENT,
+        event_id=f"baseline-{os.urandom(12).hex()}",
         occurred_at=max(e.occurred_at for e in kept if e.voided_by is None),
         status=folded.status,
         completion_percentage=folded.completion_percentage,
@@ -54,29 +63,87 @@ def compactable(entry: EventEntry) -> bool:
     return entry.voided_by is None and entry.status is not CourseStatus.NOT_STARTED
 
 
+def foldable(snapshot: LogSnapshot, cutoff: datetime) -> list[LogCopy]:
+    """The copies to fold into one baseline, read as the queue side reads the log: a key is folded
+    only when every copy of it is a live entry (no voiding recorded anywhere for it: a voiding kept in
+    a row of its own applies to the copy the activity row holds) and each was last written before
+    `cutoff`, or it is a baseline (those always fold together). Nothing when fewer than two keys would
+    fold: one baseline is already as small as the log gets."""
+    by_key: dict[tuple[str, str], list[LogCopy]] = {}
+    for copy in snapshot.copies:
+        by_key.setdefault(copy.key, []).append(copy)
+    folded: list[LogCopy] = []
+    keys = 0
+    for (source, _), copies in by_key.items():
+        is_baseline = source == BASELINE_SOURCE
+        if all(_foldable(c, cutoff, is_baseline) for c in copies):
+            folded += copies
+            keys += 1
+    return folded if keys >= 2 else []
+
+
+def _foldable(copy: LogCopy, cutoff: datetime, is_baseline: bool) -> bool:
+    if copy.voided_by or copy.entry is None or not compactable(copy.entry):
+        return False
+    return is_baseline or (copy.written_at is not None and copy.written_at < cutoff)
+
+
+def _combined(entries: Sequence[EventEntry]) -> EventEntry:
+    merged = baseline(entries)
+    assert merged is not None  # foldable copies are live entries that call for a record
+    return merged
+
+
 @runtime_checkable
 class RetainedStore(Protocol):
-    """What retention needs from the state store (TableStateStore and the tests' memory store)."""
+    """What retention needs from the state store (TableStateStore and the tests' memory store): the
+    primitives; which rows go, and what folds, is decided here."""
 
-    async def purge_deliveries(self, cutoff: datetime, *, dry_run: bool) -> int:
-        """Remove delivery rows last written before `cutoff`, except those recording a voiding."""
+    async def purge_deliveries(
+        self, cutoff: datetime, *, dry_run: bool, keep: Collection[tuple[str, str]] = ()
+    ) -> int:
+        """Remove delivery rows last written before `cutoff`, except those recording a voiding and
+        those of the events in `keep` (source, eventId)."""
 
     async def purge_dead_letters(self, cutoff: datetime, *, dry_run: bool) -> int:
         """Remove dead letters (not parked ones) whose last failure is before `cutoff`."""
 
+    def dead_letters(self, *, brief: bool = False) -> AsyncIterator[DeadLetterRecord]: ...
+
     def log_key(self, activity_id: str) -> str:
         """How `old_logs` names the activity's log."""
 
-    def old_logs(self, cutoff: datetime) -> AsyncIterator[str]:
-        """Keys of the activity logs holding entries last written before `cutoff`."""
+    def old_logs(self, cutoff: datetime, after: str | None = None) -> AsyncIterator[str]:
+        """Keys of the activity logs holding entries last written before `cutoff`, in key order, from
+        the key after `after` on."""
 
-    async def compact_log(self, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
-        """Fold the log's live entries older than `cutoff` (and any baseline) into one baseline
-        entry, atomically; the number of entries folded away (0 when there was nothing to do).
-        Raises Conflict when a worker changed one of them meanwhile (the next run tries again)."""
+    async def log_snapshot(self, log_key: str) -> LogSnapshot:
+        """Every copy of every key of the log, read together."""
+
+    async def fold_log(
+        self,
+        snapshot: LogSnapshot,
+        folded: Sequence[LogCopy],
+        combine: Callable[[Sequence[EventEntry]], EventEntry],
+    ) -> None:
+        """Replace the copies with `combine` of their entries, atomically at every step; Conflict
+        when one of them (or the activity row, for copies it holds) changed since the snapshot."""
 
     async def table_sizes(self) -> dict[str, int]:
         """Rows per state table (a full count: operators' commands only)."""
+
+
+async def compact_log(store: RetainedStore, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
+    """Fold the log's old live entries and its baselines into one baseline: how many entries that
+    folds away (0 when there was nothing to do). Raises Conflict when a worker changed one of them
+    meanwhile (the next run tries again)."""
+    snapshot = await store.log_snapshot(log_key)
+    folded = foldable(snapshot, cutoff)
+    if not folded:
+        return 0
+    if not dry_run:
+        await store.fold_log(snapshot, folded, _combined)
+    return len(folded) - 1
 
 
 @dataclass
@@ -97,23 +164,40 @@ def _camel(name: str) -> str:
     return first + "".join(part.title() for part in rest)
 
 
+#: How often one run reads an activity's log again when a worker changed it while it was folded.
+_FOLD_ATTEMPTS = 3
+
+
 async def apply_retention(
     store: RetainedStore, now: datetime, days: int, *, dry_run: bool = False
 ) -> RetentionReport:
-    """One retention pass; safe to run while events are being applied and to run twice."""
-    from shared.state.store import Conflict
+    """One retention pass; safe to run while events are being applied and to run twice.
 
+    Dead letters go first, then the delivery rows, except those of events that still have a dead
+    letter: that row is how a later success (a parked event applied at last, a replay) knows to
+    remove its dead letter, whenever it comes."""
     cutoff = now - timedelta(days=days)
     report = RetentionReport()
     async for log_key in store.old_logs(cutoff):
-        try:
-            folded = await store.compact_log(log_key, cutoff, dry_run=dry_run)
-        except Conflict:
+        folded = await _compact_busy_aware(store, log_key, cutoff, dry_run=dry_run)
+        if folded is None:
             report.logs_busy += 1
-            continue
-        if folded:
+        elif folded:
             report.logs_compacted += 1
             report.entries_folded += folded
-    report.deliveries_removed = await store.purge_deliveries(cutoff, dry_run=dry_run)
     report.dead_letters_removed = await store.purge_dead_letters(cutoff, dry_run=dry_run)
+    letters = {(letter.source, letter.event_id) async for letter in store.dead_letters(brief=True)}
+    report.deliveries_removed = await store.purge_deliveries(cutoff, dry_run=dry_run, keep=letters)
     return report
+
+
+async def _compact_busy_aware(
+    store: RetainedStore, log_key: str, cutoff: datetime, *, dry_run: bool
+) -> int | None:
+    """`compact_log`, read again when a worker changed the log meanwhile; None when it kept changing."""
+    for _ in range(_FOLD_ATTEMPTS):
+        try:
+            return await compact_log(store, log_key, cutoff, dry_run=dry_run)
+        except Conflict:
+            continue
+    return None

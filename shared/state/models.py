@@ -87,3 +87,34 @@ class DeadLetterRecord:
     next_attempt: datetime | None = None
     graph_error_code: str | None = None
     activity_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LogCopy:
+    """One place an activity's event log holds a key: the activity row's own list of entries, or a
+    row of its own (an entry spilled or added alone, a voiding recorded alone, a retention baseline).
+    Retention decides from these which keys to fold; the store alone knows what `handle` is."""
+
+    source: str
+    event_id: str
+    entry: EventEntry | None  # None: a voiding recorded before its event arrived
+    #: When the copy was last written (Table storage's Timestamp; for the entries the activity row
+    #: holds, the row's): retention goes by it.
+    written_at: datetime | None
+    voided_by: str | None
+    held: bool
+    handle: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.event_id)
+
+
+@dataclass(frozen=True)
+class LogSnapshot:
+    """An activity's log as read at one moment, copy by copy, with the row that holds some of it (its
+    ETag guards a fold that takes entries out of it)."""
+
+    log_key: str
+    activity: ActivityState | None
+    copies: tuple[LogCopy, ...]

@@ -11,14 +11,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
-from shared.state.models import ActivityState, DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
+from shared.state.models import (
+    ActivityState,
+    DeadLetterRecord,
+    DeliveryRecord,
+    EventEntry,
+    LetterState,
+    LogCopy,
+    LogSnapshot,
+)
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
@@ -375,14 +383,23 @@ class TableStateStore:
 
     # retention: the daily timer and `compact`, never the queue's hot path --------------------------
 
-    async def purge_deliveries(self, cutoff: datetime, *, dry_run: bool) -> int:
+    async def purge_deliveries(
+        self, cutoff: datetime, *, dry_run: bool, keep: Collection[tuple[str, str]] = ()
+    ) -> int:
+        """Remove delivery rows last written before `cutoff`, except those recording a voiding and
+        those of the events named in `keep` (source, eventId)."""
         table = await self._table(DELIVERIES)
         rows = table.query_entities(
             "Timestamp lt @cutoff",
             parameters={"cutoff": cutoff},
-            select=["PartitionKey", "RowKey", "voidedBy"],
+            select=["PartitionKey", "RowKey", "eventId", "voidedBy"],
         )
-        old = [(row["PartitionKey"], row["RowKey"]) async for row in rows if not row.get("voidedBy")]
+        kept = {(source, key(event_id)) for source, event_id in keep}
+        old = [
+            (row["PartitionKey"], row["RowKey"])
+            async for row in rows
+            if not row.get("voidedBy") and (row["PartitionKey"], row["RowKey"]) not in kept
+        ]
         if not dry_run:
             await _delete_in_batches(table, old)
         return len(old)
@@ -406,109 +423,95 @@ class TableStateStore:
     def log_key(self, activity_id: str) -> str:
         return key(activity_id)
 
-    async def old_logs(self, cutoff: datetime) -> AsyncIterator[str]:
+    async def old_logs(self, cutoff: datetime, after: str | None = None) -> AsyncIterator[str]:
+        """The keys of the logs holding a row last written before `cutoff`, in key order (each once),
+        from the key after `after` on (a retention run that stopped goes on from there)."""
         table = await self._table(ACTIVITIES)
-        rows = table.query_entities(
-            "Timestamp lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey"]
-        )
+        query, parameters = "Timestamp lt @cutoff", dict[str, Any](cutoff=cutoff)
+        if after is not None:
+            query, parameters = query + " and PartitionKey gt @after", {**parameters, "after": after}
+        rows = table.query_entities(query, parameters=parameters, select=["PartitionKey"])
         previous = None
         async for row in rows:  # ordered by partition: each log once
             if row["PartitionKey"] != previous:
                 previous = row["PartitionKey"]
                 yield previous
 
-    async def compact_log(self, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
-        from shared.operations.retention import BASELINE_SOURCE, compactable
-
+    async def log_snapshot(self, log_key: str) -> LogSnapshot:
+        """Every copy of every key of the log (one query): the entries the activity row holds, and the
+        rows of their own, each with when it was last written."""
         table = await self._table(ACTIVITIES)
-        rows = [row async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": log_key})]
-        held = await self._compact_held(table, rows, cutoff, dry_run=dry_run)
-        folded = []
-        for row in rows:
+        activity, copies = None, []
+        async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": log_key}):
+            written = row.metadata.get("timestamp")
             if row["RowKey"] == ACTIVITY_ROW:
+                activity = _activity(row)
+                copies += [
+                    LogCopy(e.source, e.event_id, e, written, e.voided_by, held=True) for e in activity.held
+                ]
                 continue
             entry = _entry(row)
-            is_baseline = row.get("source") == BASELINE_SOURCE
-            written = row.metadata.get("timestamp")
-            old = written is not None and written < cutoff
-            if entry is not None and compactable(entry) and (old or is_baseline):
-                folded.append((row, entry))
-        if len(folded) < 2:
-            return held
-        if not dry_run:
-            await self._replace_with_baseline(table, log_key, folded)
-        return held + len(folded) - 1
+            voided = row.get("voidedBy") or None
+            copies.append(LogCopy(row.get("source", ""), row["eventId"], entry, written, voided, False, row))
+        return LogSnapshot(log_key, activity, tuple(copies))
 
-    async def _compact_held(
-        self, table: TableClient, rows: list[Any], cutoff: datetime, *, dry_run: bool
-    ) -> int:
-        """The entries the activity row holds, when the row itself was last written before `cutoff`
-        (so were they): folded into one held baseline (its own key, beside the rows' baseline)."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError
-        from azure.data.tables import UpdateMode
-
-        from shared.operations.retention import HELD_BASELINE_EVENT, baseline, compactable
-
-        row = next((r for r in rows if r["RowKey"] == ACTIVITY_ROW), None)
-        written = row.metadata.get("timestamp") if row is not None else None
-        if row is None or written is None or written >= cutoff:
-            return 0
-        state = _activity(row)
-        folding = [e for e in state.held if compactable(e)]
-        if len(folding) < 2:
-            return 0
-        if not dry_run:
-            merged = baseline(folding)
-            assert merged is not None  # compactable entries call for a record
-            kept = tuple(e for e in state.held if not compactable(e))
-            entity = self._activity_entity(
-                replace(state, held=(*kept, replace(merged, event_id=HELD_BASELINE_EVENT)))
-            )
-            try:
-                await table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=state.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
-                raise Conflict(state.activity_id) from None
-        return len(folding) - 1
-
-    async def _replace_with_baseline(
-        self, table: TableClient, log_key: str, folded: list[tuple[Any, EventEntry]]
+    async def fold_log(
+        self,
+        snapshot: LogSnapshot,
+        folded: Sequence[LogCopy],
+        combine: Callable[[Sequence[EventEntry]], EventEntry],
     ) -> None:
-        """One transaction per 99 entries: the baseline so far written, those entries deleted if unchanged."""
+        """Replace the `folded` copies with one entry, `combine` of theirs, as nothing but a row of its
+        own under a new key (so it never meets another baseline's key), in transactions of at most 100
+        operations (one partition). Each transaction deletes its copies only if they are unchanged since
+        the snapshot (ETags; the activity row's too when entries it holds are folded) and writes the
+        entry that folds them and everything folded before: whenever it stops, the log folds as before.
+        Conflict when anything changed meanwhile (the next run tries again)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
 
-        from shared.operations.retention import BASELINE_SOURCE, baseline
-
-        base_row = next((row for row, _ in folded if row.get("source") == BASELINE_SOURCE), None)
-        others = [(row, entry) for row, entry in folded if row is not base_row]
-        current = next((entry for row, entry in folded if row is base_row), None)
-        for start in range(0, len(others), 99):
-            chunk = others[start : start + 99]
-            entries = [entry for _, entry in chunk] + ([current] if current else [])
-            current = baseline(entries)
-            assert current is not None  # compactable entries are live
-            operations: list[Any] = [
-                ("upsert", self._entry_entity(log_key, current), {"mode": UpdateMode.REPLACE})
-            ]
-            operations += [
+        table = await self._table(ACTIVITIES)
+        held = [c for c in folded if c.held]
+        rows = [c for c in folded if not c.held]
+        first: list[Any] = []
+        entries: list[EventEntry] = [c.entry for c in held if c.entry is not None]
+        if held:
+            row = snapshot.activity
+            assert row is not None  # held copies come from the activity row
+            keys = {c.key for c in held}
+            kept = tuple(e for e in row.held if (e.source, e.event_id) not in keys)
+            condition = {"etag": row.etag, "match_condition": MatchConditions.IfNotModified}
+            first = [
                 (
-                    "delete",
-                    row,
-                    {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified},
+                    "update",
+                    self._activity_entity(replace(row, held=kept)),
+                    {"mode": UpdateMode.REPLACE, **condition},
                 )
-                for row, _ in chunk
             ]
+        previous: tuple[dict[str, Any], str] | None = None
+        chunk_size = 98  # 100 operations: the new entry, the previous one (or the row) and 98 copies
+        for start in range(0, max(len(rows), 1), chunk_size):
+            chunk = rows[start : start + chunk_size]
+            entries += [c.entry for c in chunk if c.entry is not None]
+            current = combine(entries)
+            entity = self._entry_entity(snapshot.log_key, current)
+            operations: list[Any] = [("create", entity)]
+            if previous is not None:
+                operations.append(
+                    (
+                        "delete",
+                        previous[0],
+                        {"etag": previous[1], "match_condition": MatchConditions.IfNotModified},
+                    )
+                )
+            operations += first
+            operations += [_guarded_delete(c.handle) for c in chunk]
             try:
-                await table.submit_transaction(operations)
-            except HttpResponseError:  # a row changed or went since it was read (TableTransactionError too)
-                raise Conflict(log_key) from None
+                results = await table.submit_transaction(operations)
+            except HttpResponseError:  # a copy changed or went since the snapshot (TableTransactionError too)
+                raise Conflict(snapshot.log_key) from None
+            previous, first, entries = (entity, str(results[0]["etag"])), [], [current]
 
     async def table_sizes(self) -> dict[str, int]:
         """Rows per table; `events` counts entries, those an activity row holds included."""
@@ -522,6 +525,13 @@ class TableStateStore:
             else:
                 sizes["events"] += 1
         return sizes
+
+
+def _guarded_delete(row: Any) -> tuple[str, Any, dict[str, Any]]:
+    """A transaction's delete of a row read earlier, only if it is unchanged since."""
+    from azure.core import MatchConditions
+
+    return ("delete", row, {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified})
 
 
 def _activity(row: Any) -> ActivityState:

@@ -16,7 +16,7 @@ from shared.delivery.merge import fold
 from shared.events.identity import ActivityOwner
 from shared.events.model import CourseStatus
 from shared.operations.maintenance import MaintainedStore
-from shared.operations.retention import BASELINE_EVENT, BASELINE_SOURCE, RetainedStore
+from shared.operations.retention import BASELINE_SOURCE, RetainedStore, compact_log
 from shared.state.models import DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
 from shared.state.store import Conflict, StateStore, TableStateStore
 from tests.fakes import MemoryStateStore
@@ -210,16 +210,17 @@ async def test_compaction_folds_old_entries_into_one_baseline_and_the_fold_does_
 
     log = store.log_key(activity)
     assert log in [old async for old in store.old_logs(cutoff)]
-    assert await store.compact_log(log, cutoff, dry_run=False) == 1
+    assert await compact_log(store, log, cutoff, dry_run=False) == 1
 
     after = await store.events(activity)
     assert fold(after) == before
-    assert sorted((e.source, e.event_id) for e in after) == sorted(
-        [(BASELINE_SOURCE, BASELINE_EVENT), (voided.source, voided.event_id), (later.source, later.event_id)]
+    assert sorted(e.source for e in after if e.source != BASELINE_SOURCE) == sorted(
+        [voided.source, later.source]
     )
+    assert [e.source for e in after].count(BASELINE_SOURCE) == 1
     # the next pass folds the baseline with what has grown old since: still one baseline
     cutoff = await _pause()
-    assert await store.compact_log(log, cutoff, dry_run=False) == 1
+    assert await compact_log(store, log, cutoff, dry_run=False) == 1
     assert fold(await store.events(activity)) == before
     assert len(await store.events(activity)) == 2
 
@@ -230,7 +231,7 @@ async def test_a_dry_run_compaction_counts_and_changes_nothing(store: Maintained
     for _ in range(3):
         await store.add_event(activity, entry("generic", unique("evt")))
     cutoff = await _pause()
-    assert await store.compact_log(store.log_key(activity), cutoff, dry_run=True) == 2
+    assert await compact_log(store, store.log_key(activity), cutoff, dry_run=True) == 2
     assert len(await store.events(activity)) == 3
 
 
@@ -345,7 +346,7 @@ async def test_compaction_folds_the_entries_an_old_activity_row_holds(store: Mai
     before = fold(await store.events(activity))
     cutoff = await _pause()
     assert store.log_key(activity) in [old async for old in store.old_logs(cutoff)]
-    assert await store.compact_log(store.log_key(activity), cutoff, dry_run=False) == 1
+    assert await compact_log(store, store.log_key(activity), cutoff, dry_run=False) == 1
     after = await store.events(activity)
     assert fold(after) == before
     assert sorted(e.source for e in after) == sorted([BASELINE_SOURCE, "lrs"])
