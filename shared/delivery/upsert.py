@@ -161,10 +161,12 @@ class CourseActivityUpserter:
         self, seen: DeliveryRecord, event: CanonicalEvent, activity_id: str
     ) -> UpsertResult:
         """An event withdrawn before its entry joined a log: withdraw any entry an interrupted earlier
-        attempt may have added, and acknowledge it."""
+        attempt may have added, and acknowledge it (a parked one's dead letter goes: it asks for
+        nothing now). When the record cannot be written now (its course is not in Viva Learning yet),
+        the activity's other events, parked themselves, write it without this one when they can."""
         assert seen.voided_by is not None
         if activity_id:
-            await self._withdraw(event.source, event.event_id, activity_id, seen.voided_by)
+            await self._withdraw_if_possible(event.source, event.event_id, activity_id, seen.voided_by)
         await self._applied(seen, event, activity_id)
         return UpsertResult.UNCHANGED
 
@@ -260,15 +262,19 @@ class CourseActivityUpserter:
         await self._state.void_delivery(source, voided_event_id, voiding_event_id)
         target = await self._state.delivery(source, voided_event_id)
         if target is not None and target.activity_id:
-            try:
-                await self._withdraw(source, voided_event_id, target.activity_id, voiding_event_id)
-            except PermanentFailure as failure:
-                # The voiding is recorded; the record cannot be written now (e.g. its course is not in
-                # Viva Learning yet). Its parked events write it, without the voided one, when they can.
-                log.info(
-                    "voiding recorded, record not written now: source=%s reason=%s", source, failure.reason
-                )
+            await self._withdraw_if_possible(source, voided_event_id, target.activity_id, voiding_event_id)
         return UpsertResult.VOIDED
+
+    async def _withdraw_if_possible(
+        self, source: str, event_id: str, activity_id: str, voided_by: str
+    ) -> None:
+        """`_withdraw`; the voiding is recorded whatever happens, and when the record cannot be written
+        now (e.g. its course is not in Viva Learning yet) its parked events write it, without the
+        voided one, when they can."""
+        try:
+            await self._withdraw(source, event_id, activity_id, voided_by)
+        except PermanentFailure as failure:
+            log.info("voiding recorded, record not written now: source=%s reason=%s", source, failure.reason)
 
     async def _withdraw(self, source: str, event_id: str, activity_id: str, voided_by: str) -> None:
         """Take a voided event out of its activity and bring Graph in line (idempotent)."""

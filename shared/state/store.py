@@ -490,9 +490,8 @@ class TableStateStore:
                 )
             ]
         previous: tuple[dict[str, Any], str] | None = None
-        chunk_size = 98  # 100 operations: the new entry, the previous one (or the row) and 98 copies
-        for start in range(0, max(len(rows), 1), chunk_size):
-            chunk = rows[start : start + chunk_size]
+        for start in range(0, max(len(rows), 1), FOLD_CHUNK):
+            chunk = rows[start : start + FOLD_CHUNK]
             entries += [c.entry for c in chunk if c.entry is not None]
             current = combine(entries)
             entity = self._entry_entity(snapshot.log_key, current)
@@ -553,6 +552,9 @@ def _activity(row: Any) -> ActivityState:
 #: text may grow (a Table string property holds 64 KiB, i.e. 32 K UTF-16 characters).
 HELD_ENTRIES = 64
 HELD_CHARACTERS = 24_000
+#: Rows one fold transaction deletes: a transaction holds 100 operations, and two more are the entry
+#: that folds them and the previous one (or the activity row).
+FOLD_CHUNK = 98
 
 
 def _joined(held: Sequence[EventEntry], entries: Sequence[EventEntry]) -> tuple[EventEntry, ...]:

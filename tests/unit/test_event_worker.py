@@ -105,6 +105,22 @@ async def test_a_parked_event_that_succeeds_later_leaves_no_dead_letter(
     assert state.letters == {}
 
 
+@pytest.mark.voiding
+async def test_a_parked_event_voided_meanwhile_leaves_no_dead_letter_while_its_course_is_still_unknown(
+    worker: EventWorker, state: MemoryStateStore
+) -> None:
+    """Found by the retention state machine: its retry found it voided, tried to write the record for
+    the activity's other (parked) events, failed on the unknown course, and parked the voided one again."""
+    voided = message(eventId="voided", course={"externalId": "course-late"})
+    await worker.process(voided, 1)
+    await worker.process(message(eventId="other", course={"externalId": "course-late"}), 1)
+    void = Voiding(source="generic", voided_event_id="voided", voiding_event_id="v1")
+    body = QueuedEvent(void=void, received_at=NOW).model_dump_json(by_alias=True, exclude_none=True)
+    assert await worker.process(body, 1) is UpsertResult.VOIDED
+    assert await worker.process(voided, 1) is UpsertResult.UNCHANGED
+    assert set(state.letters) == {("generic", "other")}
+
+
 async def test_graphs_error_code_is_kept_and_the_letter_is_dead_not_parked(
     worker: EventWorker, state: MemoryStateStore, graph: FakeGraph
 ) -> None:
