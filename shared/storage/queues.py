@@ -2,6 +2,17 @@
 
 The webhook sends with the SDK rather than a queue output binding so that a storage outage becomes a
 clear 503 with Retry-After (the sender retries) instead of a host-generated 500.
+
+Every message the bridge sends never expires (`time_to_live=-1`). Without it the service gives each
+message seven days ("Put Message", learn.microsoft.com/rest/api/storageservices/put-message: "For
+version 2017-07-29 or later, the maximum time-to-live can be any positive number, as well as -1
+indicating that the message does not expire. If this parameter is omitted, the default time-to-live is
+7 days"; azure-storage-queue's `send_message` passes `time_to_live` as `messagettl`). An accepted event
+must not vanish because nothing consumed it for a week: the queue function's listener failing to start,
+an app left unconfigured, a long outage of Graph with deferrals in between. Releasing a failed message
+(the host's `UpdateMessageAsync`) keeps its expiry; only the copy the host puts on the poison queue gets
+the default seven days, which is why the poison queue is drained every five minutes
+(shared.delivery.poison).
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueServiceClient
 
 _PARALLEL_SENDS = 8
+#: `messagettl=-1`: the message does not expire (see the module docstring).
+NEVER_EXPIRES = -1
 #: The longest a message is held back (Azure allows 7 days; Graph's Retry-After is seconds to minutes).
 MAX_DELAY_SECONDS = 3600
 
@@ -85,7 +98,7 @@ class StorageQueues:
 
         delay = max(0, min(MAX_DELAY_SECONDS, round(delay_seconds)))
         try:
-            self._client(queue).send_message(message, visibility_timeout=delay)
+            self._client(queue).send_message(message, visibility_timeout=delay, time_to_live=NEVER_EXPIRES)
         except AzureError as exc:
             raise QueueUnavailable(f"queue {queue!r}: {type(exc).__name__}") from exc
 
@@ -101,7 +114,7 @@ class StorageQueues:
     @staticmethod
     def _send(client: QueueClient, messages: Sequence[str], offset: int, sent: list[int]) -> None:
         def one(index: int) -> None:
-            client.send_message(messages[index])
+            client.send_message(messages[index], time_to_live=NEVER_EXPIRES)
             sent.append(offset + index)  # list.append is atomic: safe from the pool's threads
 
         if len(messages) <= 1:

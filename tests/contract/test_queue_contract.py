@@ -84,3 +84,34 @@ def test_a_short_delay_comes_due(azurite_ports: AzuritePorts) -> None:
                 return
             time.sleep(0.2)
     raise AssertionError("the delayed message never became visible")
+
+
+def test_messages_the_bridge_sends_never_expire_where_the_default_is_seven_days(
+    azurite_ports: AzuritePorts,
+) -> None:
+    """The webhook's, a deferral's, a replay's and a parked event's messages all go through send_all or
+    send_later: none may expire while it waits (an unconfigured app, a listener that cannot start)."""
+    settings = Settings(
+        sources={},
+        provider_registration_id="p",
+        storage_connection_string=Secret(azurite_ports.connection_string()),
+    )
+    name = f"contract-{uuid.uuid4().hex[:12]}"
+    sender = StorageQueues(settings)
+    sender.send_all(name, ["now", "also-now"])
+    sender.send_later(name, "later", 1)
+    with QueueClient.from_connection_string(
+        azurite_ports.connection_string(), name, message_decode_policy=TextBase64DecodePolicy()
+    ) as client:
+        client.send_message("c2VudCB3aXRob3V0IGEgVFRM")  # the service's default, for comparison
+        time.sleep(1.2)  # `later` comes due
+        received = {m.content: m for m in client.receive_messages(max_messages=32)}
+    assert set(received) == {"now", "also-now", "later", "sent without a TTL"}
+    for content in ("now", "also-now", "later"):
+        expires = received[content].expires_on
+        assert expires is not None, content
+        assert expires.year == 9999, (content, expires)  # `messagettl=-1`
+    default = received["sent without a TTL"]
+    assert default.expires_on is not None
+    assert default.inserted_on is not None
+    assert (default.expires_on - default.inserted_on).days == 7
