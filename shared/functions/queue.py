@@ -14,15 +14,17 @@ log = logging.getLogger(__name__)
 
 
 async def apply_event(bridge: Bridge, message: func.QueueMessage) -> None:
-    body = message.get_body().decode("utf-8")
-    # TransientFailure propagates: the host makes the message visible again and retries it.
+    # Not UTF-8 cannot be a queued event: decoded with replacements, it is dead-lettered as invalid.
+    body = message.get_body().decode("utf-8", errors="replace")
+    # A failure propagates (the host makes the message visible again and retries it), except on the
+    # last attempt, where the worker records the dead letter itself (shared.delivery.worker).
     await bridge.worker().process(body, message.dequeue_count or 1)
 
 
 async def poisoned_event(bridge: Bridge, message: func.QueueMessage) -> None:
     """Nothing stays only in the poison queue: each message becomes a dead letter with its reason."""
     body = message.get_body().decode("utf-8", errors="replace")
-    await bridge.worker().poisoned(body, message.dequeue_count or 0)
+    await bridge.worker().poisoned(body, "The Functions host moved it to the poison queue.")
 
 
 async def retry_parked(bridge: Bridge) -> None:
