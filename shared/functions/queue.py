@@ -28,5 +28,7 @@ async def poisoned_event(bridge: Bridge, message: func.QueueMessage) -> None:
 
 
 async def retry_parked(bridge: Bridge) -> None:
-    count = await bridge.dead_letters().retry_due()
+    from shared.delivery.deadline import Deadline
+
+    count = await bridge.dead_letters().retry_due(Deadline.maintenance())
     log.info("parked events put back on the queue: %d", count)
