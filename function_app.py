@@ -9,7 +9,7 @@ everything else runs.
 
 import azure.functions as func
 
-from shared.events.names import EVENTS_QUEUE, POISON_QUEUE, RETRY_SCHEDULE, STORAGE_CONNECTION
+from shared.events.names import EVENTS_QUEUE, POISON_DRAIN_SCHEDULE, RETRY_SCHEDULE, STORAGE_CONNECTION
 from shared.functions import http, maintenance, queue
 from shared.functions.bridge import LazyBridge
 
@@ -41,10 +41,10 @@ async def apply_event(message: func.QueueMessage) -> None:
     await queue.apply_event(bridge.get(), message)
 
 
-@app.function_name("poisoned_event")
-@app.queue_trigger(arg_name="message", queue_name=POISON_QUEUE, connection=STORAGE_CONNECTION)
-async def poisoned_event(message: func.QueueMessage) -> None:
-    await queue.poisoned_event(bridge.get(), message)
+@app.function_name("drain_poison")
+@app.timer_trigger(arg_name="timer", schedule=POISON_DRAIN_SCHEDULE, run_on_startup=False)
+async def drain_poison(timer: func.TimerRequest) -> None:
+    await queue.drain_poison(bridge.get())
 
 
 @app.function_name("retry_parked")

@@ -24,11 +24,12 @@ from shared.ingest import problems
 from shared.ingest.handler import WebhookIngestor, WebhookRequest, WebhookResponse
 from shared.ingest.problems import PROBLEM_MEDIA_TYPE
 from shared.sources.registry import UnavailableSource, build_isolated_sources
-from shared.storage.queues import QueueSender, StorageQueues
+from shared.storage.queues import QueueReceiver, QueueSender, StorageQueues
 from shared.telemetry import Outcome, record_event
 
 if TYPE_CHECKING:
     from shared.delivery.deadletters import DeadLetters
+    from shared.delivery.poison import PoisonDrain
     from shared.delivery.worker import EventWorker
     from shared.state.store import StateStore
 
@@ -106,6 +107,12 @@ class Bridge:
 
         timeout = timedelta(hours=self.settings.park_timeout_hours)
         return DeadLetters(self.state(), self.queues, timeout)
+
+    def poison_drain(self) -> PoisonDrain:
+        from shared.delivery.poison import PoisonDrain
+
+        receiver = self.queues if isinstance(self.queues, QueueReceiver) else StorageQueues(self.settings)
+        return PoisonDrain(self.worker(), receiver)
 
     def health(self) -> dict[str, Any]:
         """What GET /api/health answers: `ok`, or `degraded` with each set-aside source and why."""

@@ -23,3 +23,6 @@ POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
 MAX_DEQUEUE_COUNT = 5
 #: When parked events are retried (NCRONTAB, with seconds): every five minutes.
 RETRY_SCHEDULE = "0 */5 * * * *"
+#: When the poison queue is drained into dead letters: every five minutes, half a minute after the
+#: retry of parked events. The host's poison copies live seven days (their default time-to-live).
+POISON_DRAIN_SCHEDULE = "30 */5 * * * *"

@@ -1,4 +1,7 @@
-"""The queue- and timer-triggered functions: apply an event, keep a poisoned one, retry parked ones."""
+"""The queue- and timer-triggered functions: apply an event, drain the poison queue into dead letters,
+retry parked events. Each returns None: the Python worker fails a function without a `$return`
+binding that returns anything else (azure-functions-python-worker, dispatcher.py:
+"function ... without a $return binding returned a non-None value")."""
 
 from __future__ import annotations
 
@@ -21,10 +24,17 @@ async def apply_event(bridge: Bridge, message: func.QueueMessage) -> None:
     await bridge.worker().process(body, message.dequeue_count or 1)
 
 
-async def poisoned_event(bridge: Bridge, message: func.QueueMessage) -> None:
-    """Nothing stays only in the poison queue: each message becomes a dead letter with its reason."""
-    body = message.get_body().decode("utf-8", errors="replace")
-    await bridge.worker().poisoned(body, "The Functions host moved it to the poison queue.")
+async def drain_poison(bridge: Bridge) -> None:
+    """Nothing stays only in the poison queue: each message becomes a dead letter (shared.delivery.poison)."""
+    from shared.delivery.deadline import Deadline
+
+    report = await bridge.poison_drain().run(Deadline.maintenance())
+    log.info(
+        "poison queue drained: recorded=%d failed=%d stopped=%s",
+        report.recorded,
+        report.failed,
+        report.stopped or "-",
+    )
 
 
 async def retry_parked(bridge: Bridge) -> None:

@@ -129,19 +129,38 @@ def test_the_app_declares_the_routes_and_queue_the_host_needs() -> None:
     result = run_python(
         "import json, function_app\n"
         "functions = function_app.app.get_functions()\n"
-        "print(json.dumps([json.loads(f.get_function_json()) for f in functions]))",
+        "print(json.dumps([{'name': f.get_function_name(), **json.loads(f.get_function_json())} "
+        "for f in functions]))",
         ENV,
     )
     assert result.returncode == 0, result.stderr
-    triggers = [b for f in json.loads(result.stdout) for b in f["bindings"] if b["type"].endswith("Trigger")]
+    functions = json.loads(result.stdout)
+    triggers = [b for f in functions for b in f["bindings"] if b["type"].endswith("Trigger")]
     routes = {(t.get("route"), tuple(t.get("methods", []))) for t in triggers if t["type"] == "httpTrigger"}
     assert routes == {
         ("webhooks/{source}/{token?}", ("POST",)),
         ("xapi/{source}/statements", ("POST",)),
         ("health", ("GET",)),
     }
-    queue = next(t for t in triggers if t["type"] == "queueTrigger")
-    assert (queue["queueName"], queue["connection"]) == ("learning-events", "BRIDGE_STORAGE")
+    queues = [(t["queueName"], t["connection"]) for t in triggers if t["type"] == "queueTrigger"]
+    assert queues == [("learning-events", "BRIDGE_STORAGE")]
+    timers = {f["name"] for f in functions if f["bindings"][0]["type"] == "timerTrigger"}
+    assert timers == {"retry_parked", "drain_poison", "reconcile_report", "retention"}
+
+
+def test_no_function_triggers_on_a_poison_queue() -> None:
+    """A `-poison` queue has no poison queue: the host neither releases nor moves a message whose
+    function failed there, and skips the function once the message is past maxDequeueCount (the
+    message then cycles unseen until it expires). The poison queue is drained by a timer instead."""
+    result = run_python(
+        "import json, function_app\n"
+        "functions = function_app.app.get_functions()\n"
+        "print(json.dumps([json.loads(f.get_function_json()) for f in functions]))",
+        ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    queues = [b["queueName"] for f in json.loads(result.stdout) for b in f["bindings"] if "queueName" in b]
+    assert not [name for name in queues if name.endswith("-poison")]
 
 
 def test_a_misconfigured_app_fails_at_start_up_naming_each_setting_but_no_secret() -> None:
