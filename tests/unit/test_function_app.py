@@ -163,13 +163,60 @@ def test_no_function_triggers_on_a_poison_queue() -> None:
     assert not [name for name in queues if name.endswith("-poison")]
 
 
-def test_a_misconfigured_app_fails_at_start_up_naming_each_setting_but_no_secret() -> None:
-    env = {**ENV, "BRIDGE_SOURCE_GENERIC_SECRET": "whsec_%%bad%%"}
+def test_a_misconfigured_app_still_starts_and_every_function_names_the_settings_but_no_value() -> None:
+    """An exception at import leaves the real host running with zero functions (every route 404s, the
+    queue and timers idle, the deployment "succeeded"): the app imports, and each function says why."""
+    env = {**ENV, "BRIDGE_SOURCE_GENERIC_SECRET": "whsec_%%bad%%", "BRIDGE_MAX_BODY_BYTES": "lots%%"}
     env.pop("BRIDGE_PROVIDER_REGISTRATION_ID")
-    result = run_python("import function_app", env)
-    assert result.returncode != 0
-    assert "BRIDGE_PROVIDER_REGISTRATION_ID" in result.stderr
-    assert "%%bad%%" not in result.stderr
+    code = """
+import asyncio, json, logging
+import azure.functions as func
+logging.basicConfig(level=logging.INFO, format="LOG %(levelname)s %(message)s")
+import function_app
+from shared.config.exceptions import AppNotConfigured
+
+functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+request = func.HttpRequest(
+    "POST", "http://h/api/webhooks/generic", headers={}, route_params={"source": "generic"}, body=b"{}"
+)
+webhook = function_app.webhook(request)
+health = function_app.health(func.HttpRequest("GET", "http://h/api/health", headers={}, body=b""))
+message = func.QueueMessage(body=b"{}")
+try:
+    asyncio.run(function_app.apply_event(message))
+    queue = "returned"
+except AppNotConfigured as exc:
+    queue = str(exc)
+timer_names = ("drain_poison", "retry_parked", "reconcile_report", "retention")
+timers = {name: asyncio.run(functions[name](None)) for name in timer_names}
+print(json.dumps({
+    "functions": sorted(functions),
+    "webhook": [webhook.status_code, webhook.mimetype, dict(webhook.headers), json.loads(webhook.get_body())],
+    "health": [health.status_code, json.loads(health.get_body())],
+    "queue": queue,
+    "timers": timers,
+}))
+"""
+    result = run_python(code, env)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert len(out["functions"]) == 8
+    settings = ["BRIDGE_MAX_BODY_BYTES", "BRIDGE_PROVIDER_REGISTRATION_ID"]
+    status, media_type, headers, problem = out["webhook"]
+    assert (status, media_type, headers.get("Retry-After")) == (503, "application/problem+json", "300")
+    assert problem["type"].endswith(":app-not-configured")
+    assert problem["settings"] == settings
+    assert all(name in problem["detail"] for name in settings)
+    status, report = out["health"]
+    assert (status, report["status"], report["settings"]) == (503, "unhealthy", settings)
+    assert "BRIDGE_PROVIDER_REGISTRATION_ID is required" in " ".join(report["problems"])
+    assert "BRIDGE_PROVIDER_REGISTRATION_ID" in out["queue"]  # the host retries, then the poison queue
+    assert out["timers"] == dict.fromkeys(("drain_poison", "retry_parked", "reconcile_report", "retention"))
+    timer_logs = [line for line in result.stderr.splitlines() if "timer" in line and "skipped" in line]
+    assert len(timer_logs) == 4
+    assert all(line.startswith("LOG ERROR bridge not configured") for line in timer_logs)
+    assert "%%bad%%" not in result.stdout + result.stderr
+    assert "lots%%" not in result.stdout + result.stderr
 
 
 def test_host_json_configures_the_queue() -> None:
