@@ -182,12 +182,22 @@ class EventWorker:
 
 #: Backing off from a failure that names no wait: 2 s, 4 s, ... 10 min, 16 times (about two hours).
 BACKOFF_BASE, BACKOFF_MAX, BACKOFF_TRIES = 2.0, 600.0, 16
+#: The least spread added to a known wait (see _deferred).
+JITTER_MIN_SECONDS = 1.0
 
 
 def _deferred(queued: QueuedEvent, failure: TransientFailure) -> tuple[QueuedEvent, float] | None:
-    """The message to send back and its delay, or None when the host's own retry should take over."""
+    """The message to send back and its delay, or None when the host's own retry should take over.
+
+    A known wait is taken as given, plus jitter (up to a quarter of it, at least a second: the queue
+    counts visibility in whole seconds). Throttling comes in storms: every event in flight is told the
+    same Retry-After at once, and without jitter they would all come back in the same second as one
+    wave, to be throttled together again. The queue scale target counts those invisible messages too
+    (QueueMetricsProvider reads ApproximateMessagesCount whenever one message is visible), so a wave
+    also arrives on the most instances the app may have."""
     if failure.retry_after is not None:
-        return queued.model_copy(update={"deferrals": queued.deferrals + 1}), failure.retry_after
+        delay = failure.retry_after + random.uniform(0.0, max(JITTER_MIN_SECONDS, failure.retry_after / 4))
+        return queued.model_copy(update={"deferrals": queued.deferrals + 1}), delay
     if queued.failures >= BACKOFF_TRIES:
         return None
     delay = min(BACKOFF_MAX, BACKOFF_BASE * 2**queued.failures) * random.uniform(1.0, 1.25)

@@ -236,10 +236,23 @@ async def test_throttling_puts_the_event_back_with_graphs_delay_outside_the_dequ
     graph.errors["get_activity"].append(GraphError(429, "TooManyRequests", "slow down", 120))
     assert await worker.process(message(), 5) is None  # completes: nothing for the host to retry
     [(again, delay)] = queue.delayed[EVENTS_QUEUE]
-    assert delay == 120
+    assert 120 <= delay <= 150  # Graph's wait, and a little jitter
     assert QueuedEvent.model_validate_json(again).deferrals == 1
     assert state.letters == {}
     assert await worker.process(again, 1) is UpsertResult.CREATED  # a fresh message, a fresh budget
+
+
+async def test_events_throttled_together_do_not_come_back_together(
+    worker: EventWorker, graph: FakeGraph, queue: FakeQueue
+) -> None:
+    """A storm tells every event in flight the same Retry-After: their deferrals are spread over a
+    quarter of it (whole seconds apart, as the queue counts), so they do not return as one wave."""
+    for n in range(40):
+        graph.errors["get_activity"].append(GraphError(429, "TooManyRequests", "slow down", 60))
+        assert await worker.process(message(eventId=f"storm-{n}"), 1) is None
+    delays = [delay for _, delay in queue.delayed[EVENTS_QUEUE]]
+    assert all(60 <= delay <= 75 for delay in delays)
+    assert len({round(delay) for delay in delays}) >= 8
 
 
 async def test_an_activity_being_created_elsewhere_waits_for_the_lease_on_the_queue(
