@@ -222,3 +222,50 @@ print(json.dumps({
 def test_host_json_configures_the_queue() -> None:
     queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
     assert {"batchSize", "maxDequeueCount", "visibilityTimeout", "messageEncoding"} <= set(queues)
+
+
+def test_queue_and_timer_functions_return_none_whatever_their_job_returns() -> None:
+    """The Python worker fails a function without a `$return` binding that returns anything but None
+    (azure-functions-python-worker dispatcher: "without a $return binding returned a non-None value"):
+    every queue and timer function registered returns None even when the work it calls returns a
+    value (the reconcile and retention return their counts)."""
+    code = """
+import asyncio, inspect, json
+import azure.functions as func
+import function_app
+from shared.functions import maintenance, queue
+
+async def counts(*args):
+    return {"counted": 1}
+
+for module, name in [(queue, "apply_event"), (queue, "drain_poison"), (queue, "retry_parked"),
+                     (maintenance, "reconcile_report"), (maintenance, "retention")]:
+    setattr(module, name, counts)
+
+class Configured:
+    problem = None
+    def get(self):
+        return object()
+
+function_app.bridge = Configured()
+results = {}
+for fn in function_app.app.get_functions():
+    bindings = json.loads(fn.get_function_json())["bindings"]
+    trigger = bindings[0]["type"]
+    if trigger == "httpTrigger":
+        continue
+    user = fn.get_user_function()
+    argument = func.QueueMessage(body=b"{}") if trigger == "queueTrigger" else None
+    results[fn.get_function_name()] = {
+        "returned": asyncio.run(user(argument)),
+        "annotation": str(inspect.signature(user).return_annotation),
+        "return_binding": any(b["name"] == "$return" for b in bindings),
+    }
+print(json.dumps(results))
+"""
+    result = run_python(code, ENV)
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)
+    assert set(results) == {"apply_event", "drain_poison", "retry_parked", "reconcile_report", "retention"}
+    for name, outcome in results.items():
+        assert outcome == {"returned": None, "annotation": "None", "return_binding": False}, name
