@@ -1,8 +1,8 @@
 """Everything the functions need, built once per worker process from the app settings (by the first
 invocation: function_app only checks the settings at import, see shared.functions.bridge).
 
-What nothing works without (storage, the provider registration id) fails start-up with one message
-naming each setting. A source that cannot be used (missing or unresolved secret, invalid options) is
+What nothing works without (storage, the provider registration id) never reaches here unusable:
+shared.functions.bridge keeps that problem and every function reports it instead. A source that cannot be used (missing or unresolved secret, invalid options) is
 set aside instead: the other sources and the queue side work, that source answers 503
 `source-not-configured`, and the log (once, when the Bridge is built) and `GET /api/health` say why.
 The queue side (the state tables, the upserter and the Graph client) is built, and its modules
