@@ -2,9 +2,10 @@
 invocation: function_app only checks the settings at import, see shared.functions.bridge).
 
 What nothing works without (storage, the provider registration id) never reaches here unusable:
-shared.functions.bridge keeps that problem and every function reports it instead. A source that cannot be used (missing or unresolved secret, invalid options) is
-set aside instead: the other sources and the queue side work, that source answers 503
-`source-not-configured`, and the log (once, when the Bridge is built) and `GET /api/health` say why.
+shared.functions.bridge keeps that problem and every function reports it instead. A source that
+cannot be used (missing or unresolved secret, invalid options) is set aside: the other sources and the
+queue side work, that source answers 503 `source-not-configured`, and the log (once, when the Bridge
+is built) and `GET /api/health` say why.
 The queue side (the state tables, the upserter and the Graph client) is built, and its modules
 imported, on first use only: importing msgraph costs about a second, and none of it serves a webhook,
 so a webhook's cold start must not pay for it.

@@ -71,4 +71,4 @@ def test_the_cap_on_graph_writes_in_flight_is_instances_times_messages_per_insta
     per_instance = queues["batchSize"] + queues["newBatchThreshold"]
     assert instances * per_instance == GRAPH_CAP
     deploy = (ROOT / "README.md").read_text().split("## Deploy", 1)[1]
-    assert f"{instances} × {per_instance} = {GRAPH_CAP}" in deploy
+    assert f"{instances} \N{MULTIPLICATION SIGN} {per_instance} = {GRAPH_CAP}" in deploy
