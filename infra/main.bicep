@@ -88,6 +88,16 @@ param noEventsPeriod string = 'PT6H'
 @maxValue(100)
 param failureRatePercent int = 5
 
+@description('Most instances per function group on Flex Consumption (HTTP functions together, every other function on its own). The cap on Graph writes in flight is this times 24 (host.json batchSize 16 + newBatchThreshold 8): 10 gives 240. A region that refuses a value under 40 (the lower limit reached regions one by one) needs 40: 960 in flight.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 10
+
+@description('HTTP requests one instance of the HTTP functions runs at once (and the Python worker threads that run them).')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
+
 var tags = { 'azd-env-name': environmentName, application: 'viva-learning-bridge' }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 
@@ -160,6 +170,8 @@ module app 'modules/functionapp.bicep' = {
     keyVaultName: vault.outputs.name
     providerRegistrationId: providerRegistrationId
     sources: sources
+    maximumInstanceCount: maximumInstanceCount
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
   }
 }
 

@@ -1,10 +1,11 @@
 """Everything the functions need, built once per worker process from the app settings (by the first
 invocation: function_app only checks the settings at import, see shared.functions.bridge).
 
-What nothing works without (storage, the provider registration id) fails start-up with one message
-naming each setting. A source that cannot be used (missing or unresolved secret, invalid options) is
-set aside instead: the other sources and the queue side work, that source answers 503
-`source-not-configured`, and the log (once, when the Bridge is built) and `GET /api/health` say why.
+What nothing works without (storage, the provider registration id) never reaches here unusable:
+shared.functions.bridge keeps that problem and every function reports it instead. A source that
+cannot be used (missing or unresolved secret, invalid options) is set aside: the other sources and the
+queue side work, that source answers 503 `source-not-configured`, and the log (once, when the Bridge
+is built) and `GET /api/health` say why.
 The queue side (the state tables, the upserter and the Graph client) is built, and its modules
 imported, on first use only: importing msgraph costs about a second, and none of it serves a webhook,
 so a webhook's cold start must not pay for it.
@@ -24,11 +25,12 @@ from shared.ingest import problems
 from shared.ingest.handler import WebhookIngestor, WebhookRequest, WebhookResponse
 from shared.ingest.problems import PROBLEM_MEDIA_TYPE
 from shared.sources.registry import UnavailableSource, build_isolated_sources
-from shared.storage.queues import QueueSender, StorageQueues
+from shared.storage.queues import QueueReceiver, QueueSender, StorageQueues
 from shared.telemetry import Outcome, record_event
 
 if TYPE_CHECKING:
     from shared.delivery.deadletters import DeadLetters
+    from shared.delivery.poison import PoisonDrain
     from shared.delivery.worker import EventWorker
     from shared.state.store import StateStore
 
@@ -106,6 +108,12 @@ class Bridge:
 
         timeout = timedelta(hours=self.settings.park_timeout_hours)
         return DeadLetters(self.state(), self.queues, timeout)
+
+    def poison_drain(self) -> PoisonDrain:
+        from shared.delivery.poison import PoisonDrain
+
+        receiver = self.queues if isinstance(self.queues, QueueReceiver) else StorageQueues(self.settings)
+        return PoisonDrain(self.worker(), receiver)
 
     def health(self) -> dict[str, Any]:
         """What GET /api/health answers: `ok`, or `degraded` with each set-aside source and why."""

@@ -28,16 +28,46 @@ from shared.state.models import (
     LogSnapshot,
 )
 from shared.state.store import Conflict
-from shared.storage.queues import QueueUnavailable
+from shared.storage.queues import QueueUnavailable, ReceivedMessage
 
 T = TypeVar("T")
 
 
 class FakeQueue:
+    """Sends are recorded (`sent`, `delayed`); `stored` holds messages to receive, as their raw text
+    (`put_raw`), each leased by `receive` until `expire_leases()` or deleted."""
+
     def __init__(self, fail: bool = False) -> None:
         self.sent: dict[str, list[str]] = defaultdict(list)
         self.delayed: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        self.stored: dict[str, list[ReceivedMessage]] = defaultdict(list)
+        self.leased: set[str] = set()
         self.fail = fail
+
+    def put_raw(self, queue: str, content: str) -> None:
+        self.stored[queue].append(ReceivedMessage(uuid.uuid4().hex, "", content, 0))
+
+    def receive(self, queue: str, max_messages: int, lease_seconds: int) -> list[ReceivedMessage]:
+        if self.fail:
+            raise QueueUnavailable("queue down")
+        taken: list[ReceivedMessage] = []
+        for index, message in enumerate(self.stored[queue]):
+            if len(taken) < max_messages and message.id not in self.leased:
+                message = replace(
+                    message, pop_receipt=uuid.uuid4().hex, dequeue_count=message.dequeue_count + 1
+                )
+                self.stored[queue][index] = message
+                self.leased.add(message.id)
+                taken.append(message)
+        return taken
+
+    def delete(self, queue: str, message: ReceivedMessage) -> None:
+        if self.fail:
+            raise QueueUnavailable("queue down")
+        self.stored[queue] = [m for m in self.stored[queue] if m.pop_receipt != message.pop_receipt]
+
+    def expire_leases(self) -> None:
+        self.leased.clear()
 
     def send_all(self, queue: str, messages: Sequence[str]) -> None:
         if self.fail:

@@ -1,5 +1,6 @@
 // Alerts on the bridge's own metrics (bridge.events, by outcome): dead letters appearing, too many
-// events failing, and silence (no event received for a while: a platform stopped sending).
+// events failing, and silence (no event received for a while: a platform stopped sending); and on the
+// logs: an app the host could not index (zero functions) or one that is not configured.
 param token string
 param location string
 param tags object
@@ -114,6 +115,50 @@ resource silence 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
           timeAggregation: 'Total'
           operator: 'LessThan'
           threshold: 1
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    actions: { actionGroups: actions }
+  }
+}
+
+// The host indexed no function, or the app runs unconfigured. Both leave the deployment "succeeded"
+// and every request failing, so they are severity 1, looked for every 5 minutes. The signal is the
+// log, which reaches Application Insights on Flex with telemetryMode OpenTelemetry: the host exports
+// its own logs through OpenTelemetry ("Use OpenTelemetry with Azure Functions",
+// learn.microsoft.com/azure/azure-functions/opentelemetry-howto) and the worker its own (the app
+// setting PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY); in a workspace-based resource they are the
+// AppTraces and AppExceptions tables ("AppTraces", learn.microsoft.com/azure/azure-monitor/reference/
+// tables/apptraces). The phrases: the host's "Worker failed to index functions" (azure-functions-host
+// GrpcWorkerChannel.ProcessFunctionMetadataResponses, logged with the exception) and "0 functions
+// loaded" (the host's count after indexing), and the app's own "bridge not configured"
+// (shared.functions.bridge.UNCONFIGURED: logged at import and by every timer run, every 5 minutes).
+var logText = 'extend text = strcat(tostring(column_ifexists("Message", "")), " ", tostring(column_ifexists("OuterMessage", "")), " ", tostring(column_ifexists("Properties", "")))'
+
+resource unconfigured 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: 'alert-unconfigured-${token}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'Viva Learning bridge: no function indexed, or not configured'
+    description: 'The Functions host found no function in the app (an exception while importing function_app) or the app runs without a usable app-wide setting: webhooks are refused and no event reaches Graph. GET /api/health names the settings to fix.'
+    severity: 1
+    enabled: true
+    scopes: [workspaceId]
+    // AppTraces and AppExceptions exist only once something was logged: validating the query against a
+    // new workspace would fail the deployment.
+    skipQueryValidation: true
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: 'union isfuzzy=true AppTraces, AppExceptions | ${logText} | where text has "Worker failed to index functions" or text has "0 functions loaded" or text has "bridge not configured" | summarize total = count()'
+          metricMeasureColumn: 'total'
+          timeAggregation: 'Total'
+          operator: 'GreaterThan'
+          threshold: 0
           failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
         }
       ]

@@ -14,6 +14,16 @@ param keyVaultName string
 param providerRegistrationId string
 param sources object
 
+@description('Most instances per function group (the HTTP functions together, every other function on its own). apply_event, the one that writes to Graph, holds at most batchSize + newBatchThreshold (host.json: 24) messages per instance, so this times 24 caps the Graph writes in flight.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int
+
+@description('HTTP requests one instance runs at once (Flex Consumption ignores host.json\'s HTTP limits); also the Python worker\'s thread count, since the HTTP functions are synchronous.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
@@ -32,6 +42,11 @@ var identitySettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+  // The synchronous HTTP functions run on the Python worker's thread pool, which without this setting
+  // has Python's default size, min(32, CPUs + 4) (azure-functions-python-worker, the threadpool
+  // module's _get_max_workers: ThreadPoolExecutor(max_workers=None)): as many threads as requests one
+  // instance is given, so none waits for a thread while the platform thinks it is running.
+  PYTHON_THREADPOOL_THREAD_COUNT: string(httpPerInstanceConcurrency)
 }
 var bridgeSettings = {
   BRIDGE_SOURCES: string(sources)
@@ -60,6 +75,11 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
+// scaleAndConcurrency: Flex Consumption scales per function group, each up to maximumInstanceCount
+// ("Azure Functions Flex Consumption plan hosting", Per-function scaling; azure-functions-host
+// FunctionGroupListenerDecorator starts on an instance only the listeners of its group). HTTP concurrency
+// per instance is set there, not in host.json, whose HTTP limits Flex does not apply
+// (azure-functions-host#11790). The numbers are in the README, "Deploy".
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   name: 'func-${token}'
   location: location
@@ -93,8 +113,13 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
-        maximumInstanceCount: 100
+        maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: 2048
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'

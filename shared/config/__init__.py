@@ -1,6 +1,6 @@
 """App settings: read once at start-up, validated, never logged with secret values."""
 
-from shared.config.exceptions import ConfigurationError
+from shared.config.exceptions import AppNotConfigured, ConfigurationError
 from shared.config.settings import (
     DEFAULT_GRAPH_BASE_URL,
     DEFAULT_MAX_BODY_BYTES,
@@ -16,6 +16,7 @@ from shared.config.settings import (
 __all__ = [
     "DEFAULT_GRAPH_BASE_URL",
     "DEFAULT_MAX_BODY_BYTES",
+    "AppNotConfigured",
     "ConfigurationError",
     "GraphAuth",
     "Settings",

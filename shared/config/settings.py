@@ -4,9 +4,11 @@ Settings are flat strings because that is what Azure app settings and Key Vault 
 definitions sit in one JSON setting; each source's secret sits in its own setting so that it can be a
 Key Vault reference and never appears next to non-secret configuration.
 
-Only what nothing works without (storage, the provider registration id, the Graph endpoint) stops
-start-up. A source that cannot be used (its definition, options or secret) is reported and set aside:
-every other source and the queue side keep working, and that source answers 503 until it is fixed.
+A problem with what nothing works without (storage, the provider registration id, the Graph endpoint)
+raises ConfigurationError, naming each setting; the Functions app keeps it and every function reports
+it (shared.functions.bridge: the app must still start, or the host would run with no function at all).
+A source that cannot be used (its definition, options or secret) is reported and set aside: every
+other source and the queue side keep working, and that source answers 503 until it is fixed.
 
 Plain frozen dataclasses, not pydantic models: the settings are read when function_app is imported,
 and pydantic there would add its import to every cold start (every value is checked by hand below

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from shared.delivery.deadline import Deadline
 from shared.delivery.exceptions import PermanentFailure
 from shared.events.queue import EVENTS_QUEUE
 from shared.state.models import DeadLetterRecord, LetterState
@@ -75,10 +76,16 @@ class DeadLetters:
         log.warning("event %s: event=%s source=%s reason=%s", outcome.value, event_id, source, failure.reason)
         return letter
 
-    async def retry_due(self) -> int:
-        """Put parked events whose time has come back on the queue (the timer function)."""
+    async def retry_due(self, deadline: Deadline | None = None) -> int:
+        """Put parked events whose time has come back on the queue (the timer function). With a
+        deadline, stops when it has passed: the events not reached are still due at the next run."""
         now, count = self._clock(), 0
         async for letter in self._state.dead_letters():
+            if deadline is not None and deadline.expired():
+                log.warning(
+                    "parked events: stopped at the time budget (%.0f s) after %d", deadline.seconds, count
+                )
+                break
             if (
                 letter.state is LetterState.PARKED
                 and letter.next_attempt is not None

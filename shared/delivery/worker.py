@@ -1,15 +1,22 @@
 """One queue message in, one outcome out: applied (or found already applied), deferred, parked or
 dead-lettered with its reason, or retried.
 
-The Functions host retries a message whose function raises (up to maxDequeueCount, then moves it to
-the poison queue, which `poisoned` turns into a dead letter too), so transient failures raise and
-everything permanent is recorded in the state store, then completes. Waiting is different: the
-event goes back on the queue as a new message that stays invisible for the wait, and this one
-completes, so no invocation sleeps through it. A wait whose length is known (Graph's Retry-After,
-another worker's creation lease) is taken as given, however often: throttling never poisons an event.
-Other transient failures (Graph 5xx without Retry-After, timeouts) back off exponentially, from 2 s to
-10 minutes, for about two hours of trying; only then does the host's own retry, and the poison queue,
-take over.
+The Functions host retries a message whose function raises, so transient failures raise and everything
+permanent is recorded in the state store, then completes. Waiting is different: the event goes back on
+the queue as a new message that stays invisible for the wait (spread by a little jitter so deferrals
+taken together do not come back together), and this one completes, so no invocation sleeps through it.
+A wait whose length is known (Graph's Retry-After, another worker's creation lease) is taken as given,
+however often: throttling never dead-letters an event. Other transient failures (Graph 5xx without
+Retry-After, timeouts) back off exponentially, from 2 s to 10 minutes, for about two hours of trying;
+only then does the host's own retry take over.
+
+The host's retry ends at maxDequeueCount. The attempt with that dequeue count is the last the function
+sees, so there the worker records the dead letter itself (`retriesExhausted`, with the last failure)
+and completes, instead of raising into the host's poison path: the poison queue is then only for what
+the function never saw fail (a crash or a timeout on the last attempt, a message whose count was already
+past the limit, one that is not base64), and the poison drain turns each of those into a dead letter
+too (`poisoned`, shared.delivery.poison). Both mark the event's delivery row `failed`, so a later
+success (a replay) removes the dead letter.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from shared.delivery.deadletters import DeadLetters
-from shared.delivery.exceptions import PermanentFailure, TransientFailure
+from shared.delivery.exceptions import DeliveryFailure, PermanentFailure, TransientFailure
 from shared.delivery.upsert import CourseActivityUpserter, UpsertResult
+from shared.events.names import MAX_DEQUEUE_COUNT
 from shared.events.queue import EVENTS_QUEUE, QueuedEvent
 from shared.state.models import DeadLetterRecord
 from shared.storage.queues import QueueSender, QueueUnavailable
@@ -48,8 +56,19 @@ class EventWorker:
         self._clock = clock
 
     async def process(self, body: str, dequeue_count: int) -> UpsertResult | DeadLetterRecord | None:
-        """Apply one message. Raises TransientFailure when the queue should deliver it again; returns
-        None when the event was put back on the queue to wait."""
+        """Apply one message. Raises (TransientFailure, or whatever went wrong) when the queue should
+        deliver it again; returns None when the event was put back on the queue to wait. On the last
+        attempt (`dequeue_count` at MAX_DEQUEUE_COUNT) nothing raises: the failure becomes a dead letter
+        (if even that cannot be written, the exception goes to the host, which moves the message to the
+        poison queue, and the poison drain tries again)."""
+        try:
+            return await self._process(body, dequeue_count)
+        except Exception as exc:
+            if dequeue_count < MAX_DEQUEUE_COUNT:
+                raise
+            return await self._exhausted(body, dequeue_count, exc)
+
+    async def _process(self, body: str, dequeue_count: int) -> UpsertResult | DeadLetterRecord | None:
         try:
             queued = QueuedEvent.model_validate_json(body)
         except ValidationError as exc:
@@ -60,9 +79,7 @@ class EventWorker:
                 result = await self._apply(queued)
             except PermanentFailure as failure:
                 current.set_attribute("bridge.outcome", "failed")
-                if queued.event is not None:
-                    await self._upserter.mark(queued.source, queued.event_id, "failed")
-                return await self._letters.record(queued.source, queued.event_id, body, failure)
+                return await self._record(queued, body, failure)
             except TransientFailure as failure:
                 again = _deferred(queued, failure)
                 if again is not None:
@@ -71,7 +88,7 @@ class EventWorker:
                     return None
                 current.set_attribute("bridge.outcome", "retry")
                 log.warning(
-                    "event will be retried: event=%s source=%s attempt=%d reason=%s detail=%s",
+                    "event failed: event=%s source=%s attempt=%d reason=%s detail=%s",
                     queued.event_id,
                     queued.source,
                     dequeue_count,
@@ -83,13 +100,44 @@ class EventWorker:
         self._count(queued, result)
         return result
 
-    async def poisoned(self, body: str, dequeue_count: int) -> DeadLetterRecord:
-        """A message the host gave up on after maxDequeueCount failures: keep it as a dead letter."""
-        failure = PermanentFailure("poison", f"Failed {dequeue_count or 'max'} deliveries from the queue.")
+    async def _exhausted(self, body: str, dequeue_count: int, exc: Exception) -> DeadLetterRecord:
+        """The last attempt failed: a dead letter with the last failure's reason and detail (for an
+        unexpected exception its type only: messages may quote the input, which is learner data)."""
+        if isinstance(exc, DeliveryFailure):
+            last, code = f"{exc.reason}: {exc.detail}", exc.graph_error_code
+        else:
+            last, code = type(exc).__name__, None
+        detail = (
+            f"Failed {dequeue_count} deliveries from the queue (maxDequeueCount {MAX_DEQUEUE_COUNT}); "
+            f"the last: {last}"
+        )
+        log.error("event retries exhausted: attempts=%d last=%s", dequeue_count, last)
+        return await self._dead_letter(body, PermanentFailure("retriesExhausted", detail, code))
+
+    async def poisoned(self, body: str, detail: str) -> DeadLetterRecord:
+        """A message found on the poison queue: `poison` with `detail` (why the host put it there), or
+        `invalidMessage` when it is not a queued event."""
+        try:
+            queued = QueuedEvent.model_validate_json(body)
+        except ValidationError as exc:
+            failure = PermanentFailure(
+                "invalidMessage", f"Not a queued event: {exc.error_count()} errors. {detail}"
+            )
+            return await self._letters.record("unknown", _body_id(body), body, failure)
+        return await self._record(queued, body, PermanentFailure("poison", detail))
+
+    async def _dead_letter(self, body: str, failure: PermanentFailure) -> DeadLetterRecord:
         try:
             queued = QueuedEvent.model_validate_json(body)
         except ValidationError:
             return await self._letters.record("unknown", _body_id(body), body, failure)
+        return await self._record(queued, body, failure)
+
+    async def _record(self, queued: QueuedEvent, body: str, failure: PermanentFailure) -> DeadLetterRecord:
+        """Park or dead-letter an event, marking its delivery row `failed` so that a later success (a
+        retry, a replay) removes the letter (CourseActivityUpserter._applied)."""
+        if queued.event is not None:
+            await self._upserter.mark(queued.source, queued.event_id, "failed")
         return await self._letters.record(queued.source, queued.event_id, body, failure)
 
     async def _defer(self, again: QueuedEvent, delay: float, failure: TransientFailure) -> None:
@@ -134,12 +182,22 @@ class EventWorker:
 
 #: Backing off from a failure that names no wait: 2 s, 4 s, ... 10 min, 16 times (about two hours).
 BACKOFF_BASE, BACKOFF_MAX, BACKOFF_TRIES = 2.0, 600.0, 16
+#: The least spread added to a known wait (see _deferred).
+JITTER_MIN_SECONDS = 1.0
 
 
 def _deferred(queued: QueuedEvent, failure: TransientFailure) -> tuple[QueuedEvent, float] | None:
-    """The message to send back and its delay, or None when the host's own retry should take over."""
+    """The message to send back and its delay, or None when the host's own retry should take over.
+
+    A known wait is taken as given, plus jitter (up to a quarter of it, at least a second: the queue
+    counts visibility in whole seconds). Throttling comes in storms: every event in flight is told the
+    same Retry-After at once, and without jitter they would all come back in the same second as one
+    wave, to be throttled together again. The queue scale target counts those invisible messages too
+    (QueueMetricsProvider reads ApproximateMessagesCount whenever one message is visible), so a wave
+    also arrives on the most instances the app may have."""
     if failure.retry_after is not None:
-        return queued.model_copy(update={"deferrals": queued.deferrals + 1}), failure.retry_after
+        delay = failure.retry_after + random.uniform(0.0, max(JITTER_MIN_SECONDS, failure.retry_after / 4))
+        return queued.model_copy(update={"deferrals": queued.deferrals + 1}), delay
     if queued.failures >= BACKOFF_TRIES:
         return None
     delay = min(BACKOFF_MAX, BACKOFF_BASE * 2**queued.failures) * random.uniform(1.0, 1.25)

@@ -18,14 +18,22 @@ from shared import __version__
 from shared.functions.bridge import LazyBridge
 
 if TYPE_CHECKING:
+    from shared.config.exceptions import ConfigurationError
     from shared.ingest.handler import WebhookResponse
 
 log = logging.getLogger(__name__)
+
+#: How long a platform should wait before retrying while the app is unconfigured (as for a source
+#: set aside: an operator has to act).
+UNCONFIGURED_RETRY_AFTER = "300"
 
 
 def webhook(bridge: LazyBridge, req: func.HttpRequest, endpoint: str = "webhook") -> func.HttpResponse:
     from shared.ingest.handler import WebhookRequest, WebhookResponse
     from shared.ingest.problems import PROBLEM_MEDIA_TYPE, Problem
+
+    if bridge.problem is not None:
+        return _to_http(_unconfigured(bridge.problem))
 
     request = WebhookRequest(
         source=req.route_params.get("source", ""),
@@ -60,10 +68,42 @@ def webhook(bridge: LazyBridge, req: func.HttpRequest, endpoint: str = "webhook"
 
 def health(bridge: LazyBridge) -> func.HttpResponse:
     """200 even when degraded: the instance serves the other sources and the queue, so nothing should
-    take it out of rotation; `status` and `sources.degraded` say what is set aside and why."""
+    take it out of rotation; `status` and `sources.degraded` say what is set aside and why. 503
+    `unhealthy` when an app-wide setting is missing or invalid: nothing works until it is fixed."""
     from shared.ingest.handler import WebhookResponse
 
+    if bridge.problem is not None:
+        report = {
+            "status": "unhealthy",
+            "settings": bridge.problem.settings,
+            "problems": bridge.problem.problems,
+            "version": __version__,
+        }
+        return _to_http(WebhookResponse(503, report, headers={"Retry-After": UNCONFIGURED_RETRY_AFTER}))
     return _to_http(WebhookResponse(200, {**bridge.get().health(), "version": __version__}))
+
+
+def _unconfigured(problem: ConfigurationError) -> WebhookResponse:
+    """503 problem+json naming the app settings to fix (never a value); the platform retries later."""
+    from shared.functions.bridge import UNCONFIGURED
+    from shared.ingest.handler import WebhookResponse
+    from shared.ingest.problems import PROBLEM_MEDIA_TYPE, Problem
+    from shared.telemetry import Outcome, record_event
+
+    settings = ", ".join(problem.settings) or "the app-wide settings"
+    refusal = Problem(
+        503,
+        "app-not-configured",
+        "App not configured",
+        f"The bridge takes no deliveries until the app settings {settings} are fixed; nothing was "
+        "accepted. Retry the delivery later.",
+        headers={"Retry-After": UNCONFIGURED_RETRY_AFTER},
+        extensions={"settings": problem.settings},
+    )
+    record_event("unknown", Outcome.RECEIVED)  # the URL's source is the caller's word: not a dimension
+    record_event("unknown", Outcome.REJECTED, reason=refusal.slug)
+    log.warning("%s: webhook refused with 503 (%s)", UNCONFIGURED, settings)
+    return WebhookResponse(503, refusal.to_json(), PROBLEM_MEDIA_TYPE, dict(refusal.headers))
 
 
 def _to_http(response: WebhookResponse) -> func.HttpResponse:

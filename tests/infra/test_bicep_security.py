@@ -233,9 +233,9 @@ def test_content_writes_are_granted_only_when_the_parameter_asks_for_them() -> N
     assert params["contentWrites"] == "enableContentWrites"
 
 
-def test_alerts_cover_dead_letters_failure_rate_and_silence() -> None:
+def test_alerts_cover_dead_letters_failure_rate_silence_and_an_app_that_cannot_run() -> None:
     rules = {symbol for _, symbol, _ in resources_of_type("Microsoft.Insights/scheduledQueryRules")}
-    assert rules == {"deadLetters", "failureRate", "silence"}
+    assert rules == {"deadLetters", "failureRate", "silence", "unconfigured"}
     for _, symbol, rule in resources_of_type("Microsoft.Insights/scheduledQueryRules"):
         assert rule["config"]["properties"].get("skipQueryValidation") is True, (
             f"{symbol}: AppMetrics does not exist in a new workspace; the query must not be validated"
@@ -267,3 +267,21 @@ def test_azd_deploys_the_function_app() -> None:
     assert "host: function" in text
     assert "language: python" in text
     assert "'azd-service-name': 'api'" in (INFRA / APP).read_text()
+
+
+def test_an_alert_fires_when_the_host_indexed_no_function_or_the_app_is_unconfigured() -> None:
+    """Both leave the deployment "succeeded" and every request failing. The query searches the logs
+    for the host's phrases and the app's own (the same constant the app logs with)."""
+    from shared.functions.bridge import UNCONFIGURED
+
+    alerts = parsed("modules/alerts.bicep")
+    rule = alerts["resources"]["unconfigured"]["config"]["properties"]
+    assert rule["severity"] == 1
+    assert rule["evaluationFrequency"] == "PT5M"
+    [criterion] = rule["criteria"]["allOf"]
+    query = json.dumps(criterion["query"]) + json.dumps(alerts["variables"]["logText"])
+    for phrase in ("Worker failed to index functions", "0 functions loaded", UNCONFIGURED):
+        assert f'has \\"{phrase}\\"' in query, phrase
+    assert "AppTraces" in query
+    assert "AppExceptions" in query
+    assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)

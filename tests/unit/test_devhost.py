@@ -67,11 +67,13 @@ def test_route_templates_become_paths_like_the_hosts(template: str, paths: list[
 
 
 def test_http_throttles_come_from_the_apps_host_json() -> None:
+    """The app sets none (Flex Consumption does not apply them; its per-instance HTTP concurrency is
+    set in infra/), so the dev host applies the host's defaults: unbounded."""
     options = HttpOptions.from_host_json(json.loads((ROOT / "host.json").read_text()))
-    assert options == HttpOptions(
-        max_outstanding_requests=200, max_concurrent_requests=100, dynamic_throttles_enabled=True
-    )
-    assert HttpOptions.from_host_json({}) == HttpOptions()
+    assert options == HttpOptions()
+    assert HttpOptions.from_host_json(
+        {"extensions": {"http": {"maxOutstandingRequests": 200, "maxConcurrentRequests": 100}}}
+    ) == HttpOptions(max_outstanding_requests=200, max_concurrent_requests=100)
 
 
 async def _throttled_server(

@@ -1,11 +1,14 @@
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from shared.delivery import CourseActivityUpserter, EventWorker, TransientFailure, UpsertResult
 from shared.delivery.deadletters import DeadLetters
 from shared.events.model import CanonicalEvent, CourseStatus
+from shared.events.names import MAX_DEQUEUE_COUNT
 from shared.events.queue import EVENTS_QUEUE, QueuedEvent, Voiding
 from shared.graph.errors import GraphError
 from shared.state.models import DeadLetterRecord, LetterState
@@ -143,9 +146,89 @@ async def test_a_message_that_is_not_a_queued_event_is_dead_lettered_not_retried
 
 
 async def test_a_poisoned_message_becomes_a_dead_letter(worker: EventWorker, state: MemoryStateStore) -> None:
-    await worker.poisoned(message(), 5)
+    await worker.poisoned(message(), "moved by the host")
     [letter] = state.letters.values()
-    assert (letter.reason, letter.state) == ("poison", LetterState.DEADLETTERED)
+    assert (letter.reason, letter.state, letter.detail) == (
+        "poison",
+        LetterState.DEADLETTERED,
+        "moved by the host",
+    )
+
+
+async def test_a_poisoned_message_that_is_no_queued_event_is_an_invalid_message(
+    worker: EventWorker, state: MemoryStateStore
+) -> None:
+    await worker.poisoned("not json at all", "not base64")
+    [letter] = state.letters.values()
+    assert (letter.source, letter.reason, letter.message) == ("unknown", "invalidMessage", "not json at all")
+    assert letter.detail.endswith("not base64")
+
+
+async def test_a_replayed_poison_event_that_succeeds_removes_its_dead_letter(
+    worker: EventWorker, state: MemoryStateStore
+) -> None:
+    """Issue 17: the poisoned event's delivery row was never marked, so its success left the letter."""
+    await worker.poisoned(message(), "moved by the host")
+    assert state.deliveries_by_key[("generic", "evt-1")].status == "failed"
+    assert await worker.process(message(), 1) is UpsertResult.CREATED
+    assert state.letters == {}
+
+
+def test_the_last_attempt_is_host_jsons_max_dequeue_count() -> None:
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
+
+
+async def test_a_transient_failure_on_the_last_attempt_is_dead_lettered_with_the_last_reason(
+    worker: EventWorker, state: MemoryStateStore, graph: FakeGraph
+) -> None:
+    """The host would move it to learning-events-poison; the worker keeps it itself and completes."""
+    exhausted = QueuedEvent.model_validate_json(message()).model_copy(update={"failures": 16})
+    body = exhausted.model_dump_json(by_alias=True, exclude_none=True)
+    for attempt in range(1, MAX_DEQUEUE_COUNT):
+        graph.errors["get_activity"].append(GraphError(503, "ServiceUnavailable", "busy"))
+        with pytest.raises(TransientFailure):
+            await worker.process(body, attempt)
+    assert state.letters == {}
+    graph.errors["get_activity"].append(GraphError(503, "ServiceUnavailable", "busy"))
+    letter = await worker.process(body, MAX_DEQUEUE_COUNT)
+    assert isinstance(letter, DeadLetterRecord)
+    assert (letter.state, letter.reason, letter.message) == (
+        LetterState.DEADLETTERED,
+        "retriesExhausted",
+        body,
+    )
+    assert f"Failed {MAX_DEQUEUE_COUNT} deliveries" in letter.detail
+    assert "graphTransient: Graph 503 ServiceUnavailable" in letter.detail
+    assert letter.graph_error_code == "ServiceUnavailable"
+    assert state.deliveries_by_key[("generic", "evt-1")].status == "failed"
+    assert await worker.process(message(), 1) is UpsertResult.CREATED  # a replay removes the letter
+    assert state.letters == {}
+
+
+async def test_an_unexpected_error_on_the_last_attempt_is_dead_lettered_by_its_type_only(
+    worker: EventWorker, state: MemoryStateStore, graph: FakeGraph
+) -> None:
+    graph.errors["get_activity"].append(RuntimeError("ada.lovelace@contoso.example broke it"))
+    with pytest.raises(RuntimeError):
+        await worker.process(message(), MAX_DEQUEUE_COUNT - 1)
+    graph.errors["get_activity"].append(RuntimeError("ada.lovelace@contoso.example broke it"))
+    letter = await worker.process(message(), MAX_DEQUEUE_COUNT)
+    assert isinstance(letter, DeadLetterRecord)
+    assert letter.reason == "retriesExhausted"
+    assert letter.detail.endswith("the last: RuntimeError")
+    assert "ada" not in letter.detail
+
+
+async def test_a_message_past_the_last_attempt_is_still_dead_lettered_not_raised(
+    worker: EventWorker, state: MemoryStateStore, graph: FakeGraph
+) -> None:
+    """A count above maxDequeueCount never reaches the function on the real host; if one does (another
+    host), it is kept all the same."""
+    graph.errors["get_activity"].append(RuntimeError("boom"))
+    letter = await worker.process(message(), MAX_DEQUEUE_COUNT + 3)
+    assert isinstance(letter, DeadLetterRecord)
+    assert letter.reason == "retriesExhausted"
 
 
 async def test_a_failure_that_names_no_wait_backs_off_on_the_queue_then_leaves_it_to_the_host(
@@ -169,10 +252,23 @@ async def test_throttling_puts_the_event_back_with_graphs_delay_outside_the_dequ
     graph.errors["get_activity"].append(GraphError(429, "TooManyRequests", "slow down", 120))
     assert await worker.process(message(), 5) is None  # completes: nothing for the host to retry
     [(again, delay)] = queue.delayed[EVENTS_QUEUE]
-    assert delay == 120
+    assert 120 <= delay <= 150  # Graph's wait, and a little jitter
     assert QueuedEvent.model_validate_json(again).deferrals == 1
     assert state.letters == {}
     assert await worker.process(again, 1) is UpsertResult.CREATED  # a fresh message, a fresh budget
+
+
+async def test_events_throttled_together_do_not_come_back_together(
+    worker: EventWorker, graph: FakeGraph, queue: FakeQueue
+) -> None:
+    """A storm tells every event in flight the same Retry-After: their deferrals are spread over a
+    quarter of it (whole seconds apart, as the queue counts), so they do not return as one wave."""
+    for n in range(40):
+        graph.errors["get_activity"].append(GraphError(429, "TooManyRequests", "slow down", 60))
+        assert await worker.process(message(eventId=f"storm-{n}"), 1) is None
+    delays = [delay for _, delay in queue.delayed[EVENTS_QUEUE]]
+    assert all(60 <= delay <= 75 for delay in delays)
+    assert len({round(delay) for delay in delays}) >= 8
 
 
 async def test_an_activity_being_created_elsewhere_waits_for_the_lease_on_the_queue(
@@ -186,7 +282,7 @@ async def test_an_activity_being_created_elsewhere_waits_for_the_lease_on_the_qu
     await state.save_activity(replace(claim, claimed_at=NOW - timedelta(seconds=20)))
     assert await worker.process(message(eventId="next"), 4) is None
     [(_, delay)] = queue.delayed[EVENTS_QUEUE]
-    assert 5 <= delay <= 7  # a look again soon (the lease has 40 s left), outside the dequeue budget
+    assert 5 <= delay <= 9  # look again soon (the lease has 40 s left), plus jitter, outside the budget
     assert state.letters == {}
     clock.now = NOW + timedelta(seconds=41)
     assert await worker.process(message(eventId="next"), 1) is UpsertResult.CREATED

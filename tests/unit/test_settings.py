@@ -161,3 +161,31 @@ def test_local_settings_files_that_are_absent_or_empty_add_nothing(tmp_path: Pat
     broken.write_text("{")
     with pytest.raises(ConfigurationError, match="not valid JSON"):
         read_local_settings(broken)
+
+
+def test_each_app_wide_problem_begins_with_the_setting_it_names() -> None:
+    """What a 503 may show a caller: the settings to fix, never their values nor the problems' wording."""
+    env = {
+        "BRIDGE_SOURCES": VALID["BRIDGE_SOURCES"],
+        "BRIDGE_GRAPH_BASE_URL": "ftp://nowhere",
+        "BRIDGE_GRAPH_AUTH": "password",
+        "BRIDGE_MAX_BODY_BYTES": "-1",
+        "BRIDGE_PARK_TIMEOUT_HOURS": "soon",
+        "BRIDGE_CLAIM_LEASE_SECONDS": "0",
+        "BRIDGE_RETENTION_DAYS": "forever",
+    }
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env)
+    assert caught.value.settings == [
+        "BRIDGE_CLAIM_LEASE_SECONDS",
+        "BRIDGE_GRAPH_AUTH",
+        "BRIDGE_GRAPH_BASE_URL",
+        "BRIDGE_MAX_BODY_BYTES",
+        "BRIDGE_PARK_TIMEOUT_HOURS",
+        "BRIDGE_PROVIDER_REGISTRATION_ID",
+        "BRIDGE_RETENTION_DAYS",
+        "BRIDGE_STORAGE",
+    ]
+    assert len(caught.value.problems) == len(caught.value.settings)
+    for value in ("ftp://nowhere", "password", "soon", "forever"):
+        assert value not in str(caught.value)
