@@ -113,27 +113,30 @@ def test_instances_share_the_queues_and_run_each_timer_once(
             client.create_queue()
     port = free_port()
     devhost.append(_start(app_dir, port, "--instances", "2"))
-    answers = [
-        wait_for(lambda p=p: _answer(f"http://127.0.0.1:{p}/api/whoami"), 60, f"instance on {p}")
-        for p in (port, port + 1)
-    ]
+    answers = [_wait_answer(f"http://127.0.0.1:{p}/api/whoami") for p in (port, port + 1)]
     assert sorted(answers) == ["instance-0", "instance-1"]
     with QueueClient.from_connection_string(stack.ports.connection_string(), queue) as client:
         for n in range(12):
             client.send_message(base64.b64encode(f"m{n}".encode()).decode())
     try:
-        seen = wait_for(
-            lambda: (m := _messages(stack, f"{queue}-seen")) and len(m) >= 12 and m, 60, "12 runs"
-        )
+        seen = wait_for(lambda: _at_least(12, _messages(stack, f"{queue}-seen")), 60, "12 runs")
     except AssertionError:
         devhost[0].send_signal(2)
-        out, err = devhost[0].communicate(timeout=20)
+        _, err = devhost[0].communicate(timeout=20)
         raise AssertionError(err[-6000:]) from None
     time.sleep(2)
     ticks = _messages(stack, f"{queue}-ticks")
     assert set(seen) == {"instance-0", "instance-1"}  # both instances drained the queue
     assert len(ticks) >= 2
     assert len(set(ticks)) == 1  # one instance holds the timer's lock
+
+
+def _at_least(count: int, messages: list[str]) -> list[str] | None:
+    return messages if len(messages) >= count else None
+
+
+def _wait_answer(url: str) -> str:
+    return wait_for(lambda: _answer(url), 60, url)
 
 
 def _answer(url: str) -> str | None:

@@ -205,7 +205,7 @@ async def test_the_listener_refills_at_new_batch_threshold_and_runs_at_most_batc
         FunctionSpec("apply_event", function, bindings), "UseDevelopmentStorage=true", options
     )
     queue = _Queue(40)
-    listener.queue = listener.poison = queue  # type: ignore[assignment]
+    listener.queue = listener.poison = queue
     stop = asyncio.Event()
     task = asyncio.create_task(listener.run(stop))
     await settle()

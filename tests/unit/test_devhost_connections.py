@@ -17,9 +17,7 @@ AZURE = {
 }
 
 
-async def test_identity_based_settings_build_a_queue_client_on_the_service_uri_with_the_managed_identity() -> (
-    None
-):
+async def test_identity_based_settings_build_a_queue_client_with_the_managed_identity() -> None:
     connection = read_connection("BRIDGE_STORAGE", AZURE)
     assert connection.connection_string is None
 

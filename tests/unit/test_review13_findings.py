@@ -201,7 +201,7 @@ def _listener(function: Any, options: QueueOptions) -> Listener:
         FunctionSpec("apply_event", function, bindings), "UseDevelopmentStorage=true", options
     )
     queue, poison = _FakeQueueClient(), _FakeQueueClient()
-    listener.queue, listener.poison = queue, poison  # type: ignore[assignment]
+    listener.queue, listener.poison = queue, poison
     return listener, queue, poison
 
 
