@@ -9,6 +9,7 @@ there at once, and what enqueuing costs Azurite falls outside the phase's measur
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.localstack.stack import PROVIDER_ID
@@ -119,9 +121,13 @@ class DelayedQueue:
 
     def send_all(self, queue: str, messages: Sequence[str]) -> None:
         if queue not in self._clients:
-            self._clients[queue] = QueueClient.from_connection_string(
+            client = QueueClient.from_connection_string(
                 self._connection_string, queue, message_encode_policy=TextBase64EncodePolicy()
             )
+            # The host's queue listener creates no queue (it waits for one): whoever sends first does.
+            with contextlib.suppress(ResourceExistsError):
+                client.create_queue()
+            self._clients[queue] = client
         client = self._clients[queue]
         list(self._pool.map(lambda m: client.send_message(m, visibility_timeout=self.delay), messages))
 

@@ -201,7 +201,7 @@ def _listener(function: Any, options: QueueOptions) -> Listener:
         FunctionSpec("apply_event", function, bindings), "UseDevelopmentStorage=true", options
     )
     queue, poison = _FakeQueueClient(), _FakeQueueClient()
-    listener.queue, listener.poison = queue, poison  # type: ignore[assignment]
+    listener.queue, listener.poison = queue, poison
     return listener, queue, poison
 
 
@@ -211,20 +211,23 @@ async def test_devhost_a_message_that_is_not_base64_reaches_the_poison_queue() -
     TextBase64EncodePolicy — FACTS.md) raises binascii.Error out of the task. Nothing settles it: it is
     not deleted, not made visible again and never moved to `<queue>-poison`, whatever its dequeue count;
     it reappears after every 5-minute lease forever, and the only trace is asyncio's "Task exception
-    was never retrieved". The Functions host counts a message it cannot bind as a failed attempt and
-    poisons it after maxDequeueCount. Expected: at the last attempt the message is moved to the poison
-    queue and deleted."""
+    was never retrieved". Corrected since (issue 21): the Functions host does not count it as a failed
+    attempt. Its queue SDK cannot decode the message, so the function never sees it, and the
+    extension's MessageDecodingFailed handler (Azure/azure-sdk-for-net
+    sdk/storage/Microsoft.Azure.WebJobs.Extensions.Storage.Queues/src/QueueServiceClientProvider.cs)
+    poisons it at once, whatever its dequeue count. Expected: on its first delivery, the message is
+    moved to the poison queue and deleted, and the function never runs."""
     invoked: list[Any] = []
 
     async def function(message: Any) -> None:
         invoked.append(message)
 
     listener, queue, poison = _listener(function, QueueOptions(max_dequeue_count=5))
-    last_attempt = _Message('{"not": "base64"}', dequeue_count=5)
+    first_delivery = _Message('{"not": "base64"}', dequeue_count=1)
 
-    await listener._handle(last_attempt)  # type: ignore[arg-type]
+    await listener._handle(first_delivery)  # type: ignore[arg-type]
 
-    assert (len(poison.sent), queue.deleted) == (1, ["m-1"])
+    assert (len(poison.sent), queue.deleted, invoked) == (1, ["m-1"], [])
 
 
 async def test_devhost_a_timer_that_missed_its_schedule_runs_once_not_once_per_missed_occurrence() -> None:
