@@ -140,7 +140,9 @@ class CourseActivityUpserter:
         if seen is not None and seen.status == "applied":
             await self._state.save_delivery(replace(seen, seen=seen.seen + 1))
             if seen.voided_by and seen.activity_id:  # a withdrawal cut short (throttled) is finished now
-                await self._withdraw(event.source, event.event_id, seen.activity_id, seen.voided_by)
+                await self._withdraw_if_possible(
+                    event.source, event.event_id, seen.activity_id, seen.voided_by
+                )
             return UpsertResult.DEDUPLICATED
         if seen is not None and seen.voided_by:  # voided before it came: no learner lookup, no record
             return await self._skip_voided(seen, event, seen.activity_id)

@@ -122,6 +122,8 @@ async def test_a_parked_event_voided_meanwhile_leaves_no_dead_letter_while_its_c
     assert await worker.process(body, 1) is UpsertResult.VOIDED
     assert await worker.process(voided, 1) is UpsertResult.UNCHANGED
     assert set(state.letters) == {("generic", "other")}
+    assert await worker.process(voided, 1) is UpsertResult.DEDUPLICATED  # a redelivery: no letter again
+    assert set(state.letters) == {("generic", "other")}
 
 
 async def test_graphs_error_code_is_kept_and_the_letter_is_dead_not_parked(
