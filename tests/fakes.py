@@ -23,6 +23,7 @@ from shared.state.models import (
     DeadLetterRecord,
     DeliveryRecord,
     EventEntry,
+    JobCheckpoint,
     LetterState,
     LogCopy,
     LogSnapshot,
@@ -247,6 +248,7 @@ class MemoryStateStore:
         self.event_log: dict[str, dict[tuple[str, str], EventEntry]] = defaultdict(dict)
         self.voids: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
         self.letters: dict[tuple[str, str], DeadLetterRecord] = {}
+        self.jobs: dict[str, JobCheckpoint] = {}
         #: When each delivery ("d", source, eventId) and log entry ("e", activity, source, eventId)
         #: was last written: Table storage's Timestamp, which retention goes by.
         self.written: dict[tuple[str, ...], datetime] = {}
@@ -351,6 +353,12 @@ class MemoryStateStore:
         for record in list(self.letters.values()):
             yield record
 
+    async def job_checkpoint(self, name: str) -> JobCheckpoint | None:
+        return self.jobs.get(name)
+
+    async def save_job_checkpoint(self, checkpoint: JobCheckpoint) -> None:
+        self.jobs[checkpoint.name] = checkpoint
+
     async def all_activities(self) -> AsyncIterator[ActivityState]:
         for state in list(self.activities.values()):
             yield state
@@ -369,7 +377,12 @@ class MemoryStateStore:
         self.activities.pop(activity_id, None)
 
     async def purge_deliveries(
-        self, cutoff: datetime, *, dry_run: bool, keep: Collection[tuple[str, str]] = ()
+        self,
+        cutoff: datetime,
+        *,
+        dry_run: bool,
+        keep: Collection[tuple[str, str]] = (),
+        stop: Callable[[], bool] = lambda: False,
     ) -> int:
         old = [
             k
@@ -381,7 +394,9 @@ class MemoryStateStore:
                 del self.deliveries_by_key[k]
         return len(old)
 
-    async def purge_dead_letters(self, cutoff: datetime, *, dry_run: bool) -> int:
+    async def purge_dead_letters(
+        self, cutoff: datetime, *, dry_run: bool, stop: Callable[[], bool] = lambda: False
+    ) -> int:
         old = [
             k
             for k, letter in self.letters.items()

@@ -1,5 +1,10 @@
-"""The daily timers: the reconcile, report-only (what drifted in Graph, as a metric and one log line
-of counts), and retention (what the state store no longer needs, removed, with its counts logged).
+"""The daily maintenance: the reconcile, report-only (what drifted in Graph, as a metric and one log
+line of counts), and retention (what the state store no longer needs, removed, with its counts logged).
+
+Each is a daily pass that may outgrow one invocation (the host's functionTimeout would cut it short and
+restart the worker): its timer runs every few minutes, does nothing unless a pass is due or unfinished
+(shared.operations.jobs), and works within the maintenance time budget, leaving a checkpoint for the
+next run. A pass's counts are logged once, when it finishes.
 
 Repairs are an operator's decision (`python -m shared.cli reconcile --repair`): a record edited in
 Viva Learning may have been edited on purpose.
@@ -17,8 +22,10 @@ log = logging.getLogger(__name__)
 
 #: Daily at 03:30 UTC (NCRONTAB, seconds first): a quiet hour for most tenants.
 RECONCILE_SCHEDULE = "0 30 3 * * *"
-#: Daily at 04:15 UTC, after the reconcile.
-RETENTION_SCHEDULE = "0 15 4 * * *"
+#: Retention's pass is due daily at 04:15 UTC, after the reconcile's; its timer looks every 5 minutes
+#: (at 45 s past, apart from the other timers) and goes on with a pass cut short by the time budget.
+RETENTION_DAILY = (4, 15)
+RETENTION_SCHEDULE = "45 */5 * * * *"
 #: Graph reads a second: the queue side keeps most of Graph's throttling budget.
 RECONCILE_RATE = 5.0
 
@@ -48,19 +55,39 @@ async def reconcile_report(bridge: Bridge) -> dict[str, int]:
 
 
 async def retention(bridge: Bridge) -> dict[str, int]:
-    """Remove what is past `BRIDGE_RETENTION_DAYS`; the counts (no identities) go to the log."""
+    """Go on with the retention pass that is due (every run of a pass uses the cutoff of its scheduled
+    time, so the pass is one whatever the number of runs); the counts (no identities) go to the log
+    when it finishes, and are returned (empty when nothing was due)."""
     from datetime import UTC, datetime
 
+    from shared.delivery.deadline import Deadline
+    from shared.operations.jobs import DailyAt, JobStore, due_pass, record_run
     from shared.operations.retention import RetainedStore, apply_retention
 
     store = bridge.state()
-    if not isinstance(store, RetainedStore):  # pragma: no cover - the app's store always is
+    if not (isinstance(store, RetainedStore) and isinstance(store, JobStore)):  # pragma: no cover
         raise TypeError("the state store cannot apply retention")
-    report = await apply_retention(store, datetime.now(UTC), bridge.settings.retention_days)
+    checkpoint = await due_pass(store, "retention", DailyAt(*RETENTION_DAILY), datetime.now(UTC))
+    if checkpoint is None:
+        return {}
+    days, deadline = bridge.settings.retention_days, Deadline.maintenance()
+    report = await apply_retention(
+        store, checkpoint.occurrence, days, stop=deadline.expired, after=checkpoint.cursor
+    )
+    report.add(checkpoint.counts)
+    saved = await record_run(
+        store, checkpoint, finished=report.finished, cursor=report.resume_after, counts=report.counts()
+    )
     counts = report.counts()
+    if not report.finished:
+        log.info(
+            "retention (%d days): run %d stopped at its time budget; the next run goes on", days, saved.runs
+        )
+        return counts
     log.info(
-        "retention (%d days): %s",
-        bridge.settings.retention_days,
+        "retention (%d days, %d run(s)): %s",
+        days,
+        saved.runs,
         " ".join(f"{k}={v}" for k, v in counts.items()),
     )
     return counts

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -100,13 +100,20 @@ class RetainedStore(Protocol):
     primitives; which rows go, and what folds, is decided here."""
 
     async def purge_deliveries(
-        self, cutoff: datetime, *, dry_run: bool, keep: Collection[tuple[str, str]] = ()
+        self,
+        cutoff: datetime,
+        *,
+        dry_run: bool,
+        keep: Collection[tuple[str, str]] = (),
+        stop: Callable[[], bool] = ...,
     ) -> int:
         """Remove delivery rows last written before `cutoff`, except those recording a voiding and
-        those of the events in `keep` (source, eventId)."""
+        those of the events in `keep` (source, eventId), until `stop()`."""
 
-    async def purge_dead_letters(self, cutoff: datetime, *, dry_run: bool) -> int:
-        """Remove dead letters (not parked ones) whose last failure is before `cutoff`."""
+    async def purge_dead_letters(
+        self, cutoff: datetime, *, dry_run: bool, stop: Callable[[], bool] = ...
+    ) -> int:
+        """Remove dead letters (not parked ones) whose last failure is before `cutoff`, until `stop()`."""
 
     def dead_letters(self, *, brief: bool = False) -> AsyncIterator[DeadLetterRecord]: ...
 
@@ -153,10 +160,19 @@ class RetentionReport:
     entries_folded: int = 0
     logs_busy: int = 0
     dead_letters_removed: int = 0
+    #: Where a run cut short by its time budget goes on (None: it went through to the end).
+    resume_after: str | None = field(default=None, compare=False)
+    finished: bool = field(default=True, compare=False)
 
     def counts(self) -> dict[str, int]:
         """camelCase, as every JSON the CLI prints."""
-        return {_camel(name): value for name, value in asdict(self).items()}
+        return {_camel(f.name): getattr(self, f.name) for f in fields(self) if f.compare}
+
+    def add(self, counts: dict[str, int]) -> None:
+        """Counts of earlier runs of the same pass (a pass cut short goes on in the next run)."""
+        for f in fields(self):
+            if f.compare:
+                setattr(self, f.name, getattr(self, f.name) + counts.get(_camel(f.name), 0))
 
 
 def _camel(name: str) -> str:
@@ -169,25 +185,40 @@ _FOLD_ATTEMPTS = 3
 
 
 async def apply_retention(
-    store: RetainedStore, now: datetime, days: int, *, dry_run: bool = False
+    store: RetainedStore,
+    now: datetime,
+    days: int,
+    *,
+    dry_run: bool = False,
+    stop: Callable[[], bool] = lambda: False,
+    after: str | None = None,
 ) -> RetentionReport:
     """One retention pass; safe to run while events are being applied and to run twice.
 
-    Dead letters go first, then the delivery rows, except those of events that still have a dead
-    letter: that row is how a later success (a parked event applied at last, a replay) knows to
-    remove its dead letter, whenever it comes."""
+    Logs are compacted in key order from the one after `after`; when `stop()` says so (the timer's time
+    budget) the pass ends where it is, unfinished, with `resume_after` set: every step before it is
+    whole, and a later pass with the same `now` goes on from there. Dead letters go next, then the
+    delivery rows, except those of events that still have a dead letter: that row is how a later
+    success (a parked event applied at last, a replay) knows to remove its dead letter, whenever it
+    comes. The purges stop with `stop()` too, and what they leave is still old for the next pass."""
     cutoff = now - timedelta(days=days)
     report = RetentionReport()
-    async for log_key in store.old_logs(cutoff):
+    async for log_key in store.old_logs(cutoff, after):
+        if stop():
+            report.finished, report.resume_after = False, after
+            return report
         folded = await _compact_busy_aware(store, log_key, cutoff, dry_run=dry_run)
         if folded is None:
             report.logs_busy += 1
         elif folded:
             report.logs_compacted += 1
             report.entries_folded += folded
-    report.dead_letters_removed = await store.purge_dead_letters(cutoff, dry_run=dry_run)
+        after = log_key
+    report.dead_letters_removed = await store.purge_dead_letters(cutoff, dry_run=dry_run, stop=stop)
     letters = {(letter.source, letter.event_id) async for letter in store.dead_letters(brief=True)}
-    report.deliveries_removed = await store.purge_deliveries(cutoff, dry_run=dry_run, keep=letters)
+    report.deliveries_removed = await store.purge_deliveries(cutoff, dry_run=dry_run, keep=letters, stop=stop)
+    if stop():  # the purges may have stopped short: the next pass goes straight to them
+        report.finished, report.resume_after = False, after
     return report
 
 

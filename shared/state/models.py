@@ -118,3 +118,16 @@ class LogSnapshot:
     log_key: str
     activity: ActivityState | None
     copies: tuple[LogCopy, ...]
+
+
+@dataclass(frozen=True)
+class JobCheckpoint:
+    """Where a daily maintenance pass (reconcile, retention) stands: a pass longer than one run's time
+    budget goes on from its cursor in the next run, with the counts so far."""
+
+    name: str
+    occurrence: datetime  # the scheduled time the pass serves
+    finished: bool
+    cursor: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    runs: int = 0

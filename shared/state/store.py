@@ -23,6 +23,7 @@ from shared.state.models import (
     DeadLetterRecord,
     DeliveryRecord,
     EventEntry,
+    JobCheckpoint,
     LetterState,
     LogCopy,
     LogSnapshot,
@@ -36,6 +37,8 @@ DELIVERIES = "bridgedeliveries"
 ACTIVITIES = "bridgecourseactivities"
 ACTIVITY_ROW = "activity"
 DEADLETTERS = "bridgedeadletters"
+#: One row per daily maintenance job: where its pass stands (shared.operations.jobs).
+JOBS = "bridgejobs"
 
 
 class Conflict(Exception):
@@ -352,6 +355,35 @@ class TableStateStore:
         async for row in (await self._table(DEADLETTERS)).list_entities(select=select if brief else None):
             yield _letter(row)
 
+    # daily maintenance passes: where each stands ---------------------------------------------------
+
+    async def job_checkpoint(self, name: str) -> JobCheckpoint | None:
+        row = await self._get(JOBS, "job", name)
+        if row is None:
+            return None
+        occurrence = _when(row.get("occurrence"))
+        assert occurrence is not None
+        return JobCheckpoint(
+            name,
+            occurrence,
+            bool(row.get("finished")),
+            row.get("cursor") or None,
+            {k: int(v) for k, v in json.loads(row.get("counts") or "{}").items()},
+            int(row.get("runs", 0)),
+        )
+
+    async def save_job_checkpoint(self, checkpoint: JobCheckpoint) -> None:
+        entity = {
+            "PartitionKey": "job",
+            "RowKey": checkpoint.name,
+            "occurrence": _iso(checkpoint.occurrence),
+            "finished": checkpoint.finished,
+            "cursor": checkpoint.cursor or "",
+            "counts": json.dumps(checkpoint.counts),
+            "runs": checkpoint.runs,
+        }
+        await (await self._table(JOBS)).upsert_entity(entity)
+
     # maintenance: operators' commands (forget, reconcile), never the queue's hot path ---------------
 
     async def all_activities(self) -> AsyncIterator[ActivityState]:
@@ -384,10 +416,16 @@ class TableStateStore:
     # retention: the daily timer and `compact`, never the queue's hot path --------------------------
 
     async def purge_deliveries(
-        self, cutoff: datetime, *, dry_run: bool, keep: Collection[tuple[str, str]] = ()
+        self,
+        cutoff: datetime,
+        *,
+        dry_run: bool,
+        keep: Collection[tuple[str, str]] = (),
+        stop: Callable[[], bool] = lambda: False,
     ) -> int:
         """Remove delivery rows last written before `cutoff`, except those recording a voiding and
-        those of the events named in `keep` (source, eventId)."""
+        those of the events named in `keep` (source, eventId); how many (would) go. Stops early when
+        `stop()` says so (what is left is still old: the next run removes it)."""
         table = await self._table(DELIVERIES)
         rows = table.query_entities(
             "Timestamp lt @cutoff",
@@ -395,16 +433,17 @@ class TableStateStore:
             select=["PartitionKey", "RowKey", "eventId", "voidedBy"],
         )
         kept = {(source, key(event_id)) for source, event_id in keep}
-        old = [
-            (row["PartitionKey"], row["RowKey"])
-            async for row in rows
-            if not row.get("voidedBy") and (row["PartitionKey"], row["RowKey"]) not in kept
-        ]
-        if not dry_run:
-            await _delete_in_batches(table, old)
-        return len(old)
+        old = []
+        async for row in rows:
+            if stop():
+                break
+            if not row.get("voidedBy") and (row["PartitionKey"], row["RowKey"]) not in kept:
+                old.append((row["PartitionKey"], row["RowKey"]))
+        return len(old) if dry_run else await _delete_in_batches(table, old, stop)
 
-    async def purge_dead_letters(self, cutoff: datetime, *, dry_run: bool) -> int:
+    async def purge_dead_letters(
+        self, cutoff: datetime, *, dry_run: bool, stop: Callable[[], bool] = lambda: False
+    ) -> int:
         table = await self._table(DEADLETTERS)
         rows = table.query_entities(
             "state ne @parked",
@@ -416,9 +455,7 @@ class TableStateStore:
             last = _when(row.get("lastFailure"))
             if last is not None and last < cutoff:
                 old.append((row["PartitionKey"], row["RowKey"]))
-        if not dry_run:
-            await _delete_in_batches(table, old)
-        return len(old)
+        return len(old) if dry_run else await _delete_in_batches(table, old, stop)
 
     def log_key(self, activity_id: str) -> str:
         return key(activity_id)
@@ -652,15 +689,21 @@ def _entry(row: Any) -> EventEntry | None:
     )
 
 
-async def _delete_in_batches(table: TableClient, keys: list[tuple[str, str]]) -> None:
-    """Delete rows by (PartitionKey, RowKey), one transaction per partition and 100 rows."""
+async def _delete_in_batches(
+    table: TableClient, keys: list[tuple[str, str]], stop: Callable[[], bool] = lambda: False
+) -> int:
+    """Delete rows by (PartitionKey, RowKey), one transaction per partition and 100 rows, until `stop()`
+    says so; how many were deleted (or had gone meanwhile)."""
     from azure.core.exceptions import HttpResponseError
 
     by_partition: dict[str, list[str]] = {}
     for partition, row in keys:
         by_partition.setdefault(partition, []).append(row)
+    done = 0
     for partition, rows in by_partition.items():
         for start in range(0, len(rows), 100):
+            if stop():
+                return done
             chunk = rows[start : start + 100]
             try:
                 await table.submit_transaction(
@@ -670,6 +713,8 @@ async def _delete_in_batches(table: TableClient, keys: list[tuple[str, str]]) ->
                 for row in chunk:
                     with contextlib.suppress(HttpResponseError):
                         await table.delete_entity(partition, row)
+            done += len(chunk)
+    return done
 
 
 def _owner(row: Any) -> ActivityOwner | None:

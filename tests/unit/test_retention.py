@@ -16,8 +16,10 @@ from shared.config.settings import DEFAULT_RETENTION_DAYS
 from shared.delivery.merge import fold
 from shared.events.model import CourseStatus
 from shared.operations.retention import baseline
-from shared.state.models import EventEntry
+from shared.runtime import Bridge
+from shared.state.models import EventEntry, JobCheckpoint
 from tests.builders import TEST_SECRET
+from tests.fakes import MemoryStateStore
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 ENV = {
@@ -64,23 +66,75 @@ def test_retention_days_default_to_about_a_year_and_must_be_positive() -> None:
         load_settings({**ENV, "BRIDGE_RETENTION_DAYS": "0"})
 
 
+def _bridge_over(store: object, monkeypatch: pytest.MonkeyPatch, days: int = 30) -> Bridge:
+    from tests.fakes import FakeQueue
+
+    bridge = Bridge(load_settings({**ENV, "BRIDGE_RETENTION_DAYS": str(days)}), queues=FakeQueue())
+    monkeypatch.setattr(bridge, "state", lambda: store)
+    return bridge
+
+
+async def _store_with_old_logs(activities: int) -> MemoryStateStore:
+    store = MemoryStateStore()
+    entry = EventEntry("generic", "evt-1", BASE, CourseStatus.IN_PROGRESS, 10, BASE)
+    for n in range(activities):
+        for event_id in ("evt-1", "evt-2"):
+            await store.add_event(f"activity-{n}", replace(entry, event_id=event_id))
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    store.written = dict.fromkeys(store.written, long_ago)
+    # yesterday's pass is done: today's is due
+    store.jobs["retention"] = JobCheckpoint("retention", datetime.now(UTC) - timedelta(days=2), finished=True)
+    return store
+
+
 async def test_the_daily_timer_applies_the_setting_and_logs_counts_only(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from shared.functions import maintenance
-    from shared.runtime import Bridge
-    from tests.fakes import FakeQueue, MemoryStateStore
 
-    store = MemoryStateStore()
-    entry = EventEntry("generic", "evt-1", BASE, CourseStatus.IN_PROGRESS, 10, BASE)
-    for event_id in ("evt-1", "evt-2"):
-        await store.add_event("activity-1", replace(entry, event_id=event_id))
-    long_ago = datetime.now(UTC) - timedelta(days=31)
-    store.written = dict.fromkeys(store.written, long_ago)
-    bridge = Bridge(load_settings({**ENV, "BRIDGE_RETENTION_DAYS": "30"}), queues=FakeQueue())
-    monkeypatch.setattr(bridge, "state", lambda: store)
+    store = await _store_with_old_logs(1)
     caplog.set_level("INFO")
-    counts = await maintenance.retention(bridge)
+    counts = await maintenance.retention(_bridge_over(store, monkeypatch))
     assert counts["logsCompacted"] == 1
     assert counts["entriesFolded"] == 1
-    assert "retention (30 days): deliveriesRemoved=0 logsCompacted=1" in caplog.text
+    assert "retention (30 days, 1 run(s)): deliveriesRemoved=0 logsCompacted=1" in caplog.text
+    assert await maintenance.retention(_bridge_over(store, monkeypatch)) == {}
+
+
+async def test_the_first_run_of_the_timer_waits_for_the_next_daily_occurrence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.functions import maintenance
+
+    store = await _store_with_old_logs(1)
+    del store.jobs["retention"]
+    assert await maintenance.retention(_bridge_over(store, monkeypatch)) == {}
+    assert store.jobs["retention"].finished
+    assert len(store.event_log["activity-0"]) == 2  # nothing folded yet
+
+
+async def test_a_pass_longer_than_one_runs_budget_goes_on_in_the_next_runs_and_logs_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The host's functionTimeout never decides: each run stops at its budget (here: after one log)."""
+    from shared.delivery import deadline
+    from shared.functions import maintenance
+
+    class OneLogARun:
+        checks = 0
+
+        def expired(self) -> bool:
+            self.checks += 1
+            return self.checks > 1
+
+    monkeypatch.setattr(deadline.Deadline, "maintenance", classmethod(lambda cls: OneLogARun()))
+    store = await _store_with_old_logs(3)
+    caplog.set_level("INFO")
+    runs = [await maintenance.retention(_bridge_over(store, monkeypatch)) for _ in range(4)]
+    assert [r.get("logsCompacted") for r in runs] == [1, 2, 3, 3]
+    assert store.jobs["retention"].finished
+    assert store.jobs["retention"].runs == 4
+    assert caplog.text.count("stopped at its time budget") == 3
+    assert caplog.text.count("retention (30 days, 4 run(s)): ") == 1
+    assert all(len(log) == 1 for log in store.event_log.values())
+    assert await maintenance.retention(_bridge_over(store, monkeypatch)) == {}
