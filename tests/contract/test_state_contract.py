@@ -350,3 +350,18 @@ async def test_compaction_folds_the_entries_an_old_activity_row_holds(store: Mai
     after = await store.events(activity)
     assert fold(after) == before
     assert sorted(e.source for e in after) == sorted([BASELINE_SOURCE, "lrs"])
+
+
+async def test_a_daily_pass_checkpoint_reads_back_as_saved(store: MaintainedStore) -> None:
+    from shared.operations.jobs import JobStore
+    from shared.state.models import JobCheckpoint
+
+    assert isinstance(store, JobStore)
+    name = unique("job")
+    assert await store.job_checkpoint(name) is None
+    checkpoint = JobCheckpoint(name, T, finished=False, cursor="k-17", counts={"logsCompacted": 3}, runs=2)
+    await store.save_job_checkpoint(checkpoint)
+    assert await store.job_checkpoint(name) == checkpoint
+    done = JobCheckpoint(name, T2, finished=True)
+    await store.save_job_checkpoint(done)
+    assert await store.job_checkpoint(name) == done
