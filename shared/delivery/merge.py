@@ -124,3 +124,14 @@ def patch(current: ActivityWrite, desired: ActivityWrite) -> ActivityWrite | Non
         clear=frozenset(f for f, value in changed.items() if value is None),
         **{f: v for f, v in changed.items() if v is not None},
     )
+
+
+def whole(desired: ActivityWrite) -> ActivityWrite:
+    """The PATCH that writes the whole record, whatever Graph holds now: every field, the empty ones as
+    null (a stray completion written by a lost attempt is cleared too)."""
+    fields = ("completion_percentage", "started_at", "completed_at")
+    return ActivityWrite(
+        status=desired.status,
+        clear=frozenset(f for f in fields if getattr(desired, f) is None),
+        **{f: getattr(desired, f) for f in fields if getattr(desired, f) is not None},
+    )

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from shared.delivery.exceptions import DeliveryFailure, PermanentFailure, TransientFailure
-from shared.delivery.merge import contribution, fold, graph_baseline, patch, state_of
+from shared.delivery.merge import contribution, fold, graph_baseline, patch, state_of, whole
 from shared.delivery.resolve import Resolver
 from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
 from shared.events.model import CanonicalEvent
@@ -92,20 +92,24 @@ class CourseActivityUpserter:
         self._waiting: dict[tuple[str, ActivityOwner], list[_Waiting]] = {}
         self._turns: dict[str, _Turn] = {}
 
-    async def apply(self, event: CanonicalEvent) -> UpsertResult:
+    async def apply(self, event: CanonicalEvent, *, retry: bool = False) -> UpsertResult:
         """Apply one event with as few state-store requests as its source allows.
+
+        `retry`: an earlier attempt at this message may have written to Graph and not lived to record
+        it (its worker died, or Graph's answer was lost): then a row another worker wrote meanwhile
+        no longer says what Graph holds, so this attempt writes the whole record, not what differs.
 
         From a source that cannot void, an update costs three: the activity's row and log read
         together, the row and the event's entry written together (ETag-guarded), and the delivery row
         inserted if absent (present: a copy applied it first, so this one is a redelivery). A source
         that can void uses `_apply_voidable`, which names the activity in the delivery row first."""
         if self._voiding_sources is None or event.source in self._voiding_sources:
-            return await self._apply_voidable(event)
+            return await self._apply_voidable(event, retry)
         try:
             learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
             activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
             result = await self._sync_registering(
-                event, activity_id, owner_of(event, learner_id), contribution(event)
+                event, activity_id, owner_of(event, learner_id), contribution(event), retry
             )
         except DeliveryFailure:
             # The lean path learns that an event is a redelivery only after applying it. When applying
@@ -121,7 +125,7 @@ class CourseActivityUpserter:
             return result
         await self._applied(found, event, activity_id)
         if found.voided_by:  # cannot come from a source that cannot void; handled all the same
-            await self._withdraw(event.source, event.event_id, activity_id, found.voided_by)
+            await self._withdraw(event.source, event.event_id, activity_id, found.voided_by, retry)
         return UpsertResult.DEDUPLICATED if found.status == "applied" else result
 
     async def _counted_if_applied(self, event: CanonicalEvent) -> bool:
@@ -132,7 +136,7 @@ class CourseActivityUpserter:
         await self._applied(seen, event, seen.activity_id)
         return True
 
-    async def _apply_voidable(self, event: CanonicalEvent) -> UpsertResult:
+    async def _apply_voidable(self, event: CanonicalEvent, retry: bool) -> UpsertResult:
         """Its delivery row names its activity before its entry joins the activity's log, and is read
         again after that, so a voiding (`void`) racing it is never lost; a statement voided before it
         came costs no learner lookup and no Graph call."""
@@ -141,26 +145,26 @@ class CourseActivityUpserter:
             await self._state.save_delivery(replace(seen, seen=seen.seen + 1))
             if seen.voided_by and seen.activity_id:  # a withdrawal cut short (throttled) is finished now
                 await self._withdraw_if_possible(
-                    event.source, event.event_id, seen.activity_id, seen.voided_by
+                    event.source, event.event_id, seen.activity_id, seen.voided_by, retry
                 )
             return UpsertResult.DEDUPLICATED
         if seen is not None and seen.voided_by:  # voided before it came: no learner lookup, no record
-            return await self._skip_voided(seen, event, seen.activity_id)
+            return await self._skip_voided(seen, event, seen.activity_id, retry)
         learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
         activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
         pending = DeliveryRecord(event.source, event.event_id, activity_id, "pending", 0)
         await self._state.save_delivery(replace(seen, activity_id=activity_id) if seen else pending)
         named = await self._state.delivery(event.source, event.event_id)
         if named is not None and named.voided_by:  # voided since the first look
-            return await self._skip_voided(named, event, activity_id)
+            return await self._skip_voided(named, event, activity_id, retry)
         result = await self._sync_registering(
-            event, activity_id, owner_of(event, learner_id), contribution(event)
+            event, activity_id, owner_of(event, learner_id), contribution(event), retry
         )
         await self._applied(seen, event, activity_id)
         return result
 
     async def _skip_voided(
-        self, seen: DeliveryRecord, event: CanonicalEvent, activity_id: str
+        self, seen: DeliveryRecord, event: CanonicalEvent, activity_id: str, retry: bool
     ) -> UpsertResult:
         """An event withdrawn before its entry joined a log: withdraw any entry an interrupted earlier
         attempt may have added, and acknowledge it (a parked one's dead letter goes: it asks for
@@ -168,7 +172,7 @@ class CourseActivityUpserter:
         the activity's other events, parked themselves, write it without this one when they can."""
         assert seen.voided_by is not None
         if activity_id:
-            await self._withdraw_if_possible(event.source, event.event_id, activity_id, seen.voided_by)
+            await self._withdraw_if_possible(event.source, event.event_id, activity_id, seen.voided_by, retry)
         await self._applied(seen, event, activity_id)
         return UpsertResult.UNCHANGED
 
@@ -181,24 +185,27 @@ class CourseActivityUpserter:
             await self._state.delete_dead_letter(event.source, event.event_id)
 
     async def _sync_registering(
-        self, event: CanonicalEvent, activity_id: str, owner: ActivityOwner, entry: EventEntry
+        self, event: CanonicalEvent, activity_id: str, owner: ActivityOwner, entry: EventEntry, rewrite: bool
     ) -> UpsertResult:
         """`_sync`; for a source that registers content, an unknown course the event describes (title
         and URL) is registered and the activity synced again instead of the event being parked. Only
         on contentNotFound: the steady state costs no extra Graph call."""
         try:
-            return await self._sync_together(activity_id, owner, entry)
+            return await self._sync_together(activity_id, owner, entry, rewrite)
         except PermanentFailure as failure:
             if failure.reason != "contentNotFound" or not await self._register_content(event):
                 raise
-        return await self._sync_together(activity_id, owner, entry)  # the entry is logged once (by key)
+        return await self._sync_together(activity_id, owner, entry, rewrite)  # logged once (by key)
 
-    async def _sync_together(self, activity_id: str, owner: ActivityOwner, entry: EventEntry) -> UpsertResult:
+    async def _sync_together(
+        self, activity_id: str, owner: ActivityOwner, entry: EventEntry, rewrite: bool
+    ) -> UpsertResult:
         """`_sync`, one activity at a time in this worker (events of one activity keep their order;
         different activities run concurrently), and events of one activity that arrive together (a
         queue batch, several statements of one delivery) cost one Graph write: whoever takes the
-        activity's turn syncs every entry waiting by then, and the others take its answer."""
-        mine = _Waiting(entry, asyncio.get_running_loop().create_future())
+        activity's turn syncs every entry waiting by then, and the others take its answer (the whole record
+        is written when any of them is a retry)."""
+        mine = _Waiting(entry, asyncio.get_running_loop().create_future(), rewrite)
         self._waiting.setdefault((activity_id, owner), []).append(mine)
         turn = self._turns.setdefault(activity_id, _Turn())
         turn.users += 1
@@ -212,7 +219,9 @@ class CourseActivityUpserter:
                 answer = mine.answer.result()  # raises the group's failure
                 if isinstance(answer, UpsertResult):
                     return answer
-                return await _guarded(self._sync(activity_id, owner, [entry]))  # the group failed for good
+                return await _guarded(
+                    self._sync(activity_id, owner, [entry], rewrite=rewrite)
+                )  # group failed
         finally:
             turn.users -= 1
             if not turn.users:
@@ -226,13 +235,14 @@ class CourseActivityUpserter:
         then tries on its own. A wait (throttling, an outage) is everyone's."""
         others = [w for w in group if w is not leader]
         try:
-            result = await _guarded(self._sync(activity_id, owner, [w.entry for w in group]))
+            rewrite = any(w.rewrite for w in group)
+            result = await _guarded(self._sync(activity_id, owner, [w.entry for w in group], rewrite=rewrite))
         except PermanentFailure:
             if not others:
                 raise
             for other in others:
                 other.answer.set_result(_ALONE)
-            return await _guarded(self._sync(activity_id, owner, [leader.entry]))
+            return await _guarded(self._sync(activity_id, owner, [leader.entry], rewrite=leader.rewrite))
         except BaseException as exc:
             failure = exc if isinstance(exc, Exception) else TransientFailure("interrupted", "Cancelled.")
             for other in others:
@@ -253,7 +263,9 @@ class CourseActivityUpserter:
         log.info("content registered: source=%s course=%s", event.source, course.external_id)
         return True
 
-    async def void(self, source: str, voided_event_id: str, voiding_event_id: str) -> UpsertResult:
+    async def void(
+        self, source: str, voided_event_id: str, voiding_event_id: str, *, retry: bool = False
+    ) -> UpsertResult:
         """Withdraw the effect of an event (an xAPI voided statement), whenever it arrives.
 
         The voiding is written to the event's delivery row, then the row is read: if it names the
@@ -264,26 +276,30 @@ class CourseActivityUpserter:
         await self._state.void_delivery(source, voided_event_id, voiding_event_id)
         target = await self._state.delivery(source, voided_event_id)
         if target is not None and target.activity_id:
-            await self._withdraw_if_possible(source, voided_event_id, target.activity_id, voiding_event_id)
+            await self._withdraw_if_possible(
+                source, voided_event_id, target.activity_id, voiding_event_id, retry
+            )
         return UpsertResult.VOIDED
 
     async def _withdraw_if_possible(
-        self, source: str, event_id: str, activity_id: str, voided_by: str
+        self, source: str, event_id: str, activity_id: str, voided_by: str, rewrite: bool
     ) -> None:
         """`_withdraw`; the voiding is recorded whatever happens, and when the record cannot be written
         now (e.g. its course is not in Viva Learning yet) its parked events write it, without the
         voided one, when they can."""
         try:
-            await self._withdraw(source, event_id, activity_id, voided_by)
+            await self._withdraw(source, event_id, activity_id, voided_by, rewrite)
         except PermanentFailure as failure:
             log.info("voiding recorded, record not written now: source=%s reason=%s", source, failure.reason)
 
-    async def _withdraw(self, source: str, event_id: str, activity_id: str, voided_by: str) -> None:
+    async def _withdraw(
+        self, source: str, event_id: str, activity_id: str, voided_by: str, rewrite: bool = False
+    ) -> None:
         """Take a voided event out of its activity and bring Graph in line (idempotent)."""
         await self._state.void_event(activity_id, source, event_id, voided_by)
         # The row is written even when nothing changes: a worker folding an older log (the statement
         # itself, being applied) then loses its row write and folds again, with the voiding.
-        await _guarded(self._sync(activity_id, None, [], touch=True))
+        await _guarded(self._sync(activity_id, None, [], touch=True, rewrite=rewrite))
 
     async def resync(self, activity_id: str) -> UpsertResult:
         """Write what the activity's events call for again, from the row as it now stands (reconcile
@@ -304,6 +320,7 @@ class CourseActivityUpserter:
         entries: Sequence[EventEntry],
         *,
         touch: bool = False,
+        rewrite: bool = False,
     ) -> UpsertResult:
         """Bring the Graph record in line with the activity's events. `owner` and `entries` are the
         arriving events' (None and none for a voiding, which changes the log only). The entries join
@@ -311,8 +328,7 @@ class CourseActivityUpserter:
 
         A worker whose row write loses to another's after it wrote to Graph cannot know whose Graph
         write landed last (a slow PATCH or DELETE may land after a newer one): it writes the whole
-        record again, from the events as they are now."""
-        rewrite = False
+        record again, from the events as they are now (so does a retry: `rewrite`)."""
         for _ in range(_ATTEMPTS):
             row, log = await self._state.load(activity_id)
             # An entry already logged (a redelivery, or an attempt cut short) keeps what it said first.
@@ -365,7 +381,7 @@ class CourseActivityUpserter:
             await self._graph.delete_activity(row.graph_id)
             await _save_after_write(self._state, _cleared(row), new)
             return UpsertResult.DELETED
-        changes = patch(ActivityWrite() if rewrite else state_of(row), desired)
+        changes = whole(desired) if rewrite else patch(state_of(row), desired)
         if changes is None:
             if new or touch:  # under the row's ETag: a worker deciding on an older log must fold again
                 await self._state.save_activity(row, new)
@@ -408,8 +424,13 @@ class CourseActivityUpserter:
         assert row.owner is not None  # rows are claimed with their owner
         desired = fold(await self._state.events(row.activity_id))
         if desired is None:  # everything said so far was voided, or says "not started"
-            await self._state.save_activity(replace(row, claimed_at=None))
-            return UpsertResult.UNCHANGED
+            # ...but an earlier attempt's POST may have landed (its answer lost): a record found is
+            # brought in line (deleted, unless it predates the bridge).
+            existing = await self._graph.get_activity(row.activity_id)
+            if existing is None:
+                await self._state.save_activity(replace(row, claimed_at=None))
+                return UpsertResult.UNCHANGED
+            return await self._adopt(row, existing, await self._resolver.content_id(row.owner.course_id))
         content_id = await self._resolver.content_id(row.owner.course_id)
         for attempt in range(_POST_ATTEMPTS):
             existing = await self._graph.get_activity(row.activity_id)
@@ -500,6 +521,7 @@ _ALONE = _Alone()
 class _Waiting:
     entry: EventEntry
     answer: asyncio.Future[UpsertResult | _Alone]
+    rewrite: bool = False
 
 
 @dataclass

@@ -76,7 +76,7 @@ class EventWorker:
             return await self._letters.record("unknown", _body_id(body), body, failure)
         with span("bridge.apply", {"bridge.source": queued.source}, queued.traceparent) as current:
             try:
-                result = await self._apply(queued)
+                result = await self._apply(queued, retry=dequeue_count > 1 or queued.failures > 0)
             except PermanentFailure as failure:
                 current.set_attribute("bridge.outcome", "failed")
                 return await self._record(queued, body, failure)
@@ -156,12 +156,18 @@ class EventWorker:
             again.deferrals,
         )
 
-    async def _apply(self, queued: QueuedEvent) -> UpsertResult:
+    async def _apply(self, queued: QueuedEvent, *, retry: bool) -> UpsertResult:
+        """`retry`: an earlier attempt may have written to Graph without living to record it (the host
+        delivers the message again after a crash or a failure; a failure that names no wait, such as a
+        timeout, may follow a write that landed): the upserter then writes the whole record. A
+        deferral that named its wait (429, another worker's creation) wrote nothing."""
         if queued.void is not None:
             void = queued.void
-            return await self._upserter.void(void.source, void.voided_event_id, void.voiding_event_id)
+            return await self._upserter.void(
+                void.source, void.voided_event_id, void.voiding_event_id, retry=retry
+            )
         assert queued.event is not None
-        return await self._upserter.apply(queued.event)
+        return await self._upserter.apply(queued.event, retry=retry)
 
     def _count(self, queued: QueuedEvent, result: UpsertResult) -> None:
         outcome = Outcome.DEDUPLICATED if result is UpsertResult.DEDUPLICATED else Outcome.APPLIED
