@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 from tqdm import tqdm
 
+from shared.cli import backends
 from shared.cli.commands import environment
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import Settings, load_settings
 from shared.graph.errors import GraphUnavailable
-from shared.graph.gateway import LearningGraph
 from shared.operations.catalog import (
     CatalogFileError,
     CatalogSummary,
@@ -32,12 +32,6 @@ def graph_settings(args: argparse.Namespace) -> Settings:
         return load_settings(environment(args.settings))
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None
-
-
-def build_graph(settings: Settings) -> LearningGraph:
-    from shared.graph.msgraph_gateway import build_learning_graph
-
-    return build_learning_graph(settings)
 
 
 @contextlib.contextmanager
@@ -67,14 +61,14 @@ def push(args: argparse.Namespace) -> int:
         entries = validate_entries(read_catalog(args.file), summary)
     except CatalogFileError as exc:
         raise CliError(str(exc)) from None
-    graph = build_graph(settings)
+    graph = backends.graph(settings)
     with tqdm(total=len(entries), unit="content", disable=args.json or None, file=sys.stderr) as bar:
 
         def advance() -> None:
             bar.update()
 
         with graph_errors(settings):
-            asyncio.run(push_entries(graph, entries, summary, advance=advance))
+            asyncio.run(push_entries(graph, entries, summary, advance=advance, sleep=backends.async_sleep))
     _report(summary, as_json=args.json)
     return 0 if not summary.invalid and not summary.rejected else 1
 

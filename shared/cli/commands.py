@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.cli import backends
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import (
@@ -29,8 +30,6 @@ from shared.sources.exceptions import InvalidPayload, SourceConfigurationError, 
 from shared.sources.formats.generic import signed_headers
 from shared.sources.registry import build_source, format_without_secret
 from shared.state.models import DeliveryRecord
-from shared.state.store import TableStateStore
-from shared.state.tables import table_service_client
 
 
 def environment(settings_file: Path) -> dict[str, str]:
@@ -177,7 +176,7 @@ async def _follow(
     show: Callable[[str, DeliveryRecord], None],
 ) -> list[str]:
     """Poll the deliveries table until every event has an outcome; the ids still without one."""
-    store = TableStateStore(table_service_client(settings))
+    store = backends.state_store(settings)
     pending = list(event_ids)
     try:
         while pending and time.monotonic() < deadline:

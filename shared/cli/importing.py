@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from shared.cli import backends
 from shared.cli.catalog import graph_settings
 from shared.cli.commands import environment
 from shared.cli.errors import CliError
@@ -20,7 +21,7 @@ from shared.operations.importing import Importer, ImportSummary, count_lines, re
 from shared.sources.base import SourceFormat
 from shared.sources.exceptions import SourceConfigurationError
 from shared.sources.registry import build_source
-from shared.storage.queues import QueueUnavailable, StorageQueues
+from shared.storage.queues import QueueUnavailable
 
 
 def _source(args: argparse.Namespace) -> SourceFormat:
@@ -43,8 +44,8 @@ def import_events(args: argparse.Namespace) -> int:
     if args.rate <= 0:
         raise CliError("--rate must be above 0 (events per second)")
     source = _source(args)
-    queue = None if args.dry_run else StorageQueues(graph_settings(args))
-    importer = Importer(queue, args.rate)
+    queue = None if args.dry_run else backends.queues(graph_settings(args))
+    importer = Importer(queue, args.rate, sleep=backends.sleep)
     summary = ImportSummary()
     for path in args.files:
         _import_file(path, source, importer, summary, quiet=args.json)

@@ -13,7 +13,8 @@ from typing import TypeVar
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from shared.cli.catalog import build_graph, graph_errors, graph_settings
+from shared.cli import backends
+from shared.cli.catalog import graph_errors, graph_settings
 from shared.cli.errors import CliError
 from shared.config.settings import Settings
 from shared.delivery.exceptions import PermanentFailure
@@ -26,7 +27,6 @@ from shared.operations.batching import Pacer
 from shared.operations.forget import Receipt, forget, plan_forget
 from shared.operations.reconcile import ReconcileReport, reconcile, rows_to_check
 from shared.state.store import TableStateStore
-from shared.state.tables import table_service_client
 
 T = TypeVar("T")
 
@@ -39,10 +39,10 @@ def run_with_store_and_graph(
     """Run `work` against the configured storage and Graph; their failures as one-line errors."""
     from azure.core.exceptions import AzureError, ClientAuthenticationError
 
-    graph = build_graph(settings)
+    graph = backends.graph(settings)
 
     async def run() -> T:
-        store = TableStateStore(table_service_client(settings))
+        store = backends.state_store(settings)
         try:
             return await work(store, graph)
         finally:
@@ -93,7 +93,7 @@ def forget_learner(args: argparse.Namespace) -> int:
             def advance() -> None:
                 bar.update()
 
-            return True, await forget(store, graph, plan, advance=advance)
+            return True, await forget(store, graph, plan, advance=advance, sleep=backends.async_sleep)
 
     done, receipt = run_with_store_and_graph(settings, work)
     _print_receipt(receipt, done=done, as_json=args.json)
@@ -135,7 +135,14 @@ def reconcile_with_graph(args: argparse.Namespace) -> int:
                 bar.update()
 
             return await reconcile(
-                store, graph, upserter, rows, repair=args.repair, pacer=Pacer(args.rate), advance=advance
+                store,
+                graph,
+                upserter,
+                rows,
+                repair=args.repair,
+                pacer=Pacer(args.rate, backends.async_sleep),
+                advance=advance,
+                sleep=backends.async_sleep,
             )
 
     report = run_with_store_and_graph(settings, work)

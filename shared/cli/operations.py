@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from shared.cli import backends
 from shared.cli.commands import environment
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
@@ -22,8 +23,6 @@ from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE
 from shared.operations.retention import apply_retention
 from shared.state.models import DeadLetterRecord, LetterState
 from shared.state.store import TableStateStore
-from shared.state.tables import table_service_client
-from shared.storage.queues import StorageQueues
 
 T = TypeVar("T")
 
@@ -35,7 +34,7 @@ def _run(args: argparse.Namespace, work: Callable[[TableStateStore, Settings], A
         raise CliError(str(exc)) from None
 
     async def run() -> T:
-        store = TableStateStore(table_service_client(settings))
+        store = backends.state_store(settings)
         try:
             return await work(store, settings)
         finally:
@@ -71,7 +70,7 @@ def status(args: argparse.Namespace) -> int:
         if args.totals:
             await _add_totals(store, counts)
             columns = ["received", "applied", "deduplicated", *columns]
-        queues = StorageQueues(settings)
+        queues = backends.queues(settings)
         waiting, poisoned = queues.backlog(EVENTS_QUEUE), queues.backlog(POISON_QUEUE)
         print(f"queue backlog: {waiting} event(s) waiting, {poisoned} poisoned")
         print(f"{'source':<20}" + "".join(f"{c:>14}" for c in columns))
@@ -194,7 +193,7 @@ def replay(args: argparse.Namespace) -> int:
             )
         ]
         missing = wanted - {_letter_id(letter) for letter in letters}
-        dead_letters = DeadLetters(store, StorageQueues(settings))
+        dead_letters = DeadLetters(store, backends.queues(settings))
         replayed = 0
         for letter in tqdm(
             letters, desc="replaying", unit="event", file=sys.stderr, disable=len(letters) < 2
@@ -210,7 +209,7 @@ def replay(args: argparse.Namespace) -> int:
 
 def retry_parked(args: argparse.Namespace) -> int:
     async def work(store: TableStateStore, settings: Settings) -> int:
-        count = await DeadLetters(store, StorageQueues(settings)).retry_due()
+        count = await DeadLetters(store, backends.queues(settings)).retry_due()
         print(f"put {count} parked event(s) back on the queue")
         return 0
 
