@@ -71,14 +71,20 @@ def _import_file(
         try:
             importer.run(read_items(path, source), summary, advance)
         except CatalogFileError as exc:
-            raise CliError(str(exc)) from None
+            raise CliError(f"{exc}{_so_far(summary)}") from None
         except QueueUnavailable as exc:
             raise CliError(
-                f"the events queue could not be used ({exc}); is storage running? Accepted so far: "
-                f"{summary.accepted} (run the import again: it is deduplicated)"
+                f"the events queue could not be used ({exc}); is storage running?{_so_far(summary)}"
             ) from None
         except UnicodeDecodeError:
-            raise CliError(f"{path} is not UTF-8 text") from None
+            raise CliError(f"{path} is not UTF-8 text{_so_far(summary)}") from None
+
+
+def _so_far(summary: ImportSummary) -> str:
+    """What an import stopped midway leaves: the events queued before the stop stay queued."""
+    if not summary.accepted:
+        return ""
+    return f" (accepted so far: {summary.accepted}; run the import again once fixed: it is deduplicated)"
 
 
 def _report(summary: ImportSummary, *, dry_run: bool, as_json: bool) -> None:

@@ -1,0 +1,121 @@
+"""Issue 17: every command answers what the audit fed it as the README promises (exit 0/1 with a
+summary, or exit 2 with one `error: ...` line), never with a traceback or a wrong answer. Each case
+here was a crash or a wrong answer before; tests/unit/test_cli_totality.py checks the property itself
+with arbitrary files and arguments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.builders import event
+from tests.cli_harness import Backends, Outcome, fake_backends, run_cli, write_settings
+
+CSV_HEADER = "eventId,occurredAt,learnerEmail,courseId,status,completionPercentage\n"
+CATALOG_HEADER = "externalId,title,contentWebUrl,languageTag\n"
+OVER_CSV_FIELD_LIMIT = "x" * (128 * 1024 + 1)
+
+
+@pytest.fixture
+def fakes() -> Iterator[Backends]:
+    with fake_backends(Backends()) as installed:
+        yield installed
+
+
+def cli(tmp_path: Path, *argv: str) -> Outcome:
+    return run_cli(["--settings", str(write_settings(tmp_path)), *argv])
+
+
+def one_error_line(outcome: Outcome) -> str:
+    assert outcome.code == 2, outcome
+    assert "Traceback" not in outcome.err
+    [line] = outcome.error_lines
+    return line
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+# ---- import -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "the line nests deeper than 64 levels"),
+        ('{"completionPercentage": ' + "1" * 5000 + "}", "the line is not valid JSON"),
+    ],
+    ids=["nested-100000-deep", "5000-digit-integer"],
+)
+def test_a_json_lines_line_the_webhook_would_answer_400_is_an_invalid_line(
+    tmp_path: Path, fakes: Backends, line: str, says: str
+) -> None:
+    good = json.dumps(event(eventId="e-after"))
+    path = write(tmp_path, "history.jsonl", line + "\n" + good + "\n")
+    outcome = cli(tmp_path, "import", "--source", "generic", path)
+    assert outcome.code == 1, outcome
+    assert f"invalid line 1: {says}" in outcome.err
+    assert "1 accepted" in outcome.out
+
+
+def test_a_percentage_cell_that_is_a_digit_but_not_a_number_is_an_invalid_line(
+    tmp_path: Path, fakes: Backends
+) -> None:
+    path = write(
+        tmp_path,
+        "history.csv",
+        CSV_HEADER + "e1,2025-03-01T10:00:00Z,ada@contoso.example,course-101,inProgress,\u00b2\n",
+    )
+    outcome = cli(tmp_path, "import", "--source", "generic", path)
+    assert outcome.code == 1, outcome
+    assert "invalid line 2: completionPercentage" in outcome.err
+
+
+def test_a_csv_cell_over_the_field_limit_refuses_the_rest_of_the_file_naming_the_line(
+    tmp_path: Path, fakes: Backends
+) -> None:
+    path = write(
+        tmp_path,
+        "history.csv",
+        CSV_HEADER
+        + "e1,2025-03-01T10:00:00Z,ada@contoso.example,course-101,inProgress,10\n"
+        + f"e2,2025-03-01T10:00:00Z,ada@contoso.example,{OVER_CSV_FIELD_LIMIT},inProgress,10\n",
+    )
+    line = one_error_line(cli(tmp_path, "import", "--source", "generic", path))
+    assert "line 3" in line
+    assert "131072" in line
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path, fakes: Backends) -> None:
+    path = write(
+        tmp_path,
+        "history.csv",
+        "eventId,occurredAt,learnerEmail,courseId,status,status\n"
+        "e1,2025-03-01T10:00:00Z,ada@contoso.example,course-101,bogus,inProgress\n",
+    )
+    line = one_error_line(cli(tmp_path, "import", "--source", "generic", path))
+    assert "'status' twice" in line
+    assert not fakes.queue.sent
+
+
+def test_an_invalid_multi_line_csv_record_is_named_by_its_first_line(tmp_path: Path, fakes: Backends) -> None:
+    path = write(
+        tmp_path,
+        "history.csv",
+        CSV_HEADER
+        + "e1,2025-03-01T10:00:00Z,ada@contoso.example,course-101,inProgress,10\n"
+        + '\ne2,2025-03-01T10:00:00Z,ada@contoso.example,"course\n101\nagain",bogus,\n'
+        + "e3,2025-03-01T10:00:00Z,ada@contoso.example,course-101,bogus,10\n",
+    )
+    outcome = cli(tmp_path, "import", "--source", "generic", "--dry-run", path)
+    assert outcome.code == 1, outcome
+    assert [line.split(":")[0] for line in outcome.err.splitlines() if line.startswith("invalid")] == [
+        "invalid line 4",
+        "invalid line 7",
+    ]
