@@ -119,3 +119,42 @@ def test_an_invalid_multi_line_csv_record_is_named_by_its_first_line(tmp_path: P
         "invalid line 4",
         "invalid line 7",
     ]
+
+
+# ---- catalog push --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("catalog.json", "[" * 100_000 + "]" * 100_000, "nests deeper"),
+        ("catalog.json", '[{"externalId": "a", "numberOfPages": ' + "1" * 5000 + "}]", "not valid JSON"),
+        ("catalog.csv", CATALOG_HEADER + f"a,{OVER_CSV_FIELD_LIMIT},https://x.example/a,en-us\n", "line 2"),
+    ],
+    ids=["nested-100000-deep", "5000-digit-integer", "cell-over-the-csv-field-limit"],
+)
+def test_a_catalog_file_that_cannot_be_read_is_one_line_and_nothing_is_pushed(
+    tmp_path: Path, fakes: Backends, name: str, text: str, says: str
+) -> None:
+    line = one_error_line(cli(tmp_path, "catalog", "push", write(tmp_path, name, text)))
+    assert says in line
+    assert fakes.graph.calls == []
+
+
+def test_a_catalog_csv_header_naming_a_column_twice_is_refused(tmp_path: Path, fakes: Backends) -> None:
+    path = write(
+        tmp_path,
+        "catalog.csv",
+        "externalId,title,title,contentWebUrl,languageTag\na,A,B,https://x.example/a,en\n",
+    )
+    assert "'title' twice" in one_error_line(cli(tmp_path, "catalog", "push", path))
+    assert fakes.graph.calls == []
+
+
+def test_an_invalid_multi_line_catalog_entry_is_named_by_its_first_line(
+    tmp_path: Path, fakes: Backends
+) -> None:
+    path = write(tmp_path, "catalog.csv", CATALOG_HEADER + 'a,"Two\nlines",not-a-url,en-us\n')
+    outcome = cli(tmp_path, "catalog", "push", path)
+    assert outcome.code == 1, outcome
+    assert "invalid line 2: contentWebUrl" in outcome.err
