@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from shared.state.models import DeadLetterRecord, LetterState
 from tests.builders import event
 from tests.cli_harness import Backends, Outcome, fake_backends, run_cli, write_settings
 
@@ -158,3 +160,40 @@ def test_an_invalid_multi_line_catalog_entry_is_named_by_its_first_line(
     outcome = cli(tmp_path, "catalog", "push", path)
     assert outcome.code == 1, outcome
     assert "invalid line 2: contentWebUrl" in outcome.err
+
+
+# ---- deadletters, replay, send, compact ---------------------------------------------------------
+
+
+def letter(message: str, reason: str = "invalidMessage") -> DeadLetterRecord:
+    now = datetime.now(UTC)
+    return DeadLetterRecord(
+        source="unknown",
+        event_id="msg-1",
+        state=LetterState.DEADLETTERED,
+        reason=reason,
+        detail="Not a queued event: 1 errors.",
+        message=message,
+        attempts=1,
+        first_failure=now,
+        last_failure=now,
+    )
+
+
+def test_a_dead_letter_holding_truncated_json_is_shown_as_its_text(tmp_path: Path, fakes: Backends) -> None:
+    fakes.store.letters[("unknown", "msg-1")] = letter('{"event": {"eventId": "e1", "lear')
+    outcome = cli(tmp_path, "deadletters", "show", "unknown:msg-1")
+    assert outcome.code == 0, outcome
+    assert json.loads(outcome.out)["message"] == '{"event": {"eventId": "e1", "lear'
+
+
+def test_replaying_an_id_that_is_not_a_dead_letter_exits_1_naming_it(tmp_path: Path, fakes: Backends) -> None:
+    outcome = cli(tmp_path, "replay", "generic:no-such-event")
+    assert outcome.code == 1, outcome
+    assert "replayed 0 event(s)" in outcome.out
+    assert "not found: generic:no-such-event" in outcome.err
+
+
+def test_compact_refuses_a_period_longer_than_the_calendar(tmp_path: Path, fakes: Backends) -> None:
+    line = one_error_line(cli(tmp_path, "compact", "--days", "1000000"))
+    assert "--days" in line
