@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
@@ -76,8 +77,7 @@ def translate(args: argparse.Namespace) -> int:
     try:
         result = parser.read(delivery)
     except InvalidPayload as exc:
-        details = "".join(f"\n  {p.pointer}: {p.detail}" for p in exc.problems)
-        raise CliError(f"{args.file}: {exc}{details}") from None
+        raise _invalid(args.file, exc) from None
     for item in result.ignored:
         print(f"ignored {item.reference or '(item)'}: {item.reason}", file=sys.stderr)
     json.dump([event.to_wire() for event in result.events], sys.stdout, indent=2)
@@ -85,19 +85,32 @@ def translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _invalid(path: Path, exc: InvalidPayload) -> CliError:
+    """An invalid body as one line: the reason, then each field and why."""
+    details = "".join(f"; {p.pointer}: {p.detail}" for p in exc.problems)
+    return CliError(f"{path}: {exc}{details}")
+
+
 def send(args: argparse.Namespace) -> int:
+    """Post FILE as its source would, once it is known to be valid: an invalid body is answered here,
+    with its fields, instead of being sent for the bridge to refuse."""
     import httpx
 
+    if args.wait is not None and not (math.isfinite(args.wait) and args.wait > 0):
+        raise CliError("--wait is a number of seconds above 0")
     settings = _source_settings(args.settings, args.source)
     source = _build(settings)
     if settings.format != "generic":
         raise CliError(f"send signs the generic format only; {args.source!r} is {settings.format!r}")
     assert settings.secret is not None  # the generic format requires one
+    url = _webhook_url(args.url, args.source)
     body = _read_body(args.file)
-    events = source.read(Delivery(args.source, body, {}, datetime.now(UTC))).events
+    try:
+        events = source.read(Delivery(args.source, body, {}, datetime.now(UTC))).events
+    except InvalidPayload as exc:
+        raise _invalid(args.file, exc) from None
     message_id = f"msg_{uuid.uuid4().hex}"
     headers = signed_headers(body, settings.secret.get_secret_value(), message_id, datetime.now(UTC))
-    url = f"{args.url.rstrip('/')}/webhooks/{args.source}"
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
@@ -110,6 +123,20 @@ def send(args: argparse.Namespace) -> int:
     if args.wait:
         return _wait_for_activities(args, events, accepted_at)
     return 0
+
+
+def _webhook_url(base: str, source: str) -> str:
+    """The source's webhook under --url, refused here when it is no http(s) URL to post to."""
+    import httpx
+
+    url = f"{base.rstrip('/')}/webhooks/{source}"
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise CliError(f"--url {base[:200]!r} is not an http(s) URL of the bridge")
+    return url
 
 
 def _build(settings: SourceSettings) -> SourceFormat:

@@ -194,6 +194,16 @@ def test_replaying_an_id_that_is_not_a_dead_letter_exits_1_naming_it(tmp_path: P
     assert "not found: generic:no-such-event" in outcome.err
 
 
+def test_send_of_an_invalid_body_is_one_line_with_the_fields_and_posts_nothing(
+    tmp_path: Path, fakes: Backends
+) -> None:
+    path = write(tmp_path, "bad.json", '{"eventId": "x", "status": "done"}')
+    line = one_error_line(
+        cli(tmp_path, "send", "--source", "generic", path, "--url", "http://127.0.0.1:9/api")
+    )
+    assert "/status" in line
+
+
 def test_compact_refuses_a_period_longer_than_the_calendar(tmp_path: Path, fakes: Backends) -> None:
     line = one_error_line(cli(tmp_path, "compact", "--days", "1000000"))
     assert "--days" in line
