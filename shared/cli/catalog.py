@@ -16,7 +16,7 @@ from shared.cli.commands import environment
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import Settings, load_settings
-from shared.graph.errors import GraphUnavailable
+from shared.graph.errors import GraphError, GraphUnavailable
 from shared.operations.catalog import (
     CatalogFileError,
     CatalogSummary,
@@ -45,6 +45,8 @@ def graph_errors(settings: Settings) -> Iterator[None]:
         raise CliError(str(exc)) from None
     except GraphUnavailable as exc:
         raise CliError(f"Graph could not be reached at {settings.graph_base_url}: {exc}") from None
+    except GraphError as exc:  # refused as a whole (a batch), or past its attempts where no item can wait
+        raise CliError(f"Graph refused a request ({exc.status} {exc.code}): {exc.message}") from None
     except ClientAuthenticationError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CliError(

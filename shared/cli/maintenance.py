@@ -21,7 +21,6 @@ from shared.delivery.exceptions import PermanentFailure
 from shared.delivery.resolve import Resolver
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.events.model import Learner
-from shared.graph.errors import GraphError
 from shared.graph.gateway import LearningGraph
 from shared.operations.batching import Pacer, throttled
 from shared.operations.forget import Receipt, forget, plan_forget
@@ -57,8 +56,6 @@ def run_with_store_and_graph(
             raise CliError(
                 f"the state store could not be used ({type(exc).__name__}); is storage running?"
             ) from None
-        except GraphError as exc:
-            raise CliError(f"Graph refused a request ({exc.status} {exc.code}): {exc.message}") from None
 
 
 def _learner(kind: str, value: str) -> Learner:
@@ -155,8 +152,6 @@ def reconcile_with_graph(args: argparse.Namespace) -> int:
     """Report drift, or repair it with --repair. Exit 1 when drift is left or a record could not be
     read (Graph kept throttling or failing it): those are lines of the report, not its end."""
     settings = graph_settings(args)
-    if args.rate <= 0:
-        raise CliError("--rate must be above 0 (Graph reads per second)")
 
     async def work(store: TableStateStore, graph: LearningGraph) -> ReconcileReport:
         rows = await rows_to_check(store, args.source)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.graph.errors import GraphError
 from shared.state.models import DeadLetterRecord, LetterState
 from tests.builders import event
 from tests.cli_harness import Backends, Outcome, fake_backends, run_cli, write_settings
@@ -207,3 +208,15 @@ def test_send_of_an_invalid_body_is_one_line_with_the_fields_and_posts_nothing(
 def test_compact_refuses_a_period_longer_than_the_calendar(tmp_path: Path, fakes: Backends) -> None:
     line = one_error_line(cli(tmp_path, "compact", "--days", "1000000"))
     assert "--days" in line
+
+
+# ---- found by tests/unit/test_cli_totality.py ----------------------------------------------------
+
+
+def test_a_batch_graph_refuses_as_a_whole_during_catalog_push_is_one_line(
+    tmp_path: Path, fakes: Backends
+) -> None:
+    fakes.graph.errors["batch"].append(GraphError(400, "BadRequest", "Invalid batch payload."))
+    path = write(tmp_path, "catalog.csv", CATALOG_HEADER + "a,A,https://x.example/a,en-us\n")
+    line = one_error_line(cli(tmp_path, "catalog", "push", path))
+    assert "400 BadRequest" in line
