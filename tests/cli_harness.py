@@ -152,12 +152,15 @@ def _text(stream: io.TextIOWrapper) -> str:
     return buffer.getvalue().decode("utf-8", errors="replace")
 
 
-def run_cli(argv: Sequence[str], stdin: bytes = b"") -> Outcome:
-    """main(argv) with the real streams' behaviour; SystemExit (argparse) taken as the exit status."""
+def run_cli(argv: Sequence[str], stdin: bytes = b"", *, reraise: bool = True) -> Outcome:
+    """main(argv) with the real streams' behaviour; SystemExit (argparse) taken as the exit status.
+    `reraise`: an unexpected exception propagates, with its traceback, instead of main's last-resort
+    line (`BRIDGE_CLI_TRACEBACK=1`)."""
     out, err = _stream("strict"), _stream("backslashreplace")
     fake_stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="surrogateescape")
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "AZURE_"))}
-    environment["BRIDGE_CLI_TRACEBACK"] = "1"
+    if reraise:
+        environment["BRIDGE_CLI_TRACEBACK"] = "1"
     with (
         mock.patch.dict(os.environ, environment, clear=True),
         mock.patch.object(sys, "stdin", fake_stdin),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import sys
 import time
@@ -62,7 +61,7 @@ def _source_settings(settings_file: Path, name: str) -> SourceSettings:
 
 def _parser(args: argparse.Namespace) -> SourceFormat:
     try:
-        if args.source:
+        if args.source is not None:
             settings = _source_settings(args.settings, args.source)
             return build_source(settings, offline=True)
         return format_without_secret(args.format)
@@ -96,8 +95,6 @@ def send(args: argparse.Namespace) -> int:
     with its fields, instead of being sent for the bridge to refuse."""
     import httpx
 
-    if args.wait is not None and not (math.isfinite(args.wait) and args.wait > 0):
-        raise CliError("--wait is a number of seconds above 0")
     settings = _source_settings(args.settings, args.source)
     source = _build(settings)
     if settings.format != "generic":

@@ -41,8 +41,6 @@ def _source(args: argparse.Namespace) -> SourceFormat:
 
 def import_events(args: argparse.Namespace) -> int:
     """Exit 0 when every line was accepted or ignored, 1 when some were invalid."""
-    if args.rate <= 0:
-        raise CliError("--rate must be above 0 (events per second)")
     source = _source(args)
     queue = None if args.dry_run else backends.queues(graph_settings(args))
     importer = Importer(queue, args.rate, sleep=backends.sleep)
