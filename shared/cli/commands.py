@@ -22,10 +22,9 @@ from shared.config.settings import (
     SourceSettings,
     load_settings,
     load_source_settings,
-    read_local_settings,
 )
 from shared.events.model import CanonicalEvent
-from shared.sources.base import Delivery, SourceFormat
+from shared.sources.base import Delivery, SourceFormat, load_json
 from shared.sources.exceptions import InvalidPayload, SourceConfigurationError, UnknownSource
 from shared.sources.formats.generic import signed_headers
 from shared.sources.registry import build_source, format_without_secret
@@ -33,10 +32,30 @@ from shared.state.models import DeliveryRecord
 
 
 def environment(settings_file: Path) -> dict[str, str]:
+    """The environment over the settings file's `Values`, as the Functions host reads them."""
+    return {**_local_settings(settings_file), **os.environ}
+
+
+def _local_settings(path: Path) -> dict[str, str]:
+    """What shared.config's read_local_settings gives (a missing or blank file: no settings; each value
+    as text), read so that any file is an answer: one that cannot be read, is not JSON the webhook would
+    take (nesting, huge numbers), or whose `Values` is not an object, is a CliError naming it."""
     try:
-        return {**read_local_settings(settings_file), **os.environ}
-    except ConfigurationError as exc:
-        raise CliError(str(exc)) from None
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise CliError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    if not raw.strip():
+        return {}
+    try:
+        document = load_json(raw)
+    except InvalidPayload as exc:
+        raise CliError(f"{path}: {str(exc).replace('The body', 'the settings file', 1)}") from None
+    values = document.get("Values", {}) if isinstance(document, dict) else {}
+    if not isinstance(values, dict):
+        raise CliError(f'{path}: "Values" is not an object of settings')
+    return {str(k): str(v) for k, v in values.items()}
 
 
 def _read_body(path: Path) -> bytes:

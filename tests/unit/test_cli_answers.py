@@ -260,3 +260,19 @@ def test_translate_with_an_empty_source_name_says_no_source_has_it(tmp_path: Pat
     path = write(tmp_path, "body.json", json.dumps(event()))
     line = one_error_line(cli(tmp_path, "translate", "--source", "", path))
     assert "no source named ''" in line
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"Values": []}', '{"Values": "x"}', "[" * 100_000, '{"a": ' + "1" * 5000 + "}"],
+    ids=["values-a-list", "values-a-string", "nested-100000-deep", "5000-digit-integer"],
+)
+def test_a_settings_file_that_cannot_be_read_is_one_line(tmp_path: Path, fakes: Backends, text: str) -> None:
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(text, encoding="utf-8")
+    line = one_error_line(run_cli(["--settings", str(settings), "status"]))
+    assert str(settings) in line
+
+
+def test_a_settings_path_that_is_a_directory_is_one_line(tmp_path: Path, fakes: Backends) -> None:
+    assert "cannot read" in one_error_line(run_cli(["--settings", str(tmp_path), "status"]))
