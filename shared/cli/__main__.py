@@ -21,8 +21,8 @@ from shared.state.models import LetterState
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's answers to bad arguments as every other problem is answered: one `error:` line and
-    exit status 2 (argparse prints its usage block first; `--help` still shows it)."""
+    """argparse's refusals answered as every other problem is: one `error:` line and exit status 2
+    (its own `error()` prints a usage block, then a `prog: error:` line). `--help` shows the usage."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {_one_line(message)} (see --help)\n")
@@ -33,26 +33,24 @@ class _Parser(argparse.ArgumentParser):
 SLOWEST_RATE = 0.01
 
 
-def _rate(text: str) -> float:
-    """--rate: a finite number, at least SLOWEST_RATE a second (NaN compared as 'not too small')."""
+def _number(text: str, minimum: float, *, above: bool, what: str) -> float:
+    """A finite number of at least `minimum` (above it, when `above`): NaN and infinities are no
+    rate or wait (NaN passes every `<=` check, and disabled the pacing)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value >= SLOWEST_RATE):
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of {SLOWEST_RATE} a second or more")
+    if not math.isfinite(value) or value < minimum or (above and value == minimum):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not {what}")
     return value
+
+
+def _rate(text: str) -> float:
+    return _number(text, SLOWEST_RATE, above=False, what=f"a number of {SLOWEST_RATE} a second or more")
 
 
 def _seconds(text: str) -> float:
-    """--wait: a finite number of seconds above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds above 0")
-    return value
+    return _number(text, 0.0, above=True, what="a number of seconds above 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
