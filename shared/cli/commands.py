@@ -148,7 +148,7 @@ def _webhook_url(base: str, source: str) -> str:
     url = f"{base.rstrip('/')}/webhooks/{source}"
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, UnicodeError):  # bytes a shell passed that are not UTF-8 cannot be sent
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise CliError(f"--url {base[:200]!r} is not an http(s) URL of the bridge")

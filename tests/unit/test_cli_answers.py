@@ -276,3 +276,10 @@ def test_a_settings_file_that_cannot_be_read_is_one_line(tmp_path: Path, fakes: 
 
 def test_a_settings_path_that_is_a_directory_is_one_line(tmp_path: Path, fakes: Backends) -> None:
     assert "cannot read" in one_error_line(run_cli(["--settings", str(tmp_path), "status"]))
+
+
+def test_send_to_a_url_holding_bytes_that_are_not_utf8_is_one_line(tmp_path: Path, fakes: Backends) -> None:
+    # `--url $'\x80'` in a shell: Python hands the byte over as the surrogate escape \udc80 (PEP 383).
+    path = write(tmp_path, "body.json", json.dumps(event()))
+    line = one_error_line(cli(tmp_path, "send", "--source", "generic", path, "--url", "\udc80"))
+    assert "--url" in line
