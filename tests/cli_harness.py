@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from unittest import mock
 
 from shared.cli import backends
 from shared.cli.__main__ import main
-from shared.state.models import DeadLetterRecord
+from shared.state.models import DeadLetterRecord, DeliveryRecord
+from shared.state.store import key
 from tests.builders import TEST_SECRET
 from tests.fakes import FakeGraph, FakeQueue, MemoryStateStore
 
@@ -56,11 +58,36 @@ def _storage_down() -> Exception:
     return ServiceRequestError("connection refused (fake)")
 
 
+#: What Table storage refuses in a PartitionKey or RowKey ("Understanding the Table service data
+#: model", learn.microsoft.com/rest/api/storageservices): / \ # ? and the control characters.
+_NOT_IN_TABLE_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+
+
+def _table_keys(source: str, event_id: str) -> None:
+    """As TableStateStore addresses a row: the event id hashed (shared.state.store.key, which encodes
+    it as UTF-8), the source as the PartitionKey, which storage answers 400 for when it holds a
+    character it refuses."""
+    from azure.core.exceptions import HttpResponseError
+
+    key(event_id)
+    if not source or _NOT_IN_TABLE_KEYS.search(source):
+        raise HttpResponseError("The PartitionKey contains invalid characters (fake).")
+
+
 class CliStore(MemoryStateStore):
-    """The unit tests' state store as the CLI uses the table one (`close`, brief letter listings)."""
+    """The unit tests' state store as the CLI uses the table one (`close`, brief letter listings, and
+    the keys Table storage takes)."""
 
     async def close(self) -> None:
         return None
+
+    async def dead_letter(self, source: str, event_id: str) -> DeadLetterRecord | None:
+        _table_keys(source, event_id)
+        return await super().dead_letter(source, event_id)
+
+    async def delivery(self, source: str, event_id: str) -> DeliveryRecord | None:
+        _table_keys(source, event_id)
+        return await super().delivery(source, event_id)
 
     async def dead_letters(self, *, brief: bool = False) -> AsyncIterator[DeadLetterRecord]:
         for record in list(self.letters.values()):
@@ -78,6 +105,19 @@ class DownStore:
             raise _storage_down()
 
         return fail
+
+
+class CliGraph(FakeGraph):
+    """The unit tests' Graph as msgraph-sdk meets it: a user looked up by a value that is not UTF-8
+    text fails to encode into the request, as httpx fails."""
+
+    async def find_user_id_by_upn(self, upn: str) -> str | None:
+        upn.encode("utf-8")
+        return await super().find_user_id_by_upn(upn)
+
+    async def find_user_id_by(self, attribute: str, value: str) -> str | None:
+        value.encode("utf-8")
+        return await super().find_user_id_by(attribute, value)
 
 
 class CliQueues(FakeQueue):
@@ -99,7 +139,7 @@ class Backends:
     store: CliStore = field(default_factory=CliStore)
     storage_down: bool = False
     queue: CliQueues = field(default_factory=CliQueues)
-    graph: FakeGraph = field(default_factory=FakeGraph)
+    graph: CliGraph = field(default_factory=CliGraph)
     waits: list[float] = field(default_factory=list)
 
     def sleep(self, seconds: float) -> None:
@@ -119,7 +159,7 @@ def fake_backends(fakes: Backends) -> Iterator[Backends]:
     def queues(_: object) -> CliQueues:
         return fakes.queue
 
-    def graph(_: object) -> FakeGraph:
+    def graph(_: object) -> CliGraph:
         return fakes.graph
 
     with contextlib.ExitStack() as stack:

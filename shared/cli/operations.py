@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import Settings, load_settings
 from shared.delivery.deadletters import DeadLetters
+from shared.events.names import SOURCE_NAME_PATTERN
 from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE
 from shared.operations.retention import apply_retention
 from shared.sources.base import load_json
@@ -167,6 +169,8 @@ def show_letter(args: argparse.Namespace) -> int:
     source, _, event_id = args.id.partition(":")
     if not event_id:
         raise CliError("an id is source:eventId, as `deadletters list` prints it")
+    if not _could_be_a_letter(source, event_id):
+        raise CliError(f"no dead letter {args.id}")
 
     async def work(store: TableStateStore, _: Settings) -> int:
         letter = await store.dead_letter(source, event_id)
@@ -188,6 +192,18 @@ def show_letter(args: argparse.Namespace) -> int:
         return 0
 
     return _run(args, work)
+
+
+def _could_be_a_letter(source: str, event_id: str) -> bool:
+    """Whether storage could hold a letter under this id: its source is a source name (the letters of
+    unreadable messages are under `unknown`, which is one), its event id UTF-8 text. Anything else
+    cannot be looked up at all (the row key hashes the UTF-8 bytes; Table storage refuses / # ? in
+    a PartitionKey), and names no dead letter."""
+    try:
+        event_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return re.fullmatch(SOURCE_NAME_PATTERN, source) is not None
 
 
 def _message(message: str) -> Any:

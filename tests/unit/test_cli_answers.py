@@ -283,3 +283,13 @@ def test_send_to_a_url_holding_bytes_that_are_not_utf8_is_one_line(tmp_path: Pat
     path = write(tmp_path, "body.json", json.dumps(event()))
     line = one_error_line(cli(tmp_path, "send", "--source", "generic", path, "--url", "\udc80"))
     assert "--url" in line
+
+
+@pytest.mark.parametrize("letter_id", ["generic:\udc80", "a/b:e1", "Generic#1:e1"])
+def test_showing_an_id_no_dead_letter_can_have_says_so(
+    tmp_path: Path, fakes: Backends, letter_id: str
+) -> None:
+    """An id storage cannot even look up (bytes that are not UTF-8, a source no source name can be)
+    names no dead letter: it was a UnicodeEncodeError, or 'is storage running?'."""
+    line = one_error_line(cli(tmp_path, "deadletters", "show", letter_id))
+    assert line.startswith("error: no dead letter")
