@@ -293,3 +293,13 @@ def test_showing_an_id_no_dead_letter_can_have_says_so(
     names no dead letter: it was a UnicodeEncodeError, or 'is storage running?'."""
     line = one_error_line(cli(tmp_path, "deadletters", "show", letter_id))
     assert line.startswith("error: no dead letter")
+
+
+def test_compact_refuses_a_configured_period_longer_than_the_calendar(
+    tmp_path: Path, fakes: Backends
+) -> None:
+    from tests.cli_harness import SETTINGS
+
+    settings = write_settings(tmp_path, {**SETTINGS, "BRIDGE_RETENTION_DAYS": "1000000"})
+    line = one_error_line(run_cli(["--settings", str(settings), "compact", "--dry-run"]))
+    assert "BRIDGE_RETENTION_DAYS" in line
