@@ -303,3 +303,16 @@ def test_compact_refuses_a_configured_period_longer_than_the_calendar(
     settings = write_settings(tmp_path, {**SETTINGS, "BRIDGE_RETENTION_DAYS": "1000000"})
     line = one_error_line(run_cli(["--settings", str(settings), "compact", "--dry-run"]))
     assert "BRIDGE_RETENTION_DAYS" in line
+
+
+def test_ctrl_c_is_one_line_and_exit_130(
+    tmp_path: Path, fakes: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.cli import operations
+
+    def interrupted(_: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(operations, "status", interrupted)
+    outcome = cli(tmp_path, "status")
+    assert (outcome.code, outcome.error_lines) == (130, ["error: interrupted"])
