@@ -313,6 +313,17 @@ async def create_user(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Respons
     return _json(201, doc)
 
 
+async def delete_user(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
+    """DELETE /users/{id | userPrincipalName} (rules.DELETE_USER): 204 No Content. Graph moves the
+    user to deleted items for 30 days, where user lookups and lists no longer find it; the sandbox
+    keeps no deleted items. Course activities that name the user stay as they are (the pages say
+    nothing of them: unconfirmed)."""
+    key = unquote(p["uid"])
+    if not sb.store.delete_user(key):
+        raise GraphHttpError(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist.")
+    return web.Response(status=204)
+
+
 # ---- JSON batching ----------------------------------------------------------------------------
 
 
@@ -368,6 +379,7 @@ ROUTES: list[Route] = [
         ("users", "GET", r"/users", list_users),
         ("users", "POST", r"/users", create_user),
         ("user", "GET", r"/users/(?P<uid>[^/]+)", get_user),
+        ("user", "DELETE", r"/users/(?P<uid>[^/]+)", delete_user),
     ]
 ]
 

@@ -99,6 +99,13 @@ class Store:
             raise Conflict("A user with this id or userPrincipalName already exists.") from None
         return doc
 
+    def delete_user(self, id_or_upn: str) -> bool:
+        """False when no user has that id or userPrincipalName."""
+        deleted = self._db.execute(
+            "DELETE FROM users WHERE lower(id) = lower(?) OR lower(upn) = lower(?)", (id_or_upn, id_or_upn)
+        )
+        return deleted.rowcount > 0
+
     # learning contents
     def content(
         self, provider_id: str, *, id: str | None = None, external_id: str | None = None

@@ -7,10 +7,12 @@ Functions host reads them, so the CLI sees the same sources and secrets as the a
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from shared.cli import catalog, commands, importing, maintenance, operations
 from shared.cli.errors import CliError
@@ -18,10 +20,41 @@ from shared.operations.importing import DEFAULT_RATE
 from shared.state.models import LetterState
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's refusals answered as every other problem is: one `error:` line and exit status 2
+    (its own `error()` prints a usage block, then a `prog: error:` line). `--help` shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {_one_line(message)} (see --help)\n")
+
+
+#: The slowest pace a command takes: one request (or event) every 100 s. Slower is no pace but a
+#: stall, and at 1e-300 a second the first wait overflows the clock.
+SLOWEST_RATE = 0.01
+
+
+def _number(text: str, minimum: float, *, above: bool, what: str) -> float:
+    """A finite number of at least `minimum` (above it, when `above`): NaN and infinities are no
+    rate or wait (NaN passes every `<=` check, and disabled the pacing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum or (above and value == minimum):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not {what}")
+    return value
+
+
+def _rate(text: str) -> float:
+    return _number(text, SLOWEST_RATE, above=False, what=f"a number of {SLOWEST_RATE} a second or more")
+
+
+def _seconds(text: str) -> float:
+    return _number(text, 0.0, above=True, what="a number of seconds above 0")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m shared.cli", description="Viva Learning bridge: operators' commands."
-    )
+    parser = _Parser(prog="python -m shared.cli", description="Viva Learning bridge: operators' commands.")
     parser.add_argument(
         "--settings",
         type=Path,
@@ -56,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="then poll the configured Graph (local sandbox only) until every event's course "
         "activity is there, and print it",
@@ -136,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--dry-run", action="store_true", help="validate only; queue nothing")
     importer.add_argument(
         "--rate",
-        type=float,
+        type=_rate,
         default=DEFAULT_RATE,
         help=f"events queued per second at most (default {DEFAULT_RATE:g}: the queue side stays "
         "within Graph's throttling)",
@@ -173,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconciling.add_argument("--repair", action="store_true", help="write what the events call for again")
     reconciling.add_argument(
         "--rate",
-        type=float,
+        type=_rate,
         default=5.0,
         help="Graph reads per second at most (default 5; Retry-After is always honoured)",
     )
@@ -186,16 +219,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(message: str) -> str:
+    """A message as one line, whatever it quotes (a value with line breaks stays on the line)."""
+    return " ".join(message.splitlines())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every outcome is the README's: 0 or 1 with a summary, or 2 with one `error:` line.
+
+    Every problem a command can meet is answered where it arises (CliError). The last handler is
+    there for a cause nobody found yet: one line naming the exception's type, never its text (it may
+    quote personal data); `BRIDGE_CLI_TRACEBACK=1` re-raises it, with its traceback, for a report.
+    tests/unit/test_cli_totality.py fails on that line, so a cause it meets is fixed, not hidden."""
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("BRIDGE_CLI_TRACEBACK") == "1":
+            raise
+        print(f"error: internal error ({type(exc).__name__}); please report it", file=sys.stderr)
+        return 2
     return code
 
 

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 from tqdm import tqdm
 
+from shared.cli import backends
 from shared.cli.commands import environment
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import Settings, load_settings
-from shared.graph.errors import GraphUnavailable
-from shared.graph.gateway import LearningGraph
+from shared.graph.errors import GraphError, GraphUnavailable
 from shared.operations.catalog import (
     CatalogFileError,
     CatalogSummary,
@@ -34,12 +34,6 @@ def graph_settings(args: argparse.Namespace) -> Settings:
         raise CliError(str(exc)) from None
 
 
-def build_graph(settings: Settings) -> LearningGraph:
-    from shared.graph.msgraph_gateway import build_learning_graph
-
-    return build_learning_graph(settings)
-
-
 @contextlib.contextmanager
 def graph_errors(settings: Settings) -> Iterator[None]:
     """Graph failures that stop a whole command, as one line each."""
@@ -51,6 +45,8 @@ def graph_errors(settings: Settings) -> Iterator[None]:
         raise CliError(str(exc)) from None
     except GraphUnavailable as exc:
         raise CliError(f"Graph could not be reached at {settings.graph_base_url}: {exc}") from None
+    except GraphError as exc:  # refused as a whole (a batch), or past its attempts where no item can wait
+        raise CliError(f"Graph refused a request ({exc.status} {exc.code}): {exc.message}") from None
     except ClientAuthenticationError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CliError(
@@ -67,14 +63,14 @@ def push(args: argparse.Namespace) -> int:
         entries = validate_entries(read_catalog(args.file), summary)
     except CatalogFileError as exc:
         raise CliError(str(exc)) from None
-    graph = build_graph(settings)
+    graph = backends.graph(settings)
     with tqdm(total=len(entries), unit="content", disable=args.json or None, file=sys.stderr) as bar:
 
         def advance() -> None:
             bar.update()
 
         with graph_errors(settings):
-            asyncio.run(push_entries(graph, entries, summary, advance=advance))
+            asyncio.run(push_entries(graph, entries, summary, advance=advance, sleep=backends.async_sleep))
     _report(summary, as_json=args.json)
     return 0 if not summary.invalid and not summary.rejected else 1
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.cli import backends
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import (
@@ -21,23 +22,40 @@ from shared.config.settings import (
     SourceSettings,
     load_settings,
     load_source_settings,
-    read_local_settings,
 )
 from shared.events.model import CanonicalEvent
-from shared.sources.base import Delivery, SourceFormat
+from shared.sources.base import Delivery, SourceFormat, load_json
 from shared.sources.exceptions import InvalidPayload, SourceConfigurationError, UnknownSource
 from shared.sources.formats.generic import signed_headers
 from shared.sources.registry import build_source, format_without_secret
 from shared.state.models import DeliveryRecord
-from shared.state.store import TableStateStore
-from shared.state.tables import table_service_client
 
 
 def environment(settings_file: Path) -> dict[str, str]:
+    """The environment over the settings file's `Values`, as the Functions host reads them."""
+    return {**_local_settings(settings_file), **os.environ}
+
+
+def _local_settings(path: Path) -> dict[str, str]:
+    """What shared.config's read_local_settings gives (a missing or blank file: no settings; each value
+    as text), read so that any file is an answer: one that cannot be read, is not JSON the webhook would
+    take (nesting, huge numbers), or whose `Values` is not an object, is a CliError naming it."""
     try:
-        return {**read_local_settings(settings_file), **os.environ}
-    except ConfigurationError as exc:
-        raise CliError(str(exc)) from None
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise CliError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    if not raw.strip():
+        return {}
+    try:
+        document = load_json(raw)
+    except InvalidPayload as exc:
+        raise CliError(f"{path}: {str(exc).replace('The body', 'the settings file', 1)}") from None
+    values = document.get("Values", {}) if isinstance(document, dict) else {}
+    if not isinstance(values, dict):
+        raise CliError(f'{path}: "Values" is not an object of settings')
+    return {str(k): str(v) for k, v in values.items()}
 
 
 def _read_body(path: Path) -> bytes:
@@ -62,7 +80,7 @@ def _source_settings(settings_file: Path, name: str) -> SourceSettings:
 
 def _parser(args: argparse.Namespace) -> SourceFormat:
     try:
-        if args.source:
+        if args.source is not None:
             settings = _source_settings(args.settings, args.source)
             return build_source(settings, offline=True)
         return format_without_secret(args.format)
@@ -77,8 +95,7 @@ def translate(args: argparse.Namespace) -> int:
     try:
         result = parser.read(delivery)
     except InvalidPayload as exc:
-        details = "".join(f"\n  {p.pointer}: {p.detail}" for p in exc.problems)
-        raise CliError(f"{args.file}: {exc}{details}") from None
+        raise _invalid(args.file, exc) from None
     for item in result.ignored:
         print(f"ignored {item.reference or '(item)'}: {item.reason}", file=sys.stderr)
     json.dump([event.to_wire() for event in result.events], sys.stdout, indent=2)
@@ -86,7 +103,15 @@ def translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _invalid(path: Path, exc: InvalidPayload) -> CliError:
+    """An invalid body as one line: the reason, then each field and why."""
+    details = "".join(f"; {p.pointer}: {p.detail}" for p in exc.problems)
+    return CliError(f"{path}: {exc}{details}")
+
+
 def send(args: argparse.Namespace) -> int:
+    """Post FILE as its source would, once it is known to be valid: an invalid body is answered here,
+    with its fields, instead of being sent for the bridge to refuse."""
     import httpx
 
     settings = _source_settings(args.settings, args.source)
@@ -94,11 +119,14 @@ def send(args: argparse.Namespace) -> int:
     if settings.format != "generic":
         raise CliError(f"send signs the generic format only; {args.source!r} is {settings.format!r}")
     assert settings.secret is not None  # the generic format requires one
+    url = _webhook_url(args.url, args.source)
     body = _read_body(args.file)
-    events = source.read(Delivery(args.source, body, {}, datetime.now(UTC))).events
+    try:
+        events = source.read(Delivery(args.source, body, {}, datetime.now(UTC))).events
+    except InvalidPayload as exc:
+        raise _invalid(args.file, exc) from None
     message_id = f"msg_{uuid.uuid4().hex}"
     headers = signed_headers(body, settings.secret.get_secret_value(), message_id, datetime.now(UTC))
-    url = f"{args.url.rstrip('/')}/webhooks/{args.source}"
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
@@ -111,6 +139,20 @@ def send(args: argparse.Namespace) -> int:
     if args.wait:
         return _wait_for_activities(args, events, accepted_at)
     return 0
+
+
+def _webhook_url(base: str, source: str) -> str:
+    """The source's webhook under --url, refused here when it is no http(s) URL to post to."""
+    import httpx
+
+    url = f"{base.rstrip('/')}/webhooks/{source}"
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, UnicodeError):  # bytes a shell passed that are not UTF-8 cannot be sent
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise CliError(f"--url {base[:200]!r} is not an http(s) URL of the bridge")
+    return url
 
 
 def _build(settings: SourceSettings) -> SourceFormat:
@@ -177,7 +219,7 @@ async def _follow(
     show: Callable[[str, DeliveryRecord], None],
 ) -> list[str]:
     """Poll the deliveries table until every event has an outcome; the ids still without one."""
-    store = TableStateStore(table_service_client(settings))
+    store = backends.state_store(settings)
     pending = list(event_ids)
     try:
         while pending and time.monotonic() < deadline:

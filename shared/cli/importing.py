@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from shared.cli import backends
 from shared.cli.catalog import graph_settings
 from shared.cli.commands import environment
 from shared.cli.errors import CliError
@@ -20,7 +21,7 @@ from shared.operations.importing import Importer, ImportSummary, count_lines, re
 from shared.sources.base import SourceFormat
 from shared.sources.exceptions import SourceConfigurationError
 from shared.sources.registry import build_source
-from shared.storage.queues import QueueUnavailable, StorageQueues
+from shared.storage.queues import QueueUnavailable
 
 
 def _source(args: argparse.Namespace) -> SourceFormat:
@@ -40,11 +41,9 @@ def _source(args: argparse.Namespace) -> SourceFormat:
 
 def import_events(args: argparse.Namespace) -> int:
     """Exit 0 when every line was accepted or ignored, 1 when some were invalid."""
-    if args.rate <= 0:
-        raise CliError("--rate must be above 0 (events per second)")
     source = _source(args)
-    queue = None if args.dry_run else StorageQueues(graph_settings(args))
-    importer = Importer(queue, args.rate)
+    queue = None if args.dry_run else backends.queues(graph_settings(args))
+    importer = Importer(queue, args.rate, sleep=backends.sleep)
     summary = ImportSummary()
     for path in args.files:
         _import_file(path, source, importer, summary, quiet=args.json)
@@ -70,14 +69,20 @@ def _import_file(
         try:
             importer.run(read_items(path, source), summary, advance)
         except CatalogFileError as exc:
-            raise CliError(str(exc)) from None
+            raise CliError(f"{exc}{_so_far(summary)}") from None
         except QueueUnavailable as exc:
             raise CliError(
-                f"the events queue could not be used ({exc}); is storage running? Accepted so far: "
-                f"{summary.accepted} (run the import again: it is deduplicated)"
+                f"the events queue could not be used ({exc}); is storage running?{_so_far(summary)}"
             ) from None
         except UnicodeDecodeError:
-            raise CliError(f"{path} is not UTF-8 text") from None
+            raise CliError(f"{path} is not UTF-8 text{_so_far(summary)}") from None
+
+
+def _so_far(summary: ImportSummary) -> str:
+    """What an import stopped midway leaves: the events queued before the stop stay queued."""
+    if not summary.accepted:
+        return ""
+    return f" (accepted so far: {summary.accepted}; run the import again once fixed: it is deduplicated)"
 
 
 def _report(summary: ImportSummary, *, dry_run: bool, as_json: bool) -> None:

@@ -13,20 +13,19 @@ from typing import TypeVar
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from shared.cli.catalog import build_graph, graph_errors, graph_settings
+from shared.cli import backends
+from shared.cli.catalog import graph_errors, graph_settings
 from shared.cli.errors import CliError
 from shared.config.settings import Settings
 from shared.delivery.exceptions import PermanentFailure
 from shared.delivery.resolve import Resolver
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.events.model import Learner
-from shared.graph.errors import GraphError
 from shared.graph.gateway import LearningGraph
-from shared.operations.batching import Pacer
+from shared.operations.batching import Pacer, throttled
 from shared.operations.forget import Receipt, forget, plan_forget
 from shared.operations.reconcile import ReconcileReport, reconcile, rows_to_check
 from shared.state.store import TableStateStore
-from shared.state.tables import table_service_client
 
 T = TypeVar("T")
 
@@ -39,10 +38,10 @@ def run_with_store_and_graph(
     """Run `work` against the configured storage and Graph; their failures as one-line errors."""
     from azure.core.exceptions import AzureError, ClientAuthenticationError
 
-    graph = build_graph(settings)
+    graph = backends.graph(settings)
 
     async def run() -> T:
-        store = TableStateStore(table_service_client(settings))
+        store = backends.state_store(settings)
         try:
             return await work(store, graph)
         finally:
@@ -57,8 +56,6 @@ def run_with_store_and_graph(
             raise CliError(
                 f"the state store could not be used ({type(exc).__name__}); is storage running?"
             ) from None
-        except GraphError as exc:
-            raise CliError(f"Graph refused a request ({exc.status} {exc.code}): {exc.message}") from None
 
 
 def _learner(kind: str, value: str) -> Learner:
@@ -71,21 +68,25 @@ def _learner(kind: str, value: str) -> Learner:
 
 
 def forget_learner(args: argparse.Namespace) -> int:
-    """Dry run unless --yes: the counts of what would go, then (with --yes) the receipt."""
+    """Dry run unless --yes: the counts of what would go, then (with --yes) the receipt.
+
+    The learner is looked up in Entra as the queue side does. An account already deleted from Entra
+    (a departed employee: the most common request) is still forgotten: by `userId`, its object id is
+    used as given (the activity rows are keyed by it); by `email` or `upn`, nothing maps it to an object
+    id any more, so the dead letters naming it that way are removed and the command says that the
+    activity rows need `--learner userId` (exit 1: the request is not known to be complete)."""
     settings = graph_settings(args)
     learner = _learner(args.learner[0], args.learner[1])
 
-    async def work(store: TableStateStore, graph: LearningGraph) -> tuple[bool, Receipt]:
-        try:
-            user_id = await Resolver(graph).learner_user_id(learner, "cli")
-        except PermanentFailure:
-            raise CliError(
-                "no Entra user matches that learner; if the account was deleted, give "
-                "--learner userId with its object id"
-            ) from None
+    async def work(store: TableStateStore, graph: LearningGraph) -> tuple[Receipt, bool]:
+        """The receipt (or the dry run's counts), and whether Entra knew the learner."""
+        user_id = await _entra_user_id(graph, learner)
+        known = user_id is not None
+        if user_id is None and learner.user_id is not None:
+            user_id = str(learner.user_id)
         plan = await plan_forget(store, learner, user_id)
         if not args.yes:
-            return False, plan.counts()
+            return plan.counts(), known
         with tqdm(
             total=len(plan.activities), unit="activity", disable=args.json or None, file=sys.stderr
         ) as bar:
@@ -93,11 +94,40 @@ def forget_learner(args: argparse.Namespace) -> int:
             def advance() -> None:
                 bar.update()
 
-            return True, await forget(store, graph, plan, advance=advance)
+            return await forget(store, graph, plan, advance=advance, sleep=backends.async_sleep), known
 
-    done, receipt = run_with_store_and_graph(settings, work)
-    _print_receipt(receipt, done=done, as_json=args.json)
-    return 0
+    receipt, known = run_with_store_and_graph(settings, work)
+    _print_receipt(receipt, done=args.yes, as_json=args.json)
+    return _say_what_entra_did_not_know(learner, known=known)
+
+
+async def _entra_user_id(graph: LearningGraph, learner: Learner) -> str | None:
+    """The learner's object id as Entra knows it (throttled lookups wait as Graph asks), or None when
+    Entra has no such user (any more)."""
+    try:
+        return await throttled(lambda: Resolver(graph).learner_user_id(learner, "cli"), backends.async_sleep)
+    except PermanentFailure:
+        return None
+
+
+def _say_what_entra_did_not_know(learner: Learner, *, known: bool) -> int:
+    if known:
+        return 0
+    if learner.user_id is not None:
+        print(
+            "note: Entra has no user with that object id (a deleted account?): its rows were matched by "
+            "the id as given. Events that arrived after the deletion name the learner by email or UPN "
+            "only: `forget --learner email|upn` removes the dead letters they left.",
+            file=sys.stderr,
+        )
+        return 0
+    print(
+        f"note: no Entra user has that {learner.kind} (a deleted account, or a typo): only dead letters "
+        "naming the learner that way were found. Their activity rows are keyed by their Entra object "
+        "id: run `forget --learner userId <object id>` for those.",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _print_receipt(receipt: Receipt, *, done: bool, as_json: bool) -> None:
@@ -119,10 +149,9 @@ def _print_receipt(receipt: Receipt, *, done: bool, as_json: bool) -> None:
 
 
 def reconcile_with_graph(args: argparse.Namespace) -> int:
-    """Report drift (exit 1 when any is left unrepaired), or repair it with --repair."""
+    """Report drift, or repair it with --repair. Exit 1 when drift is left or a record could not be
+    read (Graph kept throttling or failing it): those are lines of the report, not its end."""
     settings = graph_settings(args)
-    if args.rate <= 0:
-        raise CliError("--rate must be above 0 (Graph reads per second)")
 
     async def work(store: TableStateStore, graph: LearningGraph) -> ReconcileReport:
         rows = await rows_to_check(store, args.source)
@@ -135,7 +164,14 @@ def reconcile_with_graph(args: argparse.Namespace) -> int:
                 bar.update()
 
             return await reconcile(
-                store, graph, upserter, rows, repair=args.repair, pacer=Pacer(args.rate), advance=advance
+                store,
+                graph,
+                upserter,
+                rows,
+                repair=args.repair,
+                pacer=Pacer(args.rate, backends.async_sleep),
+                advance=advance,
+                sleep=backends.async_sleep,
             )
 
     report = run_with_store_and_graph(settings, work)
@@ -147,6 +183,8 @@ def reconcile_with_graph(args: argparse.Namespace) -> int:
             fields = f" ({', '.join(drift.fields)})" if drift.fields else ""
             state = "repaired" if drift.repaired else (drift.detail or "not repaired")
             print(f"{drift.kind}{fields}: activity {drift.activity_id} source={drift.source}: {state}")
+        for unread in report.unread:
+            print(f"unread: activity {unread.activity_id} source={unread.source}: {unread.reason}")
         counts = report.counts()
         print("reconcile: " + ", ".join(f"{name}={value}" for name, value in counts.items()))
-    return 1 if any(not d.repaired for d in report.drift) else 0
+    return 0 if report.settled else 1

@@ -5,25 +5,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from shared.cli import backends
 from shared.cli.commands import environment
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import Settings, load_settings
 from shared.delivery.deadletters import DeadLetters
+from shared.events.names import SOURCE_NAME_PATTERN
 from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE
 from shared.operations.retention import apply_retention
+from shared.sources.base import load_json
+from shared.sources.exceptions import InvalidPayload
 from shared.state.models import DeadLetterRecord, LetterState
 from shared.state.store import TableStateStore
-from shared.state.tables import table_service_client
-from shared.storage.queues import StorageQueues
+from shared.storage.queues import QueueUnavailable
 
 T = TypeVar("T")
 
@@ -35,7 +39,7 @@ def _run(args: argparse.Namespace, work: Callable[[TableStateStore, Settings], A
         raise CliError(str(exc)) from None
 
     async def run() -> T:
-        store = TableStateStore(table_service_client(settings))
+        store = backends.state_store(settings)
         try:
             return await work(store, settings)
         finally:
@@ -49,6 +53,8 @@ def _run(args: argparse.Namespace, work: Callable[[TableStateStore, Settings], A
         raise CliError(
             f"the state store could not be read ({type(exc).__name__}); is storage running?"
         ) from None
+    except QueueUnavailable as exc:
+        raise CliError(f"the events queue could not be used ({exc}); is storage running?") from None
 
 
 def _letter_id(letter: DeadLetterRecord) -> str:
@@ -71,7 +77,7 @@ def status(args: argparse.Namespace) -> int:
         if args.totals:
             await _add_totals(store, counts)
             columns = ["received", "applied", "deduplicated", *columns]
-        queues = StorageQueues(settings)
+        queues = backends.queues(settings)
         waiting, poisoned = queues.backlog(EVENTS_QUEUE), queues.backlog(POISON_QUEUE)
         print(f"queue backlog: {waiting} event(s) waiting, {poisoned} poisoned")
         print(f"{'source':<20}" + "".join(f"{c:>14}" for c in columns))
@@ -95,13 +101,22 @@ async def _add_totals(store: TableStateStore, counts: dict[str, Counter[str]]) -
         row["applied"] += delivery.status == "applied"
 
 
+#: The longest retention period `compact` takes: a century keeps everything the bridge ever stored,
+#: and a longer one would put the cutoff before the calendar's (and Table storage's) first dates.
+MAX_RETENTION_DAYS = 36_500
+
+
 def compact(args: argparse.Namespace) -> int:
     """Retention now, as the daily timer applies it (`--days` overrides BRIDGE_RETENTION_DAYS)."""
-    if args.days is not None and args.days < 0:
-        raise CliError("--days is 0 or more")
+    if args.days is not None and not 0 <= args.days <= MAX_RETENTION_DAYS:
+        raise CliError(f"--days is a number of days from 0 to {MAX_RETENTION_DAYS:,} (a century)")
 
     async def work(store: TableStateStore, settings: Settings) -> int:
         days = settings.retention_days if args.days is None else args.days
+        if days > MAX_RETENTION_DAYS:
+            raise CliError(
+                f"BRIDGE_RETENTION_DAYS is {days:,} days; compact takes at most {MAX_RETENTION_DAYS:,}"
+            )
         before = await store.table_sizes() if args.sizes else None
         report = await apply_retention(store, datetime.now(UTC), days, dry_run=args.dry_run)
         after = await store.table_sizes() if args.sizes else None
@@ -154,6 +169,8 @@ def show_letter(args: argparse.Namespace) -> int:
     source, _, event_id = args.id.partition(":")
     if not event_id:
         raise CliError("an id is source:eventId, as `deadletters list` prints it")
+    if not _could_be_a_letter(source, event_id):
+        raise CliError(f"no dead letter {args.id}")
 
     async def work(store: TableStateStore, _: Settings) -> int:
         letter = await store.dead_letter(source, event_id)
@@ -169,12 +186,33 @@ def show_letter(args: argparse.Namespace) -> int:
             "firstFailure": letter.first_failure.isoformat(),
             "lastFailure": letter.last_failure.isoformat(),
             "nextAttempt": letter.next_attempt.isoformat() if letter.next_attempt else None,
-            "message": json.loads(letter.message) if letter.message.startswith("{") else letter.message,
+            "message": _message(letter.message),
         }
         print(json.dumps(shown, indent=2))
         return 0
 
     return _run(args, work)
+
+
+def _could_be_a_letter(source: str, event_id: str) -> bool:
+    """Whether storage could hold a letter under this id: its source is a source name (the letters of
+    unreadable messages are under `unknown`, which is one), its event id UTF-8 text. Anything else
+    cannot be looked up at all (the row key hashes the UTF-8 bytes; Table storage refuses / # ? in
+    a PartitionKey), and names no dead letter."""
+    try:
+        event_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return re.fullmatch(SOURCE_NAME_PATTERN, source) is not None
+
+
+def _message(message: str) -> Any:
+    """The original queue message as JSON when it reads as JSON (as the webhook reads a body), else
+    as its text: an `invalidMessage` letter holds whatever reached the queue, truncated JSON included."""
+    try:
+        return load_json(message.encode("utf-8"))
+    except (InvalidPayload, UnicodeEncodeError):
+        return message
 
 
 def replay(args: argparse.Namespace) -> int:
@@ -183,34 +221,37 @@ def replay(args: argparse.Namespace) -> int:
     wanted = set(args.ids)
 
     async def work(store: TableStateStore, settings: Settings) -> int:
-        letters = [
-            letter
-            async for letter in store.dead_letters()
-            if letter.state is not LetterState.REPLAYED
-            and (
-                args.all
-                or _letter_id(letter) in wanted
-                or ((args.source or args.reason) and _matches(letter, args))
-            )
-        ]
-        missing = wanted - {_letter_id(letter) for letter in letters}
-        dead_letters = DeadLetters(store, StorageQueues(settings))
+        letters: list[DeadLetterRecord] = []
+        already: set[str] = set()
+        async for letter in store.dead_letters():
+            named = _letter_id(letter) in wanted
+            if not (args.all or named or ((args.source or args.reason) and _matches(letter, args))):
+                continue
+            if letter.state is LetterState.REPLAYED:
+                if named:
+                    already.add(_letter_id(letter))
+                continue
+            letters.append(letter)
+        missing = wanted - already - {_letter_id(letter) for letter in letters}
+        dead_letters = DeadLetters(store, backends.queues(settings))
         replayed = 0
         for letter in tqdm(
             letters, desc="replaying", unit="event", file=sys.stderr, disable=len(letters) < 2
         ):
             replayed += await dead_letters.replay(letter)
         print(f"replayed {replayed} event(s)")
+        if already:
+            print(f"already replayed (nothing to do): {', '.join(sorted(already))}", file=sys.stderr)
         if missing:
-            print(f"not found or already replayed: {', '.join(sorted(missing))}", file=sys.stderr)
-        return 0
+            print(f"not found: {', '.join(sorted(missing))}", file=sys.stderr)
+        return 1 if missing else 0
 
     return _run(args, work)
 
 
 def retry_parked(args: argparse.Namespace) -> int:
     async def work(store: TableStateStore, settings: Settings) -> int:
-        count = await DeadLetters(store, StorageQueues(settings)).retry_due()
+        count = await DeadLetters(store, backends.queues(settings)).retry_due()
         print(f"put {count} parked event(s) back on the queue")
         return 0
 

@@ -32,7 +32,8 @@ RECONCILE_RATE = 5.0
 
 async def reconcile_report(bridge: Bridge) -> dict[str, int]:
     """Read every record back and compare; nothing is written (no upserter call happens without
-    `repair`)."""
+    `repair`). Records Graph kept throttling past their attempts are counted as `unread` in the same
+    log line: the report is never lost to one record."""
     from shared.delivery.upsert import CourseActivityUpserter
     from shared.graph.msgraph_gateway import build_learning_graph
     from shared.operations.batching import Pacer

@@ -11,9 +11,7 @@ that tell created from updated apart, then the writes.
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +25,9 @@ from shared.events.model import NonEmpty, OpaqueId
 from shared.graph.errors import GraphError
 from shared.graph.gateway import MAX_BATCH, ContentWrite, LearningGraph
 from shared.operations.batching import in_batches
+from shared.operations.csv_rows import CsvFileError, csv_records
+from shared.sources.base import load_json
+from shared.sources.exceptions import InvalidPayload
 
 WebUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
 LanguageTag = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
@@ -137,23 +138,27 @@ def read_catalog(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path, text: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "externalId" not in reader.fieldnames:
-        raise CatalogFileError(f"{path}: the CSV header must name the columns, externalId among them")
-    rows = []
-    for row in reader:
-        if None in row:
-            rows.append((f"line {reader.line_num}", {"_extraCells": row[None]}))
-            continue
-        rows.append((f"line {reader.line_num}", {k: v for k, v in row.items() if v not in ("", None)}))
-    return iter(rows)
+    """Every row read before any is validated: a file the csv module cannot read to its end is refused
+    whole, and nothing is pushed."""
+    try:
+        records = list(csv_records(str(path), io.StringIO(text), required="externalId"))
+    except CsvFileError as exc:
+        raise CatalogFileError(str(exc)) from None
+    return iter(
+        [
+            (where, {"_extraCells": True} if row is None else {k: v for k, v in row.items() if v != ""})
+            for where, row in records
+        ]
+    )
 
 
 def _json_items(path: Path, text: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """As the webhook reads a body (load_json): strict JSON, nesting past 64 levels, integers past
+    4,300 digits and unpaired surrogates refused, each with a message instead of an exception."""
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CatalogFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        document = load_json(text.encode("utf-8"))
+    except InvalidPayload as exc:
+        raise CatalogFileError(f"{path}: {str(exc).replace('The body', 'the file', 1)}") from None
     if isinstance(document, dict) and isinstance(document.get("value"), list):
         document = document["value"]
     if not isinstance(document, list):

@@ -63,23 +63,29 @@ class Receipt:
         return {to_camel(name): value for name, value in asdict(self).items()}
 
 
-async def plan_forget(store: MaintainedStore, learner: Learner, user_id: str) -> ForgetPlan:
+async def plan_forget(store: MaintainedStore, learner: Learner, user_id: str | None) -> ForgetPlan:
     """Everything about the learner `user_id` (their Entra object id), or named as `learner` in a
-    parked or dead-lettered event (which never reached an activity)."""
+    parked or dead-lettered event (which never reached an activity).
+
+    `user_id` None: the learner, named by email or UPN, is no longer in Entra (a deleted account), so
+    nothing maps them to the object id their activity rows are keyed by; only the dead letters that
+    name them as `learner` does are found."""
     plan = ForgetPlan()
+    wanted = user_id.casefold() if user_id is not None else None
     async for activity in store.all_activities():
-        if activity.owner is not None and activity.owner.learner_user_id.casefold() == user_id.casefold():
+        if activity.owner is not None and activity.owner.learner_user_id.casefold() == wanted:
             plan.activities.append(activity)
             plan.event_keys[activity.activity_id] = await store.event_keys(activity.activity_id)
     owned = {a.activity_id for a in plan.activities}
     events = {k for keys in plan.event_keys.values() for k in keys}
-    as_user = Learner.model_validate({"userId": user_id}).identity_key()
+    names = {learner.identity_key()}
+    if user_id is not None:
+        names.add(Learner.model_validate({"userId": user_id}).identity_key())
     async for letter in store.dead_letters():
-        named = _learner_key(letter.message)
         if (
             (letter.source, letter.event_id) in events
             or (letter.activity_id is not None and letter.activity_id in owned)
-            or named in (learner.identity_key(), as_user)
+            or _learner_key(letter.message) in names
         ):
             plan.letters.add((letter.source, letter.event_id))
     return plan

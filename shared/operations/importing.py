@@ -15,8 +15,6 @@ Graph's throttling instead of meeting a wall of 429s (which it would survive, de
 
 from __future__ import annotations
 
-import csv
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +27,8 @@ from pydantic import ValidationError
 from shared.events.model import CanonicalEvent, CourseStatus
 from shared.events.queue import EVENTS_QUEUE, QueuedEvent, Voiding
 from shared.operations.catalog import CatalogFileError, Problem
-from shared.sources.base import Delivery, SourceFormat
+from shared.operations.csv_rows import EXTRA_CELLS, CsvFileError, csv_records
+from shared.sources.base import Delivery, SourceFormat, load_json
 from shared.sources.exceptions import InvalidPayload
 from shared.storage.queues import QueueSender
 
@@ -98,7 +97,7 @@ def _event(doc: Any, source: str, where: str) -> Item:
         return where, "not a JSON object"
     doc = {"source": source, **doc}
     if doc["source"] != source:
-        return where, f"source {doc['source']!r} is not {source!r}"
+        return where, f"source {str(doc['source'])[:80]!r} is not {source!r}"
     try:
         event = CanonicalEvent.model_validate(doc)
     except ValidationError as exc:
@@ -115,34 +114,32 @@ def _explain(exc: ValidationError) -> str:
 
 
 def _jsonl_items(path: Path, source: str) -> Iterator[Item]:
+    """Each line as its webhook would read it (load_json: strict JSON, nesting and huge numbers
+    refused): a line the webhook would answer 400 is an invalid line, not the end of the import."""
     with _open(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield f"line {number}", f"not JSON: {exc.msg}"
+                doc = load_json(line.encode("utf-8"))
+            except InvalidPayload as exc:
+                yield f"line {number}", str(exc).replace("The body", "the line", 1)
                 continue
             yield _event(doc, source, f"line {number}")
 
 
 def _csv_items(path: Path, source: str) -> Iterator[Item]:
     with _open(path) as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or "eventId" not in reader.fieldnames:
-            raise CatalogFileError(f"{path}: the CSV header must name the columns, eventId among them")
-        for row in reader:
-            where = f"line {reader.line_num}"
-            if None in row:
-                yield where, "more cells than the header has columns"
-                continue
-            yield _event(_from_columns(row), source, where)
+        try:
+            for where, row in csv_records(str(path), handle, required="eventId"):
+                yield (where, EXTRA_CELLS) if row is None else _event(_from_columns(row), source, where)
+        except CsvFileError as exc:
+            raise CatalogFileError(str(exc)) from None
 
 
 def _from_columns(row: dict[str, str]) -> dict[str, Any]:
     """A CSV row as a canonical event document (empty cells are absent; unknown columns stay, so the
-    model names them)."""
+    model names them; numbers stay text, for the model to read or refuse by name)."""
     cells = {k: v.strip() for k, v in row.items() if k and v and v.strip()}
     learner: dict[str, Any] = {
         _LEARNER_COLUMNS[k]: cells.pop(k) for k in list(cells) if k in _LEARNER_COLUMNS
@@ -154,11 +151,7 @@ def _from_columns(row: dict[str, str]) -> dict[str, Any]:
     for column, key in (("courseTitle", "title"), ("courseUrl", "url")):
         if column in cells:
             course[key] = cells.pop(column)
-    doc: dict[str, Any] = {**cells, "learner": learner, "course": course}
-    if "completionPercentage" in doc:
-        value = doc["completionPercentage"]
-        doc["completionPercentage"] = int(value) if value.isdigit() else value
-    return doc
+    return {**cells, "learner": learner, "course": course}
 
 
 def _native_items(path: Path, source: SourceFormat) -> Iterator[Item]:

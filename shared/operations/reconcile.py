@@ -11,6 +11,11 @@ Drift is:
 - `foreignOwner`: the record belongs to another learner or content: the bridge never writes over it;
 - `changed`: status, percentage or dates differ (edited outside the bridge), with the fields.
 
+A record whose read Graph keeps throttling (or failing) past its attempts, or whose course's content
+cannot be looked up, is `unread`, with the reason: a line of the report, not the end of it (the next
+run reads it again). Only a missing permission (401/403) stops the run: every other read would fail
+the same way.
+
 Repair writes what the events call for again through the upserter: a missing record's row loses its
 Graph id and the record is created again; a changed (or replaced) record's row takes what Graph holds,
 and the PATCH back to the events' fold follows. A foreign owner needs an operator: reported only.
@@ -29,7 +34,7 @@ from shared.delivery.merge import state_of
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.graph.errors import GraphError
 from shared.graph.gateway import ActivityRecord, LearningGraph
-from shared.operations.batching import Pacer, in_batches
+from shared.operations.batching import THROTTLE_ATTEMPTS, Pacer, in_batches
 from shared.operations.catalog import GraphRefused
 from shared.operations.maintenance import MaintainedStore
 from shared.state.models import ActivityState
@@ -65,12 +70,26 @@ class Drift:
         return doc
 
 
+@dataclass(frozen=True)
+class Unread:
+    """A record that could not be read back (Graph kept failing or throttling the read past its
+    attempts): neither in line nor drifted, as far as anyone knows; the next run reads it again."""
+
+    activity_id: str
+    source: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"activityId": self.activity_id, "source": self.source, "reason": self.reason}
+
+
 @dataclass
 class ReconcileReport:
     checked: int = 0
     in_line: int = 0
     skipped: int = 0  # rows with no record to compare (never created, or every event voided)
     drift: list[Drift] = field(default_factory=list)
+    unread: list[Unread] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         kinds: dict[str, int] = {"missing": 0, "replaced": 0, "foreignOwner": 0, "changed": 0}
@@ -80,12 +99,22 @@ class ReconcileReport:
             "checked": self.checked,
             "inLine": self.in_line,
             "skipped": self.skipped,
+            "unread": len(self.unread),
             **kinds,
             "repaired": sum(1 for d in self.drift if d.repaired),
         }
 
+    @property
+    def settled(self) -> bool:
+        """Every record read, and no drift left: what exit status 0 means."""
+        return not self.unread and all(d.repaired for d in self.drift)
+
     def to_json(self) -> dict[str, Any]:
-        return {**self.counts(), "drift": [d.to_json() for d in self.drift]}
+        return {
+            **self.counts(),
+            "drift": [d.to_json() for d in self.drift],
+            "unreadRecords": [u.to_json() for u in self.unread],
+        }
 
 
 async def rows_to_check(store: MaintainedStore, source: str | None) -> list[ActivityState]:
@@ -117,12 +146,27 @@ async def reconcile(
             readable[row.activity_id] = row
     courses = sorted({row.owner.course_id for row in readable.values() if row.owner is not None})
     contents: dict[str, str | None] = {}
+    unknown: dict[str, str] = {}  # courses whose content could not be read, and why
     async for course_id, found in in_batches(courses, graph.find_content_ids, pacer=pacer, sleep=sleep):
-        contents[course_id] = _read(found, "LearningContent.Read.All")
+        content = _read(found, "LearningContent.Read.All")
+        if isinstance(content, GraphError):
+            unknown[course_id] = f"its course's content could not be read: {_failure(content)}"
+        else:
+            contents[course_id] = content
+    for activity_id, row in list(readable.items()):
+        assert row.owner is not None
+        if row.owner.course_id in unknown:
+            del readable[activity_id]
+            report.unread.append(Unread(activity_id, row.owner.source, unknown[row.owner.course_id]))
+            advance()
     reads = in_batches(list(readable), graph.get_activities, pacer=pacer, sleep=sleep)
     async for activity_id, answer in reads:
         advance()
         row, record = readable[activity_id], _read(answer, "LearningSelfInitiatedCourse.ReadWrite.All")
+        if isinstance(record, GraphError):
+            assert row.owner is not None
+            report.unread.append(Unread(activity_id, row.owner.source, _failure(record)))
+            continue
         report.checked += 1
         drift = _compare(row, record, contents)
         if drift is None:
@@ -134,15 +178,19 @@ async def reconcile(
     return report
 
 
-def _read(answer: T | GraphError | None, permission: str) -> T | None:
-    """A read's answer, once throttling is over: what was read, None, or its failure raised."""
-    if not isinstance(answer, GraphError):
-        return answer
-    if answer.status in (401, 403):
+def _read(answer: T | GraphError | None, permission: str) -> T | GraphError | None:
+    """A read's answer, once throttling is over: what was read, None, or its failure (raised when it
+    is a missing permission: every other read would fail the same way)."""
+    if isinstance(answer, GraphError) and answer.status in (401, 403):
         raise GraphRefused(
             f"Graph refused the read ({answer.status} {answer.code}): the identity needs {permission}"
         ) from None
-    raise answer
+    return answer
+
+
+def _failure(error: GraphError) -> str:
+    again = f" (still failing after {THROTTLE_ATTEMPTS} attempts)" if error.transient else ""
+    return f"Graph {error.status} {error.code}: {error.message[:200]}{again}"
 
 
 def _compare(

@@ -89,6 +89,27 @@ def test_creating_a_user_needs_what_create_user_requires(api: httpx.Client) -> N
     assert "passwordProfile" not in created.json()
 
 
+def test_a_deleted_user_is_no_longer_found_and_deleting_it_again_is_404(api: httpx.Client) -> None:
+    # api/user-delete: DELETE /users/{id | userPrincipalName} answers 204 No Content; the user goes to
+    # deleted items (not listed by /users). The 404 for an unknown user is Graph's usual answer for a
+    # missing directory object (the page lists no errors).
+    upn = f"leaver-{uuid.uuid4().hex[:8]}@contoso.example"
+    user = {
+        "accountEnabled": True,
+        "displayName": "Leaver",
+        "mailNickname": upn.split("@")[0],
+        "userPrincipalName": upn,
+        "passwordProfile": {"password": f"Pw-{uuid.uuid4()}"},
+        "mail": upn,
+    }
+    user_id = api.post("/users", json=user).json()["id"]
+    assert api.delete(f"/users/{user_id}").status_code == 204
+    assert api.get(f"/users/{user_id}").status_code == 404
+    assert api.get("/users", params={"$filter": f"mail eq '{upn}'"}).json()["value"] == []
+    gone = api.delete(f"/users/{user_id}")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "Request_ResourceNotFound")
+
+
 def test_content_is_created_without_odata_type(api: httpx.Client) -> None:
     # api/learningprovider-update-learningcontents: the examples carry no @odata.type.
     external_id = f"rules-course-{uuid.uuid4()}"

@@ -7,6 +7,8 @@ import json
 import uuid
 from functools import partial
 
+import httpx
+
 from tests.builders import USER_ID, event
 from tests.e2e.stack import Stack, cli, create_user, wait_for
 
@@ -58,10 +60,53 @@ def test_forget_removes_the_learner_from_graph_and_state_then_later_events_work(
     assert (record["learnerUserId"], record["completionPercentage"]) == (user_id, 15)
 
 
-def test_an_unknown_learner_or_kind_is_one_line_and_exit_2(stack: Stack) -> None:
+def test_a_departed_employee_deleted_from_entra_is_forgotten_by_object_id(stack: Stack) -> None:
+    """The most common data-subject request: the account is already deleted from Entra
+    (DELETE /users/{id}), and the operator names it by the object id the README asks for."""
+    email, user_id = new_user(stack)
+    ids = [f"fg-{uuid.uuid4()}" for _ in range(3)]
+    stack.send(event(eventId=ids[0], learner={"email": email}))
+    stack.send(event(eventId=ids[1], learner={"email": email}, course={"externalId": "course-202"}))
+    stack.send(event(eventId=ids[2], learner={"email": email}, course={"externalId": "course-unknown"}))
+    for i in ids[:2]:
+        wait_for(partial(stack.activity_of, "generic", i), what="applied")
+    wait_for(lambda: stack.dead_letter("generic", ids[2]), what="the parked event")
+    activity_ids = [stack.delivery("generic", i).activity_id for i in ids[:2]]  # type: ignore[union-attr]
+    graph_ids = [stack.activity(a)["id"] for a in activity_ids]  # type: ignore[index]
+    httpx.delete(f"{stack.sandbox}/v1.0/users/{user_id}", timeout=10).raise_for_status()
+    assert httpx.get(f"{stack.sandbox}/v1.0/users/{user_id}", timeout=10).status_code == 404
+
+    done = cli(stack, "forget", "--learner", "userId", user_id, "--yes", "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "dryRun": False,
+        "graphRecords": 2,
+        "graphRecordsAlreadyGone": 0,
+        "activities": 3,
+        "eventLogEntries": 3,
+        "deliveries": 3,
+        "deadLetters": 1,
+    }
+    assert "Entra has no user with that object id" in done.stderr
+    assert user_id not in done.stdout + done.stderr
+    assert all(stack.activity(a) is None for a in activity_ids)
+    listed = httpx.get(stack.activities_url, timeout=10).json()["value"]
+    assert not {r["id"] for r in listed} & set(graph_ids)
+    assert all(stack.delivery("generic", i) is None for i in ids)
+    assert stack.dead_letter("generic", ids[2]) is None
+    again = cli(stack, "forget", "--learner", "userId", user_id, "--json")
+    assert json.loads(again.stdout)["activities"] == 0
+
+
+def test_an_unknown_email_removes_only_letters_and_says_so_and_an_unknown_kind_is_exit_2(
+    stack: Stack,
+) -> None:
     missing = cli(stack, "forget", "--learner", "email", "nobody-here@contoso.example")
-    assert (missing.returncode, missing.stderr.count("\n")) == (2, 1)
-    assert "no Entra user" in missing.stderr
+    assert missing.returncode == 1, missing.stderr
+    assert "would remove: 0 Graph course activities" in missing.stdout
+    assert "--learner userId" in missing.stderr
+    assert "error:" not in missing.stderr
     wrong = cli(stack, "forget", "--learner", "phone", "123")
     assert wrong.returncode == 2
     assert "email, upn, userId" in wrong.stderr

@@ -3,7 +3,10 @@ tests/contract/test_state_contract.py; the whole command runs end to end in test
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from shared.delivery import CourseActivityUpserter, PermanentFailure
 from shared.delivery.deadletters import DeadLetters
@@ -12,6 +15,7 @@ from shared.events.queue import QueuedEvent
 from shared.operations.forget import forget, plan_forget
 from shared.state.models import DeliveryRecord
 from tests.builders import USER_ID, canonical
+from tests.cli_harness import Backends, fake_backends, run_cli, write_settings
 from tests.fakes import FakeGraph, FakeQueue, MemoryStateStore
 
 ADA = Learner(email="ada.lovelace@contoso.example")
@@ -85,3 +89,87 @@ async def test_a_later_event_for_the_learner_is_applied_as_a_new_record() -> Non
     await upserter.apply(make(eventId="a5", completionPercentage=10))
     mine = [r for r in graph.activities.values() if r.learner_user_id == USER_ID]
     assert [(r.completion_percentage, r.learning_content_id) for r in mine] == [(10, "c-101")]
+
+
+# ---- a departed employee: the account is already deleted from Entra ------------------------------
+
+
+async def fail_as_the_worker_does(
+    state: MemoryStateStore, upserter: CourseActivityUpserter, body: CanonicalEvent
+) -> None:
+    """Apply the event; when it fails for good, park it as the queue worker does."""
+    try:
+        await upserter.apply(body)
+    except PermanentFailure as failure:
+        message = QueuedEvent(event=body, received_at=datetime.now(UTC)).model_dump_json(by_alias=True)
+        await DeadLetters(state, FakeQueue()).record(body.source, body.event_id, message, failure)
+        await upserter.mark(body.source, body.event_id, "failed")
+
+
+def departed(tmp_path: Path) -> tuple[Backends, list[str]]:
+    """Ada's records and rows as the bridge left them (one event parked for a course Viva Learning does
+    not know), then her account deleted from Entra, then one more event for her (parked: no such
+    learner any more, named by her email)."""
+    fakes = Backends()
+
+    async def prepare() -> None:
+        graph, state = fakes.graph, fakes.store
+        graph.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
+        graph.users_by_mail["grace@contoso.example"] = GRACE_ID
+        graph.contents.update({"course-101": "c-101", "course-202": "c-202"})
+        upserter = CourseActivityUpserter(graph, state)
+        await upserter.apply(make(eventId="a1"))
+        await upserter.apply(make(eventId="a2", course={"externalId": "course-202"}))
+        await upserter.apply(make(eventId="g1", learner={"email": "grace@contoso.example"}))
+        await fail_as_the_worker_does(state, upserter, make(eventId="a3", course={"externalId": "course-x"}))
+        del graph.users_by_mail["ada.lovelace@contoso.example"]
+        await fail_as_the_worker_does(state, CourseActivityUpserter(graph, state), make(eventId="a4"))
+        assert {k[1]: v.reason for k, v in state.letters.items()} == {
+            "a3": "contentNotFound",
+            "a4": "learnerNotFound",
+        }
+
+    asyncio.run(prepare())
+    return fakes, ["--settings", str(write_settings(tmp_path))]
+
+
+def test_forgetting_a_deleted_account_by_user_id_removes_its_records_and_rows(tmp_path: Path) -> None:
+    fakes, settings = departed(tmp_path)
+    with fake_backends(fakes):
+        outcome = run_cli([*settings, "forget", "--learner", "userId", USER_ID, "--yes", "--json"])
+    assert outcome.code == 0, outcome
+    assert json.loads(outcome.out) == {
+        "dryRun": False,
+        "graphRecords": 2,
+        "graphRecordsAlreadyGone": 0,
+        "activities": 3,
+        "eventLogEntries": 3,
+        "deliveries": 3,
+        "deadLetters": 1,
+    }
+    assert "Entra has no user with that object id" in outcome.err
+    assert outcome.error_lines == []
+    assert [r.learner_user_id for r in fakes.graph.activities.values()] == [GRACE_ID]
+    assert all(
+        a.owner is not None and a.owner.learner_user_id == GRACE_ID for a in fakes.store.activities.values()
+    )
+    # What came after the deletion names her by email only: the email's own run removes it (below).
+    assert {k[1] for k in fakes.store.deliveries_by_key} == {"g1", "a4"}
+    assert {k[1] for k in fakes.store.letters} == {"a4"}
+
+
+def test_forgetting_a_deleted_account_by_email_removes_the_letters_naming_it_and_says_what_is_left(
+    tmp_path: Path,
+) -> None:
+    fakes, settings = departed(tmp_path)
+    with fake_backends(fakes):
+        outcome = run_cli(
+            [*settings, "forget", "--learner", "email", "ada.lovelace@contoso.example", "--yes"]
+        )
+    assert outcome.code == 1, outcome
+    assert outcome.out.startswith("forgotten: 0 Graph course activities")
+    assert "2 dead letters" in outcome.out
+    assert outcome.error_lines == []
+    assert "--learner userId" in outcome.err
+    assert fakes.store.letters == {}
+    assert len(fakes.graph.activities) == 3  # her records need her object id

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +176,101 @@ async def test_a_read_throttled_in_a_batch_is_asked_again_alone_and_the_others_u
     assert graph.batches == [("find_content_id", 3), ("get_activity", 4), ("get_activity", 1)]
     assert sorted(d.kind for d in report.drift) == ["changed", "foreignOwner", "missing"]
     assert report.checked == 4
+
+
+def throttle_for_good(graph: FakeGraph, external_id: str) -> None:
+    """Every attempt at reading this record is throttled (more 429s than the reads' attempts)."""
+    from shared.operations.batching import THROTTLE_ATTEMPTS
+
+    graph.errors_for[("get_activity", external_id)].extend(
+        GraphError(429, "TooManyRequests", "slow", retry_after=0) for _ in range(THROTTLE_ATTEMPTS + 1)
+    )
+
+
+async def test_a_read_throttled_past_its_attempts_is_unread_and_the_others_are_still_reported() -> None:
+    graph, state, upserter = await setup()
+    await tamper(graph)
+    [throttled] = by_content(graph, "c-202")
+    throttle_for_good(graph, throttled.external_id)
+
+    report = await run(graph, state, upserter, repair=False)
+
+    assert [(u.activity_id, u.reason) for u in report.unread] == [
+        (throttled.external_id, "Graph 429 TooManyRequests: slow (still failing after 5 attempts)")
+    ]
+    assert sorted(d.kind for d in report.drift) == ["foreignOwner", "missing"]
+    assert (report.counts()["checked"], report.counts()["unread"]) == (3, 1)
+    assert report.to_json()["unreadRecords"] == [
+        {"activityId": throttled.external_id, "source": "generic", "reason": report.unread[0].reason}
+    ]
+
+
+async def test_a_course_whose_content_cannot_be_read_leaves_its_records_unread() -> None:
+    graph, state, upserter = await setup()
+    graph.errors_for[("find_content_id", "course-202")].append(GraphError(400, "BadRequest", "odd key"))
+    report = await run(graph, state, upserter, repair=False)
+    assert [u.reason for u in report.unread] == [
+        "its course's content could not be read: Graph 400 BadRequest: odd key"
+    ]
+    assert (report.checked, report.in_line) == (3, 3)
+
+
+def test_the_cli_prints_unread_records_as_a_line_of_the_report_and_exits_1(tmp_path: Path) -> None:
+    from tests.cli_harness import Backends, fake_backends, run_cli, write_settings
+
+    fakes = Backends()
+
+    async def prepare() -> str:
+        graph, store = fakes.graph, fakes.store
+        graph.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
+        graph.contents.update({"course-101": "c-101", "course-202": "c-202"})
+        upserter = CourseActivityUpserter(graph, store)
+        await upserter.apply(make(eventId="a1"))
+        await upserter.apply(make(eventId="a2", course={"externalId": "course-202"}))
+        [record] = by_content(graph, "c-202")
+        return record.external_id
+
+    throttled = asyncio.run(prepare())
+    throttle_for_good(fakes.graph, throttled)
+    settings = str(write_settings(tmp_path))
+    with fake_backends(fakes):
+        text = run_cli(["--settings", settings, "reconcile"])
+        throttle_for_good(fakes.graph, throttled)
+        as_json = run_cli(["--settings", settings, "reconcile", "--json"])
+
+    assert (text.code, text.error_lines) == (1, []), text
+    assert f"unread: activity {throttled} source=generic: Graph 429 TooManyRequests" in text.out
+    assert "checked=1, inLine=1, skipped=0, unread=1," in text.out
+    report = json.loads(as_json.out)
+    assert as_json.code == 1
+    assert (report["unread"], report["unreadRecords"][0]["activityId"]) == (1, throttled)
+
+
+async def test_the_daily_timer_logs_its_counts_with_the_unread_records(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shared.graph.msgraph_gateway as gateway
+    from shared.config import load_settings
+    from shared.functions import maintenance
+    from shared.runtime import Bridge
+    from tests.builders import TEST_SECRET
+    from tests.fakes import FakeQueue
+
+    graph, state, _ = await setup()
+    [throttled] = by_content(graph, "c-202")
+    throttle_for_good(graph, throttled.external_id)
+    settings = load_settings(
+        {
+            "BRIDGE_SOURCES": '{"generic": {"format": "generic"}}',
+            "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
+            "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
+            "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
+        }
+    )
+    bridge = Bridge(settings, queues=FakeQueue())
+    monkeypatch.setattr(bridge, "state", lambda: state)
+    monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
+    caplog.set_level("INFO")
+    counts = await maintenance.reconcile_report(bridge)
+    assert (counts["checked"], counts["unread"]) == (3, 1)
+    assert "reconcile (report only): checked=3 inLine=3 skipped=0 unread=1" in caplog.text
