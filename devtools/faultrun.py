@@ -117,6 +117,8 @@ class Tally:
     by_instance: Counter[int] = field(default_factory=Counter)
     #: (source, id) of every event the bridge acknowledged (202, or the LRS's 200), voidings included.
     acknowledged: set[tuple[str, str]] = field(default_factory=set)
+    delivered: int = 0  # deliveries answered 2xx
+    done: threading.Event = field(default_factory=threading.Event, repr=False)  # every delivery made
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -262,6 +264,7 @@ def deliver(stack: LocalStack, delivery: Delivery, tally: Tally) -> None:
                 ids = _acknowledged_ids(response)
                 with tally.lock:
                     tally.accepted += len(delivery.bodies)
+                    tally.delivered += 1
                     tally.acknowledged.update((delivery.source, i) for i in ids)
                 return
             if response.status_code < 500:
@@ -283,16 +286,18 @@ def _acknowledged_ids(response: httpx.Response) -> list[str]:
 def send_all(stack: LocalStack, deliveries: list[Delivery], tally: Tally) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda d: deliver(stack, d, tally), deliveries))
+    tally.done.set()
 
 
 def during(
-    disruption: Callable[[], None], stack: LocalStack, deliveries: list[Delivery], tally: Tally
+    disruptions: list[Callable[[], None]], stack: LocalStack, deliveries: list[Delivery], tally: Tally
 ) -> None:
-    """Send `deliveries` and, beside them, the disruption (which waits for its own moment)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        sending = pool.submit(send_all, stack, deliveries, tally)
-        disruption()
-        sending.result()
+    """Send `deliveries` and, beside them, the disruptions (each waits for its own moments)."""
+    with ThreadPoolExecutor(max_workers=1 + len(disruptions)) as pool:
+        running = [pool.submit(send_all, stack, deliveries, tally)]
+        running += [pool.submit(disruption) for disruption in disruptions]
+        for future in running:
+            future.result()
 
 
 @dataclass
@@ -327,11 +332,12 @@ def _depth(stack: LocalStack) -> int:
         return 0
 
 
-def restart_after_lease(stack: LocalStack, kill: Kill, started: float) -> None:
+def restart_after_lease(stack: LocalStack, kill: Kill, started: float, restarting: threading.Lock) -> None:
     """Start the killed instance again once its messages' lease has run out: by then the survivors
     have found them on the queue, and the instance joins cold (empty caches) while work goes on."""
     time.sleep(max(0.0, started + kill.at + kill.lease + 2.0 - time.monotonic()))
-    stack.start_devhost(kill.instance)
+    with restarting:
+        stack.start_devhost(kill.instance)
     kill.restarted_at = time.monotonic() - started
 
 
@@ -548,19 +554,28 @@ def main() -> int:
             httpx.post(f"{stack.sandbox}/_sandbox/reset-stats", timeout=10)
             httpx.post(f"{stack.sandbox}/_sandbox/faults", json={**FAULTS, "seed": args.seed}, timeout=10)
             tally = Tally()
-            first, second, third = _thirds(plan.deliveries)
             started = time.monotonic()
-            # The kill and the restarts happen while deliveries are in flight and instances mid-batch.
-            want = sum(len(d.bodies) for d in first) // 3
-            during(lambda: kill_when_busy(stack, kill, started, tally, want), stack, first, tally)
-            timeline = [f"first third sent {time.monotonic() - started:.0f} s"]
-            # Azurite restarts while the killed instance's messages are still leased to it.
-            during(lambda: restart_azurite(stack, location), stack, second, tally)
-            timeline.append(f"second, Azurite restarted {time.monotonic() - started:.0f} s")
-            during(lambda: restart_after_lease(stack, kill, started), stack, third, tally)
-            timeline.append(f"third {time.monotonic() - started:.0f} s")
+            timeline: list[str] = []
+
+            restarting = threading.Lock()  # Azurite and the killed instance never restart together
+
+            def kill_and_restart() -> None:
+                """The kill while the instance is mid-batch, the restart once its lease has run out."""
+                kill_when_busy(stack, kill, started, tally, want=tally_target(plan) // 10)
+                restart_after_lease(stack, kill, started, restarting)
+
+            def restart_storage() -> None:
+                """Azurite's restart once two thirds of the deliveries are made."""
+                while not tally.done.wait(0.2) and tally.delivered < 2 * len(plan.deliveries) // 3:
+                    pass
+                with restarting:
+                    restart_azurite(stack, location)
+                timeline.append(f"Azurite restarted at {time.monotonic() - started:.0f} s")
+
+            during([kill_and_restart, restart_storage], stack, plan.deliveries, tally)
+            timeline.append(f"everything sent at {time.monotonic() - started:.0f} s")
             drain(stack, args.drain_timeout)
-            timeline.append(f"queues empty {time.monotonic() - started - DRAIN_QUIET:.0f} s")
+            timeline.append(f"queues empty at {time.monotonic() - started - DRAIN_QUIET:.0f} s")
             left = queue_depths(stack)
             httpx.post(f"{stack.sandbox}/_sandbox/faults", json={}, timeout=10)
             elapsed = time.monotonic() - started
@@ -608,9 +623,9 @@ def main() -> int:
     return 0 if proven else 1
 
 
-def _thirds(deliveries: list[Delivery]) -> tuple[list[Delivery], list[Delivery], list[Delivery]]:
-    third = len(deliveries) // 3
-    return deliveries[:third], deliveries[third : 2 * third], deliveries[2 * third :]
+def tally_target(plan: Plan) -> int:
+    """How many bodies the whole run delivers."""
+    return sum(len(d.bodies) for d in plan.deliveries)
 
 
 if __name__ == "__main__":
