@@ -33,9 +33,12 @@ class Invocation:
     gate: asyncio.Future[None] | None = None
     #: Set when the invocation waits at its gate (or has finished).
     parked: asyncio.Event = field(default_factory=asyncio.Event)
-    #: The call it waits to make, e.g. `store.save_activity`.
+    #: The call it waits to make, e.g. `store.save_activity`, and the one it made last.
     next_call: str = ""
+    last_call: str = ""
     killed: bool = False
+    #: Raised by the next call after it was made: its answer lost (a timeout after Graph wrote).
+    lose_answer: Exception | None = None
 
     @property
     def done(self) -> bool:
@@ -81,12 +84,21 @@ class Gated:
         async def call(*args: Any, **kwargs: Any) -> Any:
             await gate(what)
             try:
-                return await attribute(*args, **kwargs)
+                result = await attribute(*args, **kwargs)
+                _answer_lost()
+                return result
             except Exception as exc:
                 self._failed(what, exc)
                 raise
 
         return call
+
+
+def _answer_lost() -> None:
+    invocation = _CURRENT.get()
+    if invocation is not None and invocation.lose_answer is not None:
+        lost, invocation.lose_answer = invocation.lose_answer, None
+        raise lost
 
 
 class GatedAsyncio:
@@ -128,7 +140,7 @@ class Scheduler:
         Returns the call made."""
         assert invocation.gate is not None
         assert not invocation.done
-        made = invocation.next_call
+        made = invocation.last_call = invocation.next_call
         invocation.parked.clear()
         invocation.gate.set_result(None)
         self._until_parked(invocation)
