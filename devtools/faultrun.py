@@ -1,19 +1,24 @@
-"""`python -m devtools.faultrun [--events 3000]`: prove that no completion is lost, duplicated or wrong
-when everything goes wrong at once.
+"""`python -m devtools.faultrun [--events 3000] [--instances 3]`: prove that no completion is lost,
+duplicated or wrong when everything goes wrong at once, on several instances as Azure runs the app.
 
-On a fresh local stack (Azurite on disk, the Graph sandbox, the dev host), it sends events for many
-learners and courses, every delivery duplicated at random and the order shuffled, while the sandbox
-injects 429s with Retry-After, 503s, timeouts and latency; the dev host is killed and restarted
-mid-run and Azurite is restarted once. Some events name learners who do not exist. Besides the generic
-source, an LRS sends statements of which some are voided (the voiding often arriving first), and a
-second generic source aims at the first one's records with their external ids and reuses its event
-ids. At the end it compares every course activity in the sandbox with the merge of its source's
-events, voided ones left out (a record none of whose events is left must not exist), and prints:
+On a fresh local stack (Azurite on disk, the Graph sandbox, N dev hosts draining one queue), it sends
+events for many learners and courses, each delivery to a random instance, every delivery duplicated at
+random (the copy to another instance) and the order shuffled, while the sandbox injects 429s with
+Retry-After, 503s, timeouts and latency. Mid-run one instance is killed (SIGKILL: the messages it had
+received come back only when their lease runs out, and the other instances take them) and started
+again once its lease has run out; later Azurite is restarted. Some events name learners who do not
+exist. Besides the generic source, an LRS sends statements of which some are voided (the voiding often
+arriving first), and a second generic source aims at the first one's records with their external ids
+and reuses its event ids. At the end it compares every course activity in the sandbox with the merge
+of its source's events, voided ones left out (a record none of whose events is left must not exist),
+accounts for every event the bridge acknowledged (applied per the state store, or a dead letter with
+its reason), and checks that no message is left on the queue or its poison queue. It prints:
 
     sent=… accepted=… applied=… deduplicated=… parked=… deadlettered=… missing=0 duplicated=0 wrong=0
+    acknowledged=… applied=… deadlettered=… unaccounted=0 queued=0 poisoned=0
 
 and the Graph calls per applied event (the sandbox's own count, injected failures excluded).
-Exit status 1 when anything is missing, duplicated or wrong.
+Exit status 1 when anything is missing, duplicated, wrong, unaccounted for or left on a queue.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import random
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -43,8 +49,9 @@ from devtools.localstack.stack import PROVIDER_ID, LocalStack
 from shared.delivery.merge import contribution, fold
 from shared.events.identity import derived_activity_id, explicit_activity_id
 from shared.events.model import CanonicalEvent
-from shared.events.queue import EVENTS_QUEUE
+from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE
 from shared.graph.gateway import record_from_json
+from shared.state.models import DeadLetterRecord, DeliveryRecord
 from shared.state.store import TableStateStore
 
 FAULTS = {
@@ -81,12 +88,23 @@ class Planned:
     voided: bool = False
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One POST a platform makes: its bodies, and the instance the front end sends it to first."""
+
+    source: str
+    bodies: list[dict[str, Any]]
+    instance: int
+
+
 @dataclass
 class Plan:
     events: list[Planned]
-    deliveries: list[tuple[str, list[dict[str, Any]]]]  # (source, bodies), redeliveries included
+    deliveries: list[Delivery]  # redeliveries included
     known_learners: set[str]
     unknown_learners: set[str]
+    #: The LRS's voiding statements: voiding statement id -> the id of the statement it voids.
+    voidings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,13 +113,20 @@ class Tally:
     accepted: int = 0
     retries: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
+    #: POSTs per instance (connection refused included).
+    by_instance: Counter[int] = field(default_factory=Counter)
+    #: (source, id) of every event the bridge acknowledged (202, or the LRS's 200), voidings included.
+    acknowledged: set[tuple[str, str]] = field(default_factory=set)
+    delivered: int = 0  # deliveries answered 2xx
+    done: threading.Event = field(default_factory=threading.Event, repr=False)  # every delivery made
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 def user_id(email: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mailto:{email}"))
 
 
-def build_plan(events: int, learners: int, courses: int, rng: random.Random) -> Plan:
+def build_plan(events: int, learners: int, courses: int, rng: random.Random, instances: int = 1) -> Plan:
     known = {f"learner{i:04d}@fault.example" for i in range(learners)}
     unknown = {f"ghost{i:03d}@fault.example" for i in range(max(1, learners // 25))}
     people = sorted(known) + sorted(unknown)
@@ -134,7 +159,9 @@ def build_plan(events: int, learners: int, courses: int, rng: random.Random) -> 
             aimed = derived_activity_id("generic", user_id(learner), course)
             body = {**canonical, "externalCourseActivityId": aimed}
             planned.append(Planned(PARTNER, body, body))
-    return Plan(planned, _deliveries(planned, voidings, rng), known, unknown)
+    deliveries = _deliveries(planned, voidings, rng, instances)
+    voided = {v["id"]: v["object"]["id"] for v in voidings}
+    return Plan(planned, deliveries, known, unknown, voided)
 
 
 def _statement(canonical: dict[str, Any], rng: random.Random) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -163,22 +190,28 @@ def _statement(canonical: dict[str, Any], rng: random.Random) -> tuple[dict[str,
 
 
 def _deliveries(
-    planned: list[Planned], voidings: list[dict[str, Any]], rng: random.Random
-) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Batches of 1 to 20 per source, shuffled (a voiding may come before its statement), 30 %
-    delivered twice."""
+    planned: list[Planned], voidings: list[dict[str, Any]], rng: random.Random, instances: int
+) -> list[Delivery]:
+    """Batches of 1 to 20 per source, shuffled (a voiding may come before its statement), each to a
+    random instance; 30 % delivered twice, the copy to another instance than the first."""
     items = [(p.source, p.payload) for p in planned] + [(LRS, v) for v in voidings]
     rng.shuffle(items)
-    deliveries: list[tuple[str, list[dict[str, Any]]]] = []
+    deliveries: list[Delivery] = []
     for source in ("generic", PARTNER, LRS):
         mine = [payload for s, payload in items if s == source]
         while mine:
             size = rng.randint(1, 20)
-            deliveries.append((source, mine[:size]))
+            deliveries.append(Delivery(source, mine[:size], rng.randrange(instances)))
             mine = mine[size:]
-    deliveries += [d for d in deliveries if rng.random() < 0.3]  # redeliveries
+    deliveries += [_elsewhere(d, rng, instances) for d in deliveries if rng.random() < 0.3]  # redeliveries
     rng.shuffle(deliveries)
     return deliveries
+
+
+def _elsewhere(delivery: Delivery, rng: random.Random, instances: int) -> Delivery:
+    """The same delivery again, sent to another instance (when there is one)."""
+    other = (delivery.instance + rng.randrange(1, instances)) % instances if instances > 1 else 0
+    return Delivery(delivery.source, delivery.bodies, other)
 
 
 def seed(stack: LocalStack, plan: Plan, courses: int) -> None:
@@ -199,81 +232,139 @@ def seed(stack: LocalStack, plan: Plan, courses: int) -> None:
     httpx.post(f"{stack.sandbox}/_sandbox/seed", json=document, timeout=60).raise_for_status()
 
 
-def post(stack: LocalStack, source: str, bodies: list[dict[str, Any]]) -> httpx.Response:
+def post(stack: LocalStack, source: str, bodies: list[dict[str, Any]], instance: int) -> httpx.Response:
     if source == LRS:
         headers = {
             "content-type": "application/json",
             "authorization": "Basic " + base64.b64encode(LRS_CREDENTIALS.encode()).decode(),
             "x-experience-api-version": "1.0.3",
         }
-        return stack.post(json.dumps(bodies).encode(), headers, path=f"xapi/{LRS}/statements")
-    return stack.send(bodies, source=source, secret=PARTNER_SECRET if source == PARTNER else None)
+        path = f"xapi/{LRS}/statements"
+        return stack.post(json.dumps(bodies).encode(), headers, path=path, instance=instance)
+    secret = PARTNER_SECRET if source == PARTNER else None
+    return stack.send(bodies, source=source, secret=secret, instance=instance)
 
 
-def deliver(stack: LocalStack, delivery: tuple[str, list[dict[str, Any]]], tally: Tally) -> None:
-    """Send one delivery the way a platform does: retry on 5xx and connection errors, with backoff."""
-    source, bodies = delivery
+def deliver(stack: LocalStack, delivery: Delivery, tally: Tally) -> None:
+    """Send one delivery the way a platform does: retry on 5xx and connection errors, with backoff.
+    Each retry reaches the next instance (a front end stops routing to one that does not answer)."""
     for attempt in range(60):
+        instance = (delivery.instance + attempt) % stack.instances
         try:
-            response = post(stack, source, bodies)
+            response = post(stack, delivery.source, delivery.bodies, instance)
         except httpx.HTTPError:
             response = None
-        tally.posts += 1
+        with tally.lock:
+            tally.posts += 1
+            tally.by_instance[instance] += 1
+            if response is not None:
+                tally.statuses[response.status_code] += 1
         if response is not None:
-            tally.statuses[response.status_code] += 1
             if response.status_code in (200, 202):
-                tally.accepted += len(bodies)
+                ids = _acknowledged_ids(response)
+                with tally.lock:
+                    tally.accepted += len(delivery.bodies)
+                    tally.delivered += 1
+                    tally.acknowledged.update((delivery.source, i) for i in ids)
                 return
             if response.status_code < 500:
                 raise RuntimeError(f"delivery refused: {response.status_code} {response.text[:200]}")
-        tally.retries += 1
+        with tally.lock:
+            tally.retries += 1
         time.sleep(min(0.2 * 2**attempt, 3.0))
     raise RuntimeError("a delivery could not be made in 60 attempts")
 
 
-def send_all(stack: LocalStack, deliveries: list[tuple[str, list[dict[str, Any]]]], tally: Tally) -> None:
+def _acknowledged_ids(response: httpx.Response) -> list[str]:
+    """The ids an answer acknowledges: the generic format's `eventIds`; an LRS's list of statement ids
+    (every statement of this run is an event or a voiding: none is ignored)."""
+    answer = response.json()
+    ids = answer if isinstance(answer, list) else answer["eventIds"]
+    return [str(i) for i in ids]
+
+
+def send_all(stack: LocalStack, deliveries: list[Delivery], tally: Tally) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda d: deliver(stack, d, tally), deliveries))
+    tally.done.set()
 
 
 def during(
-    disruption: Callable[[], None],
-    work: Callable[[LocalStack, list[tuple[str, list[dict[str, Any]]]], Tally], None],
-    stack: LocalStack,
-    deliveries: list[tuple[str, list[dict[str, Any]]]],
-    tally: Tally,
+    disruptions: list[Callable[[], None]], stack: LocalStack, deliveries: list[Delivery], tally: Tally
 ) -> None:
-    """Run `work` and, once it is under way, the disruption beside it."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        sending = pool.submit(work, stack, deliveries, tally)
-        time.sleep(1.0)
-        disruption()
-        sending.result()
+    """Send `deliveries` and, beside them, the disruptions (each waits for its own moments)."""
+    with ThreadPoolExecutor(max_workers=1 + len(disruptions)) as pool:
+        running = [pool.submit(send_all, stack, deliveries, tally)]
+        running += [pool.submit(disruption) for disruption in disruptions]
+        for future in running:
+            future.result()
 
 
-def restart_devhost(stack: LocalStack) -> None:
-    stack.services["devhost"].kill()  # mid-batch: its received messages come back after their lease
-    stack.start_devhost()
+@dataclass
+class Kill:
+    """The instance killed mid-run, and when (seconds since the sends began)."""
+
+    instance: int
+    lease: float
+    at: float = 0.0
+    restarted_at: float = 0.0
+    backlog: int = 0  # messages on the queue (in flight included) when it was killed
+
+
+def kill_when_busy(stack: LocalStack, kill: Kill, started: float, tally: Tally, want: int) -> None:
+    """SIGKILL the instance once the queue holds a full batch for every instance (so it has messages
+    in flight) or `want` bodies were accepted: no clean stop, so they come back after their lease."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and tally.accepted < want:
+        if _depth(stack) >= 24 * stack.instances:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # let it take a batch
+    kill.backlog = _depth(stack)
+    stack.services[stack.devhost_name(kill.instance)].kill()
+    kill.at = time.monotonic() - started
+
+
+def _depth(stack: LocalStack) -> int:
+    try:
+        return stack.queue_depth(EVENTS_QUEUE)
+    except Exception:  # not created yet
+        return 0
+
+
+def restart_after_lease(stack: LocalStack, kill: Kill, started: float, restarting: threading.Lock) -> None:
+    """Start the killed instance again once its messages' lease has run out: by then the survivors
+    have found them on the queue, and the instance joins cold (empty caches) while work goes on."""
+    time.sleep(max(0.0, started + kill.at + kill.lease + 2.0 - time.monotonic()))
+    with restarting:
+        stack.start_devhost(kill.instance)
+    kill.restarted_at = time.monotonic() - started
 
 
 def restart_azurite(stack: LocalStack, location: Path) -> None:
+    time.sleep(1.0)  # once deliveries are in flight
     stack.services["azurite"].stop()
     service = azurite(stack.ports, location=location, log_path=stack.workdir / "azurite.log").start()
     stack.services["azurite"] = service
     service.wait_ready(stack.ports.queue)
 
 
+#: How long both queues must stay empty before the run counts as drained (seconds).
+DRAIN_QUIET = 3.0
+
+
 def drain(stack: LocalStack, timeout: float) -> None:
-    """Wait until the events queue has been empty for a while (leased messages count as not done)."""
+    """Wait until the events queue and its poison queue have been empty for a while (leased messages
+    count as not done)."""
     deadline, quiet_since = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
-            depth = stack.queue_depth(EVENTS_QUEUE)
+            depth = sum(queue_depths(stack))
         except Exception:  # storage restarting
             depth = 1
         if depth == 0:
             quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 8:
+            if time.monotonic() - quiet_since > DRAIN_QUIET:
                 return
         else:
             quiet_since = None
@@ -359,20 +450,55 @@ def compare(stack: LocalStack, plan: Plan) -> tuple[int, int, int, list[str]]:
     return missing, duplicated, wrong, examples[:10]
 
 
-async def state_counts(stack: LocalStack) -> Counter[str]:
+def queue_depths(stack: LocalStack) -> tuple[int, int]:
+    """Messages on the events queue and on its poison queue, invisible (leased, deferred) ones included."""
+    return stack.queue_depth(EVENTS_QUEUE), stack.queue_depth(POISON_QUEUE)
+
+
+@dataclass
+class Ledger:
+    """What became of every acknowledged event, per the state store."""
+
+    counts: Counter[str] = field(default_factory=Counter)  # deliveries by status, dead letters by state
+    applied: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # dead letters of acknowledged events
+    unaccounted: list[str] = field(default_factory=list)
+
+
+async def account(stack: LocalStack, plan: Plan, acknowledged: set[tuple[str, str]]) -> Ledger:
+    """Each acknowledged event is applied (its delivery row says so; a voiding: its target's row names
+    it) or has a dead letter with its reason. Anything else is unaccounted for: lost."""
     from azure.data.tables.aio import TableServiceClient
 
     store = TableStateStore(TableServiceClient.from_connection_string(stack.ports.connection_string()))
-    counts: Counter[str] = Counter()
+    ledger = Ledger()
+    deliveries: dict[tuple[str, str], DeliveryRecord] = {}
+    letters: dict[tuple[str, str], DeadLetterRecord] = {}
     try:
         async for delivery in store.deliveries():
-            counts[delivery.status] += 1
-            counts["deduplicated"] += max(delivery.seen - 1, 0)
+            ledger.counts[delivery.status] += 1
+            ledger.counts["deduplicated"] += max(delivery.seen - 1, 0)
+            deliveries[(delivery.source, delivery.event_id)] = delivery
         async for letter in store.dead_letters():
-            counts[letter.state.value] += 1
+            ledger.counts[letter.state.value] += 1
+            letters[(letter.source, letter.event_id)] = letter
     finally:
         await store.close()
-    return counts
+    for source, event_id in sorted(acknowledged):
+        if source == LRS and event_id in plan.voidings:
+            target = deliveries.get((LRS, plan.voidings[event_id]))
+            applied = target is not None and target.voided_by == event_id
+        else:
+            found = deliveries.get((source, event_id))
+            applied = found is not None and found.status == "applied"
+        kept = letters.get((source, event_id))
+        if applied:
+            ledger.applied += 1
+        elif kept is not None and kept.reason:
+            ledger.reasons[f"{kept.state.value}:{kept.reason}"] += 1
+        else:
+            ledger.unaccounted.append(f"{source}:{event_id}")
+    return ledger
 
 
 def graph_calls(stack: LocalStack) -> tuple[int, Counter[str]]:
@@ -390,38 +516,75 @@ def main() -> int:
     parser.add_argument("--learners", type=int, default=100)
     parser.add_argument("--courses", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--instances", type=int, default=3, help="dev hosts draining the queue (default 3)")
+    parser.add_argument(
+        "--lease",
+        type=int,
+        default=20,
+        help="the dev hosts' message lease in seconds (DEVHOST_MESSAGE_LEASE_SECONDS)",
+    )
+    parser.add_argument(
+        "--claim-lease",
+        type=int,
+        default=60,
+        help="BRIDGE_CLAIM_LEASE_SECONDS: how long events wait for a creation a killed instance left (60)",
+    )
     parser.add_argument("--drain-timeout", type=float, default=900)
     args = parser.parse_args()
+    if args.instances < 1:
+        parser.error("--instances must be at least 1")
+    began = time.monotonic()
     rng = random.Random(args.seed)
-    plan = build_plan(args.events, args.learners, args.courses, rng)
+    plan = build_plan(args.events, args.learners, args.courses, rng, args.instances)
+    kill = Kill(instance=rng.randrange(args.instances), lease=args.lease)
     with tempfile.TemporaryDirectory() as workdir:
         location = Path(workdir) / "azurite"
         stack = LocalStack(
-            Path(workdir), new_webhook_secret(), azurite_location=location, more_sources=SOURCES
+            Path(workdir),
+            new_webhook_secret(),
+            azurite_location=location,
+            more_sources=SOURCES,
+            instances=args.instances,
+            more_settings={"BRIDGE_CLAIM_LEASE_SECONDS": str(args.claim_lease)},
         )
-        stack.devhost_env = {"DEVHOST_MESSAGE_LEASE_SECONDS": "20", "DEVHOST_LOG_LEVEL": "WARNING"}
+        stack.devhost_env = {"DEVHOST_MESSAGE_LEASE_SECONDS": str(args.lease), "DEVHOST_LOG_LEVEL": "WARNING"}
         try:
             stack.start()
             seed(stack, plan, args.courses)
             httpx.post(f"{stack.sandbox}/_sandbox/reset-stats", timeout=10)
             httpx.post(f"{stack.sandbox}/_sandbox/faults", json={**FAULTS, "seed": args.seed}, timeout=10)
             tally = Tally()
-            third = len(plan.deliveries) // 3
             started = time.monotonic()
-            # Restarts happen while deliveries are in flight and the dev host is mid-batch.
-            during(lambda: restart_devhost(stack), send_all, stack, plan.deliveries[:third], tally)
-            send_all(stack, plan.deliveries[third : 2 * third], tally)
-            during(
-                lambda: restart_azurite(stack, location), send_all, stack, plan.deliveries[2 * third :], tally
-            )
+            timeline: list[str] = []
+
+            restarting = threading.Lock()  # Azurite and the killed instance never restart together
+
+            def kill_and_restart() -> None:
+                """The kill while the instance is mid-batch, the restart once its lease has run out."""
+                kill_when_busy(stack, kill, started, tally, want=tally_target(plan) // 10)
+                restart_after_lease(stack, kill, started, restarting)
+
+            def restart_storage() -> None:
+                """Azurite's restart once two thirds of the deliveries are made."""
+                while not tally.done.wait(0.2) and tally.delivered < 2 * len(plan.deliveries) // 3:
+                    pass
+                with restarting:
+                    restart_azurite(stack, location)
+                timeline.append(f"Azurite restarted at {time.monotonic() - started:.0f} s")
+
+            during([kill_and_restart, restart_storage], stack, plan.deliveries, tally)
+            timeline.append(f"everything sent at {time.monotonic() - started:.0f} s")
             drain(stack, args.drain_timeout)
+            timeline.append(f"queues empty at {time.monotonic() - started - DRAIN_QUIET:.0f} s")
+            left = queue_depths(stack)
             httpx.post(f"{stack.sandbox}/_sandbox/faults", json={}, timeout=10)
             elapsed = time.monotonic() - started
             missing, duplicated, wrong, examples = compare(stack, plan)
-            counts = asyncio.run(state_counts(stack))
+            ledger = asyncio.run(account(stack, plan, tally.acknowledged))
             total_calls, by_kind = graph_calls(stack)
         finally:
             stack.stop()
+    counts = ledger.counts
     applied = counts["applied"]
     print(
         f"sent={len(plan.events)} accepted={tally.accepted} applied={applied} "
@@ -429,13 +592,24 @@ def main() -> int:
         f"deadlettered={counts['deadlettered']} "
         f"missing={missing} duplicated={duplicated} wrong={wrong}"
     )
+    print(
+        f"acknowledged={len(tally.acknowledged)} applied={ledger.applied} "
+        f"deadlettered={sum(ledger.reasons.values())} {dict(ledger.reasons)} "
+        f"unaccounted={len(ledger.unaccounted)} queued={left[0]} poisoned={left[1]}"
+    )
     voided = sum(1 for p in plan.events if p.voided)
     partner = sum(1 for p in plan.events if p.source == PARTNER)
     print(f"voided statements={voided} partner events aimed at generic records={partner}")
     print(
-        f"deliveries={len(plan.deliveries)} posts={tally.posts} retried={tally.retries} "
-        f"answers={dict(tally.statuses)} seconds={elapsed:.0f}"
+        f"instances={args.instances} posts per instance={dict(sorted(tally.by_instance.items()))} "
+        f"killed=instance {kill.instance} (SIGKILL at {kill.at:.0f} s, {kill.backlog} messages on the queue; "
+        f"started again at {kill.restarted_at:.0f} s, after its {args.lease} s lease)"
     )
+    print(
+        f"deliveries={len(plan.deliveries)} posts={tally.posts} retried={tally.retries} "
+        f"answers={dict(tally.statuses)} seconds={elapsed:.0f} (whole run {time.monotonic() - began:.0f})"
+    )
+    print("timeline: " + ", ".join(timeline))
     activities, patches = by_kind["POST activities"], by_kind["PATCH activityById"]
     print(
         f"graph calls (injected failures excluded): {total_calls}, {total_calls / max(applied, 1):.2f} per "
@@ -443,9 +617,15 @@ def main() -> int:
         f"({patches} PATCH for {applied - activities} events), a new one GET+POST ({activities} created)"
     )
     print("  " + json.dumps(dict(by_kind.most_common())))
-    for line in examples:
+    for line in examples + [f"unaccounted {event}" for event in ledger.unaccounted[:10]]:
         print("  " + line)
-    return 0 if missing == duplicated == wrong == 0 else 1
+    proven = missing == duplicated == wrong == 0 and not ledger.unaccounted and left == (0, 0)
+    return 0 if proven else 1
+
+
+def tally_target(plan: Plan) -> int:
+    """How many bodies the whole run delivers."""
+    return sum(len(d.bodies) for d in plan.deliveries)
 
 
 if __name__ == "__main__":

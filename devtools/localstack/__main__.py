@@ -1,11 +1,14 @@
 """`python -m devtools.localstack` (what `make run` runs): the whole bridge locally, until Ctrl-C.
 
 Azurite on its default ports, the Graph sandbox on 7072 seeded with a demo provider, users and courses,
-and the dev host serving the bridge on 7071 and driving its queue function.
+and the dev host serving the bridge on 7071 and driving its queue function. `--instances N` starts N dev
+hosts draining the one queue, as Azure scales the app out: 7071, then 7073, 7074, ... (7072 stays the
+sandbox's, where the settings point Graph).
 """
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import time
@@ -26,10 +29,21 @@ SANDBOX_PORT = 7072
 STATE = ROOT / ".local"
 
 
-def main() -> int:
+def bridge_ports(instances: int) -> list[int]:
+    """7071 for the first dev host, then the ports after the sandbox's."""
+    return [BRIDGE_PORT] + [SANDBOX_PORT + index for index in range(1, instances)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.localstack", description=__doc__)
+    parser.add_argument("--instances", type=int, default=1, help="dev hosts draining the queue (default 1)")
+    args = parser.parse_args(argv)
+    if args.instances < 1:
+        parser.error("--instances must be at least 1")
     ensure_local_settings()
     ports = AzuritePorts()
-    busy = [p for p in (ports.blob, ports.queue, ports.table, BRIDGE_PORT, SANDBOX_PORT) if port_open(p)]
+    hosts = bridge_ports(args.instances)
+    busy = [p for p in (ports.blob, ports.queue, ports.table, SANDBOX_PORT, *hosts) if port_open(p)]
     if busy:
         print(f"make run: ports {busy} are in use (another `make run`?). Stop it first.", file=sys.stderr)
         return 1
@@ -44,10 +58,17 @@ def main() -> int:
         ).start()
         services.append(sandbox)
         sandbox.wait_ready(f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/health")
-        host = devhost(BRIDGE_PORT, {}, settings=LOCAL).start()
-        services.append(host)
-        host.wait_ready(f"http://127.0.0.1:{BRIDGE_PORT}/api/health")
+        started = []
+        for index, port in enumerate(hosts):
+            host = devhost(port, {"DEVHOST_INSTANCE": f"instance-{index}"}, settings=LOCAL).start()
+            services.append(host)
+            started.append((host, port))
+        for host, port in started:
+            host.wait_ready(f"http://127.0.0.1:{port}/api/health")
         print(_WELCOME, flush=True)
+        if len(hosts) > 1:
+            others = ", ".join(f"http://127.0.0.1:{port}/api" for port in hosts[1:])
+            print(f"  {len(hosts) - 1} more dev host(s) draining the same queue: {others}\n", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(s.process is not None and s.process.poll() is None for s in services):
             time.sleep(0.5)

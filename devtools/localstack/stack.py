@@ -1,6 +1,9 @@
 """The real local stack on free ports, for end-to-end tests and benchmarks: Azurite (in memory), the
 seeded Graph sandbox and the dev host, started by the same code as `make run`, plus the probes that
-tests need (records in the sandbox, its request log, queue contents)."""
+tests need (records in the sandbox, its request log, queue contents).
+
+`instances` dev hosts (one by default) serve the bridge on consecutive ports and drain the one queue
+together, as Azure's instances of one app do: one instance hides the races between them."""
 
 from __future__ import annotations
 
@@ -17,7 +20,15 @@ from typing import Any, Self, TypeVar
 import httpx
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
-from devtools.localstack.processes import AzuritePorts, Service, azurite, devhost, free_port, graph_sandbox
+from devtools.localstack.processes import (
+    AzuritePorts,
+    Service,
+    azurite,
+    devhost,
+    free_port,
+    free_ports,
+    graph_sandbox,
+)
 from shared.config.settings import secret_setting_name
 from shared.sources.formats.generic import signed_headers
 from shared.state.models import DeadLetterRecord, DeliveryRecord
@@ -43,8 +54,17 @@ class LocalStack:
     devhost_env: dict[str, str] = field(default_factory=lambda: {"DEVHOST_LOG_LEVEL": "INFO"})
     ports: AzuritePorts = field(default_factory=lambda: AzuritePorts(free_port(), free_port(), free_port()))
     sandbox_port: int = field(default_factory=free_port)
-    bridge_port: int = field(default_factory=free_port)
+    #: How many dev hosts serve the bridge, on consecutive ports from `bridge_port`.
+    instances: int = 1
+    #: The first dev host's port; 0 picks free ones.
+    bridge_port: int = 0
     services: dict[str, Service] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.instances < 1:
+            raise ValueError("a stack has at least one dev host")
+        if not self.bridge_port:
+            self.bridge_port = free_ports(self.instances)
 
     @property
     def settings_values(self) -> dict[str, str]:
@@ -74,7 +94,22 @@ class LocalStack:
 
     @property
     def bridge(self) -> str:
-        return f"http://127.0.0.1:{self.bridge_port}/api"
+        """The first dev host's base URL."""
+        return self.bridges[0]
+
+    @property
+    def bridge_ports(self) -> list[int]:
+        return [self.bridge_port + index for index in range(self.instances)]
+
+    @property
+    def bridges(self) -> list[str]:
+        """Every dev host's base URL, in instance order."""
+        return [f"http://127.0.0.1:{port}/api" for port in self.bridge_ports]
+
+    @staticmethod
+    def devhost_name(instance: int) -> str:
+        """The instance's key in `services` (and its log's name): `devhost`, `devhost-1`, ..."""
+        return "devhost" if instance == 0 else f"devhost-{instance}"
 
     @property
     def activities_url(self) -> str:
@@ -102,13 +137,19 @@ class LocalStack:
         self.services["azurite"] = service
         service.wait_ready(self.ports.queue)
 
-    def start_devhost(self) -> None:
-        env = dict(self.devhost_env)
-        host = devhost(
-            self.bridge_port, env, settings=self.settings_file, log_path=self.workdir / "devhost.log"
-        ).start()
-        self.services["devhost"] = host
-        host.wait_ready(f"{self.bridge}/health")
+    def start_devhost(self, instance: int | None = None) -> None:
+        """Start one dev host instance, or (None) every one: all started first, then each waited for,
+        so that they pay their start-up side by side."""
+        chosen = range(self.instances) if instance is None else [instance]
+        for index in chosen:
+            env = {**self.devhost_env, "DEVHOST_INSTANCE": f"instance-{index}"}
+            name = self.devhost_name(index)
+            log_path = self.workdir / f"{name}.log"
+            host = devhost(self.bridge_ports[index], env, settings=self.settings_file, log_path=log_path)
+            host.name = name
+            self.services[name] = host.start()
+        for index in chosen:
+            self.services[self.devhost_name(index)].wait_ready(f"{self.bridges[index]}/health")
 
     def stop(self) -> None:
         for service in reversed(list(self.services.values())):
@@ -117,19 +158,27 @@ class LocalStack:
     # -- driving the bridge ---------------------------------------------------------------------
 
     def post(
-        self, body: bytes, headers: dict[str, str], source: str = "generic", path: str = ""
+        self,
+        body: bytes,
+        headers: dict[str, str],
+        source: str = "generic",
+        path: str = "",
+        *,
+        instance: int = 0,
     ) -> httpx.Response:
-        """POST to /webhooks/{source}[/path] (a path token), or to another route given as `path`."""
-        url = (
-            f"{self.bridge}/{path}" if path.startswith("xapi/") else f"{self.bridge}/webhooks/{source}{path}"
-        )
+        """POST to /webhooks/{source}[/path] (a path token), or to another route given as `path`, on
+        one dev host instance (the first by default)."""
+        bridge = self.bridges[instance]
+        url = f"{bridge}/{path}" if path.startswith("xapi/") else f"{bridge}/webhooks/{source}{path}"
         return httpx.post(url, content=body, headers=headers, timeout=30)
 
-    def send(self, events: Any, source: str = "generic", secret: str | None = None) -> httpx.Response:
+    def send(
+        self, events: Any, source: str = "generic", secret: str | None = None, *, instance: int = 0
+    ) -> httpx.Response:
         """POST events to a generic-format source, signed with its secret (the stack's by default)."""
         body = json.dumps(events).encode()
         headers = signed_headers(body, secret or self.secret, f"msg_{uuid.uuid4().hex}", datetime.now(UTC))
-        return self.post(body, headers, source=source)
+        return self.post(body, headers, source=source, instance=instance)
 
     # -- looking at Graph (the sandbox) ---------------------------------------------------------
 
