@@ -92,6 +92,7 @@ class Sent:
     event: CanonicalEvent
     parked: bool = False  # its last processing parked it
     voided: bool = False  # a voiding that counts (not of history) reached the bridge
+    void_seen: bool = False  # a voiding reached the bridge, counting or not: the event asks for nothing
     folded: bool = False  # compaction folded it into a baseline before any voiding counted
 
     @property
@@ -217,6 +218,7 @@ class RetentionMachine(RuleBasedStateMachine):
         sent = self.model.sent[data.draw(st.sampled_from(voidable))]
         counts = not sent.folded and self._known(sent)
         self._process(_voiding(sent.event.event_id))
+        sent.void_seen = True
         TALLY["voidings that count" if counts else "voidings of history"] += 1
         if counts:  # a parked one keeps its dead letter until its retry finds it voided
             sent.voided = True
@@ -281,8 +283,9 @@ class RetentionMachine(RuleBasedStateMachine):
         self._process(body)
         event_id = sent.event.event_id
         voided_early = sent.event.source == VOIDING and event_id in self.model.early_voidings
-        if voided_early and not sent.folded:
-            sent.voided = True
+        if voided_early:
+            sent.void_seen = True
+            sent.voided = sent.voided or not sent.folded
         course = sent.event.course.external_id
         # Parked when the activity's events call for a record whose course Viva Learning lacks ("not
         # started" alone calls for none: no course is looked up).
@@ -292,7 +295,7 @@ class RetentionMachine(RuleBasedStateMachine):
             if s.activity == sent.activity and not s.voided
         ]
         sent.parked = (
-            not sent.voided
+            not sent.void_seen  # a voided event is acknowledged, even one of history
             and not applied_before  # a redelivery of an applied event is acknowledged as a duplicate
             and course not in self.model.registered
             and fold(live) is not None
@@ -323,6 +326,7 @@ class RetentionMachine(RuleBasedStateMachine):
 
     @invariant()
     def every_settled_record_is_the_fold_of_its_events(self) -> None:
+        TALLY["invariant checks (after each step, and at each start)"] += 1
         by_activity: dict[str, list[Sent]] = {}
         for sent in self.model.sent.values():
             by_activity.setdefault(sent.activity, []).append(sent)

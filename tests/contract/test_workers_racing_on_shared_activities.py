@@ -5,9 +5,10 @@ A hypothesis state machine holds a small pool of events for two or three activit
 source on the lean path, an LRS on the voiding-safe path, some statements voided) and a queue. Its
 steps: the platform sends an event (again: a redelivery), a worker receives a message, a worker makes
 its next call (each call to the store or Graph is one step, see interleaving.py, so ETag conflicts
-and lost races arise from the interleaving itself), a worker dies mid-invocation (its message comes
-back; the worker restarts with empty caches), the creation lease of a dead worker runs out, and (with
-WORKERS_MODEL_ALL_FAULTS=1, see below) Graph's answer to a write is lost.
+and lost races arise from the interleaving itself), a worker dies mid-invocation (also right after a
+Graph write, before its row write; its message comes back; the worker restarts with empty caches), a
+creation lease runs out (also while its creator is alive but slow), and Graph's answer to a write is
+lost (it wrote; the worker sees a timeout).
 
 Invariants:
 - whenever no invocation is running, each activity's Graph record is the fold (merge.py) of the events
@@ -38,7 +39,6 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 from unittest import mock
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -73,14 +73,11 @@ STEPS = int(os.environ.get("WORKERS_MODEL_STEPS", "30"))
 #: Deaths per example: a fault now and then, the interleavings in between (a worker that may die at
 #: every step rarely finishes anything).
 DEATHS = 2
-#: Faults held back until the bridge survives them (issue 21, the xfail tests below): Graph writes
-#: whose outcome the bridge never records (a worker dying between a Graph write and the row write
-#: after it; Graph's answer to a write lost: it wrote, the worker saw a timeout), and a creation lease
-#: running out while its creator is alive but slow. By default a worker never dies right after a
-#: Graph write, no answer is lost, and leases run out only while no worker is busy (so only dead
-#: workers' claims lapse). WORKERS_MODEL_ALL_FAULTS=1 makes all of them, to watch the machine find
-#: those bugs by itself.
-ALL_FAULTS = os.environ.get("WORKERS_MODEL_ALL_FAULTS") == "1"
+#: Every fault is made: Graph writes whose outcome the bridge never records (a worker dying between a
+#: Graph write and the row write after it; Graph's answer to a write lost), and a creation lease
+#: running out while its creator is alive but slow. They were held back until the bridge survived them
+#: (issue 21: the scripted cases below); WORKERS_MODEL_ALL_FAULTS=0 holds them back again.
+ALL_FAULTS = os.environ.get("WORKERS_MODEL_ALL_FAULTS", "1") == "1"
 GRAPH_WRITES = {"graph.create_activity", "graph.update_activity", "graph.delete_activity"}
 #: Lost answers per example.
 LOST_ANSWERS = 2
@@ -514,17 +511,14 @@ def test_any_interleaving_of_workers_deaths_and_redeliveries_leaves_graph_equal_
     print(f"\n{STATS['examples']} examples: " + ", ".join(f"{k} {v}" for k, v in sorted(STATS.items())))
 
 
-#: Why the scripted cases below fail (issue 21; see each one's steps). The upserter PATCHes only what
-#: differs from the row, the state it last wrote, so it assumes Graph holds what the row says. A Graph
-#: write whose row write never happens (the worker dies, or its answer is lost: a timeout after Graph
-#: wrote) breaks that assumption once another worker has written the row meanwhile: when the event
-#: comes back, the row already agrees with the events, so nothing is written and Graph keeps the stray
-#: write. (When the worker survives to its row write, the ETag conflict makes it rewrite the whole
-#: record: `_StaleGraphWrite`.)
-LATE_WRITE = (
-    "issue 21: a Graph write whose row write never happens (worker died, answer lost) is not repaired "
-    "when its event comes back if another worker wrote the row meanwhile"
-)
+# The scripted cases below were found by the machine (issue 21) and failed before the fix. The upserter
+# PATCHes only what differs from the row, the state it last wrote, so it assumed Graph holds what the
+# row says. A Graph write whose row write never happens (the worker dies, or its answer is lost: a
+# timeout after Graph wrote) broke that assumption once another worker had written the row meanwhile:
+# when the event came back, the row already agreed with the events, so nothing was written and Graph
+# kept the stray write. Now an attempt that may follow an unrecorded write (a message delivered again,
+# or one that failed without a named wait) writes the whole record; and a creation with nothing to
+# write looks up the record an earlier POST may have made.
 
 
 def _late_patch_of_50_percent(world: WorkersRacing) -> None:
@@ -543,7 +537,6 @@ def _late_patch_of_50_percent(world: WorkersRacing) -> None:
     world.finish(2)
 
 
-@pytest.mark.xfail(strict=True, reason=LATE_WRITE)
 def test_a_worker_dying_after_a_late_patch_leaves_no_record_behind_the_acknowledged_events(
     azurite_ports: AzuritePorts,
 ) -> None:
@@ -554,7 +547,6 @@ def test_a_worker_dying_after_a_late_patch_leaves_no_record_behind_the_acknowled
     world.teardown()  # e1 is processed again; then Graph must be the fold of e0, e1, e2: 60 % (it says 50)
 
 
-@pytest.mark.xfail(strict=True, reason=LATE_WRITE)
 def test_a_late_patch_whose_answer_is_lost_leaves_no_record_behind_the_acknowledged_events(
     azurite_ports: AzuritePorts,
 ) -> None:
@@ -566,7 +558,6 @@ def test_a_late_patch_whose_answer_is_lost_leaves_no_record_behind_the_acknowled
     world.teardown()  # Graph must say 60 % (it says 50)
 
 
-@pytest.mark.xfail(strict=True, reason=LATE_WRITE)
 def test_a_completion_voided_while_its_patch_is_in_flight_does_not_stay_in_graph(
     azurite_ports: AzuritePorts,
 ) -> None:
@@ -588,11 +579,6 @@ def test_a_completion_voided_while_its_patch_is_in_flight_does_not_stay_in_graph
     world.teardown()  # e1 comes back, is skipped as voided: Graph must say 40 % (it says completed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 21: a record POSTed by an attempt whose answer was lost is never looked up again once "
-    "every event behind it is voided (_create_claimed returns before its lookup when the fold is None)",
-)
 def test_a_record_created_by_a_lost_answer_is_deleted_when_its_statement_is_voided(
     azurite_ports: AzuritePorts,
 ) -> None:
@@ -612,11 +598,6 @@ def test_a_record_created_by_a_lost_answer_is_deleted_when_its_statement_is_void
     world.teardown()  # e0 comes back, is skipped as voided: Graph must have no record (it has one)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 21: a creator whose claim lapsed while it was POSTing leaves its record in Graph when "
-    "the worker that took the claim over found every event voided (it returns without a lookup)",
-)
 def test_a_record_posted_after_its_claim_lapsed_is_deleted_when_its_statement_is_voided(
     azurite_ports: AzuritePorts,
 ) -> None:
