@@ -142,9 +142,10 @@ async def test_the_daily_timer_reports_counts_and_writes_nothing(
     monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
     graph.calls.clear()
     caplog.set_level("INFO")
+    _a_pass_is_due(state)
     counts = await maintenance.reconcile_report(bridge)
     assert (counts["missing"], counts["changed"], counts["foreignOwner"], counts["repaired"]) == (1, 1, 1, 0)
-    assert "reconcile (report only): checked=4" in caplog.text
+    assert "reconcile (report only, 1 run(s)): checked=4" in caplog.text
     assert set(graph.calls) <= {"get_activity", "find_content_id"}
 
 
@@ -271,6 +272,63 @@ async def test_the_daily_timer_logs_its_counts_with_the_unread_records(
     monkeypatch.setattr(bridge, "state", lambda: state)
     monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
     caplog.set_level("INFO")
+    _a_pass_is_due(state)
     counts = await maintenance.reconcile_report(bridge)
     assert (counts["checked"], counts["unread"]) == (3, 1)
-    assert "reconcile (report only): checked=3 inLine=3 skipped=0 unread=1" in caplog.text
+    assert "reconcile (report only, 1 run(s)): checked=3 inLine=3 skipped=0 unread=1" in caplog.text
+
+
+def _a_pass_is_due(state: MemoryStateStore) -> None:
+    """Yesterday's reconcile pass is done: today's is due."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.state.models import JobCheckpoint
+
+    state.jobs["reconcile"] = JobCheckpoint("reconcile", datetime.now(UTC) - timedelta(days=2), finished=True)
+
+
+async def test_the_daily_pass_longer_than_one_runs_budget_goes_on_from_its_cursor_and_reports_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The host's functionTimeout never decides: each run compares a page, then stops at its budget."""
+    import shared.graph.msgraph_gateway as gateway
+    from shared.config import load_settings
+    from shared.delivery import deadline
+    from shared.functions import maintenance
+    from shared.runtime import Bridge
+    from tests.builders import TEST_SECRET
+    from tests.fakes import FakeQueue
+
+    class OnePageARun:
+        checks = 0
+
+        def expired(self) -> bool:
+            self.checks += 1
+            return self.checks > 1
+
+    graph, state, upserter = await setup()
+    graph.contents.update({f"course-p{n}": f"c-p{n}" for n in range(6)})
+    for n in range(6):
+        await upserter.apply(make(eventId=f"p{n}", course={"externalId": f"course-p{n}"}))
+    monkeypatch.setattr(deadline.Deadline, "maintenance", classmethod(lambda cls: OnePageARun()))
+    monkeypatch.setattr(maintenance, "RECONCILE_PAGE", 4)
+    settings = load_settings(
+        {
+            "BRIDGE_SOURCES": '{"generic": {"format": "generic"}}',
+            "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
+            "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
+            "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
+        }
+    )
+    bridge = Bridge(settings, queues=FakeQueue())
+    monkeypatch.setattr(bridge, "state", lambda: state)
+    monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
+    caplog.set_level("INFO")
+    _a_pass_is_due(state)
+    total = len([row async for row in state.all_activities()])
+    runs = [await maintenance.reconcile_report(bridge) for _ in range(-(-total // 4))]
+    assert [r["checked"] for r in runs] == [min(4 * (n + 1), total) for n in range(len(runs))]
+    assert state.jobs["reconcile"].finished
+    assert caplog.text.count("stopped at its time budget") == len(runs) - 1
+    assert caplog.text.count(f"reconcile (report only, {len(runs)} run(s)): checked={total}") == 1
+    assert await maintenance.reconcile_report(bridge) == {}  # done for today
