@@ -28,9 +28,9 @@ def unique(prefix: str = "truth") -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
-def new_course(stack: Stack) -> str:
+def new_course(stack: Stack, course: str | None = None) -> str:
     """A course registered in Viva Learning for this test alone (PATCH learningContents creates it)."""
-    course = unique("course")
+    course = course or unique("course")
     url = f"{stack.sandbox}/v1.0/employeeExperience/learningProviders/{PROVIDER_ID}/learningContents"
     content = {
         "title": course,

@@ -150,7 +150,7 @@ def test_a_parked_event_applied_after_compaction_leaves_no_dead_letter(stack: St
     assert stack.send(parked).status_code == 202
     wait_for(lambda: stack.dead_letter("generic", parked["eventId"]), what="the parked event")
     compact(stack)  # the parked event's delivery row is older than the period
-    _register(stack, course)
+    new_course(stack, course)
     retried = cli(stack, "replay", f"generic:{parked['eventId']}")
     assert retried.returncode == 0, retried.stderr
     wait_for(lambda: stack.activity_of("generic", parked["eventId"]), what="the parked event applied")
@@ -161,20 +161,3 @@ def test_a_parked_event_applied_after_compaction_leaves_no_dead_letter(stack: St
 
 def _progress(scaled: float) -> dict[str, float]:
     return {"https://w3id.org/xapi/cmi5/result/extensions/progress": scaled * 100}
-
-
-def _register(stack: Stack, course: str) -> None:
-    import httpx
-
-    from tests.e2e.stack import PROVIDER_ID
-
-    url = f"{stack.sandbox}/v1.0/employeeExperience/learningProviders/{PROVIDER_ID}/learningContents"
-    content = {
-        "title": course,
-        "contentWebUrl": f"https://lms.contoso.example/{course}",
-        "languageTag": "en-us",
-    }
-    response = httpx.patch(
-        f"{url}(externalId='{course}')", json=content, headers={"x-sandbox-client": "test"}, timeout=10
-    )
-    response.raise_for_status()

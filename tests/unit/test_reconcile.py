@@ -6,6 +6,7 @@ import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +18,9 @@ from shared.operations.batching import Pacer
 from shared.operations.reconcile import ReconcileReport, reconcile, rows_to_check
 from tests.builders import USER_ID, canonical
 from tests.fakes import FakeGraph, MemoryStateStore
+
+if TYPE_CHECKING:
+    from shared.runtime import Bridge
 
 GRACE_ID = "7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a"
 
@@ -120,26 +124,11 @@ async def test_the_pacer_spaces_reads_by_the_rate() -> None:
 async def test_the_daily_timer_reports_counts_and_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import shared.graph.msgraph_gateway as gateway
-    from shared.config import load_settings
     from shared.functions import maintenance
-    from shared.runtime import Bridge
-    from tests.builders import TEST_SECRET
-    from tests.fakes import FakeQueue
 
     graph, state, _ = await setup()
     await tamper(graph)
-    settings = load_settings(
-        {
-            "BRIDGE_SOURCES": '{"generic": {"format": "generic"}}',
-            "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
-            "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
-            "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
-        }
-    )
-    bridge = Bridge(settings, queues=FakeQueue())
-    monkeypatch.setattr(bridge, "state", lambda: state)
-    monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
+    bridge = _timer_bridge(state, graph, monkeypatch)
     graph.calls.clear()
     caplog.set_level("INFO")
     _a_pass_is_due(state)
@@ -250,27 +239,12 @@ def test_the_cli_prints_unread_records_as_a_line_of_the_report_and_exits_1(tmp_p
 async def test_the_daily_timer_logs_its_counts_with_the_unread_records(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import shared.graph.msgraph_gateway as gateway
-    from shared.config import load_settings
     from shared.functions import maintenance
-    from shared.runtime import Bridge
-    from tests.builders import TEST_SECRET
-    from tests.fakes import FakeQueue
 
     graph, state, _ = await setup()
     [throttled] = by_content(graph, "c-202")
     throttle_for_good(graph, throttled.external_id)
-    settings = load_settings(
-        {
-            "BRIDGE_SOURCES": '{"generic": {"format": "generic"}}',
-            "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
-            "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
-            "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
-        }
-    )
-    bridge = Bridge(settings, queues=FakeQueue())
-    monkeypatch.setattr(bridge, "state", lambda: state)
-    monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
+    bridge = _timer_bridge(state, graph, monkeypatch)
     caplog.set_level("INFO")
     _a_pass_is_due(state)
     counts = await maintenance.reconcile_report(bridge)
@@ -291,13 +265,8 @@ async def test_the_daily_pass_longer_than_one_runs_budget_goes_on_from_its_curso
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The host's functionTimeout never decides: each run compares a page, then stops at its budget."""
-    import shared.graph.msgraph_gateway as gateway
-    from shared.config import load_settings
     from shared.delivery import deadline
     from shared.functions import maintenance
-    from shared.runtime import Bridge
-    from tests.builders import TEST_SECRET
-    from tests.fakes import FakeQueue
 
     class OnePageARun:
         checks = 0
@@ -312,6 +281,26 @@ async def test_the_daily_pass_longer_than_one_runs_budget_goes_on_from_its_curso
         await upserter.apply(make(eventId=f"p{n}", course={"externalId": f"course-p{n}"}))
     monkeypatch.setattr(deadline.Deadline, "maintenance", classmethod(lambda cls: OnePageARun()))
     monkeypatch.setattr(maintenance, "RECONCILE_PAGE", 4)
+    bridge = _timer_bridge(state, graph, monkeypatch)
+    caplog.set_level("INFO")
+    _a_pass_is_due(state)
+    total = len([row async for row in state.all_activities()])
+    runs = [await maintenance.reconcile_report(bridge) for _ in range(-(-total // 4))]
+    assert [r["checked"] for r in runs] == [min(4 * (n + 1), total) for n in range(len(runs))]
+    assert state.jobs["reconcile"].finished
+    assert caplog.text.count("stopped at its time budget") == len(runs) - 1
+    assert caplog.text.count(f"reconcile (report only, {len(runs)} run(s)): checked={total}") == 1
+    assert await maintenance.reconcile_report(bridge) == {}  # done for today
+
+
+def _timer_bridge(state: MemoryStateStore, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch) -> Bridge:
+    """The app's Bridge as the daily timer gets it, over the test's store and Graph."""
+    import shared.graph.msgraph_gateway as gateway
+    from shared.config import load_settings
+    from shared.runtime import Bridge
+    from tests.builders import TEST_SECRET
+    from tests.fakes import FakeQueue
+
     settings = load_settings(
         {
             "BRIDGE_SOURCES": '{"generic": {"format": "generic"}}',
@@ -323,12 +312,4 @@ async def test_the_daily_pass_longer_than_one_runs_budget_goes_on_from_its_curso
     bridge = Bridge(settings, queues=FakeQueue())
     monkeypatch.setattr(bridge, "state", lambda: state)
     monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
-    caplog.set_level("INFO")
-    _a_pass_is_due(state)
-    total = len([row async for row in state.all_activities()])
-    runs = [await maintenance.reconcile_report(bridge) for _ in range(-(-total // 4))]
-    assert [r["checked"] for r in runs] == [min(4 * (n + 1), total) for n in range(len(runs))]
-    assert state.jobs["reconcile"].finished
-    assert caplog.text.count("stopped at its time budget") == len(runs) - 1
-    assert caplog.text.count(f"reconcile (report only, {len(runs)} run(s)): checked={total}") == 1
-    assert await maintenance.reconcile_report(bridge) == {}  # done for today
+    return bridge
