@@ -100,7 +100,9 @@ class EventWorker:
         self._count(queued, result)
         return result
 
-    async def _exhausted(self, body: str, dequeue_count: int, exc: Exception) -> DeadLetterRecord:
+    async def _exhausted(
+        self, body: str, dequeue_count: int, exc: Exception
+    ) -> DeadLetterRecord | UpsertResult:
         """The last attempt failed: a dead letter with the last failure's reason and detail (for an
         unexpected exception its type only: messages may quote the input, which is learner data)."""
         if isinstance(exc, DeliveryFailure):
@@ -114,7 +116,7 @@ class EventWorker:
         log.error("event retries exhausted: attempts=%d last=%s", dequeue_count, last)
         return await self._dead_letter(body, PermanentFailure("retriesExhausted", detail, code))
 
-    async def poisoned(self, body: str, detail: str) -> DeadLetterRecord:
+    async def poisoned(self, body: str, detail: str) -> DeadLetterRecord | UpsertResult:
         """A message found on the poison queue: `poison` with `detail` (why the host put it there), or
         `invalidMessage` when it is not a queued event."""
         try:
@@ -126,18 +128,31 @@ class EventWorker:
             return await self._letters.record("unknown", _body_id(body), body, failure)
         return await self._record(queued, body, PermanentFailure("poison", detail))
 
-    async def _dead_letter(self, body: str, failure: PermanentFailure) -> DeadLetterRecord:
+    async def _dead_letter(self, body: str, failure: PermanentFailure) -> DeadLetterRecord | UpsertResult:
         try:
             queued = QueuedEvent.model_validate_json(body)
         except ValidationError:
             return await self._letters.record("unknown", _body_id(body), body, failure)
         return await self._record(queued, body, failure)
 
-    async def _record(self, queued: QueuedEvent, body: str, failure: PermanentFailure) -> DeadLetterRecord:
+    async def _record(
+        self, queued: QueuedEvent, body: str, failure: PermanentFailure
+    ) -> DeadLetterRecord | UpsertResult:
         """Park or dead-letter an event, marking its delivery row `failed` so that a later success (a
-        retry, a replay) removes the letter (CourseActivityUpserter._applied)."""
-        if queued.event is not None:
-            await self._upserter.mark(queued.source, queued.event_id, "failed")
+        retry, a replay) removes the letter (CourseActivityUpserter._applied). An event a copy of which
+        was applied already (its delivery row says so) is acknowledged instead: a dead letter must
+        stand for an event not applied yet."""
+        if queued.event is not None and not await self._upserter.mark(
+            queued.source, queued.event_id, "failed"
+        ):
+            log.info(
+                "event already applied, not dead-lettered: event=%s source=%s reason=%s",
+                queued.event_id,
+                queued.source,
+                failure.reason,
+            )
+            record_event(queued.source, Outcome.DEDUPLICATED)
+            return UpsertResult.DEDUPLICATED
         return await self._letters.record(queued.source, queued.event_id, body, failure)
 
     async def _defer(self, again: QueuedEvent, delay: float, failure: TransientFailure) -> None:

@@ -176,6 +176,18 @@ async def test_a_replayed_poison_event_that_succeeds_removes_its_dead_letter(
     assert state.letters == {}
 
 
+async def test_a_poisoned_copy_of_an_event_applied_already_leaves_no_dead_letter(
+    worker: EventWorker, state: MemoryStateStore
+) -> None:
+    """A copy the host poisoned (it died past maxDequeueCount with a crashing worker) of an event
+    another copy applied: a dead letter must stand for an event not applied yet, and the delivery row
+    keeps saying applied."""
+    assert await worker.process(message(), 1) is UpsertResult.CREATED
+    assert await worker.poisoned(message(), "moved by the host") is UpsertResult.DEDUPLICATED
+    assert state.letters == {}
+    assert state.deliveries_by_key[("generic", "evt-1")].status == "applied"
+
+
 def test_the_last_attempt_is_host_jsons_max_dequeue_count() -> None:
     host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
     assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
