@@ -76,9 +76,18 @@ class DeadLetters:
         log.warning("event %s: event=%s source=%s reason=%s", outcome.value, event_id, source, failure.reason)
         return letter
 
+    async def resolved(self, source: str, event_id: str) -> None:
+        """The event went through at last: its letter, if it had one, goes."""
+        await self._state.delete_dead_letter(source, event_id)
+
     async def retry_due(self, deadline: Deadline | None = None) -> int:
         """Put parked events whose time has come back on the queue (the timer function). With a
-        deadline, stops when it has passed: the events not reached are still due at the next run."""
+        deadline, stops when it has passed: the events not reached are still due at the next run.
+
+        The letter's next attempt is written before the message is sent, never after: a worker may
+        apply the event and remove the letter the moment it is sent, and a write after that would
+        bring the letter back (parked for ever, for an event applied). A send that fails leaves the
+        letter parked, due again at its next attempt."""
         now, count = self._clock(), 0
         async for letter in self._state.dead_letters():
             if deadline is not None and deadline.expired():
@@ -91,21 +100,29 @@ class DeadLetters:
                 and letter.next_attempt is not None
                 and letter.next_attempt <= now
             ):
-                await asyncio.to_thread(self._queue.send_all, EVENTS_QUEUE, [letter.message])
                 await self._state.save_dead_letter(
                     replace(letter, next_attempt=now + _backoff(letter.attempts + 1))
                 )
+                await asyncio.to_thread(self._queue.send_all, EVENTS_QUEUE, [letter.message])
                 count += 1
         return count
 
     async def replay(self, letter: DeadLetterRecord) -> bool:
-        """Put one dead letter back through the pipeline; False when it was already replayed."""
+        """Put one dead letter back through the pipeline; False when it was already replayed.
+
+        Marked `replayed` before the message is sent (see `retry_due`: a write after the send could
+        bring back a letter the replay's success removed); when the send fails the letter is put
+        back as it was, so the operator can replay it again."""
         if letter.state is LetterState.REPLAYED:
             return False
-        await asyncio.to_thread(self._queue.send_all, EVENTS_QUEUE, [letter.message])
         await self._state.save_dead_letter(
             replace(letter, state=LetterState.REPLAYED, last_failure=self._clock())
         )
+        try:
+            await asyncio.to_thread(self._queue.send_all, EVENTS_QUEUE, [letter.message])
+        except BaseException:
+            await self._state.save_dead_letter(letter)
+            raise
         return True
 
 

@@ -97,6 +97,10 @@ class EventWorker:
                 )
                 raise
             current.set_attribute("bridge.outcome", result.value)
+        if queued.void is not None:
+            # A voiding has no delivery row of its own to say it failed before: one replayed or
+            # retried after a dead letter removes that letter here (one delete; voidings are rare).
+            await self._letters.resolved(queued.source, queued.event_id)
         self._count(queued, result)
         return result
 

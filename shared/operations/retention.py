@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 
 from shared.delivery.merge import fold
 from shared.events.model import CourseStatus
-from shared.state.models import DeadLetterRecord, EventEntry, LogCopy, LogSnapshot
+from shared.state.models import DeadLetterRecord, EventEntry, LetterState, LogCopy, LogSnapshot
 from shared.state.store import Conflict
 
 #: A source name no configured source can have (names are a-z, 0-9 and '-'): every baseline's source.
@@ -215,11 +215,21 @@ async def apply_retention(
             report.entries_folded += folded
         after = log_key
     report.dead_letters_removed = await store.purge_dead_letters(cutoff, dry_run=dry_run, stop=stop)
-    letters = {(letter.source, letter.event_id) async for letter in store.dead_letters(brief=True)}
+    letters = {
+        (letter.source, letter.event_id)
+        async for letter in store.dead_letters(brief=True)
+        if not (dry_run and _purged(letter, cutoff))
+    }
     report.deliveries_removed = await store.purge_deliveries(cutoff, dry_run=dry_run, keep=letters, stop=stop)
     if stop():  # the purges may have stopped short: the next pass goes straight to them
         report.finished, report.resume_after = False, after
     return report
+
+
+def _purged(letter: DeadLetterRecord, cutoff: datetime) -> bool:
+    """Whether `purge_dead_letters` removes the letter: a dry run counts the delivery rows a real run
+    purges once their letters are gone (a real run reads the letters left after its purge)."""
+    return letter.state is not LetterState.PARKED and letter.last_failure < cutoff
 
 
 async def _compact_busy_aware(

@@ -433,13 +433,12 @@ class TableStateStore:
             select=["PartitionKey", "RowKey", "eventId", "voidedBy"],
         )
         kept = {(source, key(event_id)) for source, event_id in keep}
-        old = []
-        async for row in rows:
-            if stop():
-                break
-            if not row.get("voidedBy") and (row["PartitionKey"], row["RowKey"]) not in kept:
-                old.append((row["PartitionKey"], row["RowKey"]))
-        return len(old) if dry_run else await _delete_in_batches(table, old, stop)
+        old = (
+            (row["PartitionKey"], row["RowKey"])
+            async for row in rows
+            if not row.get("voidedBy") and (row["PartitionKey"], row["RowKey"]) not in kept
+        )
+        return await _delete_as_found(table, old, dry_run=dry_run, stop=stop)
 
     async def purge_dead_letters(
         self, cutoff: datetime, *, dry_run: bool, stop: Callable[[], bool] = lambda: False
@@ -450,12 +449,12 @@ class TableStateStore:
             parameters={"parked": LetterState.PARKED.value},
             select=["PartitionKey", "RowKey", "lastFailure"],
         )
-        old = []
-        async for row in rows:
-            last = _when(row.get("lastFailure"))
-            if last is not None and last < cutoff:
-                old.append((row["PartitionKey"], row["RowKey"]))
-        return len(old) if dry_run else await _delete_in_batches(table, old, stop)
+        old = (
+            (row["PartitionKey"], row["RowKey"])
+            async for row in rows
+            if (last := _when(row.get("lastFailure"))) is not None and last < cutoff
+        )
+        return await _delete_as_found(table, old, dry_run=dry_run, stop=stop)
 
     def log_key(self, activity_id: str) -> str:
         return key(activity_id)
@@ -689,32 +688,59 @@ def _entry(row: Any) -> EventEntry | None:
     )
 
 
-async def _delete_in_batches(
-    table: TableClient, keys: list[tuple[str, str]], stop: Callable[[], bool] = lambda: False
+async def _delete_as_found(
+    table: TableClient,
+    keys: AsyncIterator[tuple[str, str]],
+    *,
+    dry_run: bool,
+    stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Delete rows by (PartitionKey, RowKey), one transaction per partition and 100 rows, until `stop()`
-    says so; how many were deleted (or had gone meanwhile)."""
+    """Delete rows by (PartitionKey, RowKey) while they are being found, one transaction per partition
+    and 100 rows; how many were deleted (or had gone meanwhile, or would go: `dry_run`). `stop()` is
+    asked between pages of the query, and what was found by then is deleted first: each run makes
+    progress, however large the table (one that first read every old row, then deleted, could spend
+    its whole budget reading, delete nothing, and do the same every day)."""
+    pending: dict[str, list[str]] = {}
+    found = done = 0
+    async for partition, row in keys:
+        pending.setdefault(partition, []).append(row)
+        found += 1
+        if found % _TRANSACTION_ROWS == 0:
+            done += await _delete_pending(table, pending, dry_run)
+        if stop():
+            break
+    return done + await _delete_pending(table, pending, dry_run)
+
+
+async def _delete_pending(table: TableClient, pending: dict[str, list[str]], dry_run: bool) -> int:
+    done = 0
+    for partition, rows in pending.items():
+        for start in range(0, len(rows), _TRANSACTION_ROWS):
+            done += await _delete_rows(table, partition, rows[start : start + _TRANSACTION_ROWS], dry_run)
+    pending.clear()
+    return done
+
+
+#: Operations in one table transaction (an entity group transaction takes at most 100).
+_TRANSACTION_ROWS = 100
+
+
+async def _delete_rows(table: TableClient, partition: str, rows: list[str], dry_run: bool) -> int:
+    """One transaction deleting `rows` of one partition; when one of them went meanwhile the rest
+    go one by one."""
     from azure.core.exceptions import HttpResponseError
 
-    by_partition: dict[str, list[str]] = {}
-    for partition, row in keys:
-        by_partition.setdefault(partition, []).append(row)
-    done = 0
-    for partition, rows in by_partition.items():
-        for start in range(0, len(rows), 100):
-            if stop():
-                return done
-            chunk = rows[start : start + 100]
-            try:
-                await table.submit_transaction(
-                    [("delete", {"PartitionKey": partition, "RowKey": row}) for row in chunk]
-                )
-            except HttpResponseError:  # one of them went meanwhile: delete the rest one by one
-                for row in chunk:
-                    with contextlib.suppress(HttpResponseError):
-                        await table.delete_entity(partition, row)
-            done += len(chunk)
-    return done
+    if dry_run:
+        return len(rows)
+    try:
+        await table.submit_transaction(
+            [("delete", {"PartitionKey": partition, "RowKey": row}) for row in rows]
+        )
+    except HttpResponseError:
+        for row in rows:
+            with contextlib.suppress(HttpResponseError):
+                await table.delete_entity(partition, row)
+    return len(rows)
 
 
 def _owner(row: Any) -> ActivityOwner | None:

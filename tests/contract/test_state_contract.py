@@ -253,6 +253,22 @@ async def test_old_deliveries_go_and_recorded_voidings_stay(store: MaintainedSto
     assert await store.delivery(source, recent.event_id) is not None
 
 
+async def test_a_purge_stopped_at_once_still_removes_what_it_found(store: MaintainedStore) -> None:
+    """The review of issue 17: a purge that read every old row before deleting any spent a daily
+    pass's whole time budget reading a large table and deleted nothing, every day. Stopped as soon as
+    it asks, it deletes what it found by then: every run makes progress."""
+    assert isinstance(store, RetainedStore)
+    source = unique("src")
+    for _ in range(3):
+        await store.save_delivery(DeliveryRecord(source, unique("evt"), "act-1", "applied"))
+        await store.save_dead_letter(
+            DeadLetterRecord(source, unique("evt"), LetterState.DEADLETTERED, "poison", "", "{}", 1, T, T)
+        )
+    cutoff = await _pause()
+    assert await store.purge_deliveries(cutoff, dry_run=False, stop=lambda: True) >= 1
+    assert await store.purge_dead_letters(T + timedelta(days=1), dry_run=False, stop=lambda: True) >= 1
+
+
 async def test_dead_letters_past_retention_go_but_parked_ones_stay(store: MaintainedStore) -> None:
     assert isinstance(store, RetainedStore)
     source = unique("src")

@@ -138,3 +138,23 @@ async def test_a_pass_longer_than_one_runs_budget_goes_on_in_the_next_runs_and_l
     assert caplog.text.count("retention (30 days, 4 run(s)): ") == 1
     assert all(len(log) == 1 for log in store.event_log.values())
     assert await maintenance.retention(_bridge_over(store, monkeypatch)) == {}
+
+
+async def test_a_dry_run_counts_the_deliveries_a_real_run_removes_with_their_old_dead_letters() -> None:
+    """The review of issue 17: a real run removes old dead letters first, then the delivery rows they
+    kept; the dry run kept those rows (their letters were still there) and counted fewer."""
+    from shared.operations.retention import apply_retention
+    from shared.state.models import DeadLetterRecord, DeliveryRecord, LetterState
+
+    store = MemoryStateStore()
+    old = BASE - timedelta(days=500)
+    for n, state in enumerate((LetterState.DEADLETTERED, LetterState.PARKED, LetterState.REPLAYED)):
+        await store.save_delivery(DeliveryRecord("generic", f"evt-{n}", "act-1", "failed"))
+        store.written[("d", "generic", f"evt-{n}")] = old
+        await store.save_dead_letter(
+            DeadLetterRecord("generic", f"evt-{n}", state, "poison", "", "{}", 1, old, old)
+        )
+    dry = await apply_retention(store, BASE, 30, dry_run=True)
+    real = await apply_retention(store, BASE, 30)
+    assert dry == real
+    assert (real.dead_letters_removed, real.deliveries_removed) == (2, 2)
