@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import httpx
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from devtools.localstack.processes import (
@@ -243,9 +244,14 @@ class LocalStack:
         return asyncio.run(run())
 
     def queue_depth(self, queue: str) -> int:
+        """Messages on `queue`, invisible ones included; 0 for a queue nobody created yet (the real
+        host creates a poison queue only when it first moves a message there)."""
         client = QueueClient.from_connection_string(self.ports.connection_string(), queue)
         with client:
-            return int(client.get_queue_properties().approximate_message_count or 0)
+            try:
+                return int(client.get_queue_properties().approximate_message_count or 0)
+            except ResourceNotFoundError:
+                return 0
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
