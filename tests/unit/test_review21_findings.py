@@ -3,8 +3,13 @@ instances and the real host's rules. Each test fails on the code as reviewed."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from shared.delivery import CourseActivityUpserter, EventWorker, UpsertResult
 from shared.delivery.deadletters import DeadLetters
@@ -16,6 +21,7 @@ from tests.builders import event
 from tests.fakes import FakeGraph, FakeQueue, MemoryStateStore
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
 LATE_USER = "9b2e4c1a-7d3f-4e8a-b6c5-0a1b2c3d4e5f"
 
 
@@ -81,3 +87,69 @@ async def test_a_parked_event_applied_while_the_timer_works_through_its_page_lea
         "a parked letter is left for an event Graph has: "
         f"{[(k, v.state.value) for k, v in state.letters.items()]}"
     )
+
+
+async def test_a_reconcile_run_under_graph_throttling_ends_before_the_function_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21 asks that maintenance be "bounded per invocation ... so the timeout never decides",
+    and shared.functions.maintenance says the reconcile "works within the maintenance time budget"
+    (120 s, under host.json's functionTimeout of 5 minutes, which the real host enforces by failing
+    the invocation and restarting the worker: azure-webjobs-sdk FunctionExecutor, azure-functions-host
+    WebScriptHostExceptionHandler.OnTimeoutExceptionAsync). But reconcile_report looks at its Deadline
+    only between pages of 50 records; inside a page, shared.operations.batching.in_batches honours each
+    throttled read's Retry-After (up to LONGEST_WAIT, 120 s) for up to THROTTLE_ATTEMPTS (5) tries,
+    without any deadline. A Graph that throttles the page's reads with Retry-After 100 s four times
+    keeps the run going about 400 s: the host kills it at 300 s, with the worker and every apply_event
+    invocation on it, and because the checkpoint is written only when the run ends (record_run), the
+    run's progress is lost and the next run starts the same page again.
+
+    Time here is virtual: every sleep the run asks for moves the clock its Deadline and in_batches
+    read, and returns at once."""
+    from shared.delivery import deadline as deadline_module
+    from shared.functions import maintenance
+    from shared.graph.errors import GraphError
+    from shared.operations import batching, reconcile
+    from shared.operations.batching import THROTTLE_ATTEMPTS
+    from tests.unit.test_reconcile import _a_pass_is_due, _timer_bridge, setup
+
+    slept = [0.0]
+
+    def clock() -> float:
+        return time.monotonic() + slept[0]
+
+    async def sleep(seconds: float) -> None:
+        slept[0] += max(0.0, seconds)
+
+    reconcile_defaults, batch_defaults = reconcile.reconcile.__kwdefaults__, batching.in_batches.__kwdefaults__
+    assert reconcile_defaults is not None and batch_defaults is not None
+    monkeypatch.setitem(reconcile_defaults, "sleep", sleep)
+    monkeypatch.setitem(batch_defaults, "clock", clock)
+    monkeypatch.setattr(batching.Pacer.__init__, "__defaults__", (sleep,))
+    monkeypatch.setattr(
+        deadline_module.Deadline,
+        "maintenance",
+        classmethod(lambda cls: cls(deadline_module.MAINTENANCE_BUDGET_SECONDS, clock)),
+    )
+
+    graph, state, _ = await setup()
+    for record in graph.activities.values():  # every read is throttled, then answered
+        graph.errors_for[("get_activity", record.external_id)].extend(
+            GraphError(429, "TooManyRequests", "slow down", retry_after=100)
+            for _ in range(THROTTLE_ATTEMPTS - 1)
+        )
+    bridge = _timer_bridge(state, graph, monkeypatch)
+    _a_pass_is_due(state)
+    started = clock()
+    counts = await maintenance.reconcile_report(bridge)
+    took = clock() - started
+    assert counts["checked"] == 4  # the run did its work ...
+    assert took < function_timeout_seconds(), (
+        f"... but one run took {took:.0f} s of host time: the host's functionTimeout "
+        f"({function_timeout_seconds():.0f} s) would have killed it first"
+    )
+
+
+def function_timeout_seconds() -> float:
+    hours, minutes, seconds = json.loads((ROOT / "host.json").read_text())["functionTimeout"].split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
