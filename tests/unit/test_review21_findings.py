@@ -121,8 +121,10 @@ async def test_a_reconcile_run_under_graph_throttling_ends_before_the_function_t
     async def sleep(seconds: float) -> None:
         slept[0] += max(0.0, seconds)
 
-    reconcile_defaults, batch_defaults = reconcile.reconcile.__kwdefaults__, batching.in_batches.__kwdefaults__
-    assert reconcile_defaults is not None and batch_defaults is not None
+    reconcile_defaults = reconcile.reconcile.__kwdefaults__
+    batch_defaults = batching.in_batches.__kwdefaults__
+    assert reconcile_defaults is not None
+    assert batch_defaults is not None
     monkeypatch.setitem(reconcile_defaults, "sleep", sleep)
     monkeypatch.setitem(batch_defaults, "clock", clock)
     monkeypatch.setattr(batching.Pacer.__init__, "__defaults__", (sleep,))
