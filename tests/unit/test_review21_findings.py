@@ -4,6 +4,9 @@ instances and the real host's rules. Each test fails on the code as reviewed."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -155,3 +158,53 @@ async def test_a_reconcile_run_under_graph_throttling_ends_before_the_function_t
 def function_timeout_seconds() -> float:
     hours, minutes, seconds = json.loads((ROOT / "host.json").read_text())["functionTimeout"].split(":")
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+IMPORT_ENV = {
+    "BRIDGE_SOURCES": '{"generic": {"format": "generic"}}',
+    "BRIDGE_SOURCE_GENERIC_SECRET": "whsec_dGVzdC1vbmx5LXNlY3JldC1ieXRlcy0xMjM0NTY=",
+    "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
+    "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
+}
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("BRIDGE_PARK_TIMEOUT_HOURS", "²"),  # str.isdigit() says yes, int() refuses it
+        ("BRIDGE_CLAIM_LEASE_SECONDS", "9" * 5000),  # past Python's 4,300-digit int() limit
+        ("BRIDGE_SOURCES", "[" * 100_000),  # json.loads: RecursionError, not JSONDecodeError
+        ("BRIDGE_SOURCES", '{"generic": {"format": "generic", "n": 1' + "0" * 5000 + "}}"),  # ValueError
+    ],
+    ids=["superscript-digit", "5000-digit-number", "deeply-nested-sources", "5000-digit-json-number"],
+)
+def test_importing_the_app_never_raises_whatever_a_setting_holds(setting: str, value: str) -> None:
+    """function_app's docstring and issue 21: "Importing this module never raises: an exception while
+    the worker indexes the app would leave the host running with no function at all" (azure-functions-
+    python-worker dispatcher.py `_handle__functions_metadata_request`; azure-functions-host
+    GrpcWorkerChannel "Worker failed to index functions"): every route 404, the queue and timers
+    idle, the deployment reported as a success. LazyBridge.from_environment turns only
+    ConfigurationError into the 503 problem; load_settings lets other exceptions out:
+    `_positive_int` checks `raw.isdigit()` (true for '²' and for 5,000 digits) and then `int(raw)`
+    raises ValueError; `read_sources` catches only json.JSONDecodeError, so a RecursionError or the
+    int-digits ValueError of json.loads escapes. (The CLI was made to survive the same JSON in commit
+    ea9c719; the app's own import was not.) Expected: the app imports, and the setting is named as
+    the problem, as for any other invalid value."""
+    env = {**IMPORT_ENV, setting: value}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    code = (
+        "import function_app\n"
+        "problem = function_app.bridge.problem\n"
+        "print('PROBLEM', ' '.join(problem.problems) if problem else '-')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"importing function_app raised: {result.stderr.strip().splitlines()[-1]}"
+    assert setting in result.stdout
