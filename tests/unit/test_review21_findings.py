@@ -19,7 +19,8 @@ from shared.delivery.deadletters import DeadLetters
 from shared.events.model import CanonicalEvent
 from shared.events.names import EVENTS_QUEUE
 from shared.events.queue import QueuedEvent
-from shared.state.models import DeadLetterRecord, LetterState
+from shared.graph.errors import GraphError
+from shared.state.models import DeadLetterRecord, DeliveryRecord, LetterState
 from tests.builders import event
 from tests.fakes import FakeGraph, FakeQueue, MemoryStateStore
 
@@ -111,7 +112,6 @@ async def test_a_reconcile_run_under_graph_throttling_ends_before_the_function_t
     read, and returns at once."""
     from shared.delivery import deadline as deadline_module
     from shared.functions import maintenance
-    from shared.graph.errors import GraphError
     from shared.operations import batching, reconcile
     from shared.operations.batching import THROTTLE_ATTEMPTS
     from tests.unit.test_reconcile import _a_pass_is_due, _timer_bridge, setup
@@ -208,3 +208,66 @@ def test_importing_the_app_never_raises_whatever_a_setting_holds(setting: str, v
     )
     assert result.returncode == 0, f"importing function_app raised: {result.stderr.strip().splitlines()[-1]}"
     assert setting in result.stdout
+
+
+class ReadThenChanged(MemoryStateStore):
+    """A state store where one read of a delivery row answers what it held, but `meanwhile` runs (on
+    another instance) before the reader's next request: the read-then-write window of `mark`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Callable[[], Awaitable[object]] | None = None
+        self.armed = False
+
+    async def delivery(self, source: str, event_id: str) -> DeliveryRecord | None:
+        found = await super().delivery(source, event_id)
+        if self.armed and self.meanwhile is not None:
+            hook, self.meanwhile = self.meanwhile, None
+            await hook()
+        return found
+
+
+async def test_a_last_attempt_racing_a_copy_applied_elsewhere_leaves_no_dead_letter() -> None:
+    """Commit 594ed3b: "A copy of an event applied already is never parked or dead-lettered ... a dead
+    letter stands for an event not applied yet". EventWorker._record checks that with
+    CourseActivityUpserter.mark, which reads the delivery row and then writes it back as `failed`
+    (an unconditional save_delivery, no ETag). With several instances, two copies of one event (a
+    source's redelivery; the webhook queues each delivery) run side by side: when copy B is applied
+    on another instance between copy A's read and write, A's last attempt (dequeue count 5,
+    retriesExhausted) overwrites B's `applied` row with `failed` and writes a dead letter for an event
+    Graph has. The operator is told an event was lost (and alerted), and the delivery row no longer
+    says the event was applied."""
+    graph, state, queue = FakeGraph(), ReadThenChanged(), FakeQueue()
+    graph.users_by_mail["ada.lovelace@contoso.example"] = "4a1f3c2e-8b7d-4e6a-9f05-1c2d3e4f5a6b"
+    graph.contents["course-101"] = "content-101"
+    letters = DeadLetters(state, queue, timedelta(hours=72), lambda: NOW)
+    worker = EventWorker(CourseActivityUpserter(graph, state, clock=lambda: NOW), letters, queue, lambda: NOW)
+    body = statement("twice")
+    # Copy A has spent its backoffs (Graph kept failing it), so its fifth delivery is its last.
+    exhausted = QueuedEvent.model_validate_json(body).model_copy(update={"failures": 16})
+    copy_a = exhausted.model_dump_json(by_alias=True, exclude_none=True)
+    graph.errors["find_user_id_by:mail"].append(GraphError(503, "ServiceUnavailable", "down"))
+
+    async def copy_b_applied_elsewhere() -> None:
+        graph.errors.clear()
+        assert await worker.process(body, 1) is UpsertResult.CREATED
+
+    state.meanwhile = copy_b_applied_elsewhere
+
+    original_mark = worker._upserter.mark
+
+    async def mark(source: str, event_id: str, status: str) -> bool:
+        state.armed = True  # the race is inside mark's read-then-write
+        try:
+            return await original_mark(source, event_id, status)
+        finally:
+            state.armed = False
+
+    worker._upserter.mark = mark  # type: ignore[method-assign]
+    outcome = await worker.process(copy_a, 5)
+    delivery = await state.delivery("generic", "twice")
+    assert delivery is not None
+    assert (outcome, delivery.status, state.letters) == (UpsertResult.DEDUPLICATED, "applied", {}), (
+        f"copy A ended as {outcome!r}, the delivery row says {delivery.status!r}, letters: "
+        f"{[(k, v.reason) for k, v in state.letters.items()]}"
+    )
