@@ -209,6 +209,8 @@ def read_sources(env: Mapping[str, str]) -> tuple[dict[str, SourceSettings], dic
         parsed = json.loads(raw)
     except json.JSONDecodeError as exc:
         return {}, {}, f"{SOURCES} is not valid JSON ({exc.msg} at position {exc.pos})."
+    except (ValueError, RecursionError):  # a number too long for int(), nesting too deep to parse
+        return {}, {}, f"{SOURCES} is not JSON the bridge can read (too deeply nested or a number too long)."
     if not isinstance(parsed, dict) or not parsed:
         return {}, {}, f"{SOURCES} must be a non-empty JSON object of source name to definition."
     sources: dict[str, SourceSettings] = {}
@@ -270,10 +272,16 @@ def _positive_int(env: Mapping[str, str], key: str, default: int, problems: list
     raw = env.get(key, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) <= 0:
+    # ASCII digits only (isdigit() also says yes to '²'), and few enough for int() (it refuses more
+    # than 4,300): an exception here would escape the app's import.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_DIGITS) or int(raw) <= 0:
         problems.append(f"{key} must be a positive whole number (default {default}).")
         return default
     return int(raw)
+
+
+#: The most digits a whole-number setting may have (far more than any sensible value).
+_MAX_DIGITS = 12
 
 
 def _is_loopback(host: str | None) -> bool:

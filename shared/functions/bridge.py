@@ -63,8 +63,11 @@ class LazyBridge:
         try:
             return cls(load_settings(os.environ if env is None else env))
         except ConfigurationError as exc:
-            log.error("%s: every function refuses until it is fixed.\n%s", UNCONFIGURED, exc)
-            return cls(None, problem=exc)
+            problem = exc
+        except Exception as exc:  # a check that let something through: still never at import
+            problem = ConfigurationError([f"The app settings could not be read ({type(exc).__name__})."])
+        log.error("%s: every function refuses until it is fixed.\n%s", UNCONFIGURED, problem)
+        return cls(None, problem=problem)
 
     def get(self) -> Bridge:
         """The Bridge, built on the first call (which also logs the sources set aside, and why).

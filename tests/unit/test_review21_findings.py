@@ -189,13 +189,16 @@ def test_importing_the_app_never_raises_whatever_a_setting_holds(setting: str, v
     raises ValueError; `read_sources` catches only json.JSONDecodeError, so a RecursionError or the
     int-digits ValueError of json.loads escapes. (The CLI was made to survive the same JSON in commit
     ea9c719; the app's own import was not.) Expected: the app imports, and the setting is named as
-    the problem, as for any other invalid value."""
+    the problem, as for any other invalid value (an unusable BRIDGE_SOURCES is reported as the
+    sources' problem, as an invalid JSON there always was: the app runs, each source refuses)."""
     env = {**IMPORT_ENV, setting: value}
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
     code = (
         "import function_app\n"
         "problem = function_app.bridge.problem\n"
         "print('PROBLEM', ' '.join(problem.problems) if problem else '-')\n"
+        "settings = function_app.bridge.settings\n"
+        "print('SOURCES', settings.sources_problem if settings else '-')\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
