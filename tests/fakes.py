@@ -277,6 +277,18 @@ class MemoryStateStore:
         self._keep(record)
         return None
 
+    async def mark_unapplied(self, source: str, event_id: str, status: str) -> bool:
+        """As the Table store: the write happens only if the row is still what was read (its ETag)."""
+        while True:
+            seen = await self.delivery(source, event_id)
+            if seen is not None and seen.status == "applied":
+                return False
+            if self.deliveries_by_key.get((source, event_id)) != seen:
+                continue  # written meanwhile: read again
+            record = DeliveryRecord(source, event_id, "", status)
+            await self.save_delivery(replace(seen, status=status) if seen is not None else record)
+            return True
+
     async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
         previous = self.deliveries_by_key.get((source, event_id)) or DeliveryRecord(
             source, event_id, "", "voided", 0
@@ -345,6 +357,12 @@ class MemoryStateStore:
 
     async def save_dead_letter(self, record: DeadLetterRecord) -> None:
         self.letters[(record.source, record.event_id)] = record
+
+    async def update_dead_letter(self, record: DeadLetterRecord) -> bool:
+        if (record.source, record.event_id) not in self.letters:
+            return False
+        self.letters[(record.source, record.event_id)] = record
+        return True
 
     async def delete_dead_letter(self, source: str, event_id: str) -> None:
         self.letters.pop((source, event_id), None)

@@ -84,10 +84,10 @@ class DeadLetters:
         """Put parked events whose time has come back on the queue (the timer function). With a
         deadline, stops when it has passed: the events not reached are still due at the next run.
 
-        The letter's next attempt is written before the message is sent, never after: a worker may
-        apply the event and remove the letter the moment it is sent, and a write after that would
-        bring the letter back (parked for ever, for an event applied). A send that fails leaves the
-        letter parked, due again at its next attempt."""
+        The letter's next attempt is written before the message is sent, never after, and only while
+        the letter still exists (the listing may be older than a worker's success on another
+        instance): a write after a success would bring the letter back, parked for ever for an event
+        applied. A send that fails leaves the letter parked, due again at its next attempt."""
         now, count = self._clock(), 0
         async for letter in self._state.dead_letters():
             if deadline is not None and deadline.expired():
@@ -100,24 +100,25 @@ class DeadLetters:
                 and letter.next_attempt is not None
                 and letter.next_attempt <= now
             ):
-                await self._state.save_dead_letter(
-                    replace(letter, next_attempt=now + _backoff(letter.attempts + 1))
-                )
+                due = replace(letter, next_attempt=now + _backoff(letter.attempts + 1))
+                if not await self._state.update_dead_letter(due):
+                    continue  # gone since the listing: applied meanwhile, nothing to retry
                 await asyncio.to_thread(self._queue.send_all, EVENTS_QUEUE, [letter.message])
                 count += 1
         return count
 
     async def replay(self, letter: DeadLetterRecord) -> bool:
-        """Put one dead letter back through the pipeline; False when it was already replayed.
+        """Put one dead letter back through the pipeline; False when it was already replayed (or went
+        meanwhile: its event was applied).
 
         Marked `replayed` before the message is sent (see `retry_due`: a write after the send could
         bring back a letter the replay's success removed); when the send fails the letter is put
         back as it was, so the operator can replay it again."""
         if letter.state is LetterState.REPLAYED:
             return False
-        await self._state.save_dead_letter(
-            replace(letter, state=LetterState.REPLAYED, last_failure=self._clock())
-        )
+        replayed = replace(letter, state=LetterState.REPLAYED, last_failure=self._clock())
+        if not await self._state.update_dead_letter(replayed):
+            return False  # gone since it was read: its event was applied meanwhile
         try:
             await asyncio.to_thread(self._queue.send_all, EVENTS_QUEUE, [letter.message])
         except BaseException:

@@ -307,16 +307,17 @@ class CourseActivityUpserter:
         Graph holds gets the PATCH back to the events' fold)."""
         return await _guarded(self._sync(activity_id, None, []))
 
+    async def applied(self, source: str, event_id: str) -> bool:
+        """Whether the event's delivery row says applied."""
+        seen = await self._state.delivery(source, event_id)
+        return seen is not None and seen.status == "applied"
+
     async def mark(self, source: str, event_id: str, status: str) -> bool:
         """Record that an event was parked or dead-lettered (a later success overwrites it); False, and
-        nothing written, when a copy of it was applied already (its delivery row says so): then there
-        is nothing to park or dead-letter."""
-        seen = await self._state.delivery(source, event_id)
-        if seen is not None and seen.status == "applied":
-            return False
-        record = DeliveryRecord(source, event_id, "", status)
-        await self._state.save_delivery(replace(seen, status=status) if seen is not None else record)
-        return True
+        nothing written, when a copy of it was applied already (its delivery row says so, also when
+        that copy was applied on another instance a moment ago): then there is nothing to park or
+        dead-letter."""
+        return await self._state.mark_unapplied(source, event_id, status)
 
     async def _sync(
         self,

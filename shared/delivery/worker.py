@@ -157,7 +157,13 @@ class EventWorker:
             )
             record_event(queued.source, Outcome.DEDUPLICATED)
             return UpsertResult.DEDUPLICATED
-        return await self._letters.record(queued.source, queued.event_id, body, failure)
+        letter = await self._letters.record(queued.source, queued.event_id, body, failure)
+        if queued.event is not None and await self._upserter.applied(queued.source, queued.event_id):
+            # A copy was applied on another instance after the mark, having read the row before it
+            # (so it saw nothing to remove): the letter stands for nothing.
+            await self._letters.resolved(queued.source, queued.event_id)
+            return UpsertResult.DEDUPLICATED
+        return letter
 
     async def _defer(self, again: QueuedEvent, delay: float, failure: TransientFailure) -> None:
         message = again.model_dump_json(by_alias=True, exclude_none=True)

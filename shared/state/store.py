@@ -45,6 +45,10 @@ class Conflict(Exception):
     """Another worker changed the row first: re-read, or let the queue retry."""
 
 
+#: How often `mark_unapplied` reads again when another write came between its read and its write.
+_MARK_ATTEMPTS = 5
+
+
 class StateStore(Protocol):
     async def delivery(self, source: str, event_id: str) -> DeliveryRecord | None: ...
     async def save_delivery(self, record: DeliveryRecord) -> None:
@@ -53,6 +57,11 @@ class StateStore(Protocol):
     async def insert_delivery(self, record: DeliveryRecord) -> DeliveryRecord | None:
         """Write the record only if the event has no row yet: None when written, else the row found
         (a voiding recorded first, an earlier attempt's status, a concurrent copy's)."""
+
+    async def mark_unapplied(self, source: str, event_id: str, status: str) -> bool:
+        """Set the event's status (`failed`: parked or dead-lettered) unless its row says `applied`:
+        False, and nothing written, when it does. Atomic against a copy applied meanwhile on another
+        instance (whose `applied` must never be overwritten); Conflict when the row kept changing."""
 
     async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
         """Record that the source withdrew the event, whether or not the event has arrived (a row
@@ -82,6 +91,9 @@ class StateStore(Protocol):
     async def events(self, activity_id: str) -> list[EventEntry]: ...
     async def dead_letter(self, source: str, event_id: str) -> DeadLetterRecord | None: ...
     async def save_dead_letter(self, record: DeadLetterRecord) -> None: ...
+    async def update_dead_letter(self, record: DeadLetterRecord) -> bool:
+        """Replace the letter only if it still exists; False when it is gone."""
+
     async def delete_dead_letter(self, source: str, event_id: str) -> None: ...
     def dead_letters(self) -> AsyncIterator[DeadLetterRecord]: ...
     def deliveries(self) -> AsyncIterator[DeliveryRecord]: ...
@@ -172,6 +184,38 @@ class TableStateStore:
         except ResourceExistsError:
             return await self.delivery(record.source, record.event_id)
         return None
+
+    async def mark_unapplied(self, source: str, event_id: str, status: str) -> bool:
+        """Read, then write only if unchanged (ETag), or create only if absent; again when another
+        write came between."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        table = await self._table(DELIVERIES)
+        for _ in range(_MARK_ATTEMPTS):
+            row = await self._get(DELIVERIES, source, key(event_id))
+            if row is None:
+                try:
+                    await table.create_entity(
+                        self._delivery_entity(DeliveryRecord(source, event_id, "", status))
+                    )
+                except ResourceExistsError:
+                    continue
+                return True
+            if row.get("status") == "applied":
+                return False
+            try:
+                await table.update_entity(
+                    {"PartitionKey": source, "RowKey": key(event_id), "status": status},
+                    mode=UpdateMode.MERGE,
+                    etag=row.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue
+            return True
+        raise Conflict(f"delivery row of {source} kept changing")
 
     async def void_delivery(self, source: str, event_id: str, voided_by: str) -> None:
         from azure.data.tables import UpdateMode
@@ -327,7 +371,8 @@ class TableStateStore:
         row = await self._get(DEADLETTERS, source, key(event_id))
         return _letter(row) if row is not None else None
 
-    async def save_dead_letter(self, record: DeadLetterRecord) -> None:
+    @staticmethod
+    def _letter_entity(record: DeadLetterRecord) -> dict[str, Any]:
         entity = {
             "PartitionKey": record.source,
             "RowKey": key(record.event_id),
@@ -335,7 +380,6 @@ class TableStateStore:
             "state": record.state.value,
             "reason": record.reason,
             "detail": record.detail,
-            "message": record.message,
             "attempts": record.attempts,
             "firstFailure": _iso(record.first_failure),
             "lastFailure": _iso(record.last_failure),
@@ -343,7 +387,27 @@ class TableStateStore:
             "graphErrorCode": record.graph_error_code or "",
             "activityId": record.activity_id or "",
         }
-        await (await self._table(DEADLETTERS)).upsert_entity(entity)
+        return entity | _message_parts(record.message)
+
+    async def save_dead_letter(self, record: DeadLetterRecord) -> None:
+        from azure.data.tables import UpdateMode
+
+        entity = self._letter_entity(record)
+        await (await self._table(DEADLETTERS)).upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    async def update_dead_letter(self, record: DeadLetterRecord) -> bool:
+        """Replace the letter only if it still exists; False when it is gone (its event was applied
+        meanwhile: writing it again would bring back a letter that stands for nothing)."""
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        try:
+            await (await self._table(DEADLETTERS)).update_entity(
+                self._letter_entity(record), mode=UpdateMode.REPLACE
+            )
+        except ResourceNotFoundError:
+            return False
+        return True
 
     async def delete_dead_letter(self, source: str, event_id: str) -> None:
         await (await self._table(DEADLETTERS)).delete_entity(source, key(event_id))
@@ -760,6 +824,22 @@ def _delivery(row: Any) -> DeliveryRecord:
     )
 
 
+#: A Table string property holds at most 64 KiB (32K UTF-16 code units); a queue message may be
+#: longer (an invalid one put by hand: 64 KiB of text). A letter's message is kept in parts, each of
+#: at most 16,000 characters (32,000 code units even if every character needs two).
+_MESSAGE_PART = 16_000
+_MESSAGE_PROPERTIES = ("message", *(f"message{n}" for n in range(1, 8)))
+
+
+def _message_parts(message: str) -> dict[str, str]:
+    """The message's properties: `message`, then `message1`... as many as it needs (a letter kept in
+    fewer parts than before has its old parts removed: letters are written whole, REPLACE)."""
+    parts = [message[i : i + _MESSAGE_PART] for i in range(0, len(message), _MESSAGE_PART)] or [""]
+    if len(parts) > len(_MESSAGE_PROPERTIES):  # beyond any queue message (64 KiB): keep the head
+        parts = parts[: len(_MESSAGE_PROPERTIES)]
+    return dict(zip(_MESSAGE_PROPERTIES, parts, strict=False))
+
+
 def _letter(row: Any) -> DeadLetterRecord:
     first = _when(row.get("firstFailure"))
     last = _when(row.get("lastFailure"))
@@ -771,7 +851,7 @@ def _letter(row: Any) -> DeadLetterRecord:
         state=LetterState(row["state"]),
         reason=row["reason"],
         detail=row.get("detail", ""),
-        message=row.get("message", ""),
+        message="".join(row.get(name, "") for name in _MESSAGE_PROPERTIES),
         attempts=int(row.get("attempts", 1)),
         first_failure=first,
         last_failure=last,

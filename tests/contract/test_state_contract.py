@@ -253,6 +253,42 @@ async def test_old_deliveries_go_and_recorded_voidings_stay(store: MaintainedSto
     assert await store.delivery(source, recent.event_id) is not None
 
 
+async def test_a_letter_is_updated_only_while_it_exists_and_keeps_a_message_of_any_queue_size(
+    store: MaintainedStore,
+) -> None:
+    """A letter's update after its event was applied (and the letter deleted) must not bring it back;
+    a message longer than one Table string property (32K UTF-16 units) is kept whole."""
+    source = unique("src")
+    message = "é" * 40_000 + "😀" * 10_000  # 60,000 characters, 70,000 UTF-16 code units
+    letter = DeadLetterRecord(source, unique("evt"), LetterState.PARKED, "poison", "", message, 1, T, T)
+    await store.save_dead_letter(letter)
+    assert await store.dead_letter(source, letter.event_id) == letter
+    short = replace(letter, message="{}", attempts=2)
+    assert await store.update_dead_letter(short)
+    assert await store.dead_letter(source, letter.event_id) == short
+    await store.delete_dead_letter(source, letter.event_id)
+    assert not await store.update_dead_letter(letter)
+    assert await store.dead_letter(source, letter.event_id) is None
+
+
+async def test_an_event_is_marked_failed_unless_a_copy_of_it_was_applied(store: StateStore) -> None:
+    source = unique("src")
+    assert await store.mark_unapplied(source, "new", "failed")
+    found = await store.delivery(source, "new")
+    assert found is not None
+    assert found.status == "failed"
+    await store.save_delivery(DeliveryRecord(source, "pending", "act-1", "pending", 0))
+    assert await store.mark_unapplied(source, "pending", "failed")
+    found = await store.delivery(source, "pending")
+    assert found is not None
+    assert (found.status, found.activity_id) == ("failed", "act-1")
+    await store.save_delivery(DeliveryRecord(source, "applied", "act-1", "applied"))
+    assert not await store.mark_unapplied(source, "applied", "failed")
+    found = await store.delivery(source, "applied")
+    assert found is not None
+    assert found.status == "applied"
+
+
 async def test_a_purge_stopped_at_once_still_removes_what_it_found(store: MaintainedStore) -> None:
     """The review of issue 17: a purge that read every old row before deleting any spent a daily
     pass's whole time budget reading a large table and deleted nothing, every day. Stopped as soon as

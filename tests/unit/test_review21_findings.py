@@ -80,13 +80,13 @@ async def test_a_parked_event_applied_while_the_timer_works_through_its_page_lea
     graph.users_by_mail["late@contoso.example"] = LATE_USER  # the learner is provisioned
     state.meanwhile = lambda: worker.process(body, 1)  # another instance applies a copy of it
     later = NOW + timedelta(minutes=6)
-    assert await DeadLetters(state, queue, clock=lambda: later).retry_due() == 1
+    await DeadLetters(state, queue, clock=lambda: later).retry_due()
     delivery = await state.delivery("generic", "late")
     assert delivery is not None
     assert delivery.status == "applied"
 
-    [resent] = queue.sent[EVENTS_QUEUE][-1:]
-    assert await worker.process(resent, 1) is UpsertResult.DEDUPLICATED
+    for resent in queue.sent[EVENTS_QUEUE]:  # a copy sent anyway is only a redelivery
+        assert await worker.process(resent, 1) is UpsertResult.DEDUPLICATED
     assert state.letters == {}, (
         "a parked letter is left for an event Graph has: "
         f"{[(k, v.state.value) for k, v in state.letters.items()]}"
