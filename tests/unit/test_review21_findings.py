@@ -148,7 +148,9 @@ async def test_a_reconcile_run_under_graph_throttling_ends_before_the_function_t
     started = clock()
     counts = await maintenance.reconcile_report(bridge)
     took = clock() - started
-    assert counts["checked"] == 4  # the run did its work ...
+    # The run accounts for every record: read, or unread when Graph's wait would outlast the budget
+    # (a line of the report, as any throttled read; the pass goes on instead of stalling on a page) ...
+    assert counts["checked"] + counts["unread"] == 4
     assert took < function_timeout_seconds(), (
         f"... but one run took {took:.0f} s of host time: the host's functionTimeout "
         f"({function_timeout_seconds():.0f} s) would have killed it first"
