@@ -13,7 +13,8 @@ lost (it wrote; the worker sees a timeout).
 Invariants:
 - whenever no invocation is running, each activity's Graph record is the fold (merge.py) of the events
   acknowledged plus some of those still on the queue (an invocation cut short may have written part
-  of its event), voidings included: a record never shows less than what was acknowledged;
+  of its event, even one whose voiding was applied while that write was in flight: the event's retry
+  withdraws it), voidings included: a record never shows less than what was acknowledged;
 - whenever, besides, the queue is empty, and at the end after every message has been processed: the
   record is exactly the fold of every event sent (voided ones left out), there is no other record,
   the activity row names the record, every event's delivery row says applied, and nothing was
@@ -400,7 +401,7 @@ class WorkersRacing(RuleBasedStateMachine):
         for index, activity in enumerate(self.activities):
             mine = sorted(i.key for i in self.items if i.activity == index and i.key in pending)
             possible = [
-                self._fold(index, self.acked | set(chosen))
+                self._fold(index, self.acked | set(chosen), frozenset(chosen))
                 for size in range(len(mine) + 1)
                 for chosen in itertools.combinations(mine, size)
             ]
@@ -435,9 +436,14 @@ class WorkersRacing(RuleBasedStateMachine):
                 assert delivery is not None, self._told(f"{item.key} has no delivery row")
                 assert delivery.status == "applied", self._told(f"{item.key}'s delivery row: {delivery}")
 
-    def _fold(self, index: int, keys: set[str]) -> ActivityWrite | None:
+    def _fold(
+        self, index: int, keys: set[str], in_flight: frozenset[str] = frozenset()
+    ) -> ActivityWrite | None:
+        """The fold of the events `keys` (voided ones left out, except those `in_flight`: an event
+        still on the queue whose write was under way when its voiding was applied shows in Graph
+        until its retry withdraws it)."""
         chosen = [i for i in self.items if i.activity == index and i.key in keys]
-        withdrawn = {i.voids for i in chosen if i.voids is not None}
+        withdrawn = {i.voids for i in chosen if i.voids is not None} - in_flight
         state = fold(contribution(i.event) for i in chosen if i.event is not None and i.key not in withdrawn)
         return (
             state
