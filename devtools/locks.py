@@ -19,9 +19,9 @@ files, so `pip install --require-hashes` installs exactly those bytes. uv keeps 
 lock unless the input no longer allows them, or `--upgrade`/`--upgrade-package` says otherwise.
 
 Making a lock needs the package index; checking one does not: `make lock` writes, below uv's header,
-the sha256 of its inputs' requirement lines (comments and blank lines aside), and `check` recomputes it.
-It also checks what a digest cannot: every line pinned with `==` and hashed, every input requirement
-pinned at a version its range allows, and the dev lock running the app's lock's versions.
+the sha256 of its inputs' requirement lines (the .in files, comments and blank lines aside), and `check`
+recomputes it. It also checks what a digest cannot: every line pinned with `==` and hashed, every input
+requirement pinned at a version its range allows, and the dev lock running the app's lock's versions.
 """
 
 from __future__ import annotations
@@ -103,15 +103,19 @@ def referenced_files(path: Path) -> list[tuple[str, Path]]:
 
 
 def inputs_of(source: Path) -> list[Path]:
-    """The input and every file it brings in (-r) or is constrained by (-c), each once, in order."""
+    """The human-edited files a lock is made from: the input and every file it brings in with -r, each
+    once, in order. A -c file is another lock (the dev lock's is the app's): rather than its bytes, the
+    check compares the versions, so an update of both locks together (as an update bot makes it) needs
+    no new stamp, and one that leaves the dev lock behind is still caught."""
     ordered: list[Path] = []
 
     def visit(path: Path) -> None:
         if path in ordered:
             return
         ordered.append(path)
-        for _, child in referenced_files(path):
-            visit(child)
+        for kind, child in referenced_files(path):
+            if kind == "-r":
+                visit(child)
 
     visit(source.resolve())
     return ordered

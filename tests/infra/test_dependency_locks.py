@@ -98,14 +98,24 @@ def test_a_comment_or_blank_line_in_an_input_needs_no_new_lock(copy: Path) -> No
     assert locks.problems(copy) == []
 
 
-def test_a_lock_edited_by_hand_alone_is_reported(copy: Path) -> None:
-    """Editing the app's lock (as an update bot might) without `make lock` leaves the dev lock behind."""
+def test_the_apps_lock_updated_alone_is_reported_as_the_dev_lock_left_behind(copy: Path) -> None:
+    """An update of requirements.txt without `make lock` (by hand, or a bot that recompiles one file)."""
     runtime = locks.pins((copy / "requirements.txt").read_text(encoding="utf-8"))
     tqdm = next(pin for pin in runtime if pin.name == "tqdm")
     edit(copy / "requirements.txt", f"tqdm=={tqdm.version}", "tqdm==4.99.0")
-    found = locks.problems(copy)
-    assert any(p.startswith("requirements-dev.txt is stale") for p in found), found
-    assert any("runs tqdm at" in p and "at 4.99.0" in p for p in found), found
+    assert locks.problems(copy) == [
+        f"requirements-dev.txt runs tqdm at {tqdm.version}, the app's lock (requirements.txt) at 4.99.0: "
+        f"{locks.FIX}"
+    ]
+
+
+def test_both_locks_moved_together_within_the_ranges_need_no_new_stamp(copy: Path) -> None:
+    """What an update bot's pull request holds: the same new pin in both locks, the .in files untouched."""
+    runtime = locks.pins((copy / "requirements.txt").read_text(encoding="utf-8"))
+    tqdm = next(pin for pin in runtime if pin.name == "tqdm")
+    edit(copy / "requirements.txt", f"tqdm=={tqdm.version}", "tqdm==4.99.0")
+    edit(copy / "requirements-dev.txt", f"tqdm=={tqdm.version}", "tqdm==4.99.0")
+    assert locks.problems(copy) == []
 
 
 def test_an_unpinned_or_unhashed_line_is_reported(copy: Path) -> None:
@@ -191,3 +201,42 @@ def test_requirements_txt_holds_the_distribution_of_every_runtime_import() -> No
     assert not outside, f"imported by the app but not in requirements.txt: {outside}"
     for distribution in ("msgraph-sdk", "azure-functions", "azure-data-tables", "pyjwt", "standardwebhooks"):
         assert distribution in resolved.values()
+
+
+def test_dependabot_proposes_updates_for_pip_npm_and_the_workflows_actions() -> None:
+    config = (ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8")
+    ecosystems = re.findall(r"^\s*-\s*package-ecosystem:\s*\"?([\w-]+)\"?", config, re.M)
+    assert sorted(ecosystems) == ["github-actions", "npm", "pip"]
+    assert "uses: actions/" in (ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+
+
+def _make_rules() -> dict[str, tuple[str, list[str]]]:
+    """Each Makefile target: its prerequisites and its recipe lines."""
+    rules: dict[str, tuple[str, list[str]]] = {}
+    target = ""
+    for line in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines():
+        if line.startswith("\t") and target:
+            rules[target][1].append(line.strip())
+        elif re.match(r"^[\w$().\-/]+:(?!=)", line):
+            target, _, prerequisites = line.partition(":")
+            rules[target] = (prerequisites.strip(), [])
+    return rules
+
+
+def test_make_installs_every_venv_from_its_lock_with_hashes_checked() -> None:
+    rules = _make_rules()
+    installs = [
+        line for _, recipe in rules.values() for line in recipe if "pip install" in line and " -r " in line
+    ]
+    assert len(installs) == 2
+    assert all("--require-hashes -r requirements-" in line for line in installs), installs
+    assert rules["lock"][1] == ["$(PY) -m devtools.locks compile $(LOCK_ARGS)"]
+
+
+def test_make_run_and_bench_do_not_build_checkovs_environment_and_make_test_does() -> None:
+    rules = _make_rules()
+    for target in ("run", "bench", "lint", "typecheck", "lock"):
+        assert "CHECKOV_VENV" not in rules[target][0], target
+        assert "deps" not in rules[target][0], target
+    assert rules["test"][0] == "deps"
+    assert "$(CHECKOV_VENV)/.installed" in rules["deps"][0]
