@@ -131,9 +131,10 @@ def inputs_digest(root: Path, lock: Lock) -> str:
     return digest.hexdigest()
 
 
-def requirements_of(source: Path) -> list[Requirement]:
-    """The requirements an input asks for: its own lines and those of the files it brings in with -r."""
-    found: list[Requirement] = []
+def requirements_of(source: Path) -> list[tuple[str, Requirement]]:
+    """The requirements an input asks for, each with the file that says so: its own lines and those of
+    the files it brings in with -r. A line that is no requirement raises InvalidRequirement."""
+    found: list[tuple[str, Requirement]] = []
     for line in logical_lines(source.read_text(encoding="utf-8")):
         match = OPTION_WITH_FILE_RE.match(line)
         if match:
@@ -142,7 +143,7 @@ def requirements_of(source: Path) -> list[Requirement]:
             continue
         if line.startswith("-"):
             continue
-        found.append(Requirement(line))
+        found.append((source.name, Requirement(line)))
     return found
 
 
@@ -202,14 +203,19 @@ def problems(root: Path = ROOT) -> list[str]:
         by_name: dict[str, list[Pin]] = {}
         for pin in locked[lock.output]:
             by_name.setdefault(pin.name, []).append(pin)
-        for requirement in requirements_of(root / lock.source):
+        try:
+            asked = requirements_of(root / lock.source)
+        except InvalidRequirement as error:
+            found.append(f"{lock.source} (or a file it brings in with -r): {error}")
+            asked = []
+        for origin, requirement in asked:
             name = canonicalize_name(requirement.name)
             versions = [p.version for p in by_name.get(name, []) if p.version]
             if not versions:
-                found.append(f"{lock.output} does not pin {name} ({lock.source} asks for it): {FIX}")
+                found.append(f"{lock.output} does not pin {name} ({origin} asks for it): {FIX}")
             elif not any(requirement.specifier.contains(v, prereleases=True) for v in versions):
                 found.append(
-                    f"{lock.output} pins {name}=={versions[0]}, outside {lock.source}'s "
+                    f"{lock.output} pins {name}=={versions[0]}, outside {origin}'s "
                     f"'{requirement.specifier}': {FIX}"
                 )
     runtime, dev = locked.get(RUNTIME.output), locked.get(DEV.output)

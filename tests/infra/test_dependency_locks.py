@@ -61,7 +61,7 @@ def test_every_requirement_of_an_input_is_pinned_in_its_lock_within_its_range() 
     for lock in locks.LOCKS:
         text = (ROOT / lock.output).read_text(encoding="utf-8")
         pinned = {pin.name: pin.version for pin in locks.pins(text)}
-        for requirement in locks.requirements_of(ROOT / lock.source):
+        for _, requirement in locks.requirements_of(ROOT / lock.source):
             version = pinned[canonicalize_name(requirement.name)]
             assert requirement.specifier.contains(version, prereleases=True), (lock.output, requirement)
 
@@ -79,7 +79,9 @@ def test_a_changed_range_makes_its_lock_and_the_dev_lock_stale(copy: Path) -> No
     found = locks.problems(copy)
     assert any(p.startswith("requirements.txt is stale") for p in found), found
     assert any(p.startswith("requirements-dev.txt is stale") for p in found), found
-    assert any("pins tqdm==" in p and "outside requirements.in's" in p for p in found), found
+    out_of_range = [p for p in found if "pins tqdm==" in p]
+    assert len(out_of_range) == 2, found  # the app's lock and the dev lock, both naming the file that says so
+    assert all("outside requirements.in's '<4.67,>=4.66'" in p for p in out_of_range), found
     assert not any(p.startswith("requirements-infra.txt") for p in found), found
 
 
@@ -124,6 +126,11 @@ def test_an_unpinned_or_unhashed_line_is_reported(copy: Path) -> None:
     found = locks.problems(copy)
     assert any("not an exact pin: requests>=2" in p for p in found), found
     assert any("six==1.17.0 has no --hash" in p for p in found), found
+
+
+def test_a_line_of_an_input_that_is_no_requirement_is_reported(copy: Path) -> None:
+    edit(copy / "requirements-infra.in", "checkov==3.3.30", "checkov = 3.3.30")
+    assert any(p.startswith("requirements-infra.in (or a file") for p in locks.problems(copy))
 
 
 def test_a_lock_not_made_by_make_lock_is_reported(copy: Path) -> None:
