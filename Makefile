@@ -5,6 +5,8 @@
 # need it). Every Python package installs with --require-hashes: the exact files the locks name.
 # `make lock` regenerates the locks from the requirements*.in files (README, "Upgrading dependencies").
 PYTHON ?= python3
+# VENV and CHECKOV_VENV can be set to build an environment elsewhere (a fresh one under /tmp, say);
+# `make test` itself uses .venv-checkov (devtools/infra_check.py).
 VENV ?= .venv
 CHECKOV_VENV ?= .venv-checkov
 PY := $(VENV)/bin/python
