@@ -3,9 +3,11 @@
     python3 devtools/bootstrap.py run     # = make run
     python3 devtools/bootstrap.py test    # = make test
     python3 devtools/bootstrap.py bench   # = make bench (arguments go to python -m devtools.bench)
+    python3 devtools/bootstrap.py lock    # = make lock (arguments go to python -m devtools.locks compile)
 
-Standard library only: it creates .venv, installs requirements-dev.txt and the npm packages when
-they are missing or older than their lists, then runs the same module make would.
+Standard library only: it creates .venv from the lock requirements-dev.txt (--require-hashes), the npm
+packages and, for `test` only, checkov's .venv-checkov, when they are missing or older than their
+lists, then runs the same module make would.
 """
 
 from __future__ import annotations
@@ -26,17 +28,28 @@ def _stale(marker: Path, *inputs: Path) -> bool:
     return not marker.exists() or any(p.stat().st_mtime > marker.stat().st_mtime for p in inputs)
 
 
-def install() -> None:
+def install(command: str) -> None:
     marker = VENV / ".installed"
     if _stale(marker, ROOT / "requirements.txt", ROOT / "requirements-dev.txt"):
         venv.create(VENV, with_pip=True)
         subprocess.check_call([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
         subprocess.check_call(
-            [str(PY), "-m", "pip", "install", "--quiet", "-r", str(ROOT / "requirements-dev.txt")]
+            [
+                str(PY),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--require-hashes",
+                "-r",
+                str(ROOT / "requirements-dev.txt"),
+            ]
         )
         marker.touch()
+    if command == "lock":
+        return
     checkov = ROOT / ".venv-checkov"
-    if _stale(checkov / ".installed", ROOT / "requirements-infra.txt"):
+    if command == "test" and _stale(checkov / ".installed", ROOT / "requirements-infra.txt"):
         venv.create(checkov, with_pip=True)
         subprocess.check_call(
             [
@@ -45,6 +58,7 @@ def install() -> None:
                 "pip",
                 "install",
                 "--quiet",
+                "--require-hashes",
                 "-r",
                 str(ROOT / "requirements-infra.txt"),
             ]
@@ -64,13 +78,18 @@ def _npm() -> str:
 
 
 def main() -> int:
-    commands = {"run": "devtools.localstack", "test": "devtools.check", "bench": "devtools.bench"}
+    commands = {
+        "run": ["devtools.localstack"],
+        "test": ["devtools.check"],
+        "bench": ["devtools.bench"],
+        "lock": ["devtools.locks", "compile"],
+    }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
-    install()
+    install(sys.argv[1])
     os.chdir(ROOT)
-    return subprocess.call([str(PY), "-m", commands[sys.argv[1]], *sys.argv[2:]])
+    return subprocess.call([str(PY), "-m", *commands[sys.argv[1]], *sys.argv[2:]])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`make test`: ruff (lint, format), mypy, checkov (infra/), then pytest; all run, any failure fails.
+"""`make test`: the dependency locks (offline), ruff (lint, format), mypy, checkov (infra/), then pytest;
+all run, any failure fails.
 
 pytest's exit status 5 (no tests collected) counts as a failure: a suite that silently runs nothing
 must never pass.
@@ -10,6 +11,7 @@ import subprocess
 import sys
 
 STEPS = [
+    ("locks", [sys.executable, "-m", "devtools.locks", "check"]),
     ("ruff", [sys.executable, "-m", "ruff", "check", "."]),
     ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
     ("mypy", [sys.executable, "-m", "mypy"]),

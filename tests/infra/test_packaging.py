@@ -53,6 +53,9 @@ def test_everything_git_ignores_is_left_out_of_the_package(pattern: str) -> None
         "local.settings.json",
         "requirements-dev.txt",
         "requirements-infra.txt",
+        "requirements.in",
+        "requirements-dev.in",
+        "requirements-infra.in",
     ],
 )
 def test_local_and_development_artifacts_are_left_out(path: str) -> None:
