@@ -127,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     letters_sub = letters.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = letters_sub.add_parser("list", help="list parked and dead-lettered events")
     listing.add_argument("--source")
-    listing.add_argument("--reason", help="e.g. learnerNotFound, contentNotFound, graphRejected, poison")
+    listing.add_argument(
+        "--reason",
+        help="e.g. learnerNotFound, learnerNotLicensed, providerNotEnabled, graphRejected, poison",
+    )
     listing.add_argument("--state", choices=[s.value for s in LetterState])
     listing.set_defaults(run=operations.list_letters)
     showing = letters_sub.add_parser("show", help="one dead letter, with its original message")
@@ -213,9 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     reconciling.add_argument("--json", action="store_true", help="print the report as JSON")
     reconciling.set_defaults(run=maintenance.reconcile_with_graph)
 
-    sub.add_parser(
+    retrying = sub.add_parser(
         "retry-parked", help="retry parked events that are due now (the timer does it every 5 minutes)"
-    ).set_defaults(run=operations.retry_parked)
+    )
+    retrying.add_argument(
+        "--now", action="store_true", help="every parked event, due or not (once their cause is fixed)"
+    )
+    retrying.add_argument("--reason", help="only events parked for this reason, e.g. learnerNotLicensed")
+    retrying.set_defaults(run=operations.retry_parked)
     return parser
 
 
