@@ -65,7 +65,7 @@ async def reconcile_report(bridge: Bridge) -> dict[str, int]:
     counts, cursor = dict(checkpoint.counts), checkpoint.cursor
     while rows and not deadline.expired():
         page, rows = rows[:RECONCILE_PAGE], rows[RECONCILE_PAGE:]
-        report = await reconcile(store, graph, upserter, page, repair=False, pacer=pacer)
+        report = await reconcile(store, graph, upserter, page, repair=False, pacer=pacer, deadline=deadline)
         counts = {k: counts.get(k, 0) + v for k, v in report.counts().items()}
         cursor = page[-1].activity_id
     saved = await record_run(store, checkpoint, finished=not rows, cursor=cursor, counts=counts)

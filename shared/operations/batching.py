@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from shared.delivery.deadline import Deadline
 from shared.graph.errors import GraphError
 from shared.graph.gateway import MAX_BATCH
 
@@ -72,12 +73,17 @@ async def in_batches(
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     size: int = MAX_BATCH,
+    deadline: Deadline | None = None,
 ) -> AsyncIterator[tuple[K, T | GraphError]]:
     """Each key with its final answer, as soon as it is known: `send` asks Graph for up to `size` keys
     in one batch. A request throttled (or failed transiently) on its own waits its own Retry-After and
     goes again in a later batch, alongside fresh keys, while the others' answers are yielded at once;
     after THROTTLE_ATTEMPTS its GraphError is the answer. A transient failure of a whole batch puts all
     of its keys back the same way; any other failure of a whole batch is raised.
+
+    With a `deadline` (a timer's budget), a request whose wait would outlast it is not waited for: its
+    GraphError is the answer at once. The learning API names its waits in minutes ("Retry after 2
+    minutes"), and a few of them in one run would carry a timer past functionTimeout.
 
     Answers come in the order the keys were given, except for those that had to wait."""
     fresh = deque(keys)
@@ -110,7 +116,12 @@ async def in_batches(
             answers = [exc] * len(batch)
         answered = clock() + skipped
         for (key, attempts), answer in zip(batch, answers, strict=True):
-            if isinstance(answer, GraphError) and answer.transient and attempts + 1 < THROTTLE_ATTEMPTS:
+            if (
+                isinstance(answer, GraphError)
+                and answer.transient
+                and attempts + 1 < THROTTLE_ATTEMPTS
+                and (deadline is None or _wait(answer, attempts) < deadline.remaining())
+            ):
                 order += 1
                 heapq.heappush(waiting, (answered + _wait(answer, attempts), order, key, attempts + 1))
             else:

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from shared.delivery.deadline import Deadline
 from shared.delivery.exceptions import PermanentFailure, TransientFailure
 from shared.delivery.merge import state_of
 from shared.delivery.upsert import CourseActivityUpserter
@@ -135,7 +136,9 @@ async def reconcile(
     pacer: Pacer,
     advance: Callable[[], None] = lambda: None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    deadline: Deadline | None = None,
 ) -> ReconcileReport:
+    """`deadline`: a timer's budget; a read Graph asks to wait past it is `unread` (batching.in_batches)."""
     report = ReconcileReport()
     readable: dict[str, ActivityState] = {}
     for row in rows:
@@ -147,7 +150,9 @@ async def reconcile(
     courses = sorted({row.owner.course_id for row in readable.values() if row.owner is not None})
     contents: dict[str, str | None] = {}
     unknown: dict[str, str] = {}  # courses whose content could not be read, and why
-    async for course_id, found in in_batches(courses, graph.find_content_ids, pacer=pacer, sleep=sleep):
+    async for course_id, found in in_batches(
+        courses, graph.find_content_ids, pacer=pacer, sleep=sleep, deadline=deadline
+    ):
         content = _read(found, "LearningContent.Read.All")
         if isinstance(content, GraphError):
             unknown[course_id] = f"its course's content could not be read: {_failure(content)}"
@@ -159,7 +164,7 @@ async def reconcile(
             del readable[activity_id]
             report.unread.append(Unread(activity_id, row.owner.source, unknown[row.owner.course_id]))
             advance()
-    reads = in_batches(list(readable), graph.get_activities, pacer=pacer, sleep=sleep)
+    reads = in_batches(list(readable), graph.get_activities, pacer=pacer, sleep=sleep, deadline=deadline)
     async for activity_id, answer in reads:
         advance()
         row, record = readable[activity_id], _read(answer, "LearningSelfInitiatedCourse.ReadWrite.All")
