@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from shared.cli import catalog, commands, importing, maintenance, operations
+from shared.cli import catalog, commands, importing, maintenance, operations, trace
 from shared.cli.errors import CliError
 from shared.operations.importing import DEFAULT_RATE
 from shared.state.models import LetterState
@@ -215,6 +215,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reconciling.add_argument("--json", action="store_true", help="print the report as JSON")
     reconciling.set_defaults(run=maintenance.reconcile_with_graph)
+
+    tracing = sub.add_parser(
+        "trace",
+        help="a learner's course activities, their events and what became of them",
+        description="For each course activity the bridge holds for the learner: its events in time order "
+        "and their deliveries, what they call for, what was last written to Graph, what Graph has now, "
+        "and parked or dead-lettered events with their reasons and the command that replays them. "
+        "Prints nothing personal beyond what you typed. Exit 1 when nothing is found.",
+    )
+    tracing.add_argument(
+        "--learner",
+        nargs=2,
+        required=True,
+        metavar=("KIND", "VALUE"),
+        help="KIND is email, upn or userId (the Entra object id)",
+    )
+    tracing.add_argument("--course", help="only this course (its external id)")
+    tracing.add_argument("--source", help="only this source")
+    tracing.add_argument("--json", action="store_true", help="print the story as JSON")
+    tracing.set_defaults(run=trace.trace)
 
     retrying = sub.add_parser(
         "retry-parked", help="retry parked events that are due now (the timer does it every 5 minutes)"
