@@ -104,6 +104,11 @@ def trace(args: argparse.Namespace) -> int:
             owner_story = stories.get(letter.activity_id or "")
             if owner_story is None:
                 owner_story = next((s for s in stories.values() if _in(s, letter)), None)
+            if (
+                owner_story is None
+            ):  # a failed write leaves no log entry: the learner's activity of that course
+                same_course = [s for s in stories.values() if s.course == told.course]
+                owner_story = same_course[0] if len(same_course) == 1 else None
             (owner_story.letters if owner_story is not None else waiting).append(told)
         return list(stories.values()), waiting, known
 

@@ -126,3 +126,49 @@ def test_a_429_that_says_retry_after_2_minutes_holds_the_event_back_two_minutes(
     assert stack.peek(EVENTS_QUEUE) == []
     with QueueClient.from_connection_string(stack.ports.connection_string(), EVENTS_QUEUE) as queue:
         queue.clear_messages()  # the test does not wait two minutes; later tests need an empty queue
+
+
+def test_trace_tells_the_story_of_a_record_created_updated_and_with_a_parked_event(stack: Stack) -> None:
+    email, user_id = unlicensed_learner(stack)
+    tenant(stack, licences={user_id: True})
+    course = new_course(stack)
+    first, second, third = unique("trace"), unique("trace"), unique("trace")
+    stack.send(event(eventId=first, learner={"email": email}, course={"externalId": course}))
+    wait_for(lambda: stack.activity_of("generic", first), what="the created record")
+    stack.send(
+        event(
+            eventId=second, learner={"email": email}, course={"externalId": course}, completionPercentage=70
+        )
+    )
+    wait_for(
+        lambda: (stack.activity_of("generic", second) or {}).get("completionPercentage") == 70 or None,
+        what="the updated record",
+    )
+    tenant(stack, licences={user_id: False})
+    stack.send(
+        event(
+            eventId=third,
+            learner={"email": email},
+            course={"externalId": course},
+            status="completed",
+            completionPercentage=100,
+        )
+    )
+    wait_for(lambda: stack.dead_letter("generic", third), what="the parked completion")
+
+    told = cli(stack, "trace", "--learner", "email", email)
+    assert told.returncode == 0, told.stderr
+    out = told.stdout
+    assert f"(course {course}, source generic)" in out
+    assert out.index(f"generic:{first}") < out.index(f"generic:{second}") < out.index(f"generic:{third}")
+    assert "last written to Graph: inProgress, 70%" in out
+    assert "Graph has now: inProgress, 70%" in out
+    assert "the events call for: inProgress, 70%" in out, out  # the parked event joins it once applied
+    assert f"parked generic:{third} (learnerNotLicensed" in out
+    assert "reached no course activity" not in out  # told with its activity (same learner, same course)
+    assert "said completed, 100%" in out
+    assert f"replay: python -m shared.cli replay generic:{third}" in out
+    assert user_id not in out
+    as_json = cli(stack, "trace", "--learner", "email", email, "--course", course, "--json")
+    assert '"learnerNotLicensed"' in as_json.stdout
+    tenant(stack, licences={user_id: True})
