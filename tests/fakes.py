@@ -98,6 +98,11 @@ class FakeGraph:
         self.content_docs: dict[str, ContentWrite] = {}  # what put_content wrote, by external id
         self.activities: dict[str, ActivityRecord] = {}
         self.sync_enabled = True
+        #: The tenant's plan, learners without a licence (ids, any case) and content ids another
+        #: provider created: the sandbox's /_sandbox/tenant and its ERROR_CODES rules.
+        self.service_plan = True
+        self.unlicensed: set[str] = set()
+        self.foreign_contents: set[str] = set()
         self.calls: list[str] = []
         self.errors: dict[str, list[Exception]] = defaultdict(list)
         self.errors_for: dict[tuple[str, str], list[Exception]] = defaultdict(list)
@@ -141,7 +146,18 @@ class FakeGraph:
         ids = {*self.users_by_upn.values(), *self.users_by_mail.values(), *self.users_by.values()}
         return {i.casefold() for i in ids}
 
-    def _check_write(self, fields: ActivityWrite) -> None:
+    def _check_plan(self, method: str) -> None:
+        if not self.service_plan:
+            adequate = "a service plan adequate" if method == "DELETE" else "an adequate service plan"
+            raise GraphError(403, "Forbidden", f"You don't have {adequate} for this request.")
+
+    def _check_licence(self, learner_user_id: str, method: str) -> None:
+        if learner_user_id.casefold() in {u.casefold() for u in self.unlicensed}:
+            spelled = "is not" if method == "PATCH" else "isn't"
+            raise GraphError(403, "Forbidden", f"The user license {spelled} valid to perform the operation")
+
+    def _check_write(self, fields: ActivityWrite, method: str) -> None:
+        self._check_plan(method)
         if not self.sync_enabled:
             raise GraphError(400, "BadRequest", "This provider isn't enabled for the given tenant.")
         if fields.status not in (CourseStatus.IN_PROGRESS, CourseStatus.COMPLETED):
@@ -188,17 +204,25 @@ class FakeGraph:
 
     async def get_activity(self, external_id: str) -> ActivityRecord | None:
         self._enter("get_activity", external_id)
+        self._check_plan("GET")
         return self.activities.get(external_id)
 
     async def create_activity(
         self, external_id: str, learner_user_id: str, content_id: str, fields: ActivityWrite
     ) -> ActivityRecord:
         self._enter("create_activity")
-        self._check_write(fields)
+        self._check_write(fields, "POST")
         if learner_user_id.casefold() not in self._known_users():
             raise GraphError(404, "NotFound", "User was not found.")
+        if content_id in self.foreign_contents:
+            raise GraphError(
+                403,
+                "Forbidden",
+                "The provider isn't valid to create course activity for the given learning content",
+            )
         if content_id not in self.contents.values():
             raise GraphError(404, "NotFound", "Learning content was not found.")
+        self._check_licence(learner_user_id, "POST")
         if external_id in self.activities:
             raise GraphError(409, "Conflict", "exists")
         record = ActivityRecord(
@@ -222,14 +246,16 @@ class FakeGraph:
 
     async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:
         self._enter("update_activity")
-        self._check_write(fields)
+        self._check_write(fields, "PATCH")
         key, record = self._by_id(activity_id)
+        self._check_licence(record.learner_user_id, "PATCH")
         changes: dict[str, Any] = {k: v for k, v in vars(fields).items() if v is not None and k != "clear"}
         changes.update(dict.fromkeys(fields.clear))
         self.activities[key] = replace(record, **changes)
 
     async def delete_activity(self, activity_id: str) -> bool:
         self._enter("delete_activity")
+        self._check_plan("DELETE")
         if not self.sync_enabled:
             raise GraphError(400, "BadRequest", "This provider isn't enabled for the given tenant.")
         found = next((k for k, r in self.activities.items() if r.id == activity_id), None)

@@ -170,28 +170,41 @@ def _find_activity(sb: Sandbox, p: dict[str, str]) -> Doc:
     return doc
 
 
-def _check_activity_fields(sb: Sandbox, pid: str, body: Doc) -> None:
+def _tenant_checks(sb: Sandbox, call: Call, provider: Doc | None = None) -> None:
+    """What every course activity call meets first (rules.ERROR_CODES): the tenant's plan, then (for
+    writes, given the provider) the provider's sync."""
+    rules.require_service_plan(sb.store.has_service_plan(), call.method)
+    if provider is not None:
+        rules.require_sync_enabled(provider)
+
+
+def _check_activity_fields(sb: Sandbox, pid: str, body: Doc, method: str) -> None:
     rules.check_percentage(body)
     # Unknown learner or content ids: the pages list no error for them (unconfirmed). A tenant cannot
     # hold a record for a user or content that does not exist, so the sandbox answers 404 rather than
     # let a wrong id pass unseen.
     learner = body.get("learnerUserId")
-    if learner is not None and sb.store.user(learner) is None:
+    user = sb.store.user(learner) if learner is not None else None
+    if learner is not None and user is None:
         raise not_found(f"User {learner!r}")
     content = body.get("learningContentId")
     if content is not None and sb.store.content(pid, id=content) is None:
+        # ERROR_CODES: content another provider created is refused with its own 403.
+        rules.require_content_of_provider(sb.store.content_provider(content), pid, method)
         raise not_found(f"Learning content {content!r}")
+    if user is not None:
+        rules.require_licence(sb.store.licensed(user["id"]), method)
 
 
 async def create_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     pid = p["pid"]
-    rules.require_sync_enabled(_provider(sb, pid))
+    _tenant_checks(sb, call, _provider(sb, pid))
     body = _body(call)
     # CREATE_ACTIVITY: @odata.type is required; it picks learningAssignment or learningSelfInitiatedCourse.
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
     validate_write(type_name, body, writable_read_only=frozenset({"learningProviderId"}))
     rules.check_create_activity(pid, body)
-    _check_activity_fields(sb, pid, body)
+    _check_activity_fields(sb, pid, body, call.method)
     doc = {**body, "id": str(uuid.uuid4()), "learningProviderId": pid}
     try:
         # The metadata declares externalcourseActivityId an alternate key, so two records cannot share
@@ -208,17 +221,22 @@ async def list_activities(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Res
 
 
 async def get_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
+    _provider(sb, p["pid"])
+    _tenant_checks(sb, call)
     return _json(200, _activity_view(_find_activity(sb, p)))
 
 
 async def patch_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
-    rules.require_sync_enabled(_provider(sb, p["pid"]))
+    _tenant_checks(sb, call, _provider(sb, p["pid"]))
     doc = _find_activity(sb, p)
     body = _body(call)
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
     rules.check_update_activity(doc, body)
     validate_write(type_name, body)
-    _check_activity_fields(sb, p["pid"], body)
+    _check_activity_fields(sb, p["pid"], body, call.method)
+    # ERROR_CODES, update table: the licence answer names the record's learner (an update cannot
+    # change who it is for).
+    rules.require_licence(sb.store.licensed(doc["learnerUserId"]), call.method)
     # UPDATE_ACTIVITY's example: a property sent as null is cleared.
     updated = {**doc, **body}
     sb.store.replace_activity(p["pid"], {k: v for k, v in updated.items() if v is not None})
@@ -227,7 +245,7 @@ async def patch_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Resp
 
 async def delete_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     """DELETE_ACTIVITY: by the course activity id; 204 No Content."""
-    rules.require_sync_enabled(_provider(sb, p["pid"]))
+    _tenant_checks(sb, call, _provider(sb, p["pid"]))
     doc = _find_activity(sb, p)
     sb.store.delete_activity(p["pid"], doc["id"])
     return web.Response(status=204)
@@ -417,7 +435,7 @@ async def execute(sb: Sandbox, call: Call, *, observer: bool, batch: int | None 
         injected = False
     except GraphHttpError as exc:
         response = error_response(exc.status, exc.code, exc.message, exc.headers)
-        injected = exc.message == "Injected by the Graph sandbox."
+        injected = exc.injected
     if not injected:
         sb.faults.requests[f"{call.method} {kind} {response.status}"] += 1
     sb.log.append(
@@ -463,6 +481,53 @@ class Seed(BaseModel):
     contents: dict[str, list[Doc]] = Field(default_factory=dict, description="provider id -> contents")
 
 
+class TenantSettings(BaseModel):
+    """`POST /_sandbox/tenant`: what the tenant has, beside its Graph records (each field optional;
+    what is left out stays as it was). The answers they lead to are the learning API's documented
+    ones (rules.ERROR_CODES): a tenant without a plan, an unlicensed learner, a provider whose sync is
+    off. Every user is licensed and the tenant has its plan until told otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service_plan: bool | None = Field(default=None, alias="servicePlan")
+    #: user id or userPrincipalName -> licensed (a Viva Learning licence) or not
+    licences: dict[str, bool] = Field(default_factory=dict)
+    #: provider id -> isCourseActivitySyncEnabled
+    course_activity_sync: dict[str, bool] = Field(default_factory=dict, alias="courseActivitySync")
+
+
+def _tenant_view(sb: Sandbox) -> Doc:
+    return {"servicePlan": sb.store.has_service_plan(), "unlicensedUsers": sb.store.unlicensed()}
+
+
+def _set_tenant(sb: Sandbox, settings: TenantSettings) -> None:
+    """Everything checked before anything changes: an unknown user or provider changes nothing."""
+    users = {}
+    for key in settings.licences:
+        user = sb.store.user(key)
+        if user is None:
+            raise not_found(f"User {key!r}")
+        users[key] = user["id"]
+    providers = {pid: _provider(sb, pid) for pid in settings.course_activity_sync}
+    if settings.service_plan is not None:
+        sb.store.set_service_plan(settings.service_plan)
+    for key, licensed in settings.licences.items():
+        sb.store.set_licensed(users[key], licensed)
+    for pid, enabled in settings.course_activity_sync.items():
+        sb.store.put_provider({**providers[pid], "isCourseActivitySyncEnabled": enabled})
+
+
+async def _tenant(sb: Sandbox, request: web.Request) -> web.Response:
+    if request.method == "POST":
+        try:
+            _set_tenant(sb, TenantSettings.model_validate(_body(await Call.of(request)) or {}))
+        except ValidationError as exc:
+            return _json(400, {"errors": exc.errors(include_url=False, include_context=False)})
+        except GraphHttpError as exc:
+            return _json(exc.status, {"error": exc.message})
+    return _json(200, _tenant_view(sb))
+
+
 async def control(request: web.Request) -> web.Response:
     sb: Sandbox = request.app["sandbox"]
     action = request.match_info["action"]
@@ -492,6 +557,8 @@ async def control(request: web.Request) -> web.Response:
         return _json(200, {"status": "reset"})
     if action == "seed" and request.method == "POST":
         return await _seed(sb, request)
+    if action == "tenant" and request.method in ("GET", "POST"):
+        return await _tenant(sb, request)
     return _json(404, {"error": f"unknown control {request.method} {action}"})
 
 

@@ -10,12 +10,22 @@ from aiohttp import web
 
 
 class GraphHttpError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        injected: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        #: Made up by fault injection (counted apart from real answers), not by a rule.
+        self.injected = injected
 
 
 def error_response(

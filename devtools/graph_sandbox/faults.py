@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from devtools.graph_sandbox import rules
 from devtools.graph_sandbox.errors import GraphHttpError
 
 
@@ -24,6 +25,10 @@ class ScriptedFault(BaseModel):
 
     status: int = Field(ge=400, le=599)
     retry_after_seconds: int | None = None
+    #: A 429 or 503 as the learning API documents it: the wait in the message ("Retry after 2
+    #: minutes"), code tooManyRequests or serviceUnavailable, no Retry-After header unless
+    #: `retry_after_seconds` is given too (rules.throttled_message).
+    retry_after_minutes: int | None = Field(default=None, ge=0, le=1440)
     method: str | None = None  # only requests with this method take the fault
     path_contains: str | None = None
 
@@ -73,34 +78,37 @@ class FaultInjector:
         fault = self._scripted(method, path) or (self._drawn() if draw else None)
         if fault is None:
             return
-        status, retry_after = fault
+        status, retry_after, minutes = fault
         self.injected[f"{method} {kind} {status}"] += 1
         if status == 0:  # a timeout: hold the request, then answer as an overloaded gateway would
             await asyncio.sleep(s.timeout_seconds)
             status, retry_after = 504, None
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        if minutes is not None:  # the learning API's own answer (rules.ERROR_CODES)
+            code = {429: "tooManyRequests", 503: "serviceUnavailable"}.get(status, "InjectedFault")
+            raise GraphHttpError(status, code, rules.throttled_message(minutes), headers, injected=True)
         code = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(
             status, "InjectedFault"
         )
-        raise GraphHttpError(status, code, "Injected by the Graph sandbox.", headers)
+        raise GraphHttpError(status, code, "Injected by the Graph sandbox.", headers, injected=True)
 
-    def _scripted(self, method: str, path: str) -> tuple[int, int | None] | None:
+    def _scripted(self, method: str, path: str) -> tuple[int, int | None, int | None] | None:
         for index, fault in enumerate(self.settings.fail_next):
             if fault.method and fault.method.upper() != method:
                 continue
             if fault.path_contains and fault.path_contains not in path:
                 continue
             del self.settings.fail_next[index]
-            return fault.status, fault.retry_after_seconds
+            return fault.status, fault.retry_after_seconds, fault.retry_after_minutes
         return None
 
-    def _drawn(self) -> tuple[int, int | None] | None:
+    def _drawn(self) -> tuple[int, int | None, int | None] | None:
         s = self.settings
         roll = self._random.random()
         if roll < s.rate_429:
-            return 429, s.retry_after_seconds
+            return 429, s.retry_after_seconds, None
         if roll < s.rate_429 + s.rate_503:
-            return 503, s.retry_after_seconds
+            return 503, s.retry_after_seconds, None
         if roll < s.rate_429 + s.rate_503 + s.rate_timeout:
-            return 0, None
+            return 0, None, None
         return None

@@ -30,6 +30,7 @@ DELETE_USER = "api/user-delete"
 ADVANCED_QUERIES = "graph/aad-advanced-queries"
 JSON_BATCHING = "graph/json-batching"
 THROTTLING = "graph/throttling"
+ERROR_CODES = "resources/learningcourseactivity-error-codes"
 
 
 def require_sync_enabled(provider: Doc) -> None:
@@ -39,6 +40,59 @@ def require_sync_enabled(provider: Doc) -> None:
     The exact status per method is unconfirmed; the sandbox uses the documented 400 for all three."""
     if not provider.get("isCourseActivitySyncEnabled"):
         raise GraphHttpError(400, "BadRequest", "This provider isn't enabled for the given tenant.")
+
+
+def require_service_plan(has_plan: bool, method: str) -> None:
+    """ERROR_CODES: every course activity call (create, delete, get, update) answers 403 "You don't
+    have an adequate service plan for this request." in a tenant without a plan that includes Viva
+    Learning; the delete table spells it "You don't have a service plan adequate for this request.",
+    and so does the sandbox for a DELETE. The code column says Forbidden."""
+    if not has_plan:
+        message = (
+            "You don't have a service plan adequate for this request."
+            if method == "DELETE"
+            else "You don't have an adequate service plan for this request."
+        )
+        raise GraphHttpError(403, "Forbidden", message)
+
+
+def require_licence(licensed: bool, method: str) -> None:
+    """ERROR_CODES, create and update tables: 403 when "the user for which the assignment is being
+    created doesn't have a premium license". Create spells it "User License isn't valid to perform the
+    operation" (in the Code column), the update table "The user license is not valid to perform the
+    operation"; the sandbox answers a create with "The user license isn't valid to perform the
+    operation" (the docs' usual spelling, the one the issue threads quote) and an update with the
+    update table's words, code Forbidden. The tables name assignments; that a self-initiated course
+    gets the same answer is unconfirmed (the pages give no other). Delete and get list no licence
+    answer: none here."""
+    if not licensed:
+        message = (
+            "The user license is not valid to perform the operation"
+            if method == "PATCH"
+            else "The user license isn't valid to perform the operation"
+        )
+        raise GraphHttpError(403, "Forbidden", message)
+
+
+def require_content_of_provider(content_provider: str | None, provider_id: str, method: str) -> None:
+    """ERROR_CODES, create and update tables: 403 "The provider isn't valid to create course activity
+    for the given learning content" (update: "is not") "when the registrationId/learningProviderId
+    doesn't match the provider with which the learningContent is created". `content_provider`: the
+    provider the content was created under, None when no provider has it (answered elsewhere)."""
+    if content_provider is not None and content_provider != provider_id:
+        verb = "is not" if method == "PATCH" else "isn't"
+        raise GraphHttpError(
+            403,
+            "Forbidden",
+            f"The provider {verb} valid to create course activity for the given learning content",
+        )
+
+
+def throttled_message(minutes: int) -> str:
+    """ERROR_CODES: 429 `{"code": "tooManyRequests", "message": "Retry after {noOfMinutes} minutes"}`
+    and 503 the same with `serviceUnavailable`, on every course activity call; no Retry-After header
+    is documented (Graph's general THROTTLING page documents one: a scripted fault may add it)."""
+    return f"Retry after {minutes} minutes"
 
 
 def check_create_activity(provider_id: str, body: Doc) -> None:

@@ -19,6 +19,8 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS contents (
     provider_id TEXT NOT NULL, id TEXT NOT NULL, external_id TEXT NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (provider_id, id), UNIQUE (provider_id, external_id));
+CREATE TABLE IF NOT EXISTS unlicensed (user_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS tenant (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS activities (
     provider_id TEXT NOT NULL, id TEXT NOT NULL, external_id TEXT, doc TEXT NOT NULL,
     PRIMARY KEY (provider_id, id), UNIQUE (provider_id, external_id));
@@ -40,7 +42,7 @@ class Store:
         self._db.close()
 
     def reset(self) -> None:
-        for table in ("providers", "users", "contents", "activities"):
+        for table in ("providers", "users", "contents", "activities", "unlicensed", "tenant"):
             self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
 
     def _one(self, sql: str, *args: Any) -> Doc | None:
@@ -106,7 +108,36 @@ class Store:
         )
         return deleted.rowcount > 0
 
+    # licences and the tenant's plan (not Graph records: the sandbox's control sets them, and every
+    # user is licensed and the tenant has its plan until it says otherwise)
+    def licensed(self, user_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM unlicensed WHERE lower(user_id) = lower(?)", (user_id,))
+        return row.fetchone() is None
+
+    def set_licensed(self, user_id: str, licensed: bool) -> None:
+        if licensed:
+            self._db.execute("DELETE FROM unlicensed WHERE lower(user_id) = lower(?)", (user_id,))
+        else:
+            self._db.execute("INSERT OR IGNORE INTO unlicensed (user_id) VALUES (?)", (user_id,))
+
+    def unlicensed(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT user_id FROM unlicensed ORDER BY user_id")]
+
+    def has_service_plan(self) -> bool:
+        row = self._db.execute("SELECT value FROM tenant WHERE name = 'servicePlan'").fetchone()
+        return row is None or bool(json.loads(row[0]))
+
+    def set_service_plan(self, has_plan: bool) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO tenant (name, value) VALUES ('servicePlan', ?)", (json.dumps(has_plan),)
+        )
+
     # learning contents
+    def content_provider(self, content_id: str) -> str | None:
+        """The provider a learning content was created under, whichever it is; None if none has it."""
+        row = self._db.execute("SELECT provider_id FROM contents WHERE id = ?", (content_id,)).fetchone()
+        return str(row[0]) if row else None
+
     def content(
         self, provider_id: str, *, id: str | None = None, external_id: str | None = None
     ) -> Doc | None:

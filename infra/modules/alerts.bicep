@@ -1,5 +1,5 @@
-// Alerts on the bridge's own metrics (bridge.events, by outcome): dead letters appearing, too many
-// events failing, and silence (no event received for a while: a platform stopped sending); and on the
+// Alerts on the bridge's own metrics (bridge.events, by outcome): dead letters appearing, Graph refusing
+// every write for a tenant-wide reason, too many events failing, and silence (no event received for a while: a platform stopped sending); and on the
 // logs: an app the host could not index (zero functions) or one that is not configured.
 param token string
 param location string
@@ -51,6 +51,47 @@ resource deadLetters 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview'
           query: '${events} | where outcome == "deadlettered" | summarize total = sum(Sum)'
           metricMeasureColumn: 'total'
           timeAggregation: 'Total'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    actions: { actionGroups: actions }
+  }
+}
+
+// Graph's tenant-wide refusals (shared.delivery.deadletters.TENANT_WIDE): the tenant has no plan that
+// includes Viva Learning, the provider's course activity sync is off, or the content belongs to another
+// provider. No event can be applied until an administrator fixes it, whoever the learner: severity 1.
+// The learning API documents these answers in resources/learningcourseactivity-error-codes
+// (microsoft-graph-docs-contrib); `python -m shared.cli status` says what fixes each.
+var tenantWideReasons = '"tenantNotLicensed", "providerNotEnabled", "contentOfAnotherProvider"'
+
+resource tenantWide 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: 'alert-tenant-wide-${token}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'Viva Learning bridge: Graph refuses every write (plan, provider sync, content owner)'
+    description: 'Events were dead-lettered as tenantNotLicensed, providerNotEnabled or contentOfAnotherProvider: the tenant needs a plan that includes Viva Learning, the provider needs isCourseActivitySyncEnabled, or the courses belong to another provider. Fix it, then replay them with the CLI (replay --reason).'
+    severity: 1
+    enabled: true
+    scopes: [workspaceId]
+    // AppMetrics exists only once the app has sent a metric: validating the query against a new
+    // workspace would fail the deployment.
+    skipQueryValidation: true
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: '${events} | extend reason = tostring(Properties.reason) | where outcome == "deadlettered" and reason in (${tenantWideReasons}) | summarize total = sum(Sum) by reason'
+          metricMeasureColumn: 'total'
+          timeAggregation: 'Total'
+          dimensions: [
+            { name: 'reason', operator: 'Include', values: ['*'] }
+          ]
           operator: 'GreaterThan'
           threshold: 0
           failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from shared.cli import catalog, commands, importing, maintenance, operations
+from shared.cli import catalog, commands, importing, maintenance, operations, trace
 from shared.cli.errors import CliError
 from shared.operations.importing import DEFAULT_RATE
 from shared.state.models import LetterState
@@ -127,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     letters_sub = letters.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = letters_sub.add_parser("list", help="list parked and dead-lettered events")
     listing.add_argument("--source")
-    listing.add_argument("--reason", help="e.g. learnerNotFound, contentNotFound, graphRejected, poison")
+    listing.add_argument(
+        "--reason",
+        help="e.g. learnerNotFound, learnerNotLicensed, providerNotEnabled, graphRejected, poison",
+    )
     listing.add_argument("--state", choices=[s.value for s in LetterState])
     listing.set_defaults(run=operations.list_letters)
     showing = letters_sub.add_parser("show", help="one dead letter, with its original message")
@@ -213,9 +216,34 @@ def build_parser() -> argparse.ArgumentParser:
     reconciling.add_argument("--json", action="store_true", help="print the report as JSON")
     reconciling.set_defaults(run=maintenance.reconcile_with_graph)
 
-    sub.add_parser(
+    tracing = sub.add_parser(
+        "trace",
+        help="a learner's course activities, their events and what became of them",
+        description="For each course activity the bridge holds for the learner: its events in time order "
+        "and their deliveries, what they call for, what was last written to Graph, what Graph has now, "
+        "and parked or dead-lettered events with their reasons and the command that replays them. "
+        "Prints nothing personal beyond what you typed. Exit 1 when nothing is found.",
+    )
+    tracing.add_argument(
+        "--learner",
+        nargs=2,
+        required=True,
+        metavar=("KIND", "VALUE"),
+        help="KIND is email, upn or userId (the Entra object id)",
+    )
+    tracing.add_argument("--course", help="only this course (its external id)")
+    tracing.add_argument("--source", help="only this source")
+    tracing.add_argument("--json", action="store_true", help="print the story as JSON")
+    tracing.set_defaults(run=trace.trace)
+
+    retrying = sub.add_parser(
         "retry-parked", help="retry parked events that are due now (the timer does it every 5 minutes)"
-    ).set_defaults(run=operations.retry_parked)
+    )
+    retrying.add_argument(
+        "--now", action="store_true", help="every parked event, due or not (once their cause is fixed)"
+    )
+    retrying.add_argument("--reason", help="only events parked for this reason, e.g. learnerNotLicensed")
+    retrying.set_defaults(run=operations.retry_parked)
     return parser
 
 

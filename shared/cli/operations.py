@@ -19,7 +19,7 @@ from shared.cli.commands import environment
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import Settings, load_settings
-from shared.delivery.deadletters import DeadLetters
+from shared.delivery.deadletters import TENANT_WIDE, DeadLetters
 from shared.events.names import SOURCE_NAME_PATTERN
 from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE
 from shared.operations.retention import apply_retention
@@ -68,9 +68,12 @@ def status(args: argparse.Namespace) -> int:
 
     async def work(store: TableStateStore, settings: Settings) -> int:
         counts: dict[str, Counter[str]] = {}
+        reasons: dict[str, Counter[str]] = {}
         oldest: dict[LetterState, DeadLetterRecord] = {}
         async for letter in store.dead_letters(brief=True):
             counts.setdefault(letter.source, Counter())[letter.state.value] += 1
+            if letter.state is not LetterState.REPLAYED:
+                reasons.setdefault(letter.reason, Counter())[letter.state.value] += 1
             if letter.state not in oldest or letter.first_failure < oldest[letter.state].first_failure:
                 oldest[letter.state] = letter
         columns = ["parked", "deadlettered", "replayed"]
@@ -88,9 +91,23 @@ def status(args: argparse.Namespace) -> int:
                 letter = oldest[state]
                 age = datetime.now(UTC) - letter.first_failure
                 print(f"oldest {state.value}: {_letter_id(letter)} ({letter.reason}, for {_age(age)})")
+        _print_reasons(reasons)
         return 0
 
     return _run(args, work)
+
+
+def _print_reasons(reasons: dict[str, Counter[str]]) -> None:
+    """Parked and dead-lettered events by reason; the tenant-wide ones (every write fails until the
+    tenant or the provider is fixed) with what to do."""
+    if not reasons:
+        return
+    columns = ["parked", "deadlettered"]
+    print(f"{'reason':<28}" + "".join(f"{c:>14}" for c in columns))
+    for reason in sorted(reasons):
+        print(f"{reason:<28}" + "".join(f"{reasons[reason][c]:>14}" for c in columns))
+    for reason in sorted(TENANT_WIDE.keys() & reasons.keys()):
+        print(f"tenant-wide: {reason}: {TENANT_WIDE[reason]}")
 
 
 async def _add_totals(store: TableStateStore, counts: dict[str, Counter[str]]) -> None:
@@ -251,7 +268,8 @@ def replay(args: argparse.Namespace) -> int:
 
 def retry_parked(args: argparse.Namespace) -> int:
     async def work(store: TableStateStore, settings: Settings) -> int:
-        count = await DeadLetters(store, backends.queues(settings)).retry_due()
+        letters = DeadLetters(store, backends.queues(settings))
+        count = await letters.retry_due(at_once=args.now, reason=args.reason)
         print(f"put {count} parked event(s) back on the queue")
         return 0
 

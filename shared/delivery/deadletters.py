@@ -1,9 +1,10 @@
 """Events that could not be applied: parked ("not yet") or dead-lettered, always with the reason and
 the original message, in the state store where operators see and replay them.
 
-Unknown learners and unknown content are usually "not yet" (the user is provisioned tomorrow, the
-course syncs tonight): such events are parked and retried on a schedule with growing intervals,
-then dead-lettered after the park timeout. Everything else permanent is dead-lettered at once.
+Unknown learners, unknown content and learners without a licence are usually "not yet" (the user is
+provisioned tomorrow, the course syncs tonight, the licence is being assigned): such events are parked
+and retried on a schedule with growing intervals, then dead-lettered after the park timeout. Everything
+else permanent is dead-lettered at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from datetime import UTC, datetime, timedelta
 from shared.delivery.deadline import Deadline
 from shared.delivery.exceptions import PermanentFailure
 from shared.events.queue import EVENTS_QUEUE
+from shared.graph.errors import (
+    CONTENT_OF_ANOTHER_PROVIDER,
+    LEARNER_NOT_LICENSED,
+    PROVIDER_NOT_ENABLED,
+    TENANT_NOT_LICENSED,
+)
 from shared.state.models import DeadLetterRecord, LetterState
 from shared.state.store import StateStore
 from shared.storage.queues import QueueSender
@@ -24,7 +31,19 @@ from shared.telemetry import Outcome, record_event
 
 log = logging.getLogger(__name__)
 
-PARKABLE = frozenset({"learnerNotFound", "contentNotFound"})
+#: Reasons that are usually "not yet": a learner provisioned tomorrow, a course synced tonight, a
+#: licence being assigned (Graph's 403 "The user license isn't valid to perform the operation").
+PARKABLE = frozenset({"learnerNotFound", "contentNotFound", LEARNER_NOT_LICENSED})
+#: Reasons no single event can be fixed for: every write fails until the tenant or the provider is set
+#: right (shared.graph.errors). `status` lists them with what to do, and an alert fires on them
+#: (infra/modules/alerts.bicep).
+TENANT_WIDE = {
+    TENANT_NOT_LICENSED: "add a plan that includes Viva Learning to the tenant, then replay them",
+    PROVIDER_NOT_ENABLED: "turn on the provider's isCourseActivitySyncEnabled, then replay them",
+    CONTENT_OF_ANOTHER_PROVIDER: (
+        "register the courses under BRIDGE_PROVIDER_REGISTRATION_ID's provider, then replay them"
+    ),
+}
 FIRST_RETRY = timedelta(minutes=5)
 LONGEST_RETRY = timedelta(hours=6)
 
@@ -80,9 +99,13 @@ class DeadLetters:
         """The event went through at last: its letter, if it had one, goes."""
         await self._state.delete_dead_letter(source, event_id)
 
-    async def retry_due(self, deadline: Deadline | None = None) -> int:
+    async def retry_due(
+        self, deadline: Deadline | None = None, *, at_once: bool = False, reason: str | None = None
+    ) -> int:
         """Put parked events whose time has come back on the queue (the timer function). With a
         deadline, stops when it has passed: the events not reached are still due at the next run.
+        `at_once`: every parked event, due or not (an operator who just fixed the cause: `retry-parked
+        --now`); `reason`: only events parked for it.
 
         The letter's next attempt is written before the message is sent, never after, and only while
         the letter still exists (the listing may be older than a worker's success on another
@@ -98,7 +121,8 @@ class DeadLetters:
             if (
                 letter.state is LetterState.PARKED
                 and letter.next_attempt is not None
-                and letter.next_attempt <= now
+                and (at_once or letter.next_attempt <= now)
+                and (reason is None or letter.reason == reason)
             ):
                 due = replace(letter, next_attempt=now + _backoff(letter.attempts + 1))
                 if not await self._state.update_dead_letter(due):

@@ -35,7 +35,14 @@ from shared.delivery.merge import contribution, fold, graph_baseline, patch, sta
 from shared.delivery.resolve import Resolver
 from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
 from shared.events.model import CanonicalEvent
-from shared.graph.errors import GraphError, GraphUnavailable
+from shared.graph.errors import (
+    CONTENT_OF_ANOTHER_PROVIDER,
+    LEARNER_NOT_LICENSED,
+    PROVIDER_NOT_ENABLED,
+    TENANT_NOT_LICENSED,
+    GraphError,
+    GraphUnavailable,
+)
 from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite, LearningGraph
 from shared.state.models import ActivityState, DeliveryRecord, EventEntry
 from shared.state.store import Conflict, StateStore
@@ -573,9 +580,41 @@ async def _guarded(work: Awaitable[T]) -> T:
         raise classify(exc) from None
 
 
+#: What to do about each of the learning API's documented refusals (shared.graph.errors): the letter's
+#: detail. Fixed text: Graph's message is the same for every learner, and no learner data goes in.
+FIXES = {
+    LEARNER_NOT_LICENSED: (
+        "The learner has no Viva Learning licence (Graph 403: the user license isn't valid to perform the "
+        "operation). Assign them a licence that includes Viva Learning; the event is retried on the "
+        "parking schedule, or at once with `retry-parked --now`."
+    ),
+    TENANT_NOT_LICENSED: (
+        "The tenant has no service plan that includes Viva Learning (Graph 403: you don't have an "
+        "adequate service plan). A Microsoft 365 administrator must add one; then "
+        "`replay --reason tenantNotLicensed`."
+    ),
+    PROVIDER_NOT_ENABLED: (
+        "Course activity sync is off for the learning provider BRIDGE_PROVIDER_REGISTRATION_ID names (Graph "
+        "400: this provider isn't enabled for the given tenant). Set the provider's "
+        "isCourseActivitySyncEnabled to true (a delegated call); then `replay --reason providerNotEnabled`."
+    ),
+    CONTENT_OF_ANOTHER_PROVIDER: (
+        "The course's learning content was created by another learning provider than the one "
+        "BRIDGE_PROVIDER_REGISTRATION_ID names (Graph 403: the provider isn't valid to create course "
+        "activity for the given learning content). Register the course under this provider, or point "
+        "the setting at the provider that owns it; then `replay --reason contentOfAnotherProvider`."
+    ),
+}
+
+
 def classify(exc: GraphError) -> TransientFailure | PermanentFailure:
-    """Throttling (429, or 503/504 with Retry-After) is waited out on the queue; other 5xx and 401
-    use the host's retries; the rest cannot succeed by retrying."""
+    """Throttling (429, or 503/504 with a known wait: Retry-After or the message's minutes) is waited
+    out on the queue; other 5xx and 401 use the host's retries; the learning API's documented refusals
+    get their own reason (a learner without a licence is parked, shared.delivery.deadletters); the rest
+    cannot succeed by retrying."""
+    documented = exc.documented_reason
+    if documented is not None:
+        return PermanentFailure(documented, FIXES[documented], exc.code)
     if exc.status == 429:
         delay = exc.retry_after if exc.retry_after is not None else DEFAULT_THROTTLE_DELAY
         return TransientFailure("graphThrottled", f"Graph {exc.status} {exc.code}", exc.code, delay)

@@ -341,3 +341,168 @@ async def test_content_is_looked_up_and_put_in_batches_each_under_its_own_rules(
     assert isinstance(answers[1], GraphError)
     assert answers[1].status == 400  # a new content needs a title: refused alone, the other written
     assert await graph.find_content_ids([new, untitled]) == [answers[0], None]
+
+
+# ---- the learning API's documented answers (resources/learningcourseactivity-error-codes) ---------
+
+GRACE = "7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a"
+
+
+class Tenant:
+    """The tenant beside its records (its plan, learners' licences, a provider's sync, content another
+    provider created), set the fake's way or through the sandbox's /_sandbox/tenant; `restore` puts
+    back what every other test expects."""
+
+    def __init__(self, graph: LearningGraph, request: pytest.FixtureRequest) -> None:
+        self.graph = graph
+        self.request = request
+        self.sandbox_url: str | None = (
+            None if isinstance(graph, FakeGraph) else request.getfixturevalue("sandbox_url")
+        )
+
+    def _control(self, settings: dict[str, object]) -> None:
+        import httpx
+
+        answer = httpx.post(f"{self.sandbox_url}/_sandbox/tenant", json=settings, timeout=10)
+        answer.raise_for_status()
+
+    def plan(self, has_plan: bool) -> None:
+        if isinstance(self.graph, FakeGraph):
+            self.graph.service_plan = has_plan
+        else:
+            self._control({"servicePlan": has_plan})
+
+    def licence(self, user_id: str, licensed: bool) -> None:
+        if isinstance(self.graph, FakeGraph):
+            (self.graph.unlicensed.discard if licensed else self.graph.unlicensed.add)(user_id)
+        else:
+            self._control({"licences": {user_id: licensed}})
+
+    def sync(self, enabled: bool) -> None:
+        if isinstance(self.graph, FakeGraph):
+            self.graph.sync_enabled = enabled
+        else:
+            self._control({"courseActivitySync": {ENABLED_PROVIDER: enabled}})
+
+    async def content_of_another_provider(self) -> str:
+        if isinstance(self.graph, FakeGraph):
+            content_id = f"content-{uuid.uuid4()}"
+            self.graph.foreign_contents.add(content_id)
+            return content_id
+        assert self.sandbox_url is not None
+        return await gateway(self.sandbox_url, DISABLED_PROVIDER).put_content(
+            f"catalog-{uuid.uuid4()}", COURSE
+        )
+
+    def restore(self) -> None:
+        if self.sandbox_url is not None:
+            self._control(
+                {
+                    "servicePlan": True,
+                    "licences": {ADA: True, GRACE: True},
+                    "courseActivitySync": {ENABLED_PROVIDER: True},
+                }
+            )
+
+
+@pytest.fixture
+def tenant(graph: LearningGraph, request: pytest.FixtureRequest) -> Iterator[Tenant]:
+    settings = Tenant(graph, request)
+    try:
+        yield settings
+    finally:
+        settings.restore()
+
+
+async def test_a_learner_without_a_licence_is_refused_on_create_and_update_until_licensed(
+    graph: LearningGraph, tenant: Tenant
+) -> None:
+    content_id = await content(graph)
+    record = await graph.create_activity(new_id(), ADA, content_id, IN_PROGRESS)
+    tenant.licence(ADA, False)
+    with pytest.raises(GraphError) as created:
+        await graph.create_activity(new_id(), ADA, content_id, IN_PROGRESS)
+    with pytest.raises(GraphError) as updated:
+        await graph.update_activity(record.id, ActivityWrite(CourseStatus.COMPLETED, 100, T, T))
+    for refused in (created.value, updated.value):
+        assert (refused.status, refused.documented_reason) == (403, "learnerNotLicensed")
+    assert (await graph.create_activity(new_id(), GRACE, content_id, IN_PROGRESS)).learner_user_id == GRACE
+    tenant.licence(ADA, True)
+    await graph.update_activity(record.id, ActivityWrite(CourseStatus.COMPLETED, 100, T, T))
+
+
+async def test_a_tenant_without_a_plan_is_refused_every_course_activity_call(
+    graph: LearningGraph, tenant: Tenant
+) -> None:
+    content_id = await content(graph)
+    external_id = new_id()
+    record = await graph.create_activity(external_id, ADA, content_id, IN_PROGRESS)
+    tenant.plan(False)
+    for call in (
+        graph.get_activity(external_id),
+        graph.create_activity(new_id(), ADA, content_id, IN_PROGRESS),
+        graph.update_activity(record.id, IN_PROGRESS),
+        graph.delete_activity(record.id),
+    ):
+        with pytest.raises(GraphError) as refused:
+            await call
+        assert (refused.value.status, refused.value.documented_reason) == (403, "tenantNotLicensed")
+    [answer] = await graph.get_activities([external_id])  # in a batch too, as its own answer
+    assert isinstance(answer, GraphError)
+    assert answer.documented_reason == "tenantNotLicensed"
+    tenant.plan(True)
+    assert await graph.get_activity(external_id) == record
+
+
+async def test_writes_while_sync_is_off_are_refused_as_provider_not_enabled(
+    graph: LearningGraph, tenant: Tenant
+) -> None:
+    content_id = await content(graph)
+    tenant.sync(False)
+    with pytest.raises(GraphError) as refused:
+        await graph.create_activity(new_id(), ADA, content_id, IN_PROGRESS)
+    assert (refused.value.status, refused.value.documented_reason) == (400, "providerNotEnabled")
+    tenant.sync(True)
+    await graph.create_activity(new_id(), ADA, content_id, IN_PROGRESS)
+
+
+async def test_content_another_provider_created_is_refused_as_such(
+    graph: LearningGraph, tenant: Tenant
+) -> None:
+    foreign = await tenant.content_of_another_provider()
+    with pytest.raises(GraphError) as refused:
+        await graph.create_activity(new_id(), ADA, foreign, IN_PROGRESS)
+    assert (refused.value.status, refused.value.documented_reason) == (403, "contentOfAnotherProvider")
+    with pytest.raises(GraphError) as unknown:
+        await graph.create_activity(new_id(), ADA, str(uuid.uuid4()), IN_PROGRESS)
+    assert (unknown.value.status, unknown.value.documented_reason) == (404, None)
+
+
+@pytest.mark.parametrize(
+    ("fault", "wait"),
+    [
+        ({"status": 429, "retryAfterMinutes": 2}, 120),  # the documented answer: no header
+        ({"status": 503, "retryAfterMinutes": 1}, 60),
+        ({"status": 429, "retryAfterMinutes": 2, "retryAfterSeconds": 7}, 7),  # the header wins
+    ],
+)
+async def test_the_wait_a_throttled_answer_names_in_minutes_is_read(
+    sandbox_url: str, fault: dict[str, int], wait: int
+) -> None:
+    import httpx
+
+    graph = gateway(sandbox_url, ENABLED_PROVIDER)
+    alone, batched = new_id(), new_id()
+    faults = [{**fault, "method": "GET", "pathContains": key} for key in (alone, batched)]
+    httpx.post(f"{sandbox_url}/_sandbox/faults", json={"failNext": faults}, timeout=10).raise_for_status()
+    try:
+        with pytest.raises(GraphError) as throttled:
+            await graph.get_activity(alone)
+        [answer] = await graph.get_activities([batched])
+        assert isinstance(answer, GraphError)
+        for refused in (throttled.value, answer):
+            assert (refused.status, refused.retry_after) == (fault["status"], wait)
+            if "retryAfterSeconds" not in fault:
+                assert refused.message == f"Retry after {fault['retryAfterMinutes']} minutes"
+    finally:
+        httpx.post(f"{sandbox_url}/_sandbox/faults", json={}, timeout=10)

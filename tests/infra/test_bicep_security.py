@@ -235,7 +235,7 @@ def test_content_writes_are_granted_only_when_the_parameter_asks_for_them() -> N
 
 def test_alerts_cover_dead_letters_failure_rate_silence_and_an_app_that_cannot_run() -> None:
     rules = {symbol for _, symbol, _ in resources_of_type("Microsoft.Insights/scheduledQueryRules")}
-    assert rules == {"deadLetters", "failureRate", "silence", "unconfigured"}
+    assert rules == {"deadLetters", "tenantWide", "failureRate", "silence", "unconfigured"}
     for _, symbol, rule in resources_of_type("Microsoft.Insights/scheduledQueryRules"):
         assert rule["config"]["properties"].get("skipQueryValidation") is True, (
             f"{symbol}: AppMetrics does not exist in a new workspace; the query must not be validated"
@@ -284,4 +284,22 @@ def test_an_alert_fires_when_the_host_indexed_no_function_or_the_app_is_unconfig
         assert f'has \\"{phrase}\\"' in query, phrase
     assert "AppTraces" in query
     assert "AppExceptions" in query
+    assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)
+
+
+def test_an_alert_fires_on_each_tenant_wide_refusal_by_the_reason_the_worker_records() -> None:
+    """tenantNotLicensed, providerNotEnabled, contentOfAnotherProvider: no event can be applied until an
+    administrator acts, so severity 1, each reason its own alert (a dimension), names taken from the
+    code that records them."""
+    from shared.delivery.deadletters import TENANT_WIDE
+
+    alerts = parsed("modules/alerts.bicep")
+    rule = alerts["resources"]["tenantWide"]["config"]["properties"]
+    assert (rule["severity"], rule["evaluationFrequency"]) == (1, "PT5M")
+    [criterion] = rule["criteria"]["allOf"]
+    query = json.dumps(criterion["query"]) + json.dumps(alerts["variables"]["tenantWideReasons"])
+    assert 'outcome == \\"deadlettered\\"' in query
+    named = set(re.findall(r'\\"(\w+)\\"', json.dumps(alerts["variables"]["tenantWideReasons"])))
+    assert named == set(TENANT_WIDE)
+    assert [d["name"] for d in criterion["dimensions"]] == ["reason"]
     assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)

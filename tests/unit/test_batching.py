@@ -110,3 +110,18 @@ async def test_pacing_counts_the_requests_in_a_batch() -> None:
     # 20 requests at 10 a second: the second batch waits about two seconds after the first.
     assert len(sleep.waits) == 1
     assert 1.9 < sleep.waits[0] <= 2.0
+
+
+async def test_a_wait_that_would_outlast_the_timers_budget_is_not_waited_for() -> None:
+    """The learning API names its waits in minutes ("Retry after 2 minutes"): a timer run with a
+    two-minute budget takes that answer as the request's error instead of sleeping past
+    functionTimeout; a wait within the budget is still waited."""
+    from shared.delivery.deadline import Deadline
+
+    minutes = GraphError(429, "tooManyRequests", "Retry after 2 minutes")
+    graph, sleep = Graph({"a": [minutes], "b": [throttle(3)]}), Sleeps()
+    deadline = Deadline(60, clock=lambda: 0.0)
+    answers = [a async for a in in_batches(["a", "b"], graph.send, sleep=sleep, deadline=deadline)]
+    assert answers[0] == ("a", minutes)
+    assert answers[1] == ("b", "B")
+    assert sleep.waits == [3.0]

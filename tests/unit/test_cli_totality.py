@@ -502,6 +502,26 @@ def test_catalog_push_is_total(fakes: Backends, argv: list[Any]) -> None:
 @given(
     fakes=worlds(),
     argv=joined(
+        st.just("trace"),
+        st.just("--learner"),
+        mostly(st.sampled_from(["email", "upn", "userId"]), st.just("phone") | ARG_TEXT),
+        mostly(
+            st.sampled_from(["ada.lovelace@contoso.example", USER_ID, GRACE_ID, "nobody@contoso.example"]),
+            ARG_TEXT,
+        ),
+        option("--course", ARG_TEXT),
+        option("--source", SOURCES),
+        flags("--json"),
+    ),
+)
+def test_trace_is_total(fakes: Backends, argv: list[Any]) -> None:
+    run_in_world(fakes, argv)
+
+
+@PROPERTY
+@given(
+    fakes=worlds(),
+    argv=joined(
         st.just("forget"),
         st.just("--learner"),
         mostly(st.sampled_from(["email", "upn", "userId"]), st.just("phone") | ARG_TEXT),
@@ -551,7 +571,11 @@ def test_reconcile_is_total(fakes: Backends, argv: list[Any]) -> None:
             option("--source", SOURCES),
             option("--reason", ARG_TEXT),
         ),
-        st.just(["retry-parked"]),
+        joined(
+            st.just("retry-parked"),
+            flags("--now"),
+            option("--reason", mostly(st.sampled_from(["learnerNotLicensed", "learnerNotFound"]), ARG_TEXT)),
+        ),
     ),
 )
 def test_storage_commands_are_total(fakes: Backends, argv: list[str]) -> None:
@@ -574,6 +598,9 @@ VOCABULARY = st.sampled_from(
         "forget",
         "reconcile",
         "retry-parked",
+        "trace",
+        "--now",
+        "--course",
         "--source",
         "--format",
         "--days",

@@ -1,0 +1,105 @@
+"""`trace --learner KIND VALUE`: the story of a learner's course activities, through the CLI over the
+unit tests' fakes (issue 19): events in time order and their deliveries, what they call for, what was
+written, what Graph has now, parked events with their reason and the command that replays them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from shared.delivery import CourseActivityUpserter, EventWorker
+from shared.delivery.deadletters import DeadLetters
+from tests.builders import USER_ID
+from tests.cli_harness import Backends, fake_backends, run_cli, write_settings
+from tests.unit.test_event_worker import Clock, message
+
+EMAIL = "ada.lovelace@contoso.example"
+
+
+def stocked() -> Backends:
+    """Ada: course-101 created then completed; a statement for course-202 parked (no licence yet)."""
+    fakes = Backends()
+    fakes.graph.users_by_mail[EMAIL] = USER_ID
+    fakes.graph.users_by_upn[EMAIL] = USER_ID
+    fakes.graph.contents.update({"course-101": "content-101", "course-202": "content-202"})
+    clock = Clock()
+    letters = DeadLetters(fakes.store, fakes.queue, timedelta(hours=72), clock)
+    worker = EventWorker(
+        CourseActivityUpserter(fakes.graph, fakes.store, clock=clock), letters, fakes.queue, clock
+    )
+
+    async def run() -> None:
+        await worker.process(message(eventId="started", occurredAt="2026-11-20T14:03:00Z"), 1)
+        done = message(
+            eventId="finished",
+            occurredAt="2026-11-21T09:00:00Z",
+            status="completed",
+            completionPercentage=100,
+        )
+        await worker.process(done, 1)
+        fakes.graph.unlicensed.add(USER_ID)
+        await worker.process(message(eventId="other-course", course={"externalId": "course-202"}), 1)
+
+    asyncio.run(run())
+    return fakes
+
+
+def test_trace_tells_each_activitys_story_and_the_parked_event_with_its_replay(tmp_path: Path) -> None:
+    fakes = stocked()
+    with fake_backends(fakes):
+        outcome = run_cli(["--settings", str(write_settings(tmp_path)), "trace", "--learner", "email", EMAIL])
+    assert outcome.code == 0, outcome.err
+    out = outcome.out
+    assert "(course course-101, source generic)" in out
+    started, finished = out.index("generic:started"), out.index("generic:finished")
+    assert started < finished  # in time order
+    assert "the events call for: completed, 100%" in out
+    assert "last written to Graph: completed, 100%" in out
+    assert "Graph has now: completed, 100%" in out
+    assert "Graph has now: no record" in out
+    assert "parked generic:other-course (learnerNotLicensed" in out
+    assert "course course-202" in out
+    assert "replay: python -m shared.cli replay generic:other-course" in out
+    assert USER_ID not in out  # nothing personal beyond what was typed
+
+
+def test_trace_as_json_and_filtered_by_course(tmp_path: Path) -> None:
+    fakes = stocked()
+    with fake_backends(fakes):
+        argv = ["--settings", str(write_settings(tmp_path)), "trace", "--learner", "upn", EMAIL]
+        outcome = run_cli([*argv, "--course", "course-202", "--json"])
+    assert outcome.code == 0, outcome.err
+    document = json.loads(outcome.out)
+    [story] = document["activities"]  # the parked event joined its activity's log; nothing written yet
+    assert (story["course"], story["written"], story["graph_now"]) == (
+        "course-202",
+        "nothing yet",
+        "no record",
+    )
+    [letter] = story["letters"]
+    assert (letter["id"], letter["reason"], letter["state"]) == (
+        "generic:other-course",
+        "learnerNotLicensed",
+        "parked",
+    )
+    assert document["waiting"] == []
+    assert USER_ID not in outcome.out
+
+
+def test_trace_of_nobody_says_so_and_exits_1(tmp_path: Path) -> None:
+    with fake_backends(Backends()):
+        argv = [
+            "--settings",
+            str(write_settings(tmp_path)),
+            "trace",
+            "--learner",
+            "email",
+            "nobody@contoso.example",
+        ]
+        outcome = run_cli(argv)
+    assert outcome.code == 1
+    assert "nothing found" in outcome.out
+    bad = run_cli(["--settings", str(write_settings(tmp_path)), "trace", "--learner", "phone", "1"])
+    assert bad.code == 2
