@@ -1,6 +1,7 @@
 """The queue side's two paths: the upserter tests run once as if every source could void (the
 voiding-safe path) and once as if none could (the lean path, three state requests per update), so
-both keep every guarantee the tests state."""
+both keep every guarantee the tests state. Also the fakes most queue-side tests start from (a module
+defining a fixture of the same name uses its own)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 import pytest
 
 from shared.delivery import upsert
+from tests.builders import USER_ID
+from tests.fakes import FakeGraph, FakeQueue, MemoryStateStore
 
 BOTH_PATHS = {
     "test_upsert",
@@ -38,3 +41,22 @@ def queue_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
         monkeypatch.setattr(upsert.CourseActivityUpserter, "__init__", lean)
     return path
+
+
+@pytest.fixture
+def graph() -> FakeGraph:
+    """Graph knowing the builders' learner (Ada) and course (course-101)."""
+    fake = FakeGraph()
+    fake.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
+    fake.contents["course-101"] = "content-101"
+    return fake
+
+
+@pytest.fixture
+def state() -> MemoryStateStore:
+    return MemoryStateStore()
+
+
+@pytest.fixture
+def queue() -> FakeQueue:
+    return FakeQueue()

@@ -15,7 +15,7 @@ from shared.events.model import CanonicalEvent
 from shared.events.queue import QueuedEvent, Voiding
 from shared.state.models import DeadLetterRecord, LetterState
 from shared.storage.queues import QueueUnavailable
-from tests.builders import USER_ID, event
+from tests.builders import event
 from tests.fakes import FakeGraph, FakeQueue, MemoryStateStore
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -49,19 +49,6 @@ class AppliedOnSend(FakeQueue):
             queued = QueuedEvent.model_validate_json(body)
             self.letters_at_send.append(self.state.letters.get((queued.source, queued.event_id)))
             self.state.letters.pop((queued.source, queued.event_id), None)
-
-
-@pytest.fixture
-def graph() -> FakeGraph:
-    fake = FakeGraph()
-    fake.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
-    fake.contents["course-101"] = "content-101"
-    return fake
-
-
-@pytest.fixture
-def state() -> MemoryStateStore:
-    return MemoryStateStore()
 
 
 def worker_on(graph: FakeGraph, state: MemoryStateStore, queue: FakeQueue) -> EventWorker:

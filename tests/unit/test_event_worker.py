@@ -34,26 +34,8 @@ class Clock:
 
 
 @pytest.fixture
-def graph() -> FakeGraph:
-    fake = FakeGraph()
-    fake.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
-    fake.contents["course-101"] = "content-101"
-    return fake
-
-
-@pytest.fixture
-def state() -> MemoryStateStore:
-    return MemoryStateStore()
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-def queue() -> FakeQueue:
-    return FakeQueue()
 
 
 @pytest.fixture

@@ -214,24 +214,6 @@ async def test_the_gateway_keeps_the_message_that_names_the_refusal() -> None:
 
 
 @pytest.fixture
-def graph() -> FakeGraph:
-    fake = FakeGraph()
-    fake.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
-    fake.contents["course-101"] = "content-101"
-    return fake
-
-
-@pytest.fixture
-def state() -> MemoryStateStore:
-    return MemoryStateStore()
-
-
-@pytest.fixture
-def queue() -> FakeQueue:
-    return FakeQueue()
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 

@@ -7,21 +7,13 @@ import pytest
 
 from shared.delivery import CourseActivityUpserter, PermanentFailure, UpsertResult
 from shared.sources.base import FormatOptions
-from tests.builders import USER_ID, canonical
+from tests.builders import canonical
 from tests.fakes import FakeGraph, MemoryStateStore
 
 NEW_COURSE = {"externalId": "course-new", "title": "Difference Engines", "url": "https://x.example/de"}
 
 
 make = canonical  # a generic-source event, fields overridden
-
-
-@pytest.fixture
-def graph() -> FakeGraph:
-    fake = FakeGraph()
-    fake.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
-    fake.contents["course-101"] = "content-101"
-    return fake
 
 
 def upserter(graph: FakeGraph, languages: dict[str, str]) -> CourseActivityUpserter:

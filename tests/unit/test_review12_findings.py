@@ -38,11 +38,6 @@ class HookedGraph(FakeGraph):
         await super().update_activity(*args, **kwargs)
 
 
-@pytest.fixture
-def state() -> MemoryStateStore:
-    return MemoryStateStore()
-
-
 async def live_fold(state: MemoryStateStore) -> Any:
     [activity_id] = state.activities
     return fold(await state.events(activity_id))

@@ -54,11 +54,6 @@ def graph() -> LostAnswerGraph:
     return fake
 
 
-@pytest.fixture
-def state() -> MemoryStateStore:
-    return MemoryStateStore()
-
-
 async def test_voiding_the_only_statement_deletes_the_record_even_when_its_post_answer_was_lost(
     graph: LostAnswerGraph, state: MemoryStateStore
 ) -> None:

@@ -25,11 +25,6 @@ def graph() -> FakeGraph:
 
 
 @pytest.fixture
-def state() -> MemoryStateStore:
-    return MemoryStateStore()
-
-
-@pytest.fixture
 def upserter(graph: FakeGraph, state: MemoryStateStore) -> CourseActivityUpserter:
     return CourseActivityUpserter(graph, state)
 
