@@ -498,17 +498,23 @@ def test_catalog_push_is_total(fakes: Backends, argv: list[Any]) -> None:
     run_in_world(fakes, argv)
 
 
+#: `--learner KIND VALUE`, as trace and forget take it: mostly the kinds and learners the worlds know.
+LEARNER_ARGS = (
+    st.just("--learner"),
+    mostly(st.sampled_from(["email", "upn", "userId"]), st.just("phone") | ARG_TEXT),
+    mostly(
+        st.sampled_from(["ada.lovelace@contoso.example", USER_ID, GRACE_ID, "nobody@contoso.example"]),
+        ARG_TEXT,
+    ),
+)
+
+
 @PROPERTY
 @given(
     fakes=worlds(),
     argv=joined(
         st.just("trace"),
-        st.just("--learner"),
-        mostly(st.sampled_from(["email", "upn", "userId"]), st.just("phone") | ARG_TEXT),
-        mostly(
-            st.sampled_from(["ada.lovelace@contoso.example", USER_ID, GRACE_ID, "nobody@contoso.example"]),
-            ARG_TEXT,
-        ),
+        *LEARNER_ARGS,
         option("--course", ARG_TEXT),
         option("--source", SOURCES),
         flags("--json"),
@@ -523,12 +529,7 @@ def test_trace_is_total(fakes: Backends, argv: list[Any]) -> None:
     fakes=worlds(),
     argv=joined(
         st.just("forget"),
-        st.just("--learner"),
-        mostly(st.sampled_from(["email", "upn", "userId"]), st.just("phone") | ARG_TEXT),
-        mostly(
-            st.sampled_from(["ada.lovelace@contoso.example", USER_ID, GRACE_ID, "nobody@contoso.example"]),
-            ARG_TEXT,
-        ),
+        *LEARNER_ARGS,
         flags("--yes", "--json"),
     ),
 )
