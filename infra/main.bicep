@@ -83,6 +83,14 @@ param alertEmail string = ''
 @description('Alert when no event arrived for this long (ISO 8601 duration, at most P2D).')
 param noEventsPeriod string = 'PT6H'
 
+@description('Alert when a source that sent events in the last two days has sent none for this many hours (each source its own alert).')
+@minValue(1)
+@maxValue(47)
+param sourceSilenceHours int = 12
+
+@description('Per-source silence periods in hours, overriding sourceSilenceHours: {"academy": 24} for a platform that sends once a day.')
+param sourceSilenceHoursBySource object = {}
+
 @description('Alert when this percentage of received events is rejected or dead-lettered within 15 minutes.')
 @minValue(1)
 @maxValue(100)
@@ -195,6 +203,8 @@ module alerts 'modules/alerts.bicep' = {
     alertEmail: alertEmail
     noEventsPeriod: noEventsPeriod
     failureRatePercent: failureRatePercent
+    sourceSilenceHours: sourceSilenceHours
+    sourceSilenceHoursBySource: sourceSilenceHoursBySource
   }
 }
 

@@ -8,6 +8,8 @@ param workspaceId string
 param alertEmail string
 param noEventsPeriod string
 param failureRatePercent int
+param sourceSilenceHours int
+param sourceSilenceHoursBySource object
 
 var events = 'AppMetrics | where Name == "bridge.events" | extend outcome = tostring(Properties.outcome)'
 
@@ -156,6 +158,49 @@ resource silence 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
           timeAggregation: 'Total'
           operator: 'LessThan'
           threshold: 1
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    actions: { actionGroups: actions }
+  }
+}
+
+// One source gone quiet while the others go on (the all-quiet case is `silence` above): a source that
+// sent in the last two days (the query's look-back, overrideQueryTimeRange) and nothing for its period
+// (sourceSilenceHoursBySource[source], else sourceSilenceHours). One alert per source: the `source`
+// dimension names it. A source silent for longer than the look-back no longer counts as one that
+// normally sends, and its alert resolves; `silence` and the platform's own monitoring cover that.
+var silenceRows = [for period in items(sourceSilenceHoursBySource): '"${period.key}", ${period.value}']
+var silencePeriods = join(silenceRows, ', ')
+
+resource sourceSilence 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: 'alert-source-silent-${token}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'Viva Learning bridge: a source stopped sending'
+    description: 'A source that sent events in the last two days has sent none for its period: its webhook may have been switched off, its secret rotated on one side only, or the platform is down. The source is named in the dimensions of the alert.'
+    severity: 2
+    enabled: true
+    scopes: [workspaceId]
+    // AppMetrics exists only once the app has sent a metric: validating the query against a new
+    // workspace would fail the deployment.
+    skipQueryValidation: true
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    overrideQueryTimeRange: 'P2D'
+    criteria: {
+      allOf: [
+        {
+          query: '${events} | extend source = tostring(Properties.source) | where outcome == "received" | summarize last = max(TimeGenerated) by source | join kind=leftouter (datatable(source: string, hours: int)[${silencePeriods}]) on source | extend hours = coalesce(hours, ${sourceSilenceHours}) | extend silentHours = (now() - last) / 1h | where silentHours > hours | project source, silentHours'
+          metricMeasureColumn: 'silentHours'
+          timeAggregation: 'Maximum'
+          dimensions: [
+            { name: 'source', operator: 'Include', values: ['*'] }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
           failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
         }
       ]

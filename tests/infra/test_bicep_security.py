@@ -235,12 +235,30 @@ def test_content_writes_are_granted_only_when_the_parameter_asks_for_them() -> N
 
 def test_alerts_cover_dead_letters_failure_rate_silence_and_an_app_that_cannot_run() -> None:
     rules = {symbol for _, symbol, _ in resources_of_type("Microsoft.Insights/scheduledQueryRules")}
-    assert rules == {"deadLetters", "tenantWide", "failureRate", "silence", "unconfigured"}
+    assert rules == {"deadLetters", "tenantWide", "failureRate", "silence", "sourceSilence", "unconfigured"}
     for _, symbol, rule in resources_of_type("Microsoft.Insights/scheduledQueryRules"):
         assert rule["config"]["properties"].get("skipQueryValidation") is True, (
             f"{symbol}: AppMetrics does not exist in a new workspace; the query must not be validated"
         )
     assert "noEventsPeriod" in parsed("main.bicep")["parameters"]
+
+
+def test_a_source_gone_quiet_alerts_on_its_own_and_names_itself() -> None:
+    """Issue 19: a source that normally sends and has sent nothing for its configured period raises
+    an alert naming the source (the `source` dimension), with per-source periods from main.bicep."""
+    [rule] = [
+        r
+        for _, symbol, r in resources_of_type("Microsoft.Insights/scheduledQueryRules")
+        if symbol == "sourceSilence"
+    ]
+    properties = rule["config"]["properties"]
+    [criterion] = properties["criteria"]["allOf"]
+    assert criterion["dimensions"] == [{"name": "source", "operator": "Include", "values": ["*"]}]
+    assert "silencePeriods" in criterion["query"]
+    assert "sourceSilenceHours" in criterion["query"]
+    main = parsed("main.bicep")["parameters"]
+    assert main["sourceSilenceHours"]["default"] == 12
+    assert main["sourceSilenceHoursBySource"]["default"] == {}
 
 
 def test_a_workbook_is_deployed_with_the_rest() -> None:
