@@ -144,7 +144,12 @@ class FakeGraph:
     def _check_write(self, fields: ActivityWrite) -> None:
         if not self.sync_enabled:
             raise GraphError(400, "BadRequest", "This provider isn't enabled for the given tenant.")
-        if fields.status not in (CourseStatus.IN_PROGRESS, CourseStatus.COMPLETED):
+        valid: tuple[CourseStatus, ...] = (CourseStatus.IN_PROGRESS, CourseStatus.COMPLETED)
+        if fields.assignment_type is not None:  # notStarted is valid on an assignment
+            valid = (CourseStatus.NOT_STARTED, *valid)
+            if fields.started_at is not None or "started_at" in fields.clear:
+                raise GraphError(400, "BadRequest", "learningAssignment has no startedDateTime.")
+        if fields.status not in valid:
             raise GraphError(400, "BadRequest", f"status {fields.status} is not valid")
         percentage = fields.completion_percentage
         if percentage is not None and not 0 <= percentage <= 100:
@@ -210,6 +215,11 @@ class FakeGraph:
             completion_percentage=fields.completion_percentage,
             started_at=fields.started_at,
             completed_at=fields.completed_at,
+            assignment_type=fields.assignment_type,
+            assigned_at=fields.assigned_at,
+            due_at=fields.due_at,
+            notes=fields.notes,
+            assigner_user_id=fields.assigner_user_id,
         )
         self.activities[external_id] = record
         return record
@@ -224,6 +234,12 @@ class FakeGraph:
         self._enter("update_activity")
         self._check_write(fields)
         key, record = self._by_id(activity_id)
+        # As the sandbox: a PATCH cannot change @odata.type, nor an assignment's assignmentType (the
+        # Update page), nor set its assigner.
+        if fields.assignment_type != record.assignment_type:
+            raise GraphError(400, "BadRequest", "@odata.type and assignmentType cannot be changed.")
+        if fields.assigner_user_id is not None and fields.assigner_user_id != record.assigner_user_id:
+            raise GraphError(400, "BadRequest", "assignerUserId cannot be updated.")
         changes: dict[str, Any] = {k: v for k, v in vars(fields).items() if v is not None and k != "clear"}
         changes.update(dict.fromkeys(fields.clear))
         self.activities[key] = replace(record, **changes)
