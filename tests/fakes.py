@@ -234,13 +234,12 @@ class FakeGraph:
         self._enter("update_activity")
         self._check_write(fields)
         key, record = self._by_id(activity_id)
-        # As the sandbox: a PATCH cannot change @odata.type, nor an assignment's assignmentType (the
-        # Update page), nor set its assigner.
-        if fields.assignment_type != record.assignment_type:
-            raise GraphError(400, "BadRequest", "@odata.type and assignmentType cannot be changed.")
-        if fields.assigner_user_id is not None and fields.assigner_user_id != record.assigner_user_id:
-            raise GraphError(400, "BadRequest", "assignerUserId cannot be updated.")
-        changes: dict[str, Any] = {k: v for k, v in vars(fields).items() if v is not None and k != "clear"}
+        # As the sandbox: a PATCH cannot change @odata.type. The gateway never sends an assignment's
+        # assignmentType or assignerUserId in a PATCH (the Update page lists neither): they stay.
+        if (fields.assignment_type is None) != (record.assignment_type is None):
+            raise GraphError(400, "BadRequest", "@odata.type must equal the record's type.")
+        fixed = ("clear", "assignment_type", "assigner_user_id")
+        changes: dict[str, Any] = {k: v for k, v in vars(fields).items() if v is not None and k not in fixed}
         changes.update(dict.fromkeys(fields.clear))
         self.activities[key] = replace(record, **changes)
 
