@@ -107,3 +107,33 @@ def test_problem_bodies_are_json_serialisable_and_carry_no_secret() -> None:
     text = json.dumps(response.body)
     assert TEST_SECRET not in text
     assert response.status == 400
+
+
+def _assigning(enabled: bool, body: bytes, queue: FakeQueue) -> WebhookResponse:
+    sources = build_sources(
+        {"generic": SourceSettings(name="generic", format="generic", secret=SecretStr(TEST_SECRET))}
+    )
+    bridge = WebhookIngestor(sources, queue, 1024 * 1024, assignments_enabled=enabled)
+    return bridge.handle(WebhookRequest("generic", signed_headers(body), body))
+
+
+def test_an_assignment_sent_while_assignments_are_disabled_is_refused_and_nothing_is_queued() -> None:
+    queue = FakeQueue()
+    body = dumps([event(eventId="plain"), event(eventId="assigned-1", assignment={"type": "required"})])
+    response = _assigning(False, body, queue)
+    assert_problem(response, 422, "assignments-disabled")
+    assert response.body["errors"] == [{"pointer": "/", "detail": "item 'assigned-1': carries an assignment"}]
+    assert queue.sent.get(EVENTS_QUEUE, []) == []
+
+
+def test_an_assignment_is_queued_whole_when_assignments_are_enabled() -> None:
+    queue = FakeQueue()
+    body = dumps(
+        event(assignment={"type": "recommended", "dueDate": "2026-12-31", "timeZone": "Europe/Paris"})
+    )
+    assert _assigning(True, body, queue).status == 202
+    [message] = queue.sent[EVENTS_QUEUE]
+    queued = QueuedEvent.model_validate_json(message)
+    assert queued.event is not None
+    assert queued.event.assignment is not None
+    assert queued.event.assignment.time_zone == "Europe/Paris"
