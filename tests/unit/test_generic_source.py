@@ -177,3 +177,26 @@ def test_an_invalid_assignment_is_reported_where_it_is_wrong(
     with pytest.raises(InvalidPayload) as caught:
         source().parse(delivery(dumps(event(assignment=assignment))))
     assert [p.pointer for p in caught.value.problems] == [pointer]
+
+
+def test_a_not_started_event_is_ignored_unless_it_carries_an_assignment() -> None:
+    body = dumps(
+        [
+            event(eventId="enrolled", status="notStarted", completionPercentage=None),
+            event(
+                eventId="assigned",
+                status="notStarted",
+                completionPercentage=None,
+                assignment={"type": "required"},
+            ),
+            event(
+                eventId="withdrawn",
+                status="notStarted",
+                completionPercentage=None,
+                assignment={"withdrawn": True},
+            ),
+        ]
+    )
+    result = source().read(delivery(body))
+    assert [e.event_id for e in result.events] == ["assigned", "withdrawn"]
+    assert [i.reference for i in result.ignored] == ["enrolled"]
