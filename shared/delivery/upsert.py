@@ -7,6 +7,10 @@ into the record it calls for (merge.py), and Graph gets what differs from the re
 
 - a known activity costs one Graph call: a PATCH by its Graph id, a DELETE when every event behind it
   was voided, or nothing when nothing changed;
+- a record that must change its type (self-initiated <-> learningAssignment, or a new assignmentType,
+  none of which a PATCH can change) is deleted and created again as the events call for, progress and
+  completion included: a DELETE, then the row saved without its Graph id and claimed by this worker
+  (ETag-guarded), then the creation below (`_recreate`);
 - a new activity is first claimed in the store (only one worker wins the row, and the row records
   its owner), then looked up in Graph by external id (a previous attempt may have created it), and
   only then POSTed. A POST is never retried blindly: the retry comes back through this lookup. A
