@@ -148,6 +148,19 @@ def test_withdrawn_before_any_progress_deletes_the_assignment(stack: Stack) -> N
     assert gone == Counter({"DELETE activityById 204": 1})
 
 
+def test_withdrawn_after_progress_is_one_self_initiated_record_carrying_it(stack: Stack) -> None:
+    record = unique()
+    send_applied(stack, assigned(record, "2026-11-02T09:00:00Z"))
+    send_applied(stack, progress(record, "2026-11-03T09:00:00Z", percentage=55))
+    turned = send_applied(stack, withdrawn(record, "2026-11-04T09:00:00Z"))
+    final = record_of(stack, record)
+    assert (final["@odata.type"], final["status"], final["completionPercentage"]) == (SELF, "inProgress", 55)
+    assert final["startedDateTime"].startswith("2026-11-03T09:00:00")  # from the progress, kept aside
+    assert turned == Counter(
+        {"DELETE activityById 204": 1, "GET activityByExternalId 404": 1, "POST activities 201": 1}
+    )
+
+
 def test_self_initiated_progress_then_assigned_is_one_assignment_carrying_the_progress(stack: Stack) -> None:
     record = unique()
     send_applied(stack, progress(record, "2026-11-01T09:00:00Z", percentage=70))
