@@ -137,3 +137,25 @@ def test_an_assignment_is_queued_whole_when_assignments_are_enabled() -> None:
     assert queued.event is not None
     assert queued.event.assignment is not None
     assert queued.event.assignment.time_zone == "Europe/Paris"
+
+
+@pytest.mark.parametrize(("setting", "status"), [(None, 422), ("false", 422), ("true", 202)])
+def test_the_app_refuses_assignments_unless_its_setting_enables_them(
+    setting: str | None, status: int
+) -> None:
+    from shared.config import load_settings
+    from shared.runtime import Bridge
+
+    env = {
+        "BRIDGE_SOURCES": json.dumps({"generic": {"format": "generic"}}),
+        "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
+        "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
+        "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
+        **({"BRIDGE_ASSIGNMENTS_ENABLED": setting} if setting is not None else {}),
+    }
+    queue = FakeQueue()
+    app = Bridge(load_settings(env), queues=queue)
+    body = dumps(event(assignment={"type": "required"}))
+    response = app.ingestor.handle(WebhookRequest("generic", signed_headers(body), body))
+    assert response.status == status
+    assert len(queue.sent.get(EVENTS_QUEUE, [])) == (status == 202)
