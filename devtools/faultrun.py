@@ -154,6 +154,9 @@ def build_plan(events: int, learners: int, courses: int, rng: random.Random, ins
             )
             voidings += [voiding] if voiding is not None else []
             continue
+        assignment = _assignment(occurred, rng)
+        if assignment is not None:  # the generic source also assigns (issue 18), withdraws, moves due dates
+            canonical["assignment"] = assignment
         planned.append(Planned("generic", canonical, canonical))
         if kind > 0.85:  # the partner aims at the generic source's record, with the same event id
             aimed = derived_activity_id("generic", user_id(learner), course)
@@ -162,6 +165,25 @@ def build_plan(events: int, learners: int, courses: int, rng: random.Random, ins
     deliveries = _deliveries(planned, voidings, rng, instances)
     voided = {v["id"]: v["object"]["id"] for v in voidings}
     return Plan(planned, deliveries, known, unknown, voided)
+
+
+def _assignment(occurred: datetime, rng: random.Random) -> dict[str, Any] | None:
+    """One generic event in six states the record's assignment: mostly assigned (required or
+    recommended, a due date as a timestamp or a date in a zone, sometimes notes), sometimes withdrawn."""
+    draw = rng.random()
+    if draw >= 1 / 6:
+        return None
+    if draw < 1 / 30:
+        return {"withdrawn": True}
+    assignment: dict[str, Any] = {"type": rng.choice(["required", "recommended"])}
+    if rng.random() < 0.5:
+        assignment["dueAt"] = (occurred + timedelta(days=rng.randrange(1, 60))).isoformat()
+    else:
+        assignment["dueDate"] = (occurred + timedelta(days=rng.randrange(1, 60))).date().isoformat()
+        assignment["timeZone"] = rng.choice(["Europe/Paris", "America/New_York", "UTC"])
+    if rng.random() < 0.5:
+        assignment["notes"] = f"Assigned in review {rng.randrange(100)}."
+    return assignment
 
 
 def _statement(canonical: dict[str, Any], rng: random.Random) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -386,17 +408,21 @@ def expected_records(plan: Plan) -> dict[str, dict[str, Any] | None]:
     expected: dict[str, dict[str, Any] | None] = {}
     for activity_id, events in by_activity.items():
         state = fold(contribution(e) for e in events)
-        expected[activity_id] = (
-            None
-            if state is None
-            else {
-                "status": state.status,
-                "completion_percentage": state.completion_percentage,
-                "started_at": state.started_at,
-                "completed_at": state.completed_at,
-            }
-        )
+        expected[activity_id] = None if state is None else {name: getattr(state, name) for name in _COMPARED}
     return expected
+
+
+#: What the run compares of each record: progress, and the assignment (type, dates, notes).
+_COMPARED = (
+    "status",
+    "completion_percentage",
+    "started_at",
+    "completed_at",
+    "assignment_type",
+    "assigned_at",
+    "due_at",
+    "notes",
+)
 
 
 def _planned_for(plan: Plan, activity_id: str) -> str:
@@ -438,12 +464,7 @@ def compare(stack: LocalStack, plan: Plan) -> tuple[int, int, int, list[str]]:
             missing += 1
             examples.append(f"missing {activity_id}")
             continue
-        got = {
-            "status": record.status,
-            "completion_percentage": record.completion_percentage,
-            "started_at": record.started_at,
-            "completed_at": record.completed_at,
-        }
+        got = {name: getattr(record, name) for name in _COMPARED}
         if got != want:
             wrong += 1
             examples.append(f"wrong {activity_id}: got {got}, want {want}")
@@ -545,7 +566,10 @@ def main() -> int:
             azurite_location=location,
             more_sources=SOURCES,
             instances=args.instances,
-            more_settings={"BRIDGE_CLAIM_LEASE_SECONDS": str(args.claim_lease)},
+            more_settings={
+                "BRIDGE_CLAIM_LEASE_SECONDS": str(args.claim_lease),
+                "BRIDGE_ASSIGNMENTS_ENABLED": "true",
+            },
         )
         stack.devhost_env = {"DEVHOST_MESSAGE_LEASE_SECONDS": str(args.lease), "DEVHOST_LOG_LEVEL": "WARNING"}
         try:

@@ -67,6 +67,9 @@ param grantGraphPermissions bool = true
 @description('Grant LearningContent.ReadWrite.All too, for `catalog push` and sources with the registerContent option (they create Viva Learning content). Off by default: course activities need only LearningContent.Read.All.')
 param enableContentWrites bool = false
 
+@description('Write assigned courses (learningAssignment: required or recommended, with a due date): grants LearningAssignedCourse.ReadWrite.All and sets BRIDGE_ASSIGNMENTS_ENABLED=true. Off by default: events carrying an assignment are then refused (422 assignments-disabled).')
+param enableAssignments bool = false
+
 @description('Object id of the person (or pipeline) operating the bridge; azd fills it with the signed-in user. Gets Key Vault Secrets Officer on the vault and the storage queue and table data roles the CLI uses. Empty for none.')
 param principalId string = ''
 
@@ -180,6 +183,7 @@ module app 'modules/functionapp.bicep' = {
     sources: sources
     maximumInstanceCount: maximumInstanceCount
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    assignmentsEnabled: enableAssignments
   }
 }
 
@@ -189,6 +193,7 @@ module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermis
   params: {
     principalId: identity.outputs.principalId
     contentWrites: enableContentWrites
+    assignments: enableAssignments
   }
 }
 

@@ -45,7 +45,12 @@ class Bridge:
         self.unavailable = catalog.unavailable
         self.queues = queues or StorageQueues(settings)
         self.ingestor = IsolatingIngestor(
-            WebhookIngestor(self.sources, self.queues, settings.max_body_bytes),
+            WebhookIngestor(
+                self.sources,
+                self.queues,
+                settings.max_body_bytes,
+                assignments_enabled=settings.assignments_enabled,
+            ),
             self.unavailable,
             settings.sources_problem,
         )

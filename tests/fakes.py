@@ -160,7 +160,12 @@ class FakeGraph:
         self._check_plan(method)
         if not self.sync_enabled:
             raise GraphError(400, "BadRequest", "This provider isn't enabled for the given tenant.")
-        if fields.status not in (CourseStatus.IN_PROGRESS, CourseStatus.COMPLETED):
+        valid: tuple[CourseStatus, ...] = (CourseStatus.IN_PROGRESS, CourseStatus.COMPLETED)
+        if fields.assignment_type is not None:  # notStarted is valid on an assignment
+            valid = (CourseStatus.NOT_STARTED, *valid)
+            if fields.started_at is not None or "started_at" in fields.clear:
+                raise GraphError(400, "BadRequest", "learningAssignment has no startedDateTime.")
+        if fields.status not in valid:
             raise GraphError(400, "BadRequest", f"status {fields.status} is not valid")
         percentage = fields.completion_percentage
         if percentage is not None and not 0 <= percentage <= 100:
@@ -234,6 +239,11 @@ class FakeGraph:
             completion_percentage=fields.completion_percentage,
             started_at=fields.started_at,
             completed_at=fields.completed_at,
+            assignment_type=fields.assignment_type,
+            assigned_at=fields.assigned_at,
+            due_at=fields.due_at,
+            notes=fields.notes,
+            assigner_user_id=fields.assigner_user_id,
         )
         self.activities[external_id] = record
         return record
@@ -249,7 +259,12 @@ class FakeGraph:
         self._check_write(fields, "PATCH")
         key, record = self._by_id(activity_id)
         self._check_licence(record.learner_user_id, "PATCH")
-        changes: dict[str, Any] = {k: v for k, v in vars(fields).items() if v is not None and k != "clear"}
+        # As the sandbox: a PATCH cannot change @odata.type. The gateway never sends an assignment's
+        # assignmentType or assignerUserId in a PATCH (the Update page lists neither): they stay.
+        if (fields.assignment_type is None) != (record.assignment_type is None):
+            raise GraphError(400, "BadRequest", "@odata.type must equal the record's type.")
+        fixed = ("clear", "assignment_type", "assigner_user_id")
+        changes: dict[str, Any] = {k: v for k, v in vars(fields).items() if v is not None and k not in fixed}
         changes.update(dict.fromkeys(fields.clear))
         self.activities[key] = replace(record, **changes)
 

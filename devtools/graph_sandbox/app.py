@@ -49,6 +49,8 @@ _ACTIVITY_FIELDS = (
     "completedDateTime",
 )
 
+_ASSIGNMENT_FIELDS = ("assignedDateTime", "assignerUserId", "assignmentType", "dueDateTime", "notes")
+
 Handler = Callable[["Sandbox", Call, dict[str, str]], Awaitable[web.Response]]
 
 
@@ -155,6 +157,8 @@ def _activity_view(doc: Doc) -> Doc:
     view.update({field: doc.get(field) for field in _ACTIVITY_FIELDS})
     if doc["@odata.type"].endswith("learningSelfInitiatedCourse"):
         view["startedDateTime"] = doc.get("startedDateTime")
+    else:  # rules.RESOURCE_ASSIGNMENT: the assignment's own properties, null when not set
+        view.update({field: doc.get(field) for field in _ASSIGNMENT_FIELDS})
     return view
 
 

@@ -21,6 +21,9 @@ ASSIGNMENT = "#microsoft.graph.learningAssignment"
 # Pages, as cited below.
 RESOURCE_SELF_INITIATED = "resources/learningselfinitiatedcourse"
 RESOURCE_ACTIVITY = "resources/learningcourseactivity"
+RESOURCE_ASSIGNMENT = "resources/learningassignment"
+RESOURCE_DATE_TIME_TIME_ZONE = "resources/datetimetimezone"
+RESOURCE_ITEM_BODY = "resources/itembody"
 CREATE_ACTIVITY = "api/employeeexperienceuser-post-learningcourseactivities"
 UPDATE_ACTIVITY = "api/learningcourseactivity-update"
 DELETE_ACTIVITY = "api/learningcourseactivity-delete"
@@ -108,6 +111,58 @@ def check_create_activity(provider_id: str, body: Doc) -> None:
     if given is not None and given != provider_id:
         raise bad_request("learningProviderId must be the registration id of the provider in the URL.")
     check_self_initiated_status(body)
+    if body.get("@odata.type") == ASSIGNMENT:
+        check_new_assignment(body)
+
+
+def check_new_assignment(body: Doc) -> None:
+    """POST of a learningAssignment (CREATE_ACTIVITY, RESOURCE_ASSIGNMENT)."""
+    # CREATE_ACTIVITY: assignmentType, learnerUserId, learningContentId, learningProviderId and status
+    # are Required for an assignment; resources/learningcourseactivity-error-codes: a missing one is 400
+    # badRequest "Input field {fieldName} is required". (learningProviderId is required here, unlike on
+    # a self-initiated course, where the page's own example leaves it out.)
+    for name in ("assignmentType", "learningProviderId"):
+        if body.get(name) is None:
+            raise GraphHttpError(400, "badRequest", f"Input field {name} is required")
+    # RESOURCE_ASSIGNMENT: assignmentType is required or recommended (unknownFutureValue is the enum's
+    # sentinel). peerRecommended is only returned (with Prefer: include-unknown-enum-members); whether
+    # Graph refuses it on input is unconfirmed: accepted.
+    if body["assignmentType"] not in ("required", "recommended", "peerRecommended"):
+        raise GraphHttpError(400, "badRequest", "Input field assignmentType is invalid")
+    check_assignment_fields(body)
+
+
+def check_assignment_fields(body: Doc) -> None:
+    """dueDateTime and notes of a learningAssignment, on create and update. Every example
+    (CREATE_ACTIVITY, UPDATE_ACTIVITY, RESOURCE_ASSIGNMENT's JSON) and the SDK send dueDateTime as a
+    dateTimeTimeZone object and notes as an itemBody object; some property tables say DateTimeOffset and
+    String (contradictory: the objects are what the sandbox takes, a string is refused)."""
+    due = body.get("dueDateTime")
+    if due is not None:
+        # RESOURCE_DATE_TIME_TIME_ZONE: dateTime "{date}T{time}", timeZone a zone name.
+        if not isinstance(due, dict) or not isinstance(due.get("dateTime"), str):
+            raise GraphHttpError(400, "badRequest", "Input field dueDateTime is invalid")
+        if not _wall_time(due["dateTime"]) or not isinstance(due.get("timeZone"), str) or not due["timeZone"]:
+            raise GraphHttpError(400, "badRequest", "Input field dueDateTime is invalid")
+    notes = body.get("notes")
+    if notes is not None:
+        # RESOURCE_ITEM_BODY: content, and contentType text or html.
+        if not isinstance(notes, dict) or notes.get("contentType") not in ("text", "html"):
+            raise GraphHttpError(400, "badRequest", "Input field notes is invalid")
+        if not isinstance(notes.get("content"), str):
+            raise GraphHttpError(400, "badRequest", "Input field notes is invalid")
+
+
+def _wall_time(text: str) -> bool:
+    from datetime import datetime
+
+    head, _, fraction = text.partition(".")
+    if fraction and not fraction.isdigit():
+        return False
+    try:
+        return datetime.fromisoformat(head).tzinfo is None
+    except ValueError:
+        return False
 
 
 def check_update_activity(record: Doc, body: Doc) -> None:
@@ -115,8 +170,9 @@ def check_update_activity(record: Doc, body: Doc) -> None:
     # UPDATE_ACTIVITY: "@odata.type ... required": it picks the type, and cannot change it.
     if body.get("@odata.type") != record["@odata.type"]:
         raise bad_request("@odata.type must be given and equal the record's type.")
-    if record["@odata.type"] != SELF_INITIATED:
-        return  # assignments: not written by the bridge; the schema check is all the sandbox does
+    if record["@odata.type"] == ASSIGNMENT:
+        check_assignment_update(record, body)
+        return
     # UPDATE_ACTIVITY, the table for learningSelfInitiatedCourse: completedDateTime,
     # completionPercentage, startedDateTime and status can be updated; status is marked Required.
     changeable = {"completedDateTime", "completionPercentage", "startedDateTime", "status"}
@@ -129,6 +185,31 @@ def check_update_activity(record: Doc, body: Doc) -> None:
     # UPDATE_ACTIVITY's example clears a field with "completedDateTime": null; any of the changeable
     # date and percentage fields may be null. Moving a record backwards (completed -> inProgress) is
     # not documented either way: allowed (unconfirmed).
+
+
+#: UPDATE_ACTIVITY, the table for learningAssignment: what a PATCH may change.
+ASSIGNMENT_CHANGEABLE = frozenset(
+    {"assignedDateTime", "completedDateTime", "completionPercentage", "dueDateTime", "notes", "status"}
+)
+
+
+def check_assignment_update(record: Doc, body: Doc) -> None:
+    """PATCH of a learningAssignment (UPDATE_ACTIVITY). Its table lists assignedDateTime,
+    completedDateTime, completionPercentage, dueDateTime, notes and status (Required); assignmentType is
+    not in it (an older version of the page listed it). The page's own example PATCH sends fields that
+    cannot change too (learnerUserId, ...): tolerated with the record's values (unconfirmed), refused
+    with others, so a PATCH never changes assignmentType."""
+    for name in sorted(body):
+        if name in ASSIGNMENT_CHANGEABLE or name.startswith("@odata."):
+            continue
+        if body[name] != record.get(name):
+            raise bad_request(f"Property {name!r} cannot be updated on a learningAssignment.")
+    if body.get("status") is None:
+        raise bad_request("Required property 'status' is missing.")
+    # RESOURCE_ACTIVITY: notStarted, inProgress and completed are all valid on an assignment.
+    if body["status"] not in ("notStarted", "inProgress", "completed"):
+        raise bad_request(f"status {body['status']!r} is not valid for a learningAssignment.")
+    check_assignment_fields(body)
 
 
 def check_self_initiated_status(body: Doc) -> None:

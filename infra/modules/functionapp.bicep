@@ -24,6 +24,9 @@ param maximumInstanceCount int
 @maxValue(1000)
 param httpPerInstanceConcurrency int
 
+@description('Whether the identity holds LearningAssignedCourse.ReadWrite.All (main.bicep enableAssignments).')
+param assignmentsEnabled bool = false
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
@@ -52,6 +55,7 @@ var bridgeSettings = {
   BRIDGE_SOURCES: string(sources)
   BRIDGE_PROVIDER_REGISTRATION_ID: providerRegistrationId
   BRIDGE_GRAPH_AUTH: 'managedIdentity'
+  BRIDGE_ASSIGNMENTS_ENABLED: string(assignmentsEnabled)
 }
 // One Key Vault reference per source: BRIDGE_SOURCE_<NAME>_SECRET -> secret "source-<name>". Built from
 // the `sources` parameter only (known when the deployment starts), never from a resource's properties.

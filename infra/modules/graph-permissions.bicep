@@ -18,7 +18,12 @@ param appRoles array = [
 @description('Also grant LearningContent.ReadWrite.All, which `catalog push` and the registerContent source option need to create Viva Learning content. Off unless asked for.')
 param contentWrites bool = false
 
-var roles = contentWrites ? concat(appRoles, ['LearningContent.ReadWrite.All']) : appRoles
+@description('Also grant LearningAssignedCourse.ReadWrite.All, the least permission that writes assigned courses (learningAssignment: "Create learningCourseActivity", Permissions). Off unless asked for; the app setting BRIDGE_ASSIGNMENTS_ENABLED follows the same parameter.')
+param assignments bool = false
+
+var contentRoles = contentWrites ? ['LearningContent.ReadWrite.All'] : []
+var assignmentRoles = assignments ? ['LearningAssignedCourse.ReadWrite.All'] : []
+var roles = concat(appRoles, contentRoles, assignmentRoles)
 
 resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: '00000003-0000-0000-c000-000000000000'

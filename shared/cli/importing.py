@@ -15,7 +15,7 @@ from shared.cli.catalog import graph_settings
 from shared.cli.commands import environment
 from shared.cli.errors import CliError
 from shared.config.exceptions import ConfigurationError
-from shared.config.settings import load_source_settings
+from shared.config.settings import ASSIGNMENTS_ENABLED, load_source_settings
 from shared.operations.catalog import CatalogFileError
 from shared.operations.importing import Importer, ImportSummary, count_lines, read_items
 from shared.sources.base import SourceFormat
@@ -43,7 +43,8 @@ def import_events(args: argparse.Namespace) -> int:
     """Exit 0 when every line was accepted or ignored, 1 when some were invalid."""
     source = _source(args)
     queue = None if args.dry_run else backends.queues(graph_settings(args))
-    importer = Importer(queue, args.rate, sleep=backends.sleep)
+    assignments = environment(args.settings).get(ASSIGNMENTS_ENABLED, "").strip().lower() == "true"
+    importer = Importer(queue, args.rate, sleep=backends.sleep, assignments_enabled=assignments)
     summary = ImportSummary()
     for path in args.files:
         _import_file(path, source, importer, summary, quiet=args.json)

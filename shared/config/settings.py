@@ -48,6 +48,8 @@ PARK_TIMEOUT_HOURS = "BRIDGE_PARK_TIMEOUT_HOURS"
 CLAIM_LEASE_SECONDS = "BRIDGE_CLAIM_LEASE_SECONDS"
 RETENTION_DAYS = "BRIDGE_RETENTION_DAYS"
 STORAGE = "BRIDGE_STORAGE"
+#: Set by infra/ (enableAssignments) together with the LearningAssignedCourse.ReadWrite.All grant.
+ASSIGNMENTS_ENABLED = "BRIDGE_ASSIGNMENTS_ENABLED"
 MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 #: What App Service leaves in a setting whose Key Vault reference it could not resolve.
 KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
@@ -129,6 +131,9 @@ class Settings:
     park_timeout_hours: int = DEFAULT_PARK_TIMEOUT_HOURS
     claim_lease_seconds: int = DEFAULT_CLAIM_LEASE_SECONDS
     retention_days: int = DEFAULT_RETENTION_DAYS
+    #: Whether the bridge writes learningAssignment records (its identity holds
+    #: LearningAssignedCourse.ReadWrite.All); when off, an event carrying an assignment is refused.
+    assignments_enabled: bool = False
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -158,6 +163,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     park_hours = _positive_int(env, PARK_TIMEOUT_HOURS, DEFAULT_PARK_TIMEOUT_HOURS, problems)
     claim_lease = _positive_int(env, CLAIM_LEASE_SECONDS, DEFAULT_CLAIM_LEASE_SECONDS, problems)
     retention_days = _positive_int(env, RETENTION_DAYS, DEFAULT_RETENTION_DAYS, problems)
+    assignments = env.get(ASSIGNMENTS_ENABLED, "").strip().lower()
+    if assignments not in ("", "true", "false"):
+        problems.append(f"{ASSIGNMENTS_ENABLED} is true or false (default false), not {assignments!r}.")
     storage = env.get(STORAGE, "").strip()
     queue_uri = env.get(f"{STORAGE}__queueServiceUri", "").strip()
     table_uri = env.get(f"{STORAGE}__tableServiceUri", "").strip()
@@ -184,6 +192,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         park_timeout_hours=park_hours,
         claim_lease_seconds=claim_lease,
         retention_days=retention_days,
+        assignments_enabled=assignments == "true",
         storage_client_id=env.get(f"{STORAGE}__clientId") or None,
         storage_managed_identity=env.get(f"{STORAGE}__credential", "").strip().lower() == "managedidentity",
     )

@@ -7,6 +7,10 @@ into the record it calls for (merge.py), and Graph gets what differs from the re
 
 - a known activity costs one Graph call: a PATCH by its Graph id, a DELETE when every event behind it
   was voided, or nothing when nothing changed;
+- a record that must change its type (self-initiated <-> learningAssignment, or a new assignmentType,
+  none of which a PATCH can change) is deleted and created again as the events call for, progress and
+  completion included: a DELETE, then the row saved without its Graph id and claimed by this worker
+  (ETag-guarded), then the creation below (`_recreate`);
 - a new activity is first claimed in the store (only one worker wins the row, and the row records
   its owner), then looked up in Graph by external id (a previous attempt may have created it), and
   only then POSTed. A POST is never retried blindly: the retry comes back through this lookup. A
@@ -31,7 +35,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from shared.delivery.exceptions import DeliveryFailure, PermanentFailure, TransientFailure
-from shared.delivery.merge import contribution, fold, graph_baseline, patch, state_of, whole
+from shared.delivery.merge import contribution, fold, graph_baseline, patch, same_kind, state_of, whole
 from shared.delivery.resolve import Resolver
 from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
 from shared.events.model import CanonicalEvent
@@ -116,7 +120,7 @@ class CourseActivityUpserter:
             learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
             activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
             result = await self._sync_registering(
-                event, activity_id, owner_of(event, learner_id), contribution(event), retry
+                event, activity_id, owner_of(event, learner_id), await self._contribution(event), retry
             )
         except DeliveryFailure:
             # The lean path learns that an event is a redelivery only after applying it. When applying
@@ -134,6 +138,18 @@ class CourseActivityUpserter:
         if found.voided_by:  # cannot come from a source that cannot void; handled all the same
             await self._withdraw(event.source, event.event_id, activity_id, found.voided_by, retry)
         return UpsertResult.DEDUPLICATED if found.status == "applied" else result
+
+    async def _contribution(self, event: CanonicalEvent) -> EventEntry:
+        """The event's entry, its assignment's assigner resolved like a learner. An assigner Entra does
+        not know is left out (assignerUserId is optional in Graph): the assignment still stands."""
+        assigner = event.assignment.assigner if event.assignment is not None else None
+        assigner_id = None
+        if assigner is not None:
+            try:
+                assigner_id = await _guarded(self._resolver.learner_user_id(assigner, event.source))
+            except PermanentFailure as failure:
+                log.info("assigner left out: source=%s reason=%s", event.source, failure.reason)
+        return contribution(event, assigner_id)
 
     async def _counted_if_applied(self, event: CanonicalEvent) -> bool:
         """Whether the event was applied before (then this copy is counted as seen)."""
@@ -165,7 +181,7 @@ class CourseActivityUpserter:
         if named is not None and named.voided_by:  # voided since the first look
             return await self._skip_voided(named, event, activity_id, retry)
         result = await self._sync_registering(
-            event, activity_id, owner_of(event, learner_id), contribution(event), retry
+            event, activity_id, owner_of(event, learner_id), await self._contribution(event), retry
         )
         await self._applied(seen, event, activity_id)
         return result
@@ -394,6 +410,8 @@ class CourseActivityUpserter:
             await self._graph.delete_activity(row.graph_id)
             await _save_after_write(self._state, _cleared(row), new)
             return UpsertResult.DELETED
+        if not same_kind(state_of(row), desired):
+            return await self._recreate(row, new)
         changes = whole(desired) if rewrite else patch(state_of(row), desired)
         if changes is None:
             if new or touch:  # under the row's ETag: a worker deciding on an older log must fold again
@@ -409,6 +427,23 @@ class CourseActivityUpserter:
             await self._state.save_activity(_cleared(row))
             raise Conflict(row.activity_id) from None
         await _save_after_write(self._state, _with(row, desired), new)
+        return UpsertResult.UPDATED
+
+    async def _recreate(self, row: ActivityState, new: list[EventEntry]) -> UpsertResult:
+        """The record must change its @odata.type (self-initiated <-> assignment) or its assignmentType,
+        which no PATCH can do: DELETE it, then create it as the events call for, with their progress
+        and completion (the fold carries them). The row is saved in between, without a Graph id and
+        claimed by this worker, under its ETag: the creation then takes the ordinary path (look up,
+        POST), so a worker that dies between the two writes leaves a claim that lapses and a record
+        that the next attempt creates. The DELETE of a record gone already is no failure."""
+        assert row.graph_id is not None
+        await self._graph.delete_activity(row.graph_id)
+        cleared = replace(_cleared(row), claimed_at=self._clock())
+        try:
+            claimed = await self._state.save_activity(cleared, new)
+        except Conflict:
+            raise _StaleGraphWrite(row.activity_id) from None
+        await self._create(claimed, claimed=True)
         return UpsertResult.UPDATED
 
     async def _create(self, row: ActivityState, claimed: bool) -> UpsertResult:
@@ -562,6 +597,11 @@ def _with(row: ActivityState, state: ActivityWrite) -> ActivityState:
         completion_percentage=state.completion_percentage,
         started_at=state.started_at,
         completed_at=state.completed_at,
+        assignment_type=state.assignment_type,
+        assigned_at=state.assigned_at,
+        due_at=state.due_at,
+        notes=state.notes,
+        assigner_user_id=state.assigner_user_id,
     )
 
 

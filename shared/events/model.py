@@ -8,9 +8,11 @@ on the wire because it is also the body of the bridge's own (generic) webhook fo
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, Self
+from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -124,6 +126,103 @@ class Course(WireModel):
     )
 
 
+class AssignmentType(StrEnum):
+    """learningAssignment.assignmentType as Graph takes it on input (the assignmentType enum's
+    `unknownFutureValue` is a sentinel, `peerRecommended` is only ever returned)."""
+
+    REQUIRED = "required"
+    RECOMMENDED = "recommended"
+
+    @classmethod
+    def parse(cls, value: object) -> AssignmentType | None:
+        return cls(value) if isinstance(value, str) and value in cls._value2member_map_ else None
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _iana_zone(value: str) -> str:
+    if value not in _time_zones():
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris, America/New_York, UTC)")
+    return value
+
+
+#: The wall-clock time a due *date* stands for in its zone: the end of that day.
+END_OF_DAY = time(23, 59, 59)
+IanaZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_iana_zone)]
+
+
+#: Notes are shown to the learner in Viva Learning; Graph's limit is not documented (its error table has
+#: "length exceeded than {expectedLength}"), so the bridge bounds them itself.
+MAX_NOTES = 2000
+Notes = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NOTES, strip_whitespace=True)]
+
+
+class Assignment(WireModel):
+    """Someone assigned the course to the learner (a `learningAssignment` in Graph, "Assigned to you" in
+    Viva Learning), or withdrew that assignment. Each statement is the whole assignment as it stands at
+    `occurredAt`: the newest statement of a record wins (its type, due date and notes; a field it
+    leaves out is cleared), and a withdrawal newer than every statement ends the assignment."""
+
+    withdrawn: bool = Field(
+        default=False,
+        description=(
+            "true: the assignment was withdrawn at occurredAt (no other assignment field may be given). "
+            "The record is deleted, or kept as self-initiated when the learner had progress."
+        ),
+    )
+    type: AssignmentType | None = Field(
+        default=None, description="required or recommended; required unless withdrawn."
+    )
+    assigned_at: UtcDatetime | None = Field(
+        default=None,
+        description="When it was assigned; default: the first statement since the last withdrawal.",
+    )
+    due_at: UtcDatetime | None = Field(
+        default=None, description="When it is due, with a UTC offset. Or give dueDate and timeZone."
+    )
+    due_date: date | None = Field(
+        default=None,
+        description=(
+            "The day it is due, as LMSs state it, in `timeZone`: the end of that day there (23:59:59), "
+            "sent to Graph in UTC."
+        ),
+    )
+    time_zone: IanaZone | None = Field(
+        default=None, description="The IANA time zone (tz database name, e.g. Europe/Paris) of dueDate."
+    )
+    assigner: Learner | None = Field(
+        default=None, description="Who assigned it, named like a learner; left out when not found in Entra."
+    )
+    notes: Notes | None = Field(
+        default=None, description=f"Text for the learner, at most {MAX_NOTES} characters."
+    )
+
+    @model_validator(mode="after")
+    def _stated(self) -> Self:
+        if (self.due_date is None) != (self.time_zone is None):
+            raise ValueError("dueDate and timeZone go together")
+        if self.due_date is not None and self.due_at is not None:
+            raise ValueError("give dueAt or dueDate, not both")
+        if self.withdrawn:
+            fields = ("type", "assigned_at", "due_at", "due_date", "assigner", "notes")
+            given = [k for k in fields if getattr(self, k) is not None]
+            if given:
+                names = ", ".join(to_camel(k) for k in given)
+                raise ValueError(f"a withdrawn assignment takes no other field (got {names})")
+        elif self.type is None:
+            raise ValueError("an assignment needs its type (required or recommended)")
+        return self
+
+    def due_utc(self) -> datetime | None:
+        """When it is due, in UTC (a due date: the end of that day in its time zone)."""
+        if self.due_date is not None and self.time_zone is not None:
+            return _to_utc(datetime.combine(self.due_date, END_OF_DAY, tzinfo=ZoneInfo(self.time_zone)))
+        return self.due_at
+
+
 class CanonicalEvent(WireModel):
     """A learner's progress in a course at one moment, as reported by one source."""
 
@@ -140,6 +239,13 @@ class CanonicalEvent(WireModel):
     completion_percentage: Annotated[int, Field(ge=0, le=100)] | None = None
     started_at: UtcDatetime | None = None
     completed_at: UtcDatetime | None = None
+    assignment: Assignment | None = Field(
+        default=None,
+        description=(
+            "The course was assigned to the learner (or the assignment withdrawn): the record becomes a "
+            "learningAssignment. Progress and completions of the same record keep updating it."
+        ),
+    )
     external_course_activity_id: OpaqueId | None = Field(
         default=None,
         description=(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-from shared.events.model import CourseStatus
+from shared.events.model import AssignmentType, CourseStatus
 from shared.graph.errors import GraphError
 
 #: At most this many requests go in one JSON batch ("Combine multiple HTTP requests using JSON
@@ -21,7 +22,8 @@ MAX_BATCH = 20
 
 @dataclass(frozen=True)
 class ActivityRecord:
-    """A learningSelfInitiatedCourse as Graph holds it."""
+    """A course activity as Graph holds it: a learningSelfInitiatedCourse, or a learningAssignment
+    (`assignment_type` set)."""
 
     id: str
     external_id: str
@@ -31,18 +33,36 @@ class ActivityRecord:
     completion_percentage: int | None
     started_at: datetime | None
     completed_at: datetime | None
+    assignment_type: AssignmentType | None = None
+    assigned_at: datetime | None = None
+    due_at: datetime | None = None
+    notes: str | None = None
+    assigner_user_id: str | None = None
+
+    @property
+    def is_assignment(self) -> bool:
+        return self.assignment_type is not None
 
 
 @dataclass(frozen=True)
 class ActivityWrite:
-    """The writable fields of a learningSelfInitiatedCourse; None means 'leave as is', and a field
-    named in `clear` is written as JSON null (only a voided statement moves a record back)."""
+    """The writable fields of a course activity; None means 'leave as is', and a field named in `clear`
+    is written as JSON null (only a voided statement moves a record back).
+
+    `assignment_type` set makes it a learningAssignment write (`@odata.type`); a create sends the type,
+    a PATCH never does (the Update page does not list assignmentType as changeable), nor the
+    assigner. An assignment has no startedDateTime (the SDK's learningAssignment has none)."""
 
     status: CourseStatus | None = None
     completion_percentage: int | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
     clear: frozenset[str] = frozenset()
+    assignment_type: AssignmentType | None = None
+    assigned_at: datetime | None = None
+    due_at: datetime | None = None
+    notes: str | None = None
+    assigner_user_id: str | None = None
 
     def is_empty(self) -> bool:
         return self == ActivityWrite()
@@ -85,6 +105,9 @@ def record_from_json(doc: Mapping[str, Any]) -> ActivityRecord:
         value = doc.get(key)
         return datetime.fromisoformat(value) if isinstance(value, str) else None
 
+    due = doc.get("dueDateTime")
+    notes = doc.get("notes")
+    assignment = str(doc.get("@odata.type", "")).endswith("learningAssignment")
     return ActivityRecord(
         id=str(doc.get("id", "")),
         external_id=str(doc.get("externalcourseActivityId") or doc.get("externalCourseActivityId") or ""),
@@ -94,7 +117,41 @@ def record_from_json(doc: Mapping[str, Any]) -> ActivityRecord:
         completion_percentage=doc.get("completionPercentage"),
         started_at=when("startedDateTime"),
         completed_at=when("completedDateTime"),
+        # A record of a type the bridge does not know (an assignment of type peerRecommended) reads as
+        # required: it is an assignment all the same, and the bridge never PATCHes its type.
+        assignment_type=(AssignmentType.parse(doc.get("assignmentType")) or AssignmentType.REQUIRED)
+        if assignment
+        else None,
+        assigned_at=when("assignedDateTime") if assignment else None,
+        due_at=due_from_json(due) if assignment and isinstance(due, dict) else None,
+        notes=str(notes["content"])
+        if assignment and isinstance(notes, dict) and notes.get("content")
+        else None,
+        assigner_user_id=str(doc["assignerUserId"]) if assignment and doc.get("assignerUserId") else None,
     )
+
+
+def due_to_json(when: datetime) -> dict[str, str]:
+    """A dateTimeTimeZone as the Create example writes it: wall time without offset, seven fraction
+    digits, and the zone by name (the bridge always writes UTC)."""
+    utc = when.astimezone(UTC)
+    return {"dateTime": f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}0", "timeZone": "UTC"}
+
+
+def due_from_json(doc: Mapping[str, Any]) -> datetime | None:
+    """A dateTimeTimeZone read back: UTC or an IANA zone; None for a zone the bridge cannot place (a
+    Windows zone name)."""
+    text, zone = doc.get("dateTime"), doc.get("timeZone") or "UTC"
+    if not isinstance(text, str) or not isinstance(zone, str):
+        return None
+    try:
+        # Python 3.11 reads at most six fraction digits: Graph writes seven.
+        head, _, fraction = text.partition(".")
+        naive = datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}" if fraction else head)
+        tz = UTC if zone.upper() in ("UTC", "Z") else ZoneInfo(zone)
+    except (ValueError, KeyError):
+        return None
+    return naive.replace(tzinfo=tz).astimezone(UTC) if naive.tzinfo is None else naive.astimezone(UTC)
 
 
 class LearningGraph(Protocol):

@@ -31,7 +31,12 @@ from kiota_http.middleware.options import (
     ResponseHandlerOption,
 )
 from kiota_http.observability_options import ObservabilityOptions
+from msgraph.generated.models.assignment_type import AssignmentType as GraphAssignmentType
+from msgraph.generated.models.body_type import BodyType
 from msgraph.generated.models.course_status import CourseStatus as GraphCourseStatus
+from msgraph.generated.models.date_time_time_zone import DateTimeTimeZone
+from msgraph.generated.models.item_body import ItemBody
+from msgraph.generated.models.learning_assignment import LearningAssignment
 from msgraph.generated.models.learning_content import LearningContent
 from msgraph.generated.models.learning_self_initiated_course import LearningSelfInitiatedCourse
 from msgraph.generated.models.level import Level
@@ -45,7 +50,7 @@ from msgraph_core.middleware import GraphTelemetryHandler
 
 from shared.config.settings import GraphAuth, Settings
 from shared.graph.errors import GraphError, GraphUnavailable
-from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite, record_from_json
+from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite, due_to_json, record_from_json
 from shared.telemetry import record_graph_call
 
 if TYPE_CHECKING:
@@ -58,6 +63,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SELF_INITIATED_COURSE = "#microsoft.graph.learningSelfInitiatedCourse"
+ASSIGNMENT = "#microsoft.graph.learningAssignment"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # Graph's own answer is usually well under this; longer means something is wrong, and the queue retries.
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -143,7 +149,7 @@ class MsGraphLearningGraph:
     async def create_activity(
         self, external_id: str, learner_user_id: str, content_id: str, fields: ActivityWrite
     ) -> ActivityRecord:
-        body = _body(fields)
+        body = _body(fields, create=True)
         body.externalcourse_activity_id = external_id
         body.learner_user_id = learner_user_id
         body.learning_content_id = content_id
@@ -406,10 +412,47 @@ _JSON_NAMES = {
     "completion_percentage": "completionPercentage",
     "started_at": "startedDateTime",
     "completed_at": "completedDateTime",
+    "assigned_at": "assignedDateTime",
+    "due_at": "dueDateTime",
+    "notes": "notes",
 }
 
 
-def _body(fields: ActivityWrite) -> LearningSelfInitiatedCourse:
+def _body(fields: ActivityWrite, *, create: bool = False) -> LearningSelfInitiatedCourse | LearningAssignment:
+    if fields.assignment_type is not None:
+        return _assignment_body(fields, create=create)
+    return _self_initiated_body(fields)
+
+
+def _assignment_body(fields: ActivityWrite, *, create: bool) -> LearningAssignment:
+    """A learningAssignment as the Create example on "Create learningCourseActivity" writes it:
+    dueDateTime a dateTimeTimeZone object (UTC), notes an itemBody (text), assignmentType and
+    assignerUserId on create only (the Update page lists neither as changeable), no startedDateTime."""
+    due = due_to_json(fields.due_at) if fields.due_at is not None else None
+    values: dict[str, Any] = {
+        "status": GraphCourseStatus(fields.status.value) if fields.status is not None else None,
+        "completion_percentage": fields.completion_percentage,
+        "completed_date_time": fields.completed_at,
+        "assigned_date_time": fields.assigned_at,
+        "due_date_time": DateTimeTimeZone(date_time=due["dateTime"], time_zone=due["timeZone"])
+        if due
+        else None,
+        "notes": ItemBody(content=fields.notes, content_type=BodyType.Text)
+        if fields.notes is not None
+        else None,
+    }
+    if create:
+        values["assignment_type"] = (
+            GraphAssignmentType(fields.assignment_type.value) if fields.assignment_type else None
+        )
+        values["assigner_user_id"] = fields.assigner_user_id
+    body = LearningAssignment(odata_type=ASSIGNMENT, **{k: v for k, v in values.items() if v is not None})
+    if fields.clear:
+        body.additional_data = {_JSON_NAMES[name]: None for name in sorted(fields.clear)}
+    return body
+
+
+def _self_initiated_body(fields: ActivityWrite) -> LearningSelfInitiatedCourse:
     # Only set what is written: assigning None to an SDK model attribute that was never set puts a
     # snake_case key with null into the body (backing store quirk), which Graph rejects. The SDK drops
     # None, so a cleared field travels as an explicit JSON null in additional_data.

@@ -52,7 +52,10 @@ class WebhookIngestor:
         queue: QueueSender,
         max_body_bytes: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        assignments_enabled: bool = True,
     ) -> None:
+        self._assignments_enabled = assignments_enabled
         self._sources = sources
         self._queue = queue
         self._max_body_bytes = max_body_bytes
@@ -94,6 +97,10 @@ class WebhookIngestor:
             return problems.authentication_failed(str(exc))
         except InvalidPayload as exc:
             return problems.invalid_body(str(exc), exc.problems, exc.status, exc.slug)
+        if not self._assignments_enabled:
+            assigned = [e.event_id for e in result.events if e.assignment is not None]
+            if assigned:
+                return problems.assignments_disabled([_short_id(i) for i in assigned])
         return self._enqueue(source, delivery, result)
 
     def _enqueue(

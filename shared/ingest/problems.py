@@ -46,6 +46,22 @@ def invalid_body(
     return Problem(status, slug, title, detail, errors)
 
 
+def assignments_disabled(event_ids: list[str]) -> Problem:
+    """An event carries an assignment and this bridge does not write assignments (its identity lacks
+    LearningAssignedCourse.ReadWrite.All): the whole delivery is refused, nothing is queued. Writing
+    the progress alone would put a self-initiated record where the sender meant "Assigned to you",
+    and a withdrawal could not be honoured; refused, the sender sees it and nothing accepted is lost."""
+    errors = [FieldProblem("/", f"{name}: carries an assignment") for name in event_ids]
+    return Problem(
+        422,
+        "assignments-disabled",
+        "Assignments are not enabled",
+        "This bridge does not write assigned courses (learningAssignment): deploy it with "
+        "enableAssignments (BRIDGE_ASSIGNMENTS_ENABLED=true), or send the events without `assignment`.",
+        errors,
+    )
+
+
 def authentication_failed(detail: str) -> Problem:
     return Problem(401, "authentication-failed", "Authentication failed", detail)
 

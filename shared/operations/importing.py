@@ -40,6 +40,17 @@ _BATCH = 32
 _KEPT_PROBLEMS = 1000
 
 _LEARNER_COLUMNS = {"learnerUserId": "userId", "learnerUpn": "upn", "learnerEmail": "email"}
+#: CSV columns of the canonical `assignment` (issue 18); `assignmentWithdrawn` true withdraws it.
+_ASSIGNMENT_COLUMNS = {
+    "assignmentType": "type",
+    "assignedAt": "assignedAt",
+    "dueAt": "dueAt",
+    "dueDate": "dueDate",
+    "timeZone": "timeZone",
+    "assignmentNotes": "notes",
+    "assignmentWithdrawn": "withdrawn",
+}
+_ASSIGNER_COLUMNS = {"assignerUserId": "userId", "assignerUpn": "upn", "assignerEmail": "email"}
 
 
 @dataclass
@@ -102,7 +113,8 @@ def _event(doc: Any, source: str, where: str) -> Item:
         event = CanonicalEvent.model_validate(doc)
     except ValidationError as exc:
         return where, _explain(exc)
-    return where, None if event.status is CourseStatus.NOT_STARTED else event
+    # "Only not started" has nothing to write; an assignment (or its withdrawal) has, whatever its status.
+    return where, None if event.status is CourseStatus.NOT_STARTED and event.assignment is None else event
 
 
 def _explain(exc: ValidationError) -> str:
@@ -151,7 +163,14 @@ def _from_columns(row: dict[str, str]) -> dict[str, Any]:
     for column, key in (("courseTitle", "title"), ("courseUrl", "url")):
         if column in cells:
             course[key] = cells.pop(column)
-    return {**cells, "learner": learner, "course": course}
+    assignment: dict[str, Any] = {k: cells.pop(c) for c, k in _ASSIGNMENT_COLUMNS.items() if c in cells}
+    assigner = {key: cells.pop(column) for column, key in _ASSIGNER_COLUMNS.items() if column in cells}
+    if assigner:
+        assignment["assigner"] = assigner
+    document = {**cells, "learner": learner, "course": course}
+    if assignment:
+        document["assignment"] = assignment
+    return document
 
 
 def _native_items(path: Path, source: SourceFormat) -> Iterator[Item]:
@@ -173,6 +192,13 @@ def _native_items(path: Path, source: SourceFormat) -> Iterator[Item]:
         yield f"item {ignored.reference or '?'}", None
 
 
+#: What an event carrying an assignment is told while the bridge does not write assignments (as the
+#: webhook's 422 assignments-disabled).
+ASSIGNMENTS_DISABLED = (
+    "assignment: this bridge does not write assigned courses (BRIDGE_ASSIGNMENTS_ENABLED is not true)"
+)
+
+
 class Importer:
     """Sends what the files hold to the events queue, paced; `queue` None validates only (dry run)."""
 
@@ -182,7 +208,10 @@ class Importer:
         rate: float = DEFAULT_RATE,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        assignments_enabled: bool = True,
     ) -> None:
+        self._assignments_enabled = assignments_enabled
         self._queue = queue
         self._rate = rate
         self._sleep = sleep
@@ -198,6 +227,12 @@ class Importer:
                 summary.reject(where, item)
             elif item is None:
                 summary.ignored += 1
+            elif (
+                isinstance(item, CanonicalEvent)
+                and item.assignment is not None
+                and not self._assignments_enabled
+            ):
+                summary.reject(where, ASSIGNMENTS_DISABLED)
             else:
                 summary.accepted += 1
                 self._add(item)

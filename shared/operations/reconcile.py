@@ -43,12 +43,26 @@ from shared.state.store import Conflict
 
 T = TypeVar("T")
 
-_FIELDS = ("status", "completion_percentage", "started_at", "completed_at")
+_FIELDS = (
+    "status",
+    "completion_percentage",
+    "started_at",
+    "completed_at",
+    "assignment_type",
+    "assigned_at",
+    "due_at",
+    "notes",
+)
 _JSON = {
     "status": "status",
     "completion_percentage": "completionPercentage",
     "started_at": "startedDateTime",
     "completed_at": "completedDateTime",
+    # a self-initiated record where an assignment was written (or the reverse) differs here too
+    "assignment_type": "assignmentType",
+    "assigned_at": "assignedDateTime",
+    "due_at": "dueDateTime",
+    "notes": "notes",
 }
 
 
@@ -237,6 +251,11 @@ async def _repair(
         completion_percentage=held.completion_percentage if held else None,
         started_at=held.started_at if held else None,
         completed_at=held.completed_at if held else None,
+        assignment_type=held.assignment_type if held else None,
+        assigned_at=held.assigned_at if held else None,
+        due_at=held.due_at if held else None,
+        notes=held.notes if held else None,
+        assigner_user_id=held.assigner_user_id if held else None,
         claimed_at=None,
     )
     try:

@@ -59,8 +59,13 @@ def baseline(entries: Iterable[EventEntry]) -> EventEntry | None:
 
 def compactable(entry: EventEntry) -> bool:
     """Entries folded into the baseline: live ones that call for a record (a voiding's tombstone
-    stays as it is; a "not started" one, which only an adopted Graph record can be, stays too)."""
-    return entry.voided_by is None and entry.status is not CourseStatus.NOT_STARTED
+    stays as it is; a "not started" one, which only an adopted Graph record can be, stays too). An
+    assignment statement stays as it is too: "the newest statement wins" needs each statement's own
+    time (and assignedDateTime the statements since the last withdrawal), which one baseline cannot
+    carry; they are few per record (assigned, moved, withdrawn)."""
+    return (
+        entry.voided_by is None and entry.status is not CourseStatus.NOT_STARTED and entry.assignment is None
+    )
 
 
 def foldable(snapshot: LogSnapshot, cutoff: datetime) -> list[LogCopy]:

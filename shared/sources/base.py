@@ -163,10 +163,12 @@ class SourceFormat(ABC):
 
         An event that says only "enrolled / not started" has nothing to write: a self-initiated record
         is inProgress or completed (the learningSelfInitiatedCourse resource page and "Update
-        learningCourseActivity"), and writing notStarted would be refused or, worse, accepted.
+        learningCourseActivity"), and writing notStarted would be refused or, worse, accepted. An event
+        that carries an assignment (or its withdrawal) is kept: notStarted is valid on a
+        learningAssignment, and a withdrawal changes the record whatever its status says.
         """
         result = self.parse(delivery)
-        waiting = [e for e in result.events if e.status is CourseStatus.NOT_STARTED]
+        waiting = [e for e in result.events if _only_not_started(e)]
         if not waiting:
             return result
         ignored = [
@@ -180,7 +182,7 @@ class SourceFormat(ABC):
         ]
         return replace(
             result,
-            events=[e for e in result.events if e.status is not CourseStatus.NOT_STARTED],
+            events=[e for e in result.events if not _only_not_started(e)],
             ignored=result.ignored + ignored,
         )
 
@@ -293,3 +295,7 @@ def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Fie
         message = error["msg"].removeprefix("Value error, ")
         problems.append(FieldProblem(pointer=pointer or "/", detail=message))
     return problems
+
+
+def _only_not_started(event: CanonicalEvent) -> bool:
+    return event.status is CourseStatus.NOT_STARTED and event.assignment is None

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from shared.events.identity import ActivityOwner
-from shared.events.model import CourseStatus
+from shared.events.model import AssignmentType, CourseStatus
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,20 @@ class DeliveryRecord:
     status: str  # applied | parked | deadlettered | voided (a void that arrived before its statement)
     seen: int = 1
     voided_by: str | None = None
+
+
+@dataclass(frozen=True)
+class AssignmentEntry:
+    """What one event says about the record's assignment: the whole assignment as it stands (its type,
+    due date, notes, assigner resolved to an Entra id), or that it was withdrawn. The newest statement
+    of a record wins (merge.py)."""
+
+    withdrawn: bool = False
+    assignment_type: AssignmentType | None = None
+    assigned_at: datetime | None = None  # as the source stated it (None: not stated)
+    due_at: datetime | None = None
+    notes: str | None = None
+    assigner_user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,7 @@ class EventEntry:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     voided_by: str | None = None  # the voiding statement that withdrew this event
+    assignment: AssignmentEntry | None = None
 
     @classmethod
     def tombstone(cls, source: str, event_id: str, voided_by: str) -> EventEntry:
@@ -62,6 +77,12 @@ class ActivityState:
     completed_at: datetime | None = None
     claimed_at: datetime | None = None
     etag: str | None = None
+    #: The assignment as last written (None: a learningSelfInitiatedCourse, or no record).
+    assignment_type: AssignmentType | None = None
+    assigned_at: datetime | None = None
+    due_at: datetime | None = None
+    notes: str | None = None
+    assigner_user_id: str | None = None
     #: The event-log entries the row itself holds (TableStateStore keeps recent entries in the row, so
     #: an update is one row write); carried through `replace` so that a save keeps them. Not state.
     held: tuple[EventEntry, ...] = field(default=(), compare=False, repr=False)

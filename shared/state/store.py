@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.events.identity import ActivityOwner
-from shared.events.model import CourseStatus
+from shared.events.model import AssignmentType, CourseStatus
 from shared.state.models import (
     ActivityState,
+    AssignmentEntry,
     DeadLetterRecord,
     DeliveryRecord,
     EventEntry,
@@ -119,6 +120,46 @@ def _when(value: Any) -> datetime | None:
 def _percentage(value: Any) -> int | None:
     """A stored percentage; -1 is how "none" is written (Table storage has no typed null)."""
     return int(value) if isinstance(value, int) and value >= 0 else None
+
+
+def _assignment_text(value: AssignmentEntry | None) -> str:
+    """An assignment statement as compact JSON ("" for none): [withdrawn, type, assignedAt, dueAt,
+    notes, assignerUserId]."""
+    if value is None:
+        return ""
+    return json.dumps(_assignment_list(value), separators=(",", ":"))
+
+
+def _assignment_list(value: AssignmentEntry) -> list[Any]:
+    return [
+        value.withdrawn,
+        value.assignment_type.value if value.assignment_type else None,
+        _iso(value.assigned_at) or None,
+        _iso(value.due_at) or None,
+        value.notes,
+        value.assigner_user_id,
+    ]
+
+
+def _assignment_from(value: Any) -> AssignmentEntry | None:
+    if isinstance(value, str):
+        value = json.loads(value) if value else None
+    if not isinstance(value, list):
+        return None
+    withdrawn, kind, assigned, due, notes, assigner = value
+    return AssignmentEntry(
+        bool(withdrawn), AssignmentType.parse(kind), _when(assigned), _when(due), notes, assigner
+    )
+
+
+def _row_assignment(state: ActivityState) -> str:
+    if state.assignment_type is None:
+        return ""
+    return _assignment_text(
+        AssignmentEntry(
+            False, state.assignment_type, state.assigned_at, state.due_at, state.notes, state.assigner_user_id
+        )
+    )
 
 
 class TableStateStore:
@@ -261,6 +302,7 @@ class TableStateStore:
             "startedAt": _iso(state.started_at),
             "completedAt": _iso(state.completed_at),
             "claimedAt": _iso(state.claimed_at),
+            "assignment": _row_assignment(state),
             "log": _log_text(state.held),
         }
 
@@ -348,6 +390,8 @@ class TableStateStore:
         }
         if entry.voided_by:  # withdrawn before it arrived
             entity["voidedBy"] = entry.voided_by
+        if entry.assignment is not None:
+            entity["assignment"] = _assignment_text(entry.assignment)
         return entity
 
     async def void_event(self, activity_id: str, source: str, event_id: str, voided_by: str) -> None:
@@ -634,6 +678,7 @@ def _guarded_delete(row: Any) -> tuple[str, Any, dict[str, Any]]:
 
 
 def _activity(row: Any) -> ActivityState:
+    assignment = _assignment_from(row.get("assignment")) or AssignmentEntry()
     return ActivityState(
         activity_id=row["activityId"],
         owner=_owner(row),
@@ -645,6 +690,11 @@ def _activity(row: Any) -> ActivityState:
         claimed_at=_when(row.get("claimedAt")),
         etag=row.metadata["etag"],
         held=_held(row.get("log")),
+        assignment_type=assignment.assignment_type,
+        assigned_at=assignment.assigned_at,
+        due_at=assignment.due_at,
+        notes=assignment.notes,
+        assigner_user_id=assignment.assigner_user_id,
     )
 
 
@@ -686,6 +736,7 @@ def _log_text(held: Sequence[EventEntry]) -> str:
                 _iso(e.started_at),
                 _iso(e.completed_at),
                 e.voided_by,
+                *([_assignment_list(e.assignment)] if e.assignment is not None else []),
             ]
             for e in held
         ],
@@ -697,7 +748,8 @@ def _held(text: Any) -> tuple[EventEntry, ...]:
     if not isinstance(text, str) or not text:
         return ()
     entries = []
-    for source, event_id, occurred, status, percentage, started, completed, voided in json.loads(text):
+    for item in json.loads(text):
+        source, event_id, occurred, status, percentage, started, completed, voided = item[:8]
         entries.append(
             EventEntry(
                 source,
@@ -708,6 +760,7 @@ def _held(text: Any) -> tuple[EventEntry, ...]:
                 _when(started),
                 _when(completed),
                 voided,
+                _assignment_from(item[8]) if len(item) > 8 else None,
             )
         )
     return tuple(entries)
@@ -749,6 +802,7 @@ def _entry(row: Any) -> EventEntry | None:
         started_at=_when(row.get("startedAt")),
         completed_at=_when(row.get("completedAt")),
         voided_by=row.get("voidedBy") or None,
+        assignment=_assignment_from(row.get("assignment")),
     )
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.config.settings import GraphAuth, Settings
-from shared.events.model import CourseStatus
+from shared.events.model import AssignmentType, CourseStatus
 from shared.graph.errors import GraphError
 from shared.graph.gateway import MAX_BATCH, ActivityRecord, ActivityWrite, ContentWrite, LearningGraph
 from tests.contract.conftest import DISABLED_PROVIDER, ENABLED_PROVIDER, seeded_fake
@@ -506,3 +506,80 @@ async def test_the_wait_a_throttled_answer_names_in_minutes_is_read(
                 assert refused.message == f"Retry after {fault['retryAfterMinutes']} minutes"
     finally:
         httpx.post(f"{sandbox_url}/_sandbox/faults", json={}, timeout=10)
+
+
+def _assigned(**more: object) -> ActivityWrite:
+    fields: dict[str, object] = {
+        "status": CourseStatus.NOT_STARTED,
+        "assignment_type": AssignmentType.REQUIRED,
+        "assigned_at": T,
+        "due_at": T + timedelta(days=30),
+        "notes": "Before the audit.",
+        **more,
+    }
+    return ActivityWrite(**fields)  # type: ignore[arg-type]
+
+
+async def test_an_assignment_reads_back_as_written_not_started(graph: LearningGraph) -> None:
+    external_id, content_id = new_id(), await content(graph)
+    created = await graph.create_activity(external_id, ADA, content_id, _assigned())
+    read = await graph.get_activity(external_id)
+    assert read == created
+    assert read is not None
+    assert (read.status, read.assignment_type, read.due_at, read.notes, read.assigned_at) == (
+        CourseStatus.NOT_STARTED,
+        AssignmentType.REQUIRED,
+        T + timedelta(days=30),
+        "Before the audit.",
+        T,
+    )
+    assert read.started_at is None
+
+
+async def test_an_assignments_due_date_and_notes_change_by_patch_and_clear_with_null(
+    graph: LearningGraph,
+) -> None:
+    external_id, content_id = new_id(), await content(graph)
+    created = await graph.create_activity(external_id, ADA, content_id, _assigned())
+    moved = T + timedelta(days=60)
+    await graph.update_activity(
+        created.id,
+        ActivityWrite(
+            CourseStatus.IN_PROGRESS,
+            50,
+            assignment_type=AssignmentType.REQUIRED,
+            due_at=moved,
+            clear=frozenset({"notes"}),
+        ),
+    )
+    read = await graph.get_activity(external_id)
+    assert read is not None
+    assert (read.status, read.completion_percentage, read.due_at, read.notes) == (
+        CourseStatus.IN_PROGRESS,
+        50,
+        moved,
+        None,
+    )
+
+
+async def test_a_patch_changes_neither_a_records_type_nor_its_assignment_type(graph: LearningGraph) -> None:
+    external_id, content_id = new_id(), await content(graph)
+    assigned = await graph.create_activity(external_id, ADA, content_id, _assigned())
+    with pytest.raises(GraphError) as refused:
+        await graph.update_activity(assigned.id, IN_PROGRESS)  # as a self-initiated course
+    assert refused.value.status == 400
+    # assignmentType is not sent in a PATCH (the Update page cannot change it): the record keeps its own
+    await graph.update_activity(
+        assigned.id, ActivityWrite(CourseStatus.NOT_STARTED, assignment_type=AssignmentType.RECOMMENDED)
+    )
+    read = await graph.get_activity(external_id)
+    assert read is not None
+    assert read.assignment_type is AssignmentType.REQUIRED
+
+
+async def test_not_started_is_refused_on_a_self_initiated_course_only(graph: LearningGraph) -> None:
+    content_id = await content(graph)
+    with pytest.raises(GraphError):
+        await graph.create_activity(new_id(), ADA, content_id, ActivityWrite(CourseStatus.NOT_STARTED))
+    created = await graph.create_activity(new_id(), ADA, content_id, _assigned())
+    assert created.status is CourseStatus.NOT_STARTED

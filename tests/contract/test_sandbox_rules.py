@@ -236,3 +236,92 @@ def test_a_throttled_request_inside_a_batch_fails_alone_with_its_retry_after(
     assert by_id["a"]["status"] == 200
     assert (by_id["b"]["status"], by_id["b"]["headers"]["Retry-After"]) == (429, "3")
     assert by_id["b"]["body"]["error"]["code"] == "TooManyRequests"
+
+
+ASSIGNMENT = "#microsoft.graph.learningAssignment"
+
+
+def assignment(api: httpx.Client, **overrides: Any) -> dict[str, Any]:
+    """The Create example of a learningAssignment (its fields, for this tenant's ids)."""
+    body = activity(
+        api,
+        **{
+            "@odata.type": ASSIGNMENT,
+            "assignedDateTime": "2021-05-11T22:57:17+00:00",
+            "assignmentType": "required",
+            "completionPercentage": 20,
+            "dueDateTime": {"dateTime": "2022-09-22T16:05:00.0000000", "timeZone": "UTC"},
+            "learningProviderId": ENABLED_PROVIDER,
+            "notes": {"contentType": "text", "content": "required assignment added for user"},
+            "status": "notStarted",
+        },
+    )
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_an_assignment_as_the_create_example_is_created_not_started(api: httpx.Client) -> None:
+    # api/employeeexperienceuser-post-learningcourseactivities, Example 1; resources/learningcourseactivity:
+    # notStarted is valid on an assignment.
+    created = api.post(provider_path("learningCourseActivities"), json=assignment(api))
+    assert created.status_code == 201
+    body = created.json()
+    assert (body["@odata.type"], body["status"], body["assignmentType"]) == (
+        ASSIGNMENT,
+        "notStarted",
+        "required",
+    )
+    assert body["dueDateTime"] == {"dateTime": "2022-09-22T16:05:00.0000000", "timeZone": "UTC"}
+
+
+@pytest.mark.parametrize("missing", ["assignmentType", "learningProviderId", "status"])
+def test_an_assignment_create_needs_each_required_field(api: httpx.Client, missing: str) -> None:
+    # api/employeeexperienceuser-post-learningcourseactivities: assignmentType, learnerUserId,
+    # learningContentId, learningProviderId and status Required; resources/learningcourseactivity-error-codes:
+    # 400 "Input field {fieldName} is required".
+    response = api.post(provider_path("learningCourseActivities"), json=assignment(api, **{missing: None}))
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dueDateTime", "2022-09-22T16:05:00Z"),  # the tables' DateTimeOffset: every example is an object
+        ("dueDateTime", {"dateTime": "2022-09-22T16:05:00Z", "timeZone": "UTC"}),  # an offset in dateTime
+        ("notes", "required assignment added for user"),  # the tables' String: every example is an itemBody
+        ("notes", {"contentType": "markdown", "content": "x"}),
+        ("assignmentType", "unknownFutureValue"),
+    ],
+)
+def test_an_assignment_field_in_another_shape_is_refused(api: httpx.Client, field: str, value: Any) -> None:
+    # resources/learningassignment, resources/datetimetimezone, resources/itembody
+    response = api.post(provider_path("learningCourseActivities"), json=assignment(api, **{field: value}))
+    assert response.status_code == 400
+
+
+def test_an_assignment_patch_may_not_change_its_type_but_may_move_its_due_date(api: httpx.Client) -> None:
+    # api/learningcourseactivity-update: the learningAssignment table has no assignmentType.
+    created = api.post(provider_path("learningCourseActivities"), json=assignment(api)).json()
+    path = provider_path("learningCourseActivities", created["id"])
+    retyped = api.patch(
+        path, json={"@odata.type": ASSIGNMENT, "status": "notStarted", "assignmentType": "recommended"}
+    )
+    assert retyped.status_code == 400
+    unchanged = api.patch(
+        path, json={"@odata.type": ASSIGNMENT, "status": "notStarted", "assignmentType": "required"}
+    )
+    assert unchanged.status_code == 204  # the page's example PATCH repeats fixed fields (tolerated)
+    as_self = api.patch(path, json={"@odata.type": SELF, "status": "inProgress"})
+    assert as_self.status_code == 400  # @odata.type cannot change
+    moved = {"dateTime": "2023-01-15T17:00:00.0000000", "timeZone": "UTC"}
+    assert (
+        api.patch(
+            path, json={"@odata.type": ASSIGNMENT, "status": "inProgress", "dueDateTime": moved}
+        ).status_code
+        == 204
+    )
+    assert api.get(path).json()["dueDateTime"] == moved
+    bad = api.patch(
+        path, json={"@odata.type": ASSIGNMENT, "status": "inProgress", "dueDateTime": "2023-01-15"}
+    )
+    assert bad.status_code == 400

@@ -14,10 +14,10 @@ import pytest
 from devtools.localstack.processes import AzuritePorts
 from shared.delivery.merge import fold
 from shared.events.identity import ActivityOwner
-from shared.events.model import CourseStatus
+from shared.events.model import AssignmentType, CourseStatus
 from shared.operations.maintenance import MaintainedStore
 from shared.operations.retention import BASELINE_SOURCE, RetainedStore, compact_log
-from shared.state.models import DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
+from shared.state.models import AssignmentEntry, DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
 from shared.state.store import Conflict, StateStore, TableStateStore
 from tests.fakes import MemoryStateStore
 
@@ -417,3 +417,39 @@ async def test_a_daily_pass_checkpoint_reads_back_as_saved(store: MaintainedStor
     done = JobCheckpoint(name, T2, finished=True)
     await store.save_job_checkpoint(done)
     assert await store.job_checkpoint(name) == done
+
+
+async def test_assignment_statements_and_an_assigned_row_read_back_whole(store: StateStore) -> None:
+    activity = unique("act")
+    stated = AssignmentEntry(False, AssignmentType.REQUIRED, T, T2, "Before the audit.", "grace-id")
+    statement = replace(entry("generic", unique("evt")), assignment=stated)
+    withdrawal = replace(entry("generic", unique("evt")), assignment=AssignmentEntry(withdrawn=True))
+    alone = replace(entry("generic", unique("evt")), assignment=replace(stated, notes=None))
+    claimed = await store.claim_activity(activity, OWNER, [statement])
+    assigned = replace(
+        claimed,
+        graph_id="g1",
+        status=CourseStatus.NOT_STARTED,
+        assignment_type=AssignmentType.RECOMMENDED,
+        assigned_at=T,
+        due_at=T2,
+        notes="Optional.",
+        assigner_user_id="grace-id",
+    )
+    await store.save_activity(assigned, [withdrawal])
+    await store.add_event(activity, alone)  # a row of its own
+    row, log = await store.load(activity)
+    assert row is not None
+    assert (row.assignment_type, row.assigned_at, row.due_at, row.notes, row.assigner_user_id) == (
+        AssignmentType.RECOMMENDED,
+        T,
+        T2,
+        "Optional.",
+        "grace-id",
+    )
+    by_id = {e.event_id: e.assignment for e in log}
+    assert by_id == {
+        statement.event_id: stated,
+        withdrawal.event_id: AssignmentEntry(withdrawn=True),
+        alone.event_id: replace(stated, notes=None),
+    }

@@ -35,6 +35,7 @@ import os
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -55,7 +56,7 @@ from devtools.localstack.processes import AzuritePorts
 from shared.delivery import upsert
 from shared.delivery.deadletters import DeadLetters
 from shared.delivery.exceptions import TransientFailure
-from shared.delivery.merge import contribution, fold
+from shared.delivery.merge import contribution, fold, state_of
 from shared.delivery.resolve import Resolver
 from shared.delivery.upsert import CLAIM_LEASE, CourseActivityUpserter
 from shared.delivery.worker import EventWorker
@@ -132,15 +133,30 @@ class Activity:
         return derived_activity_id(self.source, self.user_id, self.course)
 
 
-def _event_specs() -> st.SearchStrategy[list[tuple[int, str, int, int]]]:
-    """(activity, status, percentage, minutes after BASE) for 3 to 7 events."""
+#: (activity, status, percentage, minutes after BASE[, assignment])
+Spec = tuple[int, str, int, int] | tuple[int, str, int, int, str]
+
+
+def _event_specs() -> st.SearchStrategy[list[tuple[int, str, int, int, str]]]:
+    """(activity, status, percentage, minutes after BASE, assignment) for 3 to 7 events; an assignment
+    (issue 18) is none, a statement (required or recommended, with a due date) or a withdrawal, so
+    records change their type (delete and create) while workers race."""
     one = st.tuples(
         st.sampled_from([0, 0, 1, 2, 2]),  # most events on the first and the LRS activity
-        st.sampled_from(["inProgress", "inProgress", "completed"]),
+        st.sampled_from(["inProgress", "inProgress", "completed", "notStarted"]),
         st.integers(0, 100),
         st.integers(0, 60 * 24 * 10),
+        st.sampled_from(["none", "none", "none", "required", "recommended", "withdrawn"]),
     )
     return st.lists(one, min_size=3, max_size=7)
+
+
+def _assignment(kind: str, minutes: int) -> dict[str, object] | None:
+    if kind == "none":
+        return None
+    if kind == "withdrawn":
+        return {"withdrawn": True}
+    return {"type": kind, "dueAt": (BASE + timedelta(days=30, minutes=minutes)).isoformat()}
 
 
 class WorkersRacing(RuleBasedStateMachine):
@@ -189,7 +205,7 @@ class WorkersRacing(RuleBasedStateMachine):
         return Worker(EventWorker(upserter, letters, self.queue_sender, self._clock))
 
     @initialize(specs=_event_specs(), voided=st.lists(st.booleans(), min_size=7, max_size=7))
-    def a_pool_of_events(self, specs: list[tuple[int, str, int, int]], voided: list[bool]) -> None:
+    def a_pool_of_events(self, specs: Sequence[Spec], voided: list[bool]) -> None:
         """Two generic activities (one learner, two courses) and one LRS activity (another learner)."""
         learners = [f"ada-{self.run}@model.example", f"alan-{self.run}@model.example"]
         courses = [f"course-a-{self.run}", f"course-b-{self.run}"]
@@ -201,8 +217,12 @@ class WorkersRacing(RuleBasedStateMachine):
         for activity in self.activities:
             self.fake.users_by_mail[activity.email] = activity.user_id
             self.fake.contents[activity.course] = f"content-{activity.course}"
-        for index, (which, status, percentage, minutes) in enumerate(specs):
+        for index, spec in enumerate(specs):
+            which, status, percentage, minutes = spec[:4]
+            assigned = spec[4] if len(spec) > 4 else "none"  # the scripted cases below predate assignments
             activity = self.activities[which]
+            if status == "notStarted" and assigned == "none":
+                status = "inProgress"  # ignored at ingest: it never reaches the queue
             event = CanonicalEvent.model_validate(
                 {
                     "eventId": f"e{index}-{self.run}",
@@ -211,7 +231,8 @@ class WorkersRacing(RuleBasedStateMachine):
                     "learner": {"email": activity.email},
                     "course": {"externalId": activity.course},
                     "status": status,
-                    "completionPercentage": 100 if status == "completed" else percentage,
+                    "completionPercentage": {"completed": 100, "notStarted": 0}.get(status, percentage),
+                    "assignment": _assignment(assigned, minutes),
                 }
             )
             key = f"e{index}"
@@ -444,22 +465,11 @@ class WorkersRacing(RuleBasedStateMachine):
         until its retry withdraws it)."""
         chosen = [i for i in self.items if i.activity == index and i.key in keys]
         withdrawn = {i.voids for i in chosen if i.voids is not None} - in_flight
-        state = fold(contribution(i.event) for i in chosen if i.event is not None and i.key not in withdrawn)
-        return (
-            state
-            if state is None
-            else ActivityWrite(
-                state.status, state.completion_percentage, state.started_at, state.completed_at
-            )
-        )
+        return fold(contribution(i.event) for i in chosen if i.event is not None and i.key not in withdrawn)
 
     def _record(self, activity: Activity) -> ActivityWrite | None:
         record = self.fake.activities.get(activity.activity_id)
-        if record is None:
-            return None
-        return ActivityWrite(
-            record.status, record.completion_percentage, record.started_at, record.completed_at
-        )
+        return None if record is None else state_of(record)
 
     def _told(self, what: str) -> str:
         return what + "\n  " + "\n  ".join(self.story)

@@ -63,7 +63,10 @@ class Stack(LocalStack):
             TEST_SECRET,
             SEED,
             more_sources=SOURCES,
-            more_settings={"BRIDGE_CLAIM_LEASE_SECONDS": str(CLAIM_LEASE_SECONDS)},
+            more_settings={
+                "BRIDGE_CLAIM_LEASE_SECONDS": str(CLAIM_LEASE_SECONDS),
+                "BRIDGE_ASSIGNMENTS_ENABLED": "true",
+            },
         )
 
 

@@ -211,19 +211,13 @@ def test_content_writes_are_granted_only_when_the_parameter_asks_for_them() -> N
     module = parsed("modules/graph-permissions.bicep")
     assert module["parameters"]["contentWrites"]["default"] is False
     assert "LearningContent.ReadWrite.All" not in module["parameters"]["appRoles"]["default"]
+    assert module["variables"]["contentRoles"]["value"] == _only_if(
+        "contentWrites", "LearningContent.ReadWrite.All"
+    )
     assert module["variables"]["roles"]["value"] == {
-        "operator": {
-            "type": "conditional",
-            "operands": {
-                "condition": "contentWrites",
-                "true_value": {
-                    "function": {
-                        "type": "concat",
-                        "parameters": {"arg_1": "appRoles", "arg_2": ["LearningContent.ReadWrite.All"]},
-                    }
-                },
-                "false_value": "appRoles",
-            },
+        "function": {
+            "type": "concat",
+            "parameters": {"arg_1": "appRoles", "arg_2": "contentRoles", "arg_3": "assignmentRoles"},
         }
     }
     assert module["resources"]["grants"]["config"]["loop_type"]["detail"]["array_name"] == "roles"
@@ -231,6 +225,39 @@ def test_content_writes_are_granted_only_when_the_parameter_asks_for_them() -> N
     assert main["parameters"]["enableContentWrites"]["default"] is False
     params = main["modules"]["graphPermissions"]["config"]["config"]["params"]
     assert params["contentWrites"] == "enableContentWrites"
+
+
+def _only_if(condition: str, role: str) -> dict[str, object]:
+    return {
+        "operator": {
+            "type": "conditional",
+            "operands": {"condition": condition, "true_value": [role], "false_value": []},
+        }
+    }
+
+
+def test_assignments_are_granted_and_announced_to_the_app_only_when_the_parameter_enables_them() -> None:
+    """learningAssignment writes need LearningAssignedCourse.ReadWrite.All (the least privileged of the
+    two the Create page lists); the app learns it from BRIDGE_ASSIGNMENTS_ENABLED, set from the same
+    parameter, and refuses assignments without it."""
+    module = parsed("modules/graph-permissions.bicep")
+    assert module["parameters"]["assignments"]["default"] is False
+    assert "LearningAssignedCourse.ReadWrite.All" not in module["parameters"]["appRoles"]["default"]
+    assert module["variables"]["assignmentRoles"]["value"] == _only_if(
+        "assignments", "LearningAssignedCourse.ReadWrite.All"
+    )
+    main = parsed("main.bicep")
+    assert main["parameters"]["enableAssignments"]["default"] is False
+    assert (
+        main["modules"]["graphPermissions"]["config"]["config"]["params"]["assignments"]
+        == "enableAssignments"
+    )
+    assert main["modules"]["app"]["config"]["params"]["assignmentsEnabled"] == "enableAssignments"
+    app = parsed("modules/functionapp.bicep")
+    assert app["parameters"]["assignmentsEnabled"]["default"] is False
+    assert app["variables"]["bridgeSettings"]["value"]["BRIDGE_ASSIGNMENTS_ENABLED"] == {
+        "function": {"type": "string", "parameters": {"value_to_convert": "assignmentsEnabled"}}
+    }
 
 
 def test_alerts_cover_dead_letters_failure_rate_silence_and_an_app_that_cannot_run() -> None:

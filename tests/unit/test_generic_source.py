@@ -129,3 +129,74 @@ def test_a_delivery_has_a_bounded_number_of_events() -> None:
     body = dumps([event(eventId=f"e{i}") for i in range(MAX_EVENTS_PER_DELIVERY + 1)])
     with pytest.raises(InvalidPayload, match="at most"):
         source().parse(delivery(body))
+
+
+def test_an_assignment_with_a_due_date_in_a_time_zone_parses() -> None:
+    assignment = {
+        "type": "required",
+        "assignedAt": "2026-11-02T09:00:00+01:00",
+        "dueDate": "2026-12-31",
+        "timeZone": "Europe/Paris",
+        "assigner": {"upn": "grace.hopper@contoso.example"},
+        "notes": "Before the audit, please.",
+    }
+    parsed = source().parse(
+        delivery(dumps(event(status="notStarted", assignment=assignment, completionPercentage=None)))
+    )
+    given = parsed.events[0].assignment
+    assert given is not None
+    assert given.type == "required"
+    assert given.due_utc() == datetime(2026, 12, 31, 22, 59, 59, tzinfo=UTC)  # end of the day in Paris
+    assert given.assigned_at == datetime(2026, 11, 2, 8, tzinfo=UTC)
+
+
+def test_a_withdrawal_parses_and_takes_no_other_assignment_field() -> None:
+    parsed = source().parse(delivery(dumps(event(assignment={"withdrawn": True}))))
+    assert parsed.events[0].assignment is not None
+    assert parsed.events[0].assignment.withdrawn
+    with pytest.raises(InvalidPayload) as caught:
+        source().parse(delivery(dumps(event(assignment={"withdrawn": True, "notes": "x"}))))
+    assert [p.pointer for p in caught.value.problems] == ["/assignment"]
+
+
+@pytest.mark.parametrize(
+    ("assignment", "pointer"),
+    [
+        ({}, "/assignment"),
+        ({"type": "mandatory"}, "/assignment/type"),
+        ({"type": "required", "dueAt": "2026-12-31T17:00:00"}, "/assignment/dueAt"),
+        ({"type": "required", "dueDate": "2026-12-31", "timeZone": "CET+1"}, "/assignment/timeZone"),
+        ({"type": "required", "dueDate": "2026-12-31"}, "/assignment"),
+        ({"type": "required", "notes": "x" * 2001}, "/assignment/notes"),
+        ({"type": "required", "assigner": {}}, "/assignment/assigner"),
+    ],
+)
+def test_an_invalid_assignment_is_reported_where_it_is_wrong(
+    assignment: dict[str, object], pointer: str
+) -> None:
+    with pytest.raises(InvalidPayload) as caught:
+        source().parse(delivery(dumps(event(assignment=assignment))))
+    assert [p.pointer for p in caught.value.problems] == [pointer]
+
+
+def test_a_not_started_event_is_ignored_unless_it_carries_an_assignment() -> None:
+    body = dumps(
+        [
+            event(eventId="enrolled", status="notStarted", completionPercentage=None),
+            event(
+                eventId="assigned",
+                status="notStarted",
+                completionPercentage=None,
+                assignment={"type": "required"},
+            ),
+            event(
+                eventId="withdrawn",
+                status="notStarted",
+                completionPercentage=None,
+                assignment={"withdrawn": True},
+            ),
+        ]
+    )
+    result = source().read(delivery(body))
+    assert [e.event_id for e in result.events] == ["assigned", "withdrawn"]
+    assert [i.reference for i in result.ignored] == ["enrolled"]

@@ -257,3 +257,87 @@ async def test_a_documented_create_answer_reads_as_msgraph_sdks_own_model_reads_
         started_at=sdk.started_date_time,
         completed_at=sdk.completed_date_time,
     )
+
+
+def _assignment_write(**overrides: Any) -> ActivityWrite:
+    from datetime import UTC, datetime
+
+    from shared.events.model import AssignmentType
+
+    fields: dict[str, Any] = {
+        "status": CourseStatus.NOT_STARTED,
+        "completion_percentage": 20,
+        "assignment_type": AssignmentType.REQUIRED,
+        "assigned_at": datetime(2021, 5, 11, 22, 57, 17, tzinfo=UTC),
+        "due_at": datetime(2022, 9, 22, 16, 5, tzinfo=UTC),
+        "notes": "required assignment added for user",
+        "assigner_user_id": "cea1684d-57dc-438d-a9d1-e666ec1a7f3d",
+        **overrides,
+    }
+    return ActivityWrite(**fields)
+
+
+def _capturing(status: int, answer: dict[str, Any] | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        sent.append({"method": request.method, **body})
+        return (
+            httpx.Response(status, json={**body, "id": "a:1", **(answer or {})})
+            if status == 201
+            else httpx.Response(status)
+        )
+
+    return handler, sent
+
+
+async def test_an_assignment_is_created_shaped_as_the_create_example_on_graphs_page() -> None:
+    """ "Create learningCourseActivity", Example 1: dueDateTime a dateTimeTimeZone, notes an itemBody,
+    learningProviderId, assignmentType, assignedDateTime and assignerUserId, no startedDateTime."""
+    handler, sent = _capturing(201)
+    record = await gateway(handler).create_activity("ext-1", "learner", "content", _assignment_write())
+    [body] = sent
+    assert body == {
+        "method": "POST",
+        "@odata.type": "#microsoft.graph.learningAssignment",
+        "assignedDateTime": "2021-05-11T22:57:17+00:00",
+        "assignmentType": "required",
+        "assignerUserId": "cea1684d-57dc-438d-a9d1-e666ec1a7f3d",
+        "completionPercentage": 20,
+        "dueDateTime": {"dateTime": "2022-09-22T16:05:00.0000000", "timeZone": "UTC"},
+        "externalcourseActivityId": "ext-1",
+        "learningContentId": "content",
+        "learningProviderId": PROVIDER,
+        "learnerUserId": "learner",
+        "notes": {"contentType": "text", "content": "required assignment added for user"},
+        "status": "notStarted",
+    }
+    assert record.is_assignment
+    assert (record.due_at, record.notes) == (_assignment_write().due_at, "required assignment added for user")
+
+
+async def test_an_assignment_patch_never_sends_its_type_or_assigner_and_clears_with_null() -> None:
+    handler, sent = _capturing(204)
+    write = _assignment_write(assigned_at=None, notes=None, clear=frozenset({"notes"}))
+    await gateway(handler).update_activity("a:1", write)
+    [body] = sent
+    assert body == {
+        "method": "PATCH",
+        "@odata.type": "#microsoft.graph.learningAssignment",
+        "completionPercentage": 20,
+        "dueDateTime": {"dateTime": "2022-09-22T16:05:00.0000000", "timeZone": "UTC"},
+        "notes": None,
+        "status": "notStarted",
+    }
+
+
+def test_a_due_date_in_another_zone_reads_back_in_utc() -> None:
+    from datetime import UTC, datetime
+
+    from shared.graph.gateway import due_from_json
+
+    assert due_from_json({"dateTime": "2026-12-31T23:59:59.0000000", "timeZone": "Europe/Paris"}) == datetime(
+        2026, 12, 31, 22, 59, 59, tzinfo=UTC
+    )
+    assert due_from_json({"dateTime": "2026-12-31T23:59:59", "timeZone": "Romance Standard Time"}) is None

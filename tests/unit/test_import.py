@@ -100,3 +100,53 @@ def test_an_unknown_file_kind_is_refused_whole(tmp_path: Path) -> None:
     path.write_text("<x/>", encoding="utf-8")
     with pytest.raises(CatalogFileError, match=r"\.csv, \.jsonl"):
         list(read_items(path, GENERIC))
+
+
+ASSIGNED_HEADER = (
+    "eventId,occurredAt,learnerEmail,courseId,status,assignmentType,dueDate,timeZone,assignmentNotes,"
+    "assignerEmail,assignmentWithdrawn\n"
+)
+
+
+def test_csv_assignment_columns_become_the_events_assignment(tmp_path: Path) -> None:
+    path = tmp_path / "assigned.csv"
+    path.write_text(
+        ASSIGNED_HEADER
+        + "a1,2025-03-01T10:00:00Z,ada.lovelace@contoso.example,course-101,notStarted,required,2025-04-30,"
+        + "Europe/Paris,Before the audit.,grace@contoso.example,\n"
+        + "a2,2025-03-05T10:00:00Z,ada.lovelace@contoso.example,course-101,notStarted,,,,,,true\n"
+        + "a3,2025-03-06T10:00:00Z,ada.lovelace@contoso.example,course-101,notStarted,mandatory,,,,,\n",
+        encoding="utf-8",
+    )
+    queue = FakeQueue()
+    summary = run(path, queue)
+    assert (summary.accepted, summary.ignored, summary.invalid) == (2, 0, 1)  # notStarted kept with one
+    assert "assignment.type" in summary.problems[0].detail
+    assigned, withdrawn = [QueuedEvent.model_validate_json(m).event for m in queue.sent[EVENTS_QUEUE]]
+    assert assigned is not None
+    assert assigned.assignment is not None
+    assert (assigned.assignment.type, assigned.assignment.time_zone, assigned.assignment.notes) == (
+        "required",
+        "Europe/Paris",
+        "Before the audit.",
+    )
+    assert assigned.assignment.assigner is not None
+    assert assigned.assignment.assigner.email == "grace@contoso.example"
+    assert withdrawn is not None
+    assert withdrawn.assignment is not None
+    assert withdrawn.assignment.withdrawn
+
+
+def test_an_assignment_is_an_invalid_line_while_assignments_are_disabled(tmp_path: Path) -> None:
+    path = tmp_path / "assigned.jsonl"
+    lines = [
+        json.dumps(event(eventId="p1")),
+        json.dumps(event(eventId="a1", assignment={"type": "required"})),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = ImportSummary()
+    importer = Importer(None, 1000.0, sleep=lambda _: None, assignments_enabled=False)
+    importer.run(read_items(path, GENERIC), summary, lambda: None)
+    assert (summary.accepted, summary.invalid) == (1, 1)
+    assert summary.problems[0].where == "line 2"
+    assert "BRIDGE_ASSIGNMENTS_ENABLED" in summary.problems[0].detail

@@ -1,6 +1,10 @@
 """The merge rules as properties: whatever the order and however often events arrive, the Graph
 record ends as if each event had been applied once, in time order; voiding withdraws exactly one.
-No record ever says notStarted (a self-initiated course is inProgress or completed)."""
+No self-initiated record ever says notStarted (a self-initiated course is inProgress or completed).
+
+With assignments (issue 18): the newest assignment statement wins for type, due date and notes, a
+withdrawal by event time; a completion stays a completion through assignments and withdrawals; one
+record per learner and course whatever its type went through."""
 
 import asyncio
 import os
@@ -58,14 +62,23 @@ def final_record(deliveries: list[CanonicalEvent], voids: tuple[str, ...] = ()) 
     asyncio.run(run())
     records = list(graph.activities.values())
     assert len(records) <= 1
-    assert all(r.status is not CourseStatus.NOT_STARTED for r in records)
+    assert all(r.status is not CourseStatus.NOT_STARTED or r.is_assignment for r in records)
     return records[0] if records else None
 
 
 def comparable(record: ActivityRecord | None) -> tuple[object, ...] | None:
     if record is None:
         return None
-    return (record.status, record.completion_percentage, record.started_at, record.completed_at)
+    return (
+        record.status,
+        record.completion_percentage,
+        record.started_at,
+        record.completed_at,
+        record.assignment_type,
+        record.assigned_at,
+        record.due_at,
+        record.notes,
+    )
 
 
 @settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "150")), deadline=None)
@@ -91,3 +104,93 @@ def test_voiding_an_event_is_as_if_it_had_never_come(
     # Nothing else said (or only "not started"): no record at all, deleted if it had been written.
     assert comparable(with_void) == comparable(without)
     assert with_void is None or with_void.status is not CourseStatus.NOT_STARTED
+
+
+@st.composite
+def assignment_events(draw: st.DrawFn) -> list[CanonicalEvent]:
+    """Progress events and assignment statements (assigned, moved, withdrawn) for one record, some at
+    the same instant (ties are broken by event id, never by arrival)."""
+    count = draw(st.integers(min_value=1, max_value=8))
+    made = []
+    for index in range(count):
+        status = draw(st.sampled_from(["notStarted", "inProgress", "completed"]))
+        percentage = None
+        if status == "inProgress":
+            percentage = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=100)))
+        occurred = BASE + timedelta(hours=draw(st.integers(min_value=0, max_value=6)))
+        body: dict[str, object] = {
+            "eventId": f"e{index}",
+            "source": "lms",
+            "occurredAt": occurred.isoformat(),
+            "learner": {"userId": USER_ID},
+            "course": {"externalId": "course-101"},
+            "status": status,
+            "completionPercentage": percentage,
+        }
+        kind = draw(st.sampled_from(["none", "none", "assigned", "withdrawn"]))
+        if kind == "withdrawn":
+            body["assignment"] = {"withdrawn": True}
+        elif kind == "assigned":
+            assignment: dict[str, object] = {"type": draw(st.sampled_from(["required", "recommended"]))}
+            if draw(st.booleans()):
+                assignment["dueAt"] = (occurred + timedelta(days=draw(st.integers(1, 30)))).isoformat()
+            if draw(st.booleans()):
+                assignment["notes"] = draw(st.sampled_from(["Before the audit.", "Optional reading."]))
+            if draw(st.booleans()):
+                assignment["assignedAt"] = (occurred - timedelta(hours=1)).isoformat()
+            body["assignment"] = assignment
+        made.append(CanonicalEvent.model_validate(body))
+    return made
+
+
+def _newest_statement(batch: list[CanonicalEvent]) -> CanonicalEvent | None:
+    stated = [e for e in batch if e.assignment is not None]
+    return max(stated, key=lambda e: (e.occurred_at, e.source, e.event_id), default=None)
+
+
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "150")), deadline=None)
+@given(assignment_events(), st.data())
+def test_assignments_in_any_order_and_duplication_end_in_the_time_ordered_record(
+    batch: list[CanonicalEvent], data: st.DataObject
+) -> None:
+    in_time_order = sorted(batch, key=lambda e: (e.occurred_at, e.event_id))
+    redelivered = batch + data.draw(st.lists(st.sampled_from(batch), max_size=10))
+    shuffled = data.draw(st.permutations(redelivered))
+    assert comparable(final_record(shuffled)) == comparable(final_record(in_time_order))
+
+
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "150")), deadline=None)
+@given(assignment_events(), st.data())
+def test_the_newest_statement_decides_the_assignment_and_a_completion_stays(
+    batch: list[CanonicalEvent], data: st.DataObject
+) -> None:
+    record = final_record(data.draw(st.permutations(batch)))
+    newest = _newest_statement(batch)
+    assigned = newest is not None and newest.assignment is not None and not newest.assignment.withdrawn
+    progress = any(e.status is not CourseStatus.NOT_STARTED for e in batch)
+    if not assigned and not progress:
+        assert record is None
+        return
+    assert record is not None
+    assert record.is_assignment == assigned
+    if assigned:
+        assert newest is not None
+        assert newest.assignment is not None
+        assert record.assignment_type == newest.assignment.type
+        assert record.due_at == newest.assignment.due_utc()
+        assert record.notes == newest.assignment.notes
+        assert record.started_at is None
+    if any(e.status is CourseStatus.COMPLETED for e in batch):
+        assert record.status is CourseStatus.COMPLETED
+        assert record.completed_at is not None
+
+
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "100")), deadline=None)
+@given(assignment_events(), st.data())
+def test_voiding_an_assignment_statement_is_as_if_it_had_never_come(
+    batch: list[CanonicalEvent], data: st.DataObject
+) -> None:
+    voided = data.draw(st.sampled_from(batch))
+    others = [e for e in batch if e.event_id != voided.event_id]
+    with_void = final_record(data.draw(st.permutations(batch)), voids=(voided.event_id,))
+    assert comparable(with_void) == comparable(final_record(others))

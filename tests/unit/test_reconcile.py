@@ -313,3 +313,24 @@ def _timer_bridge(state: MemoryStateStore, graph: FakeGraph, monkeypatch: pytest
     monkeypatch.setattr(bridge, "state", lambda: state)
     monkeypatch.setattr(gateway, "build_learning_graph", lambda _: graph)
     return bridge
+
+
+async def test_an_assignment_changed_behind_the_bridges_back_is_drift_and_repaired() -> None:
+    graph, state, upserter = await setup()
+    assignment = {"type": "required", "dueAt": "2026-12-31T17:00:00Z", "notes": "Before the audit."}
+    await upserter.apply(make(eventId="as1", course={"externalId": "course-202"}, assignment=assignment))
+    assert (await run(graph, state, upserter, repair=False)).drift == []
+    [record] = by_content(graph, "c-202")
+    key = next(k for k, r in graph.activities.items() if r is record)
+    graph.activities[key] = replace(record, due_at=None, notes="Edited in Viva.")
+    report = await run(graph, state, upserter, repair=True)
+    assert [(d.kind, d.fields, d.repaired) for d in report.drift] == [
+        ("changed", ("dueDateTime", "notes"), True)
+    ]
+    [repaired] = by_content(graph, "c-202")
+    assert (repaired.notes, repaired.is_assignment, repaired.completion_percentage) == (
+        "Before the audit.",
+        True,
+        60,
+    )
+    assert (await run(graph, state, upserter, repair=False)).drift == []

@@ -14,10 +14,10 @@ from shared.config import load_settings
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import DEFAULT_RETENTION_DAYS
 from shared.delivery.merge import fold
-from shared.events.model import CourseStatus
-from shared.operations.retention import baseline
+from shared.events.model import AssignmentType, CourseStatus
+from shared.operations.retention import baseline, compactable
 from shared.runtime import Bridge
-from shared.state.models import EventEntry, JobCheckpoint
+from shared.state.models import AssignmentEntry, EventEntry, JobCheckpoint
 from tests.builders import TEST_SECRET
 from tests.fakes import MemoryStateStore
 
@@ -56,6 +56,39 @@ def test_a_baseline_folds_like_the_old_entries_it_replaces(
     tombstones = [e for e in old if e.voided_by is not None]
     base = baseline(live)
     compacted = ([base] if base else []) + tombstones + newer
+    assert fold(compacted) == fold(old + newer)
+
+
+@st.composite
+def statements(draw: st.DrawFn) -> EventEntry:
+    """Assignment statements and withdrawals (issue 18), with or without progress."""
+    entry = draw(entries())
+    withdrawn = draw(st.booleans())
+    stated = (
+        AssignmentEntry(withdrawn=True)
+        if withdrawn
+        else AssignmentEntry(
+            assignment_type=draw(st.sampled_from(list(AssignmentType))),
+            due_at=BASE + timedelta(days=draw(st.integers(0, 400))),
+            notes=draw(st.none() | st.just("Before the audit.")),
+        )
+    )
+    status = draw(st.sampled_from(list(CourseStatus)))
+    if status is CourseStatus.NOT_STARTED:
+        entry = replace(entry, status=status, completion_percentage=None, started_at=None, completed_at=None)
+    return replace(entry, assignment=stated)
+
+
+@given(st.lists(entries() | statements(), max_size=8), st.lists(entries() | statements(), max_size=8))
+def test_assignment_statements_are_kept_as_they_are_and_the_fold_does_not_move(
+    old: list[EventEntry], newer: list[EventEntry]
+) -> None:
+    """A statement's own time decides which one wins: it is never folded into a baseline."""
+    folded = [e for e in old if compactable(e)]
+    kept = [e for e in old if not compactable(e)]
+    assert all(e.assignment is None for e in folded)
+    base = baseline(folded)
+    compacted = ([base] if base else []) + kept + newer
     assert fold(compacted) == fold(old + newer)
 
 

@@ -189,3 +189,11 @@ def test_each_app_wide_problem_begins_with_the_setting_it_names() -> None:
     assert len(caught.value.problems) == len(caught.value.settings)
     for value in ("ftp://nowhere", "password", "soon", "forever"):
         assert value not in str(caught.value)
+
+
+def test_assignments_are_off_unless_the_deployment_enables_them() -> None:
+    assert load_settings(VALID).assignments_enabled is False
+    assert load_settings({**VALID, "BRIDGE_ASSIGNMENTS_ENABLED": "True"}).assignments_enabled is True
+    assert any(
+        "BRIDGE_ASSIGNMENTS_ENABLED" in p for p in problems({**VALID, "BRIDGE_ASSIGNMENTS_ENABLED": "yes"})
+    )

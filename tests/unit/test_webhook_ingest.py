@@ -107,3 +107,55 @@ def test_problem_bodies_are_json_serialisable_and_carry_no_secret() -> None:
     text = json.dumps(response.body)
     assert TEST_SECRET not in text
     assert response.status == 400
+
+
+def _assigning(enabled: bool, body: bytes, queue: FakeQueue) -> WebhookResponse:
+    sources = build_sources(
+        {"generic": SourceSettings(name="generic", format="generic", secret=SecretStr(TEST_SECRET))}
+    )
+    bridge = WebhookIngestor(sources, queue, 1024 * 1024, assignments_enabled=enabled)
+    return bridge.handle(WebhookRequest("generic", signed_headers(body), body))
+
+
+def test_an_assignment_sent_while_assignments_are_disabled_is_refused_and_nothing_is_queued() -> None:
+    queue = FakeQueue()
+    body = dumps([event(eventId="plain"), event(eventId="assigned-1", assignment={"type": "required"})])
+    response = _assigning(False, body, queue)
+    assert_problem(response, 422, "assignments-disabled")
+    assert response.body["errors"] == [{"pointer": "/", "detail": "item 'assigned-1': carries an assignment"}]
+    assert queue.sent.get(EVENTS_QUEUE, []) == []
+
+
+def test_an_assignment_is_queued_whole_when_assignments_are_enabled() -> None:
+    queue = FakeQueue()
+    body = dumps(
+        event(assignment={"type": "recommended", "dueDate": "2026-12-31", "timeZone": "Europe/Paris"})
+    )
+    assert _assigning(True, body, queue).status == 202
+    [message] = queue.sent[EVENTS_QUEUE]
+    queued = QueuedEvent.model_validate_json(message)
+    assert queued.event is not None
+    assert queued.event.assignment is not None
+    assert queued.event.assignment.time_zone == "Europe/Paris"
+
+
+@pytest.mark.parametrize(("setting", "status"), [(None, 422), ("false", 422), ("true", 202)])
+def test_the_app_refuses_assignments_unless_its_setting_enables_them(
+    setting: str | None, status: int
+) -> None:
+    from shared.config import load_settings
+    from shared.runtime import Bridge
+
+    env = {
+        "BRIDGE_SOURCES": json.dumps({"generic": {"format": "generic"}}),
+        "BRIDGE_SOURCE_GENERIC_SECRET": TEST_SECRET,
+        "BRIDGE_PROVIDER_REGISTRATION_ID": "6c4bd8a2-1f0e-4a57-9b1d-3e8f2a7c5d90",
+        "BRIDGE_STORAGE": "UseDevelopmentStorage=true",
+        **({"BRIDGE_ASSIGNMENTS_ENABLED": setting} if setting is not None else {}),
+    }
+    queue = FakeQueue()
+    app = Bridge(load_settings(env), queues=queue)
+    body = dumps(event(assignment={"type": "required"}))
+    response = app.ingestor.handle(WebhookRequest("generic", signed_headers(body), body))
+    assert response.status == status
+    assert len(queue.sent.get(EVENTS_QUEUE, [])) == (status == 202)
