@@ -103,6 +103,8 @@ def test_retry_parked_now_retries_unlicensed_learners_at_once(stack: Stack) -> N
 
 def test_a_429_that_says_retry_after_2_minutes_holds_the_event_back_two_minutes(stack: Stack) -> None:
     course = new_course(stack)
+    # The stack is shared: the scripted 429 goes to the next POST, which must be this test's.
+    wait_for(lambda: not stack.peek(EVENTS_QUEUE) or None, timeout=60, what="no other event waiting")
     stack.faults(failNext=[{"status": 429, "retryAfterMinutes": 2, "method": "POST"}])
     event_id = unique("minutes")
     stack.send(event(eventId=event_id, course={"externalId": course}))
@@ -122,8 +124,8 @@ def test_a_429_that_says_retry_after_2_minutes_holds_the_event_back_two_minutes(
     time.sleep(1)
     assert stack.dead_letter("generic", event_id) is None
     assert stack.peek(POISON_QUEUE) == []
-    assert stack.queue_depth(EVENTS_QUEUE) == 1  # held back: invisible, not lost
-    assert stack.peek(EVENTS_QUEUE) == []
+    assert stack.queue_depth(EVENTS_QUEUE) >= 1  # held back: invisible, not lost
+    assert not [m for m in stack.peek(EVENTS_QUEUE) if event_id in m]
     with QueueClient.from_connection_string(stack.ports.connection_string(), EVENTS_QUEUE) as queue:
         queue.clear_messages()  # the test does not wait two minutes; later tests need an empty queue
 
