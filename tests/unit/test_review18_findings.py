@@ -1,0 +1,164 @@
+"""Review of issue 18 (assigned learning): defects found by trying to break it. Each test fails on the
+code as reviewed and says which README line or Graph page the behaviour contradicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from shared.delivery import CourseActivityUpserter
+from shared.events.model import Assignment, CanonicalEvent
+from shared.graph.gateway import ActivityRecord, due_to_json
+from shared.operations.importing import _event, _from_columns
+from tests.builders import USER_ID, canonical, event
+from tests.fakes import FakeGraph, MemoryStateStore
+
+GRACE_ID = "grace-id"
+BOB_ID = "bob-id"
+
+
+def _graph() -> FakeGraph:
+    fake = FakeGraph()
+    fake.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
+    fake.users_by_upn["grace@contoso.example"] = GRACE_ID
+    fake.users_by_upn["bob@contoso.example"] = BOB_ID
+    fake.contents["course-101"] = "content-101"
+    return fake
+
+
+def _assigned(event_id: str, at: str, assigner: str, due: str) -> CanonicalEvent:
+    return canonical(
+        eventId=event_id,
+        occurredAt=at,
+        status="notStarted",
+        completionPercentage=None,
+        assignment={"type": "required", "dueAt": due, "assigner": {"upn": assigner}},
+    )
+
+
+async def _record_after(events: list[CanonicalEvent]) -> ActivityRecord:
+    graph = _graph()
+    upserter = CourseActivityUpserter(graph, MemoryStateStore())
+    for item in events:
+        await upserter.apply(item)
+    [record] = graph.activities.values()
+    return record
+
+
+# --- order-freedom --------------------------------------------------------------------------------
+
+
+async def test_the_assigner_in_graph_does_not_depend_on_the_order_statements_arrive() -> None:
+    """README "Assigned courses": "Duplicates, reordering and voided statements end in the same
+    record", and "The newest one (by occurredAt ...) wins". But the assigner is only ever written by the
+    POST (the Update page cannot change assignerUserId) and a new assigner triggers no delete and create
+    (merge.same_kind compares assignmentType only): the record Graph keeps names whichever statement
+    happened to arrive first. Manager Grace assigns the course, then Bob re-assigns it with a new due
+    date: in time order Graph says Grace (and the state row says Bob, so the row no longer says what
+    Graph holds); reordered, Graph says Bob. Two orders, two different Graph records."""
+    first = _assigned("s1", "2026-11-02T09:00:00Z", "grace@contoso.example", "2026-12-31T17:00:00Z")
+    second = _assigned("s2", "2026-11-09T09:00:00Z", "bob@contoso.example", "2027-01-31T17:00:00Z")
+    in_order = await _record_after([first, second])
+    reordered = await _record_after([second, first])
+    assert in_order.due_at == reordered.due_at  # the due date does follow the newest statement
+    assert in_order.assigner_user_id == reordered.assigner_user_id, (
+        f"in time order Graph names {in_order.assigner_user_id}, reordered {reordered.assigner_user_id}"
+    )
+
+
+# --- due dates ------------------------------------------------------------------------------------
+
+
+def _assigned_doc(**assignment: Any) -> dict[str, Any]:
+    return event(
+        eventId="far-1",
+        source="generic",
+        status="notStarted",
+        completionPercentage=None,
+        assignment={"type": "required", **assignment},
+    )
+
+
+@pytest.mark.parametrize(
+    ("due_date", "zone"),
+    [("9999-12-31", "America/New_York"), ("0001-01-01", "Pacific/Kiritimati")],
+)
+def test_a_due_date_that_falls_outside_utc_s_range_is_an_invalid_field(due_date: str, zone: str) -> None:
+    """README, "Limits, for every format": "Timestamps that cannot be represented in UTC
+    (0001-01-01T00:00:00+01:00, 9999-12-31T23:59:59-01:00, ...) are invalid fields, not crashes". A
+    `dueDate` + `timeZone` is only converted to UTC on the queue side (Assignment.due_utc, called by
+    merge.contribution), so 9999-12-31 in New York (10000-01-01T04:59:59Z) passes validation, the webhook
+    answers 202, and every attempt of the worker raises ValueError until the event is dead-lettered as
+    retriesExhausted: an event that can never be delivered, accepted instead of refused with 400."""
+    with pytest.raises(ValidationError):
+        CanonicalEvent.model_validate(_assigned_doc(dueDate=due_date, timeZone=zone))
+
+
+@pytest.mark.parametrize(
+    ("due_date", "zone"),
+    [
+        # DST ends at 24:00 on Saturday 4 April 2026: the day has 25 hours and 23:59:59 happens twice.
+        (date(2026, 4, 4), "America/Santiago"),
+        # DST ends at 00:00 on Sunday 25 October 2026 in Beirut: the same on Saturday 24 October.
+        (date(2026, 10, 24), "Asia/Beirut"),
+        # DST starts at 23:00 -02 on Saturday 28 March 2026: that day has no 23:59:59 at all.
+        (date(2026, 3, 28), "America/Scoresbysund"),
+    ],
+)
+def test_a_due_date_means_the_last_second_of_that_day_in_its_zone_across_dst_changes(
+    due_date: date, zone: str
+) -> None:
+    """README canonical table: `dueDate` with `timeZone` means "the end of that day there (23:59:59)".
+    Assignment.due_utc combines the date with 23:59:59 and fold=0: on a day whose clocks go back at
+    midnight (Santiago, Beirut) that is the first of two 23:59:59s, an hour before the day ends, so a
+    learner finishing at 23:30 of the repeated hour is already overdue in Viva Learning; on a day whose
+    clocks jump forward at 23:00 (Scoresbysund) 23:59:59 does not exist and the result is 00:59:59 of
+    the next day, after the due day. The due instant must be on the due date there, and one second
+    later must be the next day."""
+    due = Assignment(type="required", due_date=due_date, time_zone=zone).due_utc()
+    assert due is not None
+    tz = ZoneInfo(zone)
+    assert due.astimezone(tz).date() == due_date, f"{due} is {due.astimezone(tz)} there"
+    assert (due + timedelta(seconds=1)).astimezone(tz).date() > due_date, (
+        f"{due} ({due.astimezone(tz)}) is not the end of {due_date}: the day goes on until "
+        f"{(due + timedelta(hours=1)).astimezone(tz)}"
+    )
+
+
+def test_a_due_date_before_year_1000_is_written_as_a_dateTimeTimeZone_graph_can_read() -> None:
+    """resources/datetimetimezone: `dateTime` is "{date}T{time}" in ISO 8601 (yyyy-MM-ddTHH:mm:ss);
+    the Create example writes "2022-09-22T16:05:00.0000000". gateway.due_to_json formats with %Y, which
+    glibc does not pad: a dueAt of 0999-06-01 (accepted at ingest, it is representable in UTC) goes out
+    as "999-06-01T00:00:00.0000000", which the sandbox (rules.check_assignment_fields) refuses with 400
+    "Input field dueDateTime is invalid": the event is dead-lettered, and on a type switch (a
+    self-initiated record being assigned) the DELETE has already removed the learner's record."""
+    written = due_to_json(datetime(999, 6, 1, tzinfo=UTC))
+    assert written["dateTime"] == "0999-06-01T00:00:00.0000000"
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+
+def test_an_import_line_with_assignment_withdrawn_false_is_plain_progress() -> None:
+    """README, `import`: the CSV columns include "`assignmentWithdrawn` (`true`)", empty cells being
+    absent. A spreadsheet's boolean column holds false on the lines that withdraw nothing: such a line
+    (plain progress, no other assignment cell) becomes `"assignment": {"withdrawn": "false"}` and is
+    refused as invalid ("an assignment needs its type"), so a mixed file of progress and withdrawals
+    loses every progress line. `false` there says "not withdrawn", i.e. no assignment statement."""
+    row = {
+        "eventId": "p-1",
+        "occurredAt": "2026-11-20T14:03:00Z",
+        "learnerEmail": "ada.lovelace@contoso.example",
+        "courseId": "course-101",
+        "status": "inProgress",
+        "completionPercentage": "40",
+        "assignmentType": "",
+        "assignmentWithdrawn": "false",
+    }
+    _where, item = _event(_from_columns(row), "generic", "line 2")
+    assert isinstance(item, CanonicalEvent), item
+    assert item.assignment is None
