@@ -162,3 +162,62 @@ def test_an_import_line_with_assignment_withdrawn_false_is_plain_progress() -> N
     _where, item = _event(_from_columns(row), "generic", "line 2")
     assert isinstance(item, CanonicalEvent), item
     assert item.assignment is None
+
+
+# --- forget ---------------------------------------------------------------------------------------
+
+
+async def test_forgetting_a_person_removes_them_as_the_assigner_of_others_courses_too() -> None:
+    """README, `forget`: "For a data-subject request ... Everything about them goes", and the guide:
+    identities are personal data. Since issue 18 a person is also named as the *assigner* of other
+    learners' courses: resolved to their object id in the activity row and the event log entries
+    (AssignmentEntry.assigner_user_id), and by their address, in clear, in the queue message a parked
+    or dead-lettered assignment event keeps. `plan_forget` only looks for the person as a *learner*
+    (row owner, dead letter `learner`), so after `forget --learner email grace@...` the bridge still
+    holds Grace's object id against every course she assigned and her e-mail address in dead letters.
+    (Ada's course activity itself is Ada's: the assignment may stay, without naming Grace.)"""
+    from shared.delivery import PermanentFailure
+    from shared.delivery.deadletters import DeadLetters
+    from shared.events.model import Learner
+    from shared.events.queue import QueuedEvent
+    from shared.operations.forget import forget, plan_forget
+    from shared.state.models import DeliveryRecord
+    from tests.fakes import FakeQueue
+
+    grace_id = "7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a"
+    graph = _graph()
+    graph.users_by_mail["grace@contoso.example"] = grace_id
+    state = MemoryStateStore()
+    upserter = CourseActivityUpserter(graph, state)
+    by_grace = {"type": "required", "assigner": {"email": "grace@contoso.example"}}
+    await upserter.apply(
+        canonical(eventId="a1", status="notStarted", completionPercentage=None, assignment=by_grace)
+    )
+    parked = canonical(
+        eventId="a2",
+        status="notStarted",
+        completionPercentage=None,
+        course={"externalId": "course-not-in-viva-yet"},
+        assignment=by_grace,
+    )
+    message = QueuedEvent(event=parked, received_at=datetime.now(UTC)).model_dump_json(by_alias=True)
+    letters = DeadLetters(state, FakeQueue(), timedelta(hours=72))
+    await letters.record("generic", "a2", message, PermanentFailure("contentNotFound", "x"))
+    await state.save_delivery(DeliveryRecord("generic", "a2", "", "failed"))
+
+    plan = await plan_forget(state, Learner(email="grace@contoso.example"), grace_id)
+    await forget(state, graph, plan)
+
+    rows = [a.activity_id for a in state.activities.values() if a.assigner_user_id == grace_id]
+    entries = [
+        key
+        for log in state.event_log.values()
+        for key, entry in log.items()
+        if entry.assignment is not None and entry.assignment.assigner_user_id == grace_id
+    ]
+    letters_naming_her = [
+        k for k, letter in state.letters.items() if "grace@contoso.example" in letter.message
+    ]
+    assert (rows, entries, letters_naming_her) == ([], [], []), (
+        "still held after forgetting Grace: activity rows, log entries and dead letters naming her"
+    )
