@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.delivery import CourseActivityUpserter
-from shared.events.model import Assignment, CanonicalEvent
+from shared.events.model import Assignment, AssignmentType, CanonicalEvent
 from shared.graph.gateway import ActivityRecord, due_to_json
 from shared.operations.importing import _event, _from_columns
 from tests.builders import USER_ID, canonical, event
@@ -221,3 +221,33 @@ async def test_forgetting_a_person_removes_them_as_the_assigner_of_others_course
     assert (rows, entries, letters_naming_her) == ([], [], []), (
         "still held after forgetting Grace: activity rows, log entries and dead letters naming her"
     )
+
+
+# --- trace ----------------------------------------------------------------------------------------
+
+
+def test_trace_tells_an_assignment_and_its_withdrawal_from_a_bare_not_started() -> None:
+    """README, `trace`: for each course activity "its events ..., what they call for (the fold), what
+    was last written to Graph, what Graph has now". trace._said prints status, percentage and dates
+    only: an assignment statement, a withdrawal and a plain enrolment all read "notStarted", and an
+    assigned record reads the same whether Graph holds a learningAssignment or not. Asked "why is this
+    course not in Viva Learning?", the operator cannot see that the assignment was withdrawn (the
+    README's "withdrawn with no progress: the record is deleted"), nor its type or due date."""
+    from shared.cli.trace import _said
+    from shared.events.model import CourseStatus
+    from shared.state.models import AssignmentEntry, EventEntry
+
+    at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    enrolled = EventEntry("generic", "e1", at, CourseStatus.NOT_STARTED)
+    assigned = EventEntry(
+        "generic",
+        "e2",
+        at,
+        CourseStatus.NOT_STARTED,
+        assignment=AssignmentEntry(assignment_type=AssignmentType.REQUIRED, due_at=at + timedelta(days=30)),
+    )
+    withdrawn = EventEntry(
+        "generic", "e3", at, CourseStatus.NOT_STARTED, assignment=AssignmentEntry(withdrawn=True)
+    )
+    told = {_said(enrolled), _said(assigned), _said(withdrawn)}
+    assert len(told) == 3, f"trace tells all three alike: {told}"
