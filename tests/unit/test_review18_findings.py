@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from shared.delivery import CourseActivityUpserter
-from shared.events.model import Assignment, AssignmentType, CanonicalEvent
-from shared.graph.gateway import ActivityRecord, due_to_json
+from shared.events.model import Assignment, AssignmentType, CanonicalEvent, CourseStatus
+from shared.graph.gateway import ActivityRecord, ActivityWrite, due_to_json
 from shared.operations.importing import _event, _from_columns
 from tests.builders import USER_ID, canonical, event
 from tests.fakes import FakeGraph, MemoryStateStore
@@ -262,3 +262,53 @@ def test_a_due_date_s_time_zone_is_an_iana_zone_not_a_file_of_this_machine() -> 
     name that is not in the tz database."""
     with pytest.raises(ValidationError):
         CanonicalEvent.model_validate(_assigned_doc(dueDate="2026-12-31", timeZone="localtime"))
+
+
+# --- a shared record found in Graph ---------------------------------------------------------------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("assigned_before", "statement"),
+    [
+        (None, False),  # progress on an adopted assignment without assignedDateTime
+        (None, True),  # the due date moved on it
+        (datetime(2026, 10, 1, 8, tzinfo=UTC), True),  # the due date moved on one assigned on 1 October
+    ],
+)
+async def test_an_assignment_adopted_from_graph_never_gets_an_assigned_date_of_1970(
+    assigned_before: datetime | None, statement: bool
+) -> None:
+    """README, `externalCourseActivityId` with sharedActivityIds: a record found in Graph is adopted,
+    "what it says then is a floor the bridge never moves below"; "Assigned courses": assignedAt
+    defaults to "the first statement's occurredAt since the last withdrawal". merge.graph_baseline
+    turns an adopted learningAssignment into a statement dated 1970-01-01 (so that any statement of the
+    bridge's is newer), and current_assignment then takes that *date* as the first statement's time:
+    another system's assignment (Viva's LMS connector, say) whose assignedDateTime is not set, or any
+    adopted assignment once the source re-states it without assignedAt (a moved due date), gets
+    assignedDateTime 1970-01-01T00:00:00Z PATCHed into Graph: "Assigned to you" 56 years ago."""
+    graph = _graph()
+    await graph.create_activity(
+        "lms-7",
+        USER_ID,
+        "content-101",
+        ActivityWrite(
+            CourseStatus.NOT_STARTED,
+            assignment_type=AssignmentType.REQUIRED,
+            assigned_at=assigned_before,
+            due_at=datetime(2026, 12, 31, 17, tzinfo=UTC),
+        ),
+    )
+    shared = CourseActivityUpserter(graph, MemoryStateStore(), shared_id_sources={"generic"})
+    fields: dict[str, Any] = {"eventId": "p1", "externalCourseActivityId": "lms-7"}
+    if statement:  # the source moves the due date, stating the assignment as it now stands
+        fields |= {
+            "status": "notStarted",
+            "completionPercentage": None,
+            "assignment": {"type": "required", "dueAt": "2027-01-31T17:00:00Z"},
+        }
+    await shared.apply(canonical(**fields))
+    [record] = graph.activities.values()
+    assert record.is_assignment
+    assert record.assigned_at != EPOCH, "assignedDateTime 1970-01-01 written to the adopted assignment"
