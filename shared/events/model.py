@@ -8,7 +8,7 @@ on the wire because it is also the body of the bridge's own (generic) webhook fo
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Self
@@ -143,14 +143,16 @@ def _time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+#: Names zoneinfo lists that are no tz database zone: links to this machine's own zone, or data files.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 def _iana_zone(value: str) -> str:
-    if value not in _time_zones():
+    if value not in _time_zones() or value in _NOT_ZONES or value.startswith(("posix/", "right/")):
         raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris, America/New_York, UTC)")
     return value
 
 
-#: The wall-clock time a due *date* stands for in its zone: the end of that day.
-END_OF_DAY = time(23, 59, 59)
 IanaZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_iana_zone)]
 
 
@@ -214,12 +216,22 @@ class Assignment(WireModel):
                 raise ValueError(f"a withdrawn assignment takes no other field (got {names})")
         elif self.type is None:
             raise ValueError("an assignment needs its type (required or recommended)")
+        try:
+            self.due_utc()
+        except (OverflowError, ValueError):
+            raise ValueError("dueDate in its timeZone falls outside the dates Graph can hold") from None
         return self
 
     def due_utc(self) -> datetime | None:
-        """When it is due, in UTC (a due date: the end of that day in its time zone)."""
+        """When it is due, in UTC (a due date: the last second of that day in its time zone: one second
+        before the next day begins there, which is right on days whose clocks change around midnight,
+        where 23:59:59 happens twice or not at all)."""
         if self.due_date is not None and self.time_zone is not None:
-            return _to_utc(datetime.combine(self.due_date, END_OF_DAY, tzinfo=ZoneInfo(self.time_zone)))
+            zone = ZoneInfo(self.time_zone)
+            if self.due_date == date.max:  # no next day to count back from
+                return _to_utc(datetime.combine(date.max, time(23, 59, 59), tzinfo=zone))
+            next_day = datetime.combine(self.due_date + timedelta(days=1), time(0), tzinfo=zone)
+            return _to_utc(next_day) - timedelta(seconds=1)
         return self.due_at
 
 

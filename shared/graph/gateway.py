@@ -135,7 +135,11 @@ def due_to_json(when: datetime) -> dict[str, str]:
     """A dateTimeTimeZone as the Create example writes it: wall time without offset, seven fraction
     digits, and the zone by name (the bridge always writes UTC)."""
     utc = when.astimezone(UTC)
-    return {"dateTime": f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}0", "timeZone": "UTC"}
+    # isoformat, not strftime: %Y leaves a year before 1000 unpadded ("999-06-01"), which is no ISO date.
+    return {
+        "dateTime": f"{utc.replace(tzinfo=None, microsecond=0).isoformat()}.{utc.microsecond:06d}0",
+        "timeZone": "UTC",
+    }
 
 
 def due_from_json(doc: Mapping[str, Any]) -> datetime | None:

@@ -163,6 +163,8 @@ def _from_columns(row: dict[str, str]) -> dict[str, Any]:
     for column, key in (("courseTitle", "title"), ("courseUrl", "url")):
         if column in cells:
             course[key] = cells.pop(column)
+    if cells.get("assignmentWithdrawn", "").casefold() == "false":  # a boolean column: "not withdrawn"
+        del cells["assignmentWithdrawn"]
     assignment: dict[str, Any] = {k: cells.pop(c) for c, k in _ASSIGNMENT_COLUMNS.items() if c in cells}
     assigner = {key: cells.pop(column) for column, key in _ASSIGNER_COLUMNS.items() if column in cells}
     if assigner:
