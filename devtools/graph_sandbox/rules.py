@@ -100,10 +100,12 @@ def throttled_message(minutes: int) -> str:
 
 def check_create_activity(provider_id: str, body: Doc) -> None:
     """The rules of POST .../learningCourseActivities that the schema alone does not carry."""
-    # CREATE_ACTIVITY: "learnerUserId, learningContentId and status are required" for both types.
+    # CREATE_ACTIVITY: "learnerUserId, learningContentId and status are required" for both types;
+    # resources/learningcourseactivity-error-codes: a missing one is 400 badRequest "Input field
+    # {fieldName} is required".
     missing = [k for k in ("learnerUserId", "learningContentId", "status") if body.get(k) is None]
     if missing:
-        raise bad_request(f"Required property {missing[0]!r} is missing.")
+        raise GraphHttpError(400, "badRequest", f"Input field {missing[0]} is required")
     # RESOURCE_ACTIVITY lists learningProviderId as Required, the self-initiated example leaves it out:
     # contradictory, so both are accepted. A value other than the provider in the path is refused: the
     # pages do not say which one Graph would keep, and writing into another provider is never right.

@@ -90,6 +90,10 @@ def state_of(current: CourseState) -> ActivityWrite:
     )
 
 
+#: The source of the entry that stands for what Graph had when a record was adopted.
+_ADOPTED = "graph"
+
+
 def graph_baseline(record: ActivityRecord) -> EventEntry:
     """What Graph already had, as an event of its own: folds never move below it, and voiding a
     statement never withdraws it."""
@@ -103,7 +107,7 @@ def graph_baseline(record: ActivityRecord) -> EventEntry:
             assigner_user_id=record.assigner_user_id,
         )
     return EventEntry(
-        source="graph",
+        source=_ADOPTED,
         event_id=record.id,
         occurred_at=datetime(1970, 1, 1, tzinfo=UTC)
         if assignment
@@ -165,7 +169,20 @@ def current_assignment(live: Iterable[EventEntry]) -> AssignmentEntry | None:
     since = [
         e for e in statements if not withdrawals or _statement_order(e) > _statement_order(withdrawals[-1])
     ]
-    return replace(newest, assigned_at=newest.assigned_at or since[0].occurred_at)
+    return replace(newest, assigned_at=newest.assigned_at or _first_assigned(since))
+
+
+def _first_assigned(statements: list[EventEntry]) -> datetime | None:
+    """When the assignment standing now was made: the first statement's stated assignedAt, else its
+    time; an adopted record (graph_baseline: dated at the epoch only to order first) counts only by
+    the assignedDateTime Graph had, if any."""
+    for entry in statements:
+        assert entry.assignment is not None
+        if entry.assignment.assigned_at is not None:
+            return entry.assignment.assigned_at
+        if entry.source != _ADOPTED:
+            return entry.occurred_at
+    return None
 
 
 def fold(entries: Iterable[EventEntry]) -> ActivityWrite | None:
@@ -200,9 +217,12 @@ def fold(entries: Iterable[EventEntry]) -> ActivityWrite | None:
 
 def same_kind(current: ActivityWrite, desired: ActivityWrite) -> bool:
     """Whether a PATCH can turn one into the other: the same @odata.type and, for an assignment, the
-    same assignmentType (the Update page lets a PATCH change neither). Otherwise the record is deleted
-    and created again."""
-    return current.assignment_type == desired.assignment_type
+    same assignmentType and assigner (the Update page lets a PATCH change none of them: the newest
+    statement's assigner must win whatever order the statements came in). Otherwise the record is
+    deleted and created again."""
+    if current.assignment_type != desired.assignment_type:
+        return False
+    return desired.assignment_type is None or current.assigner_user_id == desired.assigner_user_id
 
 
 #: Fields a PATCH may write: for a learningSelfInitiatedCourse, and more for a learningAssignment (the

@@ -180,7 +180,10 @@ class Assignment(WireModel):
     )
     assigned_at: UtcDatetime | None = Field(
         default=None,
-        description="When it was assigned; default: the first statement since the last withdrawal.",
+        description=(
+            "When it was assigned; default: the first statement's since the last withdrawal (its "
+            "assignedAt, else its occurredAt)."
+        ),
     )
     due_at: UtcDatetime | None = Field(
         default=None, description="When it is due, with a UTC offset. Or give dueDate and timeZone."

@@ -3,62 +3,7 @@ sandbox through msgraph-sdk. Each test fails on the code as reviewed."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-
-from shared.delivery import CourseActivityUpserter, PermanentFailure
-from shared.events.identity import activity_id_for
-from shared.events.model import CourseStatus
-from tests.builders import canonical
-from tests.contract.conftest import ENABLED_PROVIDER
-from tests.contract.test_graph_contract import ADA, gateway
-from tests.fakes import MemoryStateStore
-
-
-async def test_a_type_switch_graph_refuses_does_not_delete_the_learners_completed_record(
-    sandbox_url: str,
-) -> None:
-    """README "Assigned courses": self-initiated then assigned, "the bridge deletes the record and
-    creates it again as the events call for, with the progress and the completion (a completion stays
-    a completion)". `_recreate` DELETEs first and only then POSTs; when Graph refuses the POST for good
-    the learner's record is simply gone from Viva Learning. Here the refusal comes from the assignment
-    itself: a dueAt of 0999-06-01 is accepted at ingest and written as "999-06-01T00:00:00.0000000"
-    (gateway.due_to_json), which the sandbox refuses (400 "Input field dueDateTime is invalid",
-    resources/datetimetimezone). Ada's completion, delivered to Graph earlier, is deleted, and since the
-    statement stays in the fold every later event of the course fails the same POST: the completion
-    never comes back. A type switch must not lose what Graph already showed."""
-    graph = gateway(sandbox_url, ENABLED_PROVIDER)
-    upserter = CourseActivityUpserter(graph, MemoryStateStore())
-    activity = f"review18-{uuid.uuid4()}"
-    # the record's external id in Graph: the sender's id namespaced by source
-    external_id = activity_id_for(canonical(externalCourseActivityId=activity), ADA, False)
-    await upserter.apply(
-        canonical(
-            eventId=f"{activity}-done",
-            status="completed",
-            completionPercentage=None,
-            externalCourseActivityId=activity,
-        )
-    )
-    before = await graph.get_activity(external_id)
-    assert before is not None
-    assert before.status is CourseStatus.COMPLETED
-    with pytest.raises(PermanentFailure) as refused:
-        await upserter.apply(
-            canonical(
-                eventId=f"{activity}-assigned",
-                occurredAt="2026-11-21T09:00:00Z",
-                status="notStarted",
-                completionPercentage=None,
-                externalCourseActivityId=activity,
-                assignment={"type": "required", "dueAt": "0999-06-01T00:00:00Z"},
-            )
-        )
-    assert "dueDateTime" in refused.value.detail
-    record = await graph.get_activity(external_id)
-    assert record is not None, "the learner's completed course activity was deleted from Graph"
-    assert record.status is CourseStatus.COMPLETED
 
 
 @pytest.mark.parametrize("missing", ["learnerUserId", "learningContentId", "status"])

@@ -94,7 +94,7 @@ async def test_a_moved_due_date_is_one_patch(graph: FakeGraph, upserter: CourseA
     assert writes(graph) == ["update_activity"]
     record = the_record(graph)
     assert record.due_at == datetime(2027, 1, 15, 17, tzinfo=UTC)
-    assert record.assigned_at == datetime(2026, 11, 2, 9, tzinfo=UTC)  # the first statement's, not moved
+    assert record.assigned_at == datetime(2026, 11, 2, 8, tzinfo=UTC)  # the first statement's, not moved
 
 
 async def test_an_older_statement_arriving_late_changes_nothing(
