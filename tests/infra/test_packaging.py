@@ -56,6 +56,7 @@ def test_everything_git_ignores_is_left_out_of_the_package(pattern: str) -> None
         "requirements.in",
         "requirements-dev.in",
         "requirements-infra.in",
+        "openapi/bridge.openapi.json",
     ],
 )
 def test_local_and_development_artifacts_are_left_out(path: str) -> None:
