@@ -45,6 +45,15 @@ SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
     "canvas": ({"format": "canvas", "jwks": _canvas_jwks()}, None),
     "teachable": ({"format": "teachable"}, "teachable-path-token"),
     "docebo": ({"format": "docebo", "accountAttribute": "extension_docebo_userId"}, "docebo-token"),
+    "docebo-assigning": (  # a Docebo platform whose enrolments are assignments, in Paris time
+        {
+            "format": "docebo",
+            "accountAttribute": "extension_docebo_userId",
+            "assignments": True,
+            "timeZone": "Europe/Paris",
+        },
+        "docebo-token",
+    ),
     "360learning": ({"format": "360learning", "accountAttribute": "extension_360_userId"}, TEST_SECRET),
     "learnworlds": ({"format": "learnworlds"}, "lw-shared-signature"),
     "partner": ({"format": "generic"}, PARTNER_SECRET),
