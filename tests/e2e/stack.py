@@ -55,6 +55,10 @@ SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
         "docebo-token",
     ),
     "360learning": ({"format": "360learning", "accountAttribute": "extension_360_userId"}, TEST_SECRET),
+    "360learning-assigning": (  # paths are assigned: each status states the assignment
+        {"format": "360learning", "accountAttribute": "extension_360_userId", "assignments": True},
+        TEST_SECRET,
+    ),
     "learnworlds": ({"format": "learnworlds"}, "lw-shared-signature"),
     "partner": ({"format": "generic"}, PARTNER_SECRET),
     "audit": ({"format": "generic"}, PARTNER_SECRET),  # reconcile's own records (--source audit)

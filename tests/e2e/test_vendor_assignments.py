@@ -4,7 +4,7 @@ enrolment webhook in, a learningAssignment with its due date in the Graph sandbo
 from functools import partial
 from typing import Any
 
-from tests.builders import FIXTURES
+from tests.builders import FIXTURES, signed_headers
 from tests.e2e.stack import Stack, wait_for
 
 SOURCE = "docebo-assigning"
@@ -33,6 +33,32 @@ def test_a_docebo_enrolment_with_a_deadline_is_an_assignment_due_then(stack: Sta
     withdrawal = (FIXTURES / "docebo/enrollment-deleted.json").read_bytes()
     assert stack.post(withdrawal, HEADERS, source=SOURCE, path="/docebo-token").status_code == 202
     delivery = stack.delivery(SOURCE, "wh-7f3d01")
+    assert delivery is not None
+    assert delivery.activity_id
+    wait_for(lambda: stack.activity(delivery.activity_id) is None or None, what="the assignment deleted")
+
+
+def test_a_360learning_path_enrolment_is_an_assignment_until_the_learner_is_not_enrolled(
+    stack: Stack,
+) -> None:
+    source = "360learning-assigning"
+    body = (
+        (FIXTURES / "360learning/path-status-updated.json")
+        .read_bytes()
+        .replace(b'"onTime"', b'"notYetStarted"')
+    )
+    response = stack.post(body, signed_headers(body, msg_id="msg_e2e_assigned"), source=source)
+    assert response.status_code == 202, response.text
+
+    record = wait_for(partial(stack.activity_of, source, "msg_e2e_assigned"), what="the path's assignment")
+    assert record["@odata.type"] == "#microsoft.graph.learningAssignment"
+    assert (record["assignmentType"], record["status"]) == ("required", "notStarted")
+    assert record.get("dueDateTime") is None  # 360Learning's webhooks carry no due date
+
+    withdrawal = (FIXTURES / "360learning/path-status-not-enrolled.json").read_bytes()
+    response = stack.post(withdrawal, signed_headers(withdrawal, msg_id="msg_e2e_unassigned"), source=source)
+    assert response.status_code == 202, response.text
+    delivery = stack.delivery(source, "msg_e2e_assigned")
     assert delivery is not None
     assert delivery.activity_id
     wait_for(lambda: stack.activity(delivery.activity_id) is None or None, what="the assignment deleted")
