@@ -96,7 +96,7 @@ def build_event(
         return Ignored("courseMissing", event_id, "The item names no course.")
     completed = status is CourseStatus.COMPLETED
     try:
-        return CanonicalEvent.model_validate(
+        event = CanonicalEvent.model_validate(
             {
                 "eventId": event_id,
                 "source": source,
@@ -114,6 +114,12 @@ def build_event(
         first = exc.errors(include_url=False)[0]
         where = "/".join(str(part) for part in first["loc"])
         return Ignored("unmappable", event_id, f"{where}: {first['msg']}")
+    if event.assignment is not None:
+        try:  # a due date at the calendar's edge (9999-12-31 west of UTC) is valid but has no UTC instant
+            event.assignment.due_utc()
+        except ValueError as exc:
+            return Ignored("unmappable", event_id, f"assignment: {exc}")
+    return event
 
 
 def identifier(value: Any) -> str | None:

@@ -163,3 +163,9 @@ def test_a_validity_end_that_is_no_date_is_ignored_as_unmappable() -> None:
         delivery(created(enrollment_date_end_validity="soon"))
     )
     assert [i.reason for i in result.ignored] == ["unmappable"]
+
+
+def test_a_validity_end_with_no_instant_in_utc_is_ignored_as_unmappable() -> None:
+    source = make_source("docebo", TOKEN, timeZone="America/New_York", **ASSIGNING)
+    result = source.parse(delivery(created(enrollment_date_end_validity="9999-12-31")))
+    assert (result.events, [i.reason for i in result.ignored]) == ([], ["unmappable"])
