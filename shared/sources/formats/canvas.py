@@ -199,7 +199,7 @@ class CanvasFormat(SourceFormat):
 
     def _translate(self, event: Event, event_id: str) -> CanonicalEvent | Ignored:
         name = event.metadata.get("event_name")
-        if self.options.assignments and name in ENROLLMENT_EVENTS:
+        if self.options.assignments and isinstance(name, str) and name in ENROLLMENT_EVENTS:
             return self._enrollment(event, event_id)
         if not isinstance(name, str) or name not in EVENTS:
             return Ignored("eventNotProgress", event_id, f"{name} says nothing about course progress")
@@ -241,7 +241,7 @@ class CanvasFormat(SourceFormat):
         body, metadata = event.body, event.metadata
         if body.get("type") != "StudentEnrollment":
             return Ignored("notAssignment", event_id, f"a {body.get('type')} is not a learner's enrollment")
-        state, assigned_at = body.get("workflow_state"), body.get("created_at")
+        state, assigned_at = str(body.get("workflow_state")), body.get("created_at")
         if state not in ENROLLED_STATES | WITHDRAWN_STATES:
             return Ignored(
                 "eventNotProgress", event_id, f"an enrollment {state} says nothing of the learner's progress"
