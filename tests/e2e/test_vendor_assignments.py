@@ -1,8 +1,12 @@
 """Vendor enrolments as assignments through the real stack (issue 18, sources): a platform's own
 enrolment webhook in, a learningAssignment with its due date in the Graph sandbox out."""
 
+import json
+from collections import Counter
 from functools import partial
 from typing import Any
+
+import httpx
 
 from tests.builders import FIXTURES, signed_headers
 from tests.e2e.stack import Stack, wait_for
@@ -13,6 +17,22 @@ HEADERS = {"content-type": "application/json"}
 
 def activity(stack: Stack, event_id: str) -> dict[str, Any] | None:
     return stack.activity_of(SOURCE, event_id)
+
+
+def activity_requests(stack: Stack) -> Counter[str]:
+    """The sandbox's counters of course activity requests ("METHOD route status")."""
+    counts = httpx.get(f"{stack.sandbox}/_sandbox/stats", timeout=10).json()["requests"]
+    return Counter({k: v for k, v in counts.items() if " activit" in k})
+
+
+def moved(due: str) -> bytes:
+    """Docebo's enrollment update for the same enrolment, its validity end moved."""
+    body = json.loads((FIXTURES / "docebo/enrollment-updated.json").read_bytes())
+    body["message_id"] = "wh-7f3d03"
+    body["payload"].update(
+        {"fired_at": "2026-11-10 10:00:00", "status": "subscribed", "enrollment_date_end_validity": due}
+    )
+    return json.dumps(body).encode()
 
 
 def test_a_docebo_enrolment_with_a_deadline_is_an_assignment_due_then(stack: Stack) -> None:
@@ -30,11 +50,24 @@ def test_a_docebo_enrolment_with_a_deadline_is_an_assignment_due_then(stack: Sta
     assert record["assignedDateTime"].startswith("2026-11-02T08:00:00")
     assert record.get("assignerUserId") is None  # no Entra user holds Docebo id 12355: left out
 
-    withdrawal = (FIXTURES / "docebo/enrollment-deleted.json").read_bytes()
-    assert stack.post(withdrawal, HEADERS, source=SOURCE, path="/docebo-token").status_code == 202
     delivery = stack.delivery(SOURCE, "wh-7f3d01")
     assert delivery is not None
     assert delivery.activity_id
+    before = activity_requests(stack)
+    assert (
+        stack.post(moved("2027-01-15 17:00:00"), HEADERS, source=SOURCE, path="/docebo-token").status_code
+        == 202
+    )
+    wait_for(
+        lambda: getattr(stack.delivery(SOURCE, "wh-7f3d03"), "status", None) == "applied" or None,
+        what="the update applied",
+    )
+    assert activity_requests(stack) - before == Counter({"PATCH activityById 204": 1})
+    moved_to = (stack.activity(delivery.activity_id) or {}).get("dueDateTime")
+    assert moved_to == {"dateTime": "2027-01-15T16:00:00.0000000", "timeZone": "UTC"}  # 17:00 in Paris
+
+    withdrawal = (FIXTURES / "docebo/enrollment-deleted.json").read_bytes()
+    assert stack.post(withdrawal, HEADERS, source=SOURCE, path="/docebo-token").status_code == 202
     wait_for(lambda: stack.activity(delivery.activity_id) is None or None, what="the assignment deleted")
 
 
