@@ -14,7 +14,7 @@ enrollment's deadline the end of its validity period: "Deadline ... returns only
 between the current time and the specified time" (https://developer.docebo.com/docs/
 docebo-connect-connector-enrollments). The payload fields read here for an assignment are those public
 integrations of these webhooks model in their payload types (the article's per-event tables could not be
-read in the copy at hand, so check them against your platform's deliveries with `translate`):
+read in the copy at hand, so check them against your platform's deliveries with `translate --source`):
 `enrollment_date` (assignedAt), `enrollment_date_end_validity` (the due date: a date alone is the end of
 that day in `timeZone`, a date and time is read in `timeZone`), `subscribed_by_id` (who enrolled the
 learner: the assigner, named like the learner when `learner` is `account`; an enrollment made by the
