@@ -14,9 +14,10 @@ event-types/enrollment_created.json`) of a `StudentEnrollment` state the assignm
 and withdraw it when it is `deleted` or `inactive`; a `completed` enrollment is one Canvas concluded, not
 one the learner completed, so it is ignored. Canvas documents no due date, assigner or notes for a
 course enrollment (the body has `course_id`, `user_id`, `type`, `workflow_state`, `created_at`,
-`updated_at`, sections; `metadata.user_id` is whoever made the request, which may be the learner or an
-SIS import), so none is sent; Canvas's own assignments (`assignment_created`, with `due_at`) are tasks
-inside a course for all its students, not a course assigned to a learner, and are not mapped. The body
+`updated_at`, sections; the metadata's `user_id` is the request's user, not described as the enroller,
+and an SIS import has none), so none is sent; Canvas's own assignments (`assignment_created`, with
+`due_at`) are tasks inside a course for all its students, not a course assigned to a learner, and are
+not mapped. The body
 names the learner only by Canvas id (`learner: account` with `accountAttribute`). Enrollment events
 carry global ids where `course_progress` carries local ones; the Live Events metadata page says a global
 id is shardId * 10000000000000 + localId, so the local id is taken from it, and an enrollment and the
