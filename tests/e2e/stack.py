@@ -43,6 +43,16 @@ SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
     ),
     "thinkific": ({"format": "thinkific"}, "thinkific-api-key"),
     "canvas": ({"format": "canvas", "jwks": _canvas_jwks()}, None),
+    "canvas-assigning": (  # Canvas enrolments as assignments, learners by Canvas id
+        {
+            "format": "canvas",
+            "auth": "token",
+            "assignments": True,
+            "learner": "account",
+            "accountAttribute": "extension_canvas_userId",
+        },
+        "canvas-path-token",
+    ),
     "teachable": ({"format": "teachable"}, "teachable-path-token"),
     "docebo": ({"format": "docebo", "accountAttribute": "extension_docebo_userId"}, "docebo-token"),
     "docebo-assigning": (  # a Docebo platform whose enrolments are assignments, in Paris time

@@ -95,3 +95,24 @@ def test_a_360learning_path_enrolment_is_an_assignment_until_the_learner_is_not_
     assert delivery is not None
     assert delivery.activity_id
     wait_for(lambda: stack.activity(delivery.activity_id) is None or None, what="the assignment deleted")
+
+
+def test_a_canvas_student_enrollment_is_an_assignment_of_its_course_until_deleted(stack: Stack) -> None:
+    source = "canvas-assigning"
+    body = (FIXTURES / "canvas/enrollment-created.json").read_bytes()
+    response = stack.post(body, HEADERS, source=source, path="/canvas-path-token")
+    assert response.status_code == 202, response.text
+    [event_id] = response.json()["eventIds"]
+
+    record = wait_for(partial(stack.activity_of, source, event_id), what="the Canvas enrollment's assignment")
+    assert record["@odata.type"] == "#microsoft.graph.learningAssignment"
+    assert (record["assignmentType"], record["status"]) == ("required", "notStarted")
+    assert record.get("dueDateTime") is None  # Canvas documents no due date for an enrollment
+
+    withdrawal = (FIXTURES / "canvas/enrollment-deleted.json").read_bytes()
+    response = stack.post(withdrawal, HEADERS, source=source, path="/canvas-path-token")
+    assert response.status_code == 202, response.text
+    delivery = stack.delivery(source, event_id)
+    assert delivery is not None
+    assert delivery.activity_id
+    wait_for(lambda: stack.activity(delivery.activity_id) is None or None, what="the assignment deleted")
