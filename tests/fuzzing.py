@@ -46,6 +46,18 @@ SOURCES: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "docebo": ("docebo", {"accountAttribute": "employeeId"}, "docebo-token"),
     "360learning": ("360learning", {"accountAttribute": "employeeId"}, TEST_SECRET),
     "learnworlds": ("learnworlds", {}, "lw-token"),
+    # the vendor formats whose enrolments are assignments, with assignments on
+    "docebo-assigning": ("docebo", {"accountAttribute": "employeeId", "assignments": True}, "docebo-token"),
+    "canvas-assigning": (
+        "canvas",
+        {"auth": "token", "assignments": True, "learner": "account", "accountAttribute": "employeeId"},
+        "canvas-token",
+    ),
+    "360learning-assigning": (
+        "360learning",
+        {"accountAttribute": "employeeId", "assignments": True},
+        TEST_SECRET,
+    ),
 }
 
 #: The answers the issue allows for anything a sender can send (503 only when storage is down).
@@ -127,7 +139,12 @@ def _samples(format_name: str) -> list[Any]:
             event(),
             [event(eventId="a"), event(eventId="b", status="completed", completionPercentage=None)],
         ]
-    folder = {"canvas-token": "canvas"}.get(format_name, format_name)
+    folder = {
+        "canvas-token": "canvas",
+        "canvas-assigning": "canvas",
+        "docebo-assigning": "docebo",
+        "360learning-assigning": "360learning",
+    }.get(format_name, format_name)
     documents = [json.loads(p.read_bytes()) for p in sorted((FIXTURES / folder).glob("*.json"))]
     if format_name == "caliper":  # bare events too: the first event of each envelope, and arrays of them
         events = [
@@ -262,6 +279,9 @@ SIGNERS: dict[str, Signer] = {
     "canvas-token": lambda b: (b, JSON, "canvas-token"),
     "teachable": lambda b: (b, JSON, "teachable-token"),
     "docebo": lambda b: (b, JSON, "docebo-token"),
+    "docebo-assigning": lambda b: (b, JSON, "docebo-token"),
+    "canvas-assigning": lambda b: (b, JSON, "canvas-token"),
+    "360learning-assigning": _standard,
     "learnworlds": lambda b: (b, {**JSON, "learnworlds-webhook-signature": "lw-token"}, None),
 }
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from shared.events.model import CanonicalEvent, CourseStatus
+from shared.events.model import AssignmentType, CanonicalEvent, CourseStatus
 from shared.sources.base import FormatOptions, Ignored
 
 LearnerFrom = Literal["email", "upn", "userId", "account"]
@@ -23,6 +23,33 @@ class VendorOptions(FormatOptions):
     """
 
     learner: LearnerFrom = "email"
+
+
+class AssigningOptions(VendorOptions):
+    """Options of the vendor formats whose enrolments can be assignments (Docebo, Canvas, 360Learning).
+
+    An enrolment says that the learner is enrolled, not who decided it: a platform where learners enrol
+    themselves would turn every catalogue click into "Assigned to you". So enrolments become
+    `learningAssignment`s only when the source says so (`assignments: true`, off by default), with the
+    type it names (`assignmentType`, `required` by default); the deployment must allow assignments too
+    (BRIDGE_ASSIGNMENTS_ENABLED), or such deliveries are refused with 422 `assignments-disabled`.
+    """
+
+    assignments: bool = Field(
+        default=False, description="The platform's enrolments are assignments (learningAssignment)."
+    )
+    assignment_type: AssignmentType = AssignmentType.REQUIRED
+
+    def assigned(self, **fields: Any) -> dict[str, Any] | None:
+        """The canonical `assignment` of an enrolment (None when the source does not assign): the
+        configured type and the fields given (None values left out)."""
+        if not self.assignments:
+            return None
+        return {"type": self.assignment_type.value, **{k: v for k, v in fields.items() if v is not None}}
+
+    def withdrawn(self) -> dict[str, Any] | None:
+        """The canonical withdrawal of an enrolment's assignment (None when the source does not assign)."""
+        return {"withdrawn": True} if self.assignments else None
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,7 @@ def build_event(
     percentage: int | None = None,
     started_at: datetime | None = None,
     completed_at: datetime | None = None,
+    assignment: dict[str, Any] | None = None,
 ) -> CanonicalEvent | Ignored:
     """A canonical event, or the reason the item cannot become one (acknowledged, never rejected)."""
     if learner is None:
@@ -68,7 +96,7 @@ def build_event(
         return Ignored("courseMissing", event_id, "The item names no course.")
     completed = status is CourseStatus.COMPLETED
     try:
-        return CanonicalEvent.model_validate(
+        event = CanonicalEvent.model_validate(
             {
                 "eventId": event_id,
                 "source": source,
@@ -79,12 +107,19 @@ def build_event(
                 "completionPercentage": 100 if completed else percentage,
                 "startedAt": started_at,
                 "completedAt": (completed_at or occurred_at) if completed else None,
+                "assignment": assignment,
             }
         )
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = "/".join(str(part) for part in first["loc"])
         return Ignored("unmappable", event_id, f"{where}: {first['msg']}")
+    if event.assignment is not None:
+        try:  # a due date at the calendar's edge (9999-12-31 west of UTC) is valid but has no UTC instant
+            event.assignment.due_utc()
+        except ValueError as exc:
+            return Ignored("unmappable", event_id, f"assignment: {exc}")
+    return event
 
 
 def identifier(value: Any) -> str | None:

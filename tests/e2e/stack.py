@@ -43,9 +43,32 @@ SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
     ),
     "thinkific": ({"format": "thinkific"}, "thinkific-api-key"),
     "canvas": ({"format": "canvas", "jwks": _canvas_jwks()}, None),
+    "canvas-assigning": (  # Canvas enrolments as assignments, learners by Canvas id
+        {
+            "format": "canvas",
+            "auth": "token",
+            "assignments": True,
+            "learner": "account",
+            "accountAttribute": "extension_canvas_userId",
+        },
+        "canvas-path-token",
+    ),
     "teachable": ({"format": "teachable"}, "teachable-path-token"),
     "docebo": ({"format": "docebo", "accountAttribute": "extension_docebo_userId"}, "docebo-token"),
+    "docebo-assigning": (  # a Docebo platform whose enrolments are assignments, in Paris time
+        {
+            "format": "docebo",
+            "accountAttribute": "extension_docebo_userId",
+            "assignments": True,
+            "timeZone": "Europe/Paris",
+        },
+        "docebo-token",
+    ),
     "360learning": ({"format": "360learning", "accountAttribute": "extension_360_userId"}, TEST_SECRET),
+    "360learning-assigning": (  # paths are assigned: each status states the assignment
+        {"format": "360learning", "accountAttribute": "extension_360_userId", "assignments": True},
+        TEST_SECRET,
+    ),
     "learnworlds": ({"format": "learnworlds"}, "lw-shared-signature"),
     "partner": ({"format": "generic"}, PARTNER_SECRET),
     "audit": ({"format": "generic"}, PARTNER_SECRET),  # reconcile's own records (--source audit)

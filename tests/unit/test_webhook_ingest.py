@@ -7,7 +7,7 @@ from shared.config.settings import SourceSettings
 from shared.events.queue import EVENTS_QUEUE, QueuedEvent
 from shared.ingest import WebhookIngestor, WebhookRequest, WebhookResponse
 from shared.sources.registry import build_sources
-from tests.builders import TEST_SECRET, dumps, event, signed_headers
+from tests.builders import TEST_SECRET, dumps, event, fixture, signed_headers
 from tests.fakes import FakeQueue
 
 PROBLEM = "application/problem+json"
@@ -159,3 +159,24 @@ def test_the_app_refuses_assignments_unless_its_setting_enables_them(
     response = app.ingestor.handle(WebhookRequest("generic", signed_headers(body), body))
     assert response.status == status
     assert len(queue.sent.get(EVENTS_QUEUE, [])) == (status == 202)
+
+
+def _docebo(enabled: bool, fixture_name: str, queue: FakeQueue) -> WebhookResponse:
+    options = {"assignments": True, "accountAttribute": "extension_docebo_userId"}
+    sources = build_sources(
+        {"lms": SourceSettings(name="lms", format="docebo", options=options, secret=SecretStr("tok"))}
+    )
+    bridge = WebhookIngestor(sources, queue, 1024 * 1024, assignments_enabled=enabled)
+    headers = {"content-type": "application/json"}
+    return bridge.handle(WebhookRequest("lms", headers, fixture(fixture_name), path_token="tok"))
+
+
+def test_a_vendor_enrolment_from_an_assigning_source_is_refused_while_assignments_are_disabled() -> None:
+    queue = FakeQueue()
+    assert_problem(
+        _docebo(False, "docebo/enrollment-created-with-deadline.json", queue), 422, "assignments-disabled"
+    )
+    assert queue.sent.get(EVENTS_QUEUE, []) == []
+    # its completions carry no assignment: they still pass
+    assert _docebo(False, "docebo/enrollment-completed-batch.json", queue).status == 202
+    assert _docebo(True, "docebo/enrollment-created-with-deadline.json", FakeQueue()).status == 202

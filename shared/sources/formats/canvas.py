@@ -5,6 +5,23 @@ Canvas's keys. The source verifies it against a JWKS given in its options (`jwks
 in once; no key is fetched at run time). Without signing, the source authenticates with a secret token
 in the URL path or a header (`auth: token`). `course_progress` gives a percentage from requirement
 counts (`completed_at` set means the course is completed); `course_completed` completes it.
+
+Assignments (`assignments: true`, see `AssigningOptions`): `enrollment_created` and `enrollment_updated`
+(https://developerdocs.instructure.com/services/canvas/data-services/live-events/event-format/canvas/
+file.data_service_canvas_enrollment; instructure/canvas-lms `doc/api/data_services/json/canvas/
+event-types/enrollment_created.json`) of a `StudentEnrollment` state the assignment while its
+`workflow_state` is `invited`, `active` or `creation_pending` (assignedAt: the enrollment's `created_at`),
+and withdraw it when it is `deleted` or `inactive`; a `completed` enrollment is one Canvas concluded, not
+one the learner completed, so it is ignored. Canvas documents no due date, assigner or notes for a
+course enrollment (the body has `course_id`, `user_id`, `type`, `workflow_state`, `created_at`,
+`updated_at`, sections; the metadata's `user_id` is the request's user, not described as the enroller,
+and an SIS import has none), so none is sent; Canvas's own assignments (`assignment_created`, with
+`due_at`) are tasks inside a course for all its students, not a course assigned to a learner, and are
+not mapped. The body
+names the learner only by Canvas id (`learner: account` with `accountAttribute`). Enrollment events
+carry global ids where `course_progress` carries local ones; the Live Events metadata page says a global
+id is shardId * 10000000000000 + localId, so the local id is taken from it, and an enrollment and the
+progress in its course address one record.
 """
 
 from __future__ import annotations
@@ -32,15 +49,20 @@ from shared.sources.base import (
 )
 from shared.sources.exceptions import AuthenticationFailed, InvalidPayload, SourceConfigurationError
 from shared.sources.fields import derived_event_id, optional_timestamp, parse_timestamp, ratio_percentage
-from shared.sources.mapping import Identifiers, VendorOptions, as_dict, build_event, identifier, split
+from shared.sources.mapping import AssigningOptions, Identifiers, as_dict, build_event, identifier, split
 
 EVENTS = frozenset({"course_progress", "course_completed"})
+ENROLLMENT_EVENTS = frozenset({"enrollment_created", "enrollment_updated"})
+ENROLLED_STATES = frozenset({"invited", "active", "creation_pending"})
+WITHDRAWN_STATES = frozenset({"deleted", "inactive"})
+#: A Canvas global id is shardId * 10^13 + localId (Live Events "Metadata" page, Event Data Identifiers).
+SHARD_FACTOR = 10_000_000_000_000
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384"]
 CLOCK_LEEWAY_SECONDS = 60
 JWT_CLAIMS = frozenset({"exp", "iat", "nbf", "jti", "iss", "aud", "sub"})
 
 
-class CanvasOptions(VendorOptions):
+class CanvasOptions(AssigningOptions):
     auth: Literal["jwt", "token"] = "jwt"
     jwks: dict[str, Any] | None = Field(default=None, description="Canvas's public keys, {keys: [...]}.")
     token: TokenOptions = Field(default_factory=lambda: TokenOptions(location="path"))
@@ -178,6 +200,8 @@ class CanvasFormat(SourceFormat):
 
     def _translate(self, event: Event, event_id: str) -> CanonicalEvent | Ignored:
         name = event.metadata.get("event_name")
+        if self.options.assignments and isinstance(name, str) and name in ENROLLMENT_EVENTS:
+            return self._enrollment(event, event_id)
         if not isinstance(name, str) or name not in EVENTS:
             return Ignored("eventNotProgress", event_id, f"{name} says nothing about course progress")
         body = event.body
@@ -212,6 +236,53 @@ class CanvasFormat(SourceFormat):
             percentage=_percentage(progress),
             completed_at=completed,
         )
+
+    def _enrollment(self, event: Event, event_id: str) -> CanonicalEvent | Ignored:
+        """An enrollment as the assignment it states (or withdraws), for a source that assigns."""
+        body, metadata = event.body, event.metadata
+        if body.get("type") != "StudentEnrollment":
+            return Ignored("notAssignment", event_id, f"a {body.get('type')} is not a learner's enrollment")
+        state, assigned_at = str(body.get("workflow_state")), body.get("created_at")
+        if state not in ENROLLED_STATES | WITHDRAWN_STATES:
+            return Ignored(
+                "eventNotProgress", event_id, f"an enrollment {state} says nothing of the learner's progress"
+            )
+        try:
+            occurred = parse_timestamp(metadata.get("event_time"))
+            assignment = (
+                self.options.assigned(assignedAt=optional_timestamp(assigned_at or None))
+                if state in ENROLLED_STATES
+                else self.options.withdrawn()
+            )
+        except ValueError as exc:
+            return Ignored("unmappable", event_id, str(exc))
+        identifiers = Identifiers(
+            home_page=f"https://{metadata.get('root_account_lti_guid') or 'canvas'}",
+            platform_id=_local_id(body.get("user_id")),
+        )
+        sis_course = (
+            metadata.get("context_sis_source_id") if metadata.get("context_type") == "Course" else None
+        )
+        course_id = (
+            sis_course if self.options.course_id == "sisSourceId" else _local_id(body.get("course_id"))
+        )
+        return build_event(
+            self.name,
+            event_id=event_id,
+            occurred_at=occurred,
+            learner=identifiers.choose(self.options.learner),
+            course_id=course_id,
+            status=CourseStatus.NOT_STARTED,
+            assignment=assignment,
+        )
+
+
+def _local_id(value: Any) -> str | None:
+    """A Canvas id as the local id `course_progress` uses: a global id less its shard."""
+    text = identifier(value)
+    if text is not None and text.isascii() and text.isdigit() and int(text) >= SHARD_FACTOR:
+        return str(int(text) % SHARD_FACTOR)
+    return text
 
 
 def _percentage(progress: dict[str, Any]) -> int | None:

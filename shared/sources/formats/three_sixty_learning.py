@@ -5,6 +5,19 @@ Envelopes `{type, timestamp (epoch ms), data}`: `course.attempt.closed` complete
 `path.session.user.status.updated` gives a path's status. 360Learning also pushes bare xAPI
 statements: those are read by the xAPI rules. Learners are 360Learning user ids, found through
 `accountAttribute` (the default `learner` here is `account`).
+
+Assignments (`assignments: true`, see `AssigningOptions`). 360Learning's webhook OpenAPI (Webhook Path
+API, https://360learning.readme.io/reference-link/webhookpathsessionuserstatusupdated) has
+`path.session.users.enrolled` and `.unenrolled`, but their payload is `{pathId, sessionId,
+enrolledAt | unenrolledAt}` and names no learner ("Call the List all enrollments endpoint to get the
+updated list of enrolled users"): the bridge calls no platform API, so they are ignored. What names the
+learner is `path.session.user.status.updated`, "also emitted the first time a status is computed for a
+learner after enrollment": with `assignments`, each such event states the path's assignment (the
+source's `assignmentType`) along with its status (`sessionNotOpened` and `notYetStarted`: not started),
+and `notEnrolled` withdraws it. No 360Learning webhook carries a due date, an assigner or notes (the
+status payload is `userId, pathId, sessionId, enrollmentId, status, updatedAt`; `late` says a deadline
+passed without giving it), so none is sent; courses are assigned through paths, and no course-level
+assignment event exists (`course.attempt.closed` is progress only).
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ from shared.sources.base import (
 )
 from shared.sources.fields import derived_event_id, parse_timestamp
 from shared.sources.formats.xapi import XapiFormat
-from shared.sources.mapping import Identifiers, LearnerFrom, VendorOptions, build_event, identifier, split
+from shared.sources.mapping import AssigningOptions, Identifiers, LearnerFrom, build_event, identifier, split
 
 HOME_PAGE = "https://app.360learning.com"
 PATH_STATUSES = {
@@ -39,9 +52,13 @@ PATH_STATUSES = {
     "unsuccessful": CourseStatus.IN_PROGRESS,
     "notYetStarted": CourseStatus.NOT_STARTED,
 }
+#: Statuses that only mean something for an assigning source: enrolled, the session not open yet;
+#: no longer enrolled (the assignment withdrawn).
+SESSION_NOT_OPENED, NOT_ENROLLED = "sessionNotOpened", "notEnrolled"
+ENROLMENT_TYPES = frozenset({"path.session.users.enrolled", "path.session.users.unenrolled"})
 
 
-class ThreeSixtyOptions(VendorOptions):
+class ThreeSixtyOptions(AssigningOptions):
     learner: LearnerFrom = "account"
 
 
@@ -86,17 +103,32 @@ class ThreeSixtyLearningFormat(SourceFormat):
 
     def _translate(self, envelope: Envelope, event_id: str) -> CanonicalEvent | Ignored:
         data = envelope.data
+        assignment = None
         if envelope.type == "course.attempt.closed":
             finished = data.get("reason") == "learnerFinished"
             status = CourseStatus.COMPLETED if finished else CourseStatus.IN_PROGRESS
             course_id, when = data.get("courseId"), data.get("closedAt")
         elif envelope.type == "path.session.user.status.updated":
-            mapped = PATH_STATUSES.get(str(data.get("status")))
+            path_status = str(data.get("status"))
+            mapped = PATH_STATUSES.get(path_status)
+            if self.options.assignments and path_status in (SESSION_NOT_OPENED, NOT_ENROLLED):
+                mapped = CourseStatus.NOT_STARTED
+            if self.options.assignments and mapped is not None:
+                assignment = (
+                    self.options.withdrawn() if path_status == NOT_ENROLLED else self.options.assigned()
+                )
             if mapped is None:
                 return Ignored(
                     "statusNotProgress", event_id, f"path status {data.get('status')!r} is not progress"
                 )
             status, course_id, when = mapped, data.get("pathId"), data.get("updatedAt")
+        elif envelope.type in ENROLMENT_TYPES:
+            return Ignored(
+                "learnerMissing",
+                event_id,
+                f"{envelope.type} names no learner (pathId, sessionId and a time only); the path's "
+                "status updates carry the enrolment",
+            )
         else:
             return Ignored("typeNotProgress", event_id, f"{envelope.type} says nothing about course progress")
         try:
@@ -115,6 +147,7 @@ class ThreeSixtyLearningFormat(SourceFormat):
             learner=identifiers.choose(self.options.learner),
             course_id=course_id,
             status=status,
+            assignment=assignment,
         )
 
 

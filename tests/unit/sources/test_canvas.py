@@ -1,12 +1,13 @@
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from shared.events.model import CourseStatus
+from shared.events.model import AssignmentType, CourseStatus
 from shared.sources import AuthenticationFailed, InvalidPayload, SourceConfigurationError
 from tests.builders import delivery, fixture, make_source
 
@@ -118,3 +119,77 @@ def test_a_resigned_event_keeps_its_derived_id() -> None:
 
 def ec_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
+
+
+ASSIGNING: dict[str, Any] = {"jwks": JWKS, "assignments": True, "learner": "account"}
+JWT = {"content-type": "application/jwt"}
+
+
+def enrollment(name: str, **body: Any) -> bytes:
+    document = json.loads(fixture(f"canvas/{name}"))
+    document["body"].update(body)
+    document["exp"] = int(time.time()) + 300
+    return jwt.encode(document, CANVAS_KEY, algorithm="RS256", headers={"kid": "canvas-2026"}).encode()
+
+
+def test_a_student_enrollment_is_an_assignment_of_the_course_by_its_local_id() -> None:
+    result = make_source("canvas", **ASSIGNING).read(delivery(enrollment("enrollment-created.json"), JWT))
+    [event] = result.events
+    assert event.status is CourseStatus.NOT_STARTED
+    assert event.course.external_id == "101"  # the global id 21070000000000101 less its shard
+    assert event.learner.account is not None
+    assert event.learner.account.name == "1122"  # as course_progress names Ada
+    assert event.assignment is not None
+    assert event.assignment.type is AssignmentType.REQUIRED
+    assert event.assignment.due_utc() is None  # Canvas documents no due date for an enrollment
+    assert event.assignment.assigner is None
+    assert event.assignment.assigned_at == datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+def test_the_enrollment_and_the_progress_in_its_course_name_the_same_learner_and_course() -> None:
+    source = make_source("canvas", **ASSIGNING)
+    [assigned] = source.read(delivery(enrollment("enrollment-created.json"), JWT)).events
+    [progress] = source.read(delivery(signed("course-progress.json"), JWT)).events
+    assert (assigned.course, assigned.learner) == (
+        progress.course.model_copy(update={"title": None}),
+        progress.learner,
+    )
+
+
+def test_the_sis_course_id_comes_from_the_metadata_context() -> None:
+    source = make_source("canvas", courseId="sisSourceId", **ASSIGNING)
+    [event] = source.read(delivery(enrollment("enrollment-created.json"), JWT)).events
+    assert event.course.external_id == "AE-101"
+
+
+@pytest.mark.parametrize("state", ["deleted", "inactive"])
+def test_a_deleted_or_inactive_enrollment_withdraws_the_assignment(state: str) -> None:
+    body = enrollment("enrollment-deleted.json", workflow_state=state)
+    [event] = make_source("canvas", **ASSIGNING).read(delivery(body, JWT)).events
+    assert event.assignment is not None
+    assert event.assignment.withdrawn
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [({"type": "TeacherEnrollment"}, "notAssignment"), ({"workflow_state": "completed"}, "eventNotProgress")],
+)
+def test_a_teacher_or_a_concluded_enrollment_is_ignored(body: dict[str, Any], reason: str) -> None:
+    result = make_source("canvas", **ASSIGNING).read(
+        delivery(enrollment("enrollment-created.json", **body), JWT)
+    )
+    assert (result.events, [i.reason for i in result.ignored]) == ([], [reason])
+
+
+def test_enrollments_are_ignored_unless_the_source_assigns() -> None:
+    result = make_source("canvas", jwks=JWKS, learner="account").read(
+        delivery(enrollment("enrollment-created.json"), JWT)
+    )
+    assert (result.events, [i.reason for i in result.ignored]) == ([], ["eventNotProgress"])
+
+
+def test_an_enrollment_names_no_email_so_the_learner_must_be_an_account() -> None:
+    result = make_source("canvas", jwks=JWKS, assignments=True).read(
+        delivery(enrollment("enrollment-created.json"), JWT)
+    )
+    assert [i.reason for i in result.ignored] == ["learnerMissing"]

@@ -191,3 +191,13 @@ def test_bearer_and_standard_webhooks_authentication_are_options() -> None:
 def test_unknown_options_are_refused_at_start_up() -> None:
     with pytest.raises(SourceConfigurationError, match="auth"):
         make_source("xapi", BASIC, auth="magic")
+
+
+def test_registered_is_no_assignment_its_actor_is_the_learner_and_it_names_no_type_or_due_date() -> None:
+    statement = json.loads(fixture("xapi/cmi5-course-satisfied.json"))
+    statement["verb"] = {
+        "id": "http://adlnet.gov/expapi/verbs/registered",
+        "display": {"en-US": "registered"},
+    }
+    result = parse(json.dumps(statement).encode(), accountAttribute="employeeId")
+    assert (result.events, [i.reason for i in result.ignored]) == ([], ["verbNotProgress"])
