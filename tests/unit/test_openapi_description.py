@@ -187,7 +187,32 @@ def test_the_503s_and_the_500_are_the_answers_the_description_declares() -> None
     for operation_id, request in _deliveries("generic").items():
         reached.add(api.check(operation_id, _call(unconfigured, operation_id, request)))
     reached.add(api.check("getHealth", _answer(http.health(unconfigured))))
-    assert reached == {key for key in api.REACHED_BY_UNIT_TEST if key.status != 429}
+    assert reached == {key for key in api.REACHED_BY_UNIT_TEST if key.status not in (422, 429)}
+
+
+def test_an_assignment_sent_to_a_bridge_without_assignments_is_the_422_the_description_declares() -> None:
+    bridge = LazyBridge(load_settings(ENV), queues=_Queue())
+    body = dumps(
+        [
+            event(
+                eventId="evt-openapi-assigned",
+                assignment={"type": "required", "dueAt": "2026-12-31T17:00:00Z"},
+            )
+        ]
+    )
+    reached = set()
+    for operation_id in ("postWebhook", "postWebhookWithToken"):
+        signed = signed_headers(body, TEST_SECRET, "msg_openapi_assigned", datetime.now(UTC))
+        token = {"token": "ignored-token"} if operation_id == "postWebhookWithToken" else {}
+        request = func.HttpRequest(
+            "POST",
+            "http://h/api/webhooks/generic",
+            headers=signed,
+            route_params={"source": "generic", **token},
+            body=body,
+        )
+        reached.add(api.check(operation_id, _call(bridge, operation_id, request)))
+    assert reached == {key for key in api.REACHED_BY_UNIT_TEST if key.status == 422}
 
 
 async def test_the_hosts_429_is_the_answer_the_description_declares() -> None:
