@@ -46,6 +46,12 @@ def graph(settings: Settings) -> LearningGraph:
 # ---- the operator's sign-in, the app's identity, and what lies outside the bridge -----------------
 
 
+#: For tests only: an azure-core transport that answers for the Microsoft identity platform
+#: (tests/identity_platform.py), so that the real DeviceCodeCredential and MSAL run the device code
+#: flow end to end without the internet. None (always, outside tests): the real identity platform.
+identity_transport: Any = None
+
+
 def delegated_credential(*, browser: bool, tenant_id: str | None, client_id: str | None) -> Any:
     """The operator signed in as themselves (delegated): a device code by default, the system browser
     with `browser`. azure-identity keeps the token in memory only; nothing is written."""
@@ -54,6 +60,8 @@ def delegated_credential(*, browser: bool, tenant_id: str | None, client_id: str
     from azure.identity import DeviceCodeCredential, InteractiveBrowserCredential
 
     options: dict[str, Any] = {}
+    if identity_transport is not None:
+        options["transport"] = identity_transport
     if tenant_id:
         options["tenant_id"] = tenant_id
     if client_id:
