@@ -196,3 +196,24 @@ def test_doctor_names_an_unlicensed_canary(stack: Stack) -> None:
     tenant(stack, licences={user_id: True})
     code, checks = doctor(stack, "--canary", email)
     assert code == 0, checks
+
+
+def test_doctor_signed_in_checks_the_provider_with_the_operators_delegated_token(
+    stack: Stack, tmp_path: Path
+) -> None:
+    settings = tmp_path / "local.settings.json"
+    shutil.copy(stack.settings_file, settings)
+    platform = IdentityPlatform(DELEGATED)
+    outcome = signed_in(platform, settings, "doctor", "--sign-in", "--canary", CANARY, "--json")
+    assert outcome.code == 0, outcome
+    checks = {check["name"]: check for check in json.loads(outcome.out)["checks"]}
+    assert checks["provider"]["status"] == "ok"
+    assert len(platform.user_codes) == 1  # the device code flow ran once
+
+    application = IdentityPlatform({"roles": ["LearningSelfInitiatedCourse.ReadWrite.All"]})
+    refused = signed_in(application, settings, "doctor", "--sign-in", "--json")
+    assert refused.code == 1
+    provider = {check["name"]: check for check in json.loads(refused.out)["checks"]}["provider"]
+    assert provider["status"] == "failed"
+    assert "Graph 403" in provider["detail"]
+    assert "delegated only" in provider["fix"]
