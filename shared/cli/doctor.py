@@ -29,7 +29,14 @@ from typing import Any
 from shared.cli import backends
 from shared.cli.commands import environment
 from shared.cli.errors import CliError
-from shared.cli.provider import OPERATOR_CLIENT_ID, OPERATOR_TENANT_ID, WHO, provider_refusal, safe
+from shared.cli.provider import (
+    OPERATOR_CLIENT_ID,
+    OPERATOR_TENANT_ID,
+    WHO,
+    provider_refusal,
+    safe,
+    sign_in_failure,
+)
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import (
     GRAPH_AUTH,
@@ -222,7 +229,7 @@ async def _provider(args: argparse.Namespace, env: dict[str, str], settings: Set
         record = await backends.providers(settings.graph_base_url, credential).get(registration_id)
     except (ClientAuthenticationError, ValueError) as exc:
         return Check(
-            "provider", FAILED, f"the sign-in failed ({type(exc).__name__})", f"check --tenant; {WHO}"
+            "provider", FAILED, f"the sign-in failed ({sign_in_failure(exc)})", f"check --tenant; {WHO}"
         )
     except GraphUnavailable as exc:
         return Check("provider", FAILED, f"Graph could not be reached ({exc})", "check BRIDGE_GRAPH_BASE_URL")
@@ -303,8 +310,10 @@ async def _probe(args: argparse.Namespace, settings: Settings, content_id: str |
             fix = f"the identity needs LearningSelfInitiatedCourse.ReadWrite.All and User.Read.All: {GRANT}"
         else:
             fix = None
-        label = reason or f"Graph {exc.status} {exc.code}"
-        return Check("probe", FAILED, f"the probe write was refused: {label}: {exc.message[:200]}", fix)
+        # A documented answer is named by its reason (Graph's message is the same for every learner);
+        # another one by its status and code only (its message may name the canary's object id).
+        label = f"{reason} (Graph {exc.status})" if reason else f"Graph {exc.status} {exc.code}"
+        return Check("probe", FAILED, f"the probe write was refused: {label}", fix)
     try:
         await graph.delete_activity(record.id)
     except (GraphError, GraphUnavailable) as exc:

@@ -19,6 +19,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -264,12 +265,18 @@ def _graph(
             f"the sign-in could not start ({type(exc).__name__}): check --tenant and --client-id"
         ) from None
     except ClientAuthenticationError as exc:  # CredentialUnavailableError (no browser) is one too
-        first = (exc.message or type(exc).__name__).strip().splitlines()[0][:300] if exc.message else ""
-        raise CliError(f"the sign-in failed ({type(exc).__name__}: {first}); {WHO}") from None
+        raise CliError(f"the sign-in failed ({sign_in_failure(exc)}); {WHO}") from None
     except GraphUnavailable as exc:
         raise CliError(f"Graph could not be reached: {exc}") from None
     except GraphError as exc:
         raise CliError(safe(provider_refusal(exc))) from None
+
+
+def sign_in_failure(exc: Exception) -> str:
+    """The failure's type and the identity platform's AADSTS code when it gave one (its message is not
+    repeated: it may quote the account that signed in)."""
+    code = re.search(r"\bAADSTS\d{4,6}\b", str(exc))
+    return f"{type(exc).__name__}, {code.group(0)}" if code else type(exc).__name__
 
 
 def provider_refusal(exc: GraphError) -> str:

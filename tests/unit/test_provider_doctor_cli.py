@@ -146,7 +146,8 @@ def test_a_refused_sign_in_says_who_can_make_provider_calls(tmp_path: Path) -> N
     )
     outcome = run(fakes, tmp_path, "provider", "enable-sync", "--id", PROVIDER)
     assert outcome.code == 2
-    assert "the sign-in failed" in outcome.error_lines[0]
+    assert "the sign-in failed (ClientAuthenticationError, AADSTS50020)" in outcome.error_lines[0]
+    assert "user not in tenant" not in outcome.error_lines[0]
     assert "Knowledge Administrator" in outcome.error_lines[0]
 
 
