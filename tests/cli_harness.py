@@ -10,6 +10,7 @@ last-resort one-line answer: a test sees the cause, with its traceback.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -17,14 +18,20 @@ import math
 import os
 import re
 import sys
+import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import httpx
+
 from shared.cli import backends
 from shared.cli.__main__ import main
+from shared.graph.errors import GraphError
+from shared.graph.msgraph_gateway import PROVIDER_SCOPE, NewProvider, ProviderRecord
 from shared.state.models import DeadLetterRecord, DeliveryRecord
 from shared.state.store import key
 from tests.builders import TEST_SECRET
@@ -134,6 +141,78 @@ def _check_wait(seconds: float) -> None:
         raise AssertionError(f"a command asked to wait {seconds!r} seconds")
 
 
+def unsigned_token(claims: dict[str, Any]) -> str:
+    """An access token's shape (header.claims.signature), unsigned: what the sandbox and `doctor` read."""
+
+    def part(document: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(document).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.unsigned"
+
+
+class TokenCredential:
+    """An azure-identity credential as the commands use one: `get_token` gives a token with `claims`,
+    or raises `fails` (a sign-in refused, a managed identity missing)."""
+
+    def __init__(self, claims: dict[str, Any], fails: Exception | None = None) -> None:
+        self.claims = claims
+        self.fails = fails
+        self.scopes: list[str] = []
+
+    def get_token(self, *scopes: str, **_: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        self.scopes.extend(scopes)
+        if self.fails is not None:
+            raise self.fails
+        return AccessToken(unsigned_token(self.claims), int(time.time()) + 3600)
+
+
+class FakeProviders:
+    """The learning provider calls as the sandbox answers them (a token is asked for first, as the
+    SDK's adapter asks; `errors` are raised by the next calls)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, ProviderRecord] = {}
+        self.errors: list[Exception] = []
+        self.credential: Any = None
+
+    def _enter(self) -> None:
+        if self.credential is not None:
+            self.credential.get_token(PROVIDER_SCOPE)
+        if self.errors:
+            raise self.errors.pop(0)
+
+    async def register(self, new: NewProvider) -> ProviderRecord:
+        self._enter()
+        record = ProviderRecord(
+            str(uuid.uuid4()),
+            new.display_name,
+            False,
+            new.login_web_url,
+            {
+                "squareLogoWebUrlForDarkTheme": new.square_logo_dark,
+                "squareLogoWebUrlForLightTheme": new.square_logo_light,
+                "longLogoWebUrlForDarkTheme": new.long_logo_dark,
+                "longLogoWebUrlForLightTheme": new.long_logo_light,
+            },
+        )
+        self.records[record.id] = record
+        return record
+
+    async def get(self, registration_id: str) -> ProviderRecord | None:
+        self._enter()
+        return self.records.get(registration_id)
+
+    async def set_sync(self, registration_id: str, enabled: bool) -> None:
+        self._enter()
+        if registration_id not in self.records:
+            raise GraphError(404, "NotFound", "Learning provider was not found.")
+        self.records[registration_id] = replace(
+            self.records[registration_id], is_course_activity_sync_enabled=enabled
+        )
+
+
 @dataclass
 class Backends:
     store: CliStore = field(default_factory=CliStore)
@@ -141,6 +220,27 @@ class Backends:
     queue: CliQueues = field(default_factory=CliQueues)
     graph: CliGraph = field(default_factory=CliGraph)
     waits: list[float] = field(default_factory=list)
+    providers: FakeProviders = field(default_factory=FakeProviders)
+    #: The operator's delegated sign-in and the app's managed identity.
+    operator: TokenCredential = field(
+        default_factory=lambda: TokenCredential({"scp": "LearningProvider.ReadWrite"})
+    )
+    identity: TokenCredential = field(
+        default_factory=lambda: TokenCredential(
+            {
+                "roles": [
+                    "LearningSelfInitiatedCourse.ReadWrite.All",
+                    "User.Read.All",
+                    "LearningContent.Read.All",
+                ]
+            }
+        )
+    )
+    #: What each logo URL answers (a status, or an exception to raise); azd's path and exit status.
+    logo_answer: int | Exception = 200
+    azd: str | None = None
+    azd_status: int = 0
+    programs: list[list[str]] = field(default_factory=list)
 
     def sleep(self, seconds: float) -> None:
         _check_wait(seconds)
@@ -149,6 +249,29 @@ class Backends:
     async def async_sleep(self, seconds: float) -> None:
         _check_wait(seconds)
         self.waits.append(seconds)
+
+    def fetch_status(self, url: str) -> int:
+        httpx.URL(url)  # what the real GET refuses to build, refused here too
+        if isinstance(self.logo_answer, Exception):
+            raise self.logo_answer
+        return self.logo_answer
+
+    def run(self, argv: list[str]) -> tuple[int, str]:
+        self.programs.append(argv)
+        return self.azd_status, "" if self.azd_status == 0 else "no azd environment (fake)"
+
+    def app_identity(self, _: object) -> TokenCredential:
+        return self.identity
+
+    def find_azd(self) -> str | None:
+        return self.azd
+
+    def delegated(self, **_: Any) -> TokenCredential:
+        return self.operator
+
+    def provider_calls(self, base_url: str, credential: Any) -> FakeProviders:
+        self.providers.credential = credential
+        return self.providers
 
 
 @contextlib.contextmanager
@@ -168,6 +291,12 @@ def fake_backends(fakes: Backends) -> Iterator[Backends]:
         stack.enter_context(mock.patch.object(backends, "graph", graph))
         stack.enter_context(mock.patch.object(backends, "sleep", fakes.sleep))
         stack.enter_context(mock.patch.object(backends, "async_sleep", fakes.async_sleep))
+        stack.enter_context(mock.patch.object(backends, "delegated_credential", fakes.delegated))
+        stack.enter_context(mock.patch.object(backends, "app_credential", fakes.app_identity))
+        stack.enter_context(mock.patch.object(backends, "providers", fakes.provider_calls))
+        stack.enter_context(mock.patch.object(backends, "fetch_status", fakes.fetch_status))
+        stack.enter_context(mock.patch.object(backends, "azd", fakes.find_azd))
+        stack.enter_context(mock.patch.object(backends, "run", fakes.run))
         yield fakes
 
 

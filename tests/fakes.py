@@ -197,6 +197,10 @@ class FakeGraph:
         self._enter("find_content_id", external_id)
         return self.contents.get(external_id)
 
+    async def first_content_id(self) -> str | None:
+        self._enter("first_content_id")
+        return next(iter(self.contents.values()), None)
+
     async def put_content(self, external_id: str, content: ContentWrite) -> str:
         self._enter("put_content", external_id)
         if external_id not in self.contents and not (

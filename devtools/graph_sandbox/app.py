@@ -128,19 +128,26 @@ def _provider(sandbox: Sandbox, pid: str) -> Doc:
 # ---- learning providers -----------------------------------------------------------------------
 
 
+def _delegated(call: Call) -> None:
+    """Provider calls are delegated only (rules.require_delegated): an application token is refused."""
+    rules.require_delegated(rules.token_claims(call.headers.get("Authorization")), call.method)
+
+
 async def create_provider(sb: Sandbox, call: Call, _: dict[str, str]) -> web.Response:
+    _delegated(call)
     body = _body(call)
-    if not isinstance(body, dict) or not body.get("displayName"):
-        raise bad_request("A learning provider needs a displayName.")
-    doc = {"isCourseActivitySyncEnabled": False, **body}
+    rules.check_new_provider(body)
+    doc = {"isCourseActivitySyncEnabled": False, **body, "id": str(uuid.uuid4())}
     return _json(201, sb.store.put_provider(doc))
 
 
 async def get_provider(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
+    _delegated(call)
     return _json(200, _provider(sb, p["pid"]))
 
 
 async def patch_provider(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
+    _delegated(call)
     provider = _provider(sb, p["pid"])
     body = _body(call)
     if not isinstance(body, dict):
@@ -269,6 +276,16 @@ async def get_content(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Respons
     return _json(200, doc)
 
 
+async def list_contents(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
+    """rules.LIST_CONTENTS: the provider's contents (application LearningContent.Read.All); `$top`."""
+    _provider(sb, p["pid"])
+    try:
+        top = max(0, int(call.query.get("$top", "100")))
+    except ValueError:
+        raise bad_request("$top must be a number.") from None
+    return _json(200, {"value": sb.store.contents(p["pid"])[:top]})
+
+
 async def put_content(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     """PATCH learningContents(externalId='...'): creates the content or updates it (Graph's ingest)."""
     pid = p["pid"]
@@ -384,6 +401,7 @@ ROUTES: list[Route] = [
                 ("DELETE", delete_activity),
             ]
         ],
+        ("contents", "GET", _PROVIDER + r"/learningContents", list_contents),
         ("contentById", "GET", _PROVIDER + r"/learningContents/(?P<cid>[^/()]+)", get_content),
         (
             "contentByExternalId",

@@ -335,3 +335,92 @@ def check_batch_url(url: str) -> None:
         raise bad_request("A batch request's url is relative to the version root (/users, not https://...).")
     if url.lstrip("/").split("?", 1)[0].lower() in ("$batch", "%24batch"):
         raise bad_request("A batch cannot hold another batch.")
+
+
+# ---- learning providers: delegated only ---------------------------------------------------------
+
+CREATE_PROVIDER = "api/employeeexperience-post-learningproviders"
+GET_PROVIDER = "api/learningprovider-get"
+UPDATE_PROVIDER = "api/learningprovider-update"
+LIST_CONTENTS = "api/learningprovider-list-learningcontents"
+#: The access token's claims ("Microsoft identity platform access tokens", learn.microsoft.com
+#: entra/identity-platform/access-token-claims-reference): a delegated token carries the user's
+#: granted scopes in `scp` (space-separated), an application token its app roles in `roles` (and no
+#: `scp`).
+CLAIMS_REFERENCE = "entra/identity-platform/access-token-claims-reference"
+#: CREATE_PROVIDER: the four logo URLs Graph requires besides displayName.
+PROVIDER_LOGOS = (
+    "squareLogoWebUrlForDarkTheme",
+    "longLogoWebUrlForDarkTheme",
+    "squareLogoWebUrlForLightTheme",
+    "longLogoWebUrlForLightTheme",
+)
+
+
+def token_claims(authorization: str | None) -> Doc | None:
+    """The claims of a bearer token (its signature is not checked: the sandbox trusts its loopback
+    callers), or None when the request has no Authorization header (the bridge's local
+    `BRIDGE_GRAPH_AUTH=anonymous`). A header that is no JWT is refused as Graph refuses one: 401
+    InvalidAuthenticationToken."""
+    import base64
+    import json
+
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    parts = token.strip().split(".")
+    try:
+        if scheme.lower() != "bearer" or len(parts) != 3:
+            raise ValueError
+        payload = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        if not isinstance(claims, dict):
+            raise ValueError
+        return claims
+    except (ValueError, UnicodeDecodeError):
+        raise GraphHttpError(401, "InvalidAuthenticationToken", "Access token validation failure.") from None
+
+
+def require_delegated(claims: Doc | None, method: str) -> None:
+    """CREATE_PROVIDER, GET_PROVIDER, UPDATE_PROVIDER (and list, delete): delegated permissions only
+    (`LearningProvider.Read` for reads, `LearningProvider.ReadWrite` for writes); "Application: Not
+    supported". An application token (CLAIMS_REFERENCE: `roles`, no `scp`) is refused with 403;
+    a delegated one without the scope too. The answer's exact code and message are unconfirmed (the
+    pages list none): 403 Forbidden, naming what is missing. A request with no token at all (the
+    local anonymous mode) is let through: lenient, as the sandbox is on loopback."""
+    if claims is None:
+        return
+    scopes = str(claims.get("scp") or "").split()
+    if not scopes:
+        raise GraphHttpError(
+            403,
+            "Forbidden",
+            "Application permissions are not supported for learning providers: sign in as a user "
+            "(delegated LearningProvider.ReadWrite).",
+        )
+    needed = (
+        {"LearningProvider.ReadWrite"}
+        if method != "GET"
+        else {
+            "LearningProvider.Read",
+            "LearningProvider.ReadWrite",
+        }
+    )
+    if not needed & set(scopes):
+        raise GraphHttpError(
+            403,
+            "Forbidden",
+            f"Missing scope permissions on the request. API requires one of '{', '.join(sorted(needed))}'.",
+        )
+
+
+def check_new_provider(body: Any) -> None:
+    """CREATE_PROVIDER: `displayName` and the four logo URLs are required (the page names no error
+    text for a missing one: the learning API's usual "Input field {fieldName} is required" here,
+    unconfirmed)."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    for name in ("displayName", *PROVIDER_LOGOS):
+        value = body.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise bad_request(f"Input field {name} is required")

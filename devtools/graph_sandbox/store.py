@@ -147,6 +147,9 @@ class Store:
             "SELECT doc FROM contents WHERE provider_id = ? AND external_id = ?", provider_id, external_id
         )
 
+    def contents(self, provider_id: str) -> list[Doc]:
+        return self._all("SELECT doc FROM contents WHERE provider_id = ? ORDER BY rowid", provider_id)
+
     def put_content(self, provider_id: str, doc: Doc) -> Doc:
         self._db.execute(
             "INSERT OR REPLACE INTO contents (provider_id, id, external_id, doc) VALUES (?, ?, ?, ?)",

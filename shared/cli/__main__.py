@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from shared.cli import catalog, commands, importing, maintenance, operations, trace
+from shared.cli import catalog, commands, doctor, importing, maintenance, operations, provider, trace
 from shared.cli.errors import CliError
 from shared.operations.importing import DEFAULT_RATE
 from shared.state.models import LetterState
@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     tracing.add_argument("--source", help="only this source")
     tracing.add_argument("--json", action="store_true", help="print the story as JSON")
     tracing.set_defaults(run=trace.trace)
+
+    provider.add_parser(sub)
+    doctor.add_parser(sub)
 
     retrying = sub.add_parser(
         "retry-parked", help="retry parked events that are due now (the timer does it every 5 minutes)"

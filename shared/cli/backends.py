@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shared.config.settings import Settings
     from shared.graph.gateway import LearningGraph
+    from shared.graph.msgraph_gateway import MsGraphProviders
     from shared.state.store import TableStateStore
     from shared.storage.queues import StorageQueues
 
@@ -40,3 +41,77 @@ def graph(settings: Settings) -> LearningGraph:
     from shared.graph.msgraph_gateway import build_learning_graph
 
     return build_learning_graph(settings)
+
+
+# ---- the operator's sign-in, the app's identity, and what lies outside the bridge -----------------
+
+
+#: For tests only: an azure-core transport that answers for the Microsoft identity platform
+#: (tests/identity_platform.py), so that the real DeviceCodeCredential and MSAL run the device code
+#: flow end to end without the internet. None (always, outside tests): the real identity platform.
+identity_transport: Any = None
+
+
+def delegated_credential(*, browser: bool, tenant_id: str | None, client_id: str | None) -> Any:
+    """The operator signed in as themselves (delegated): a device code by default, the system browser
+    with `browser`. azure-identity keeps the token in memory only; nothing is written."""
+    import sys
+
+    from azure.identity import DeviceCodeCredential, InteractiveBrowserCredential
+
+    options: dict[str, Any] = {}
+    if identity_transport is not None:
+        options["transport"] = identity_transport
+    if tenant_id:
+        options["tenant_id"] = tenant_id
+    if client_id:
+        options["client_id"] = client_id
+    if browser:
+        return InteractiveBrowserCredential(**options)
+
+    def prompt(verification_uri: str, user_code: str, expires_on: Any) -> None:
+        # On stderr: stdout stays the command's answer (and JSON with --json).
+        print(f"To sign in, open {verification_uri} and enter the code {user_code}.", file=sys.stderr)
+
+    return DeviceCodeCredential(prompt_callback=prompt, **options)
+
+
+def app_credential(settings: Settings) -> Any:
+    """The credential the bridge itself uses for Graph (its managed identity)."""
+    from azure.identity import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+
+
+def fetch_status(url: str) -> int:
+    """The HTTP status a GET of `url` answers (redirects followed); raises httpx.HTTPError."""
+    import httpx
+
+    with (
+        httpx.Client(timeout=10.0, follow_redirects=True) as client,
+        client.stream("GET", url) as response,
+    ):
+        return response.status_code
+
+
+def azd() -> str | None:
+    """The Azure Developer CLI's path, when it is installed."""
+    import shutil
+
+    return shutil.which("azd")
+
+
+def run(argv: list[str]) -> tuple[int, str]:
+    """Run a program; (exit status, its stderr's last line)."""
+    import subprocess
+
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    return done.returncode, lines[-1] if lines else ""
+
+
+def providers(base_url: str, credential: Any | None) -> MsGraphProviders:
+    """The learning provider calls (delegated; `credential` None: no token, the local sandbox)."""
+    from shared.graph.msgraph_gateway import build_provider_client
+
+    return build_provider_client(base_url, credential)

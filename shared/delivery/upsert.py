@@ -636,7 +636,8 @@ FIXES = {
     PROVIDER_NOT_ENABLED: (
         "Course activity sync is off for the learning provider BRIDGE_PROVIDER_REGISTRATION_ID names (Graph "
         "400: this provider isn't enabled for the given tenant). Set the provider's "
-        "isCourseActivitySyncEnabled to true (a delegated call); then `replay --reason providerNotEnabled`."
+        "isCourseActivitySyncEnabled to true (`python -m shared.cli provider enable-sync`, signed in as an "
+        "admin); then `replay --reason providerNotEnabled`."
     ),
     CONTENT_OF_ANOTHER_PROVIDER: (
         "The course's learning content was created by another learning provider than the one "

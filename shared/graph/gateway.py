@@ -172,6 +172,10 @@ class LearningGraph(Protocol):
     async def find_content_id(self, external_id: str) -> str | None:
         """The Viva Learning content id for the provider's external content id, or None."""
 
+    async def first_content_id(self) -> str | None:
+        """Any one of the provider's learning contents' ids (`doctor`: content is readable), or None
+        when the provider has none."""
+
     async def put_content(self, external_id: str, content: ContentWrite) -> str:
         """PATCH learningContents(externalId='...'): creates the provider's content or updates it;
         its Graph id. Needs LearningContent.ReadWrite.All (403 without)."""

@@ -31,6 +31,9 @@ from kiota_http.middleware.options import (
     ResponseHandlerOption,
 )
 from kiota_http.observability_options import ObservabilityOptions
+from msgraph.generated.employee_experience.learning_providers.item.learning_contents.learning_contents_request_builder import (  # noqa: E501
+    LearningContentsRequestBuilder,
+)
 from msgraph.generated.models.assignment_type import AssignmentType as GraphAssignmentType
 from msgraph.generated.models.body_type import BodyType
 from msgraph.generated.models.course_status import CourseStatus as GraphCourseStatus
@@ -38,6 +41,7 @@ from msgraph.generated.models.date_time_time_zone import DateTimeTimeZone
 from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.learning_assignment import LearningAssignment
 from msgraph.generated.models.learning_content import LearningContent
+from msgraph.generated.models.learning_provider import LearningProvider
 from msgraph.generated.models.learning_self_initiated_course import LearningSelfInitiatedCourse
 from msgraph.generated.models.level import Level
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -130,6 +134,14 @@ class MsGraphLearningGraph:
     async def find_content_id(self, external_id: str) -> str | None:
         content = await _call("getContent", self._content(external_id).get(), not_found_is_none=True)
         return content.id if content is not None else None
+
+    async def first_content_id(self) -> str | None:
+        """`GET …/learningContents?$top=1` (application LearningContent.Read.All): any one content."""
+        query = LearningContentsRequestBuilder.LearningContentsRequestBuilderGetQueryParameters(top=1)
+        config = RequestConfiguration(query_parameters=query)
+        page = await _call("listContents", self._provider.learning_contents.get(config))
+        contents = (page.value if page is not None else None) or []
+        return str(contents[0].id) if contents and contents[0].id else None
 
     async def put_content(self, external_id: str, content: ContentWrite) -> str:
         builder = self._content(external_id)
@@ -553,3 +565,104 @@ def _auth_provider(settings: Settings) -> AuthenticationProvider:
     credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
     host = httpx.URL(settings.graph_base_url).host
     return AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host])
+
+
+# ---- learning providers (delegated only: the operators' `provider` commands) ---------------------
+
+#: The delegated permission the provider calls need (Create/Update learningProvider).
+PROVIDER_SCOPE = "https://graph.microsoft.com/LearningProvider.ReadWrite"
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """A learningProvider as Graph answers it (resources/learningprovider)."""
+
+    id: str
+    display_name: str | None
+    is_course_activity_sync_enabled: bool
+    login_web_url: str | None
+    logos: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class NewProvider:
+    display_name: str
+    square_logo_dark: str
+    square_logo_light: str
+    long_logo_dark: str
+    long_logo_light: str
+    login_web_url: str | None = None
+
+
+class MsGraphProviders:
+    """Register, read and switch sync of a learning provider, signed in as a user (delegated)."""
+
+    def __init__(self, client: GraphServiceClient) -> None:
+        self._client = client
+
+    async def register(self, new: NewProvider) -> ProviderRecord:
+        body = LearningProvider(
+            display_name=new.display_name,
+            square_logo_web_url_for_dark_theme=new.square_logo_dark,
+            square_logo_web_url_for_light_theme=new.square_logo_light,
+            long_logo_web_url_for_dark_theme=new.long_logo_dark,
+            long_logo_web_url_for_light_theme=new.long_logo_light,
+            login_web_url=new.login_web_url,
+            is_course_activity_sync_enabled=False,
+        )
+        created = await _call(
+            "createProvider", self._client.employee_experience.learning_providers.post(body)
+        )
+        if created is None or not created.id:
+            raise GraphError(502, "emptyResponse", "Graph returned no provider for the POST.")
+        return _provider_record(created)
+
+    async def get(self, registration_id: str) -> ProviderRecord | None:
+        builder = self._client.employee_experience.learning_providers.by_learning_provider_id(registration_id)
+        found = await _call("getProvider", builder.get(), not_found_is_none=True)
+        return _provider_record(found) if found is not None else None
+
+    async def set_sync(self, registration_id: str, enabled: bool) -> None:
+        builder = self._client.employee_experience.learning_providers.by_learning_provider_id(registration_id)
+        await _call(
+            "updateProvider", builder.patch(LearningProvider(is_course_activity_sync_enabled=enabled))
+        )
+
+
+def _provider_record(found: LearningProvider) -> ProviderRecord:
+    return ProviderRecord(
+        id=str(found.id),
+        display_name=found.display_name,
+        is_course_activity_sync_enabled=bool(found.is_course_activity_sync_enabled),
+        login_web_url=found.login_web_url,
+        logos={
+            "squareLogoWebUrlForDarkTheme": found.square_logo_web_url_for_dark_theme,
+            "squareLogoWebUrlForLightTheme": found.square_logo_web_url_for_light_theme,
+            "longLogoWebUrlForDarkTheme": found.long_logo_web_url_for_dark_theme,
+            "longLogoWebUrlForLightTheme": found.long_logo_web_url_for_light_theme,
+        },
+    )
+
+
+def build_provider_client(base_url: str, credential: Any | None) -> MsGraphProviders:
+    """A Graph client signed in with `credential` (a delegated azure-identity credential, sync or
+    async) asking for PROVIDER_SCOPE; None: no token at all (the local sandbox, anonymous)."""
+    http_client = GraphClientFactory.create_with_custom_middleware(
+        middleware=graph_middleware(), client=httpx.AsyncClient(timeout=_TIMEOUT)
+    )
+    auth: AuthenticationProvider
+    if credential is None:
+        from kiota_abstractions.authentication import AnonymousAuthenticationProvider
+
+        auth = AnonymousAuthenticationProvider()
+    else:
+        from kiota_authentication_azure.azure_identity_authentication_provider import (
+            AzureIdentityAuthenticationProvider,
+        )
+
+        host = httpx.URL(base_url).host
+        auth = AzureIdentityAuthenticationProvider(credential, scopes=[PROVIDER_SCOPE], allowed_hosts=[host])
+    adapter = GraphRequestAdapter(auth, http_client)
+    adapter.base_url = base_url
+    adapter.observability_options = ObservabilityOptions(include_euii_attributes=False)
+    return MsGraphProviders(GraphServiceClient(request_adapter=adapter))

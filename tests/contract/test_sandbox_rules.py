@@ -325,3 +325,72 @@ def test_an_assignment_patch_may_not_change_its_type_but_may_move_its_due_date(a
         path, json={"@odata.type": ASSIGNMENT, "status": "inProgress", "dueDateTime": "2023-01-15"}
     )
     assert bad.status_code == 400
+
+
+# ---- learning providers: delegated only (api/employeeexperience-post-learningproviders,
+# api/learningprovider-get, api/learningprovider-update: "Application: Not supported") ------------
+
+LOGOS = {
+    "squareLogoWebUrlForDarkTheme": "https://cdn.contoso.example/sd.png",
+    "squareLogoWebUrlForLightTheme": "https://cdn.contoso.example/sl.png",
+    "longLogoWebUrlForDarkTheme": "https://cdn.contoso.example/ld.png",
+    "longLogoWebUrlForLightTheme": "https://cdn.contoso.example/ll.png",
+}
+
+
+def bearer(claims: dict[str, Any]) -> dict[str, str]:
+    from tests.cli_harness import unsigned_token
+
+    return {"Authorization": f"Bearer {unsigned_token(claims)}"}
+
+
+def test_provider_calls_refuse_an_application_token(api: httpx.Client) -> None:
+    application = bearer({"roles": ["LearningSelfInitiatedCourse.ReadWrite.All"]})
+    for method, path, body in [
+        ("POST", "/employeeExperience/learningProviders", {"displayName": "C", **LOGOS}),
+        ("GET", provider_path(), None),
+        ("PATCH", provider_path(), {"isCourseActivitySyncEnabled": True}),
+    ]:
+        answer = api.request(method, path, json=body, headers=application)
+        assert answer.status_code == 403, (method, answer.text)
+        assert "Application permissions are not supported" in answer.json()["error"]["message"]
+
+
+def test_provider_calls_need_the_delegated_scope(api: httpx.Client) -> None:
+    reader = bearer({"scp": "LearningProvider.Read User.Read"})
+    assert api.get(provider_path(), headers=reader).status_code == 200
+    refused = api.patch(provider_path(), json={"isCourseActivitySyncEnabled": True}, headers=reader)
+    assert refused.status_code == 403
+    assert "LearningProvider.ReadWrite" in refused.json()["error"]["message"]
+    writer = bearer({"scp": "LearningProvider.ReadWrite"})
+    assert (
+        api.patch(provider_path(), json={"isCourseActivitySyncEnabled": True}, headers=writer).status_code
+        == 204
+    )
+
+
+def test_a_bearer_that_is_no_token_is_refused_with_401(api: httpx.Client) -> None:
+    answer = api.get(provider_path(), headers={"Authorization": "Bearer not-a-jwt"})
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_a_provider_needs_its_name_and_four_logos_and_starts_with_sync_off(api: httpx.Client) -> None:
+    writer = bearer({"scp": "LearningProvider.ReadWrite"})
+    path = "/employeeExperience/learningProviders"
+    for missing in ["displayName", *LOGOS]:
+        body = {k: v for k, v in {"displayName": "C", **LOGOS}.items() if k != missing}
+        answer = api.post(path, json=body, headers=writer)
+        assert answer.status_code == 400
+        assert answer.json()["error"]["message"] == f"Input field {missing} is required"
+    created = api.post(path, json={"displayName": "C", **LOGOS, "id": "mine"}, headers=writer)
+    assert created.status_code == 201
+    assert created.json()["isCourseActivitySyncEnabled"] is False
+    assert created.json()["id"] != "mine"  # the id is Graph's
+
+
+def test_a_providers_contents_are_listed_with_top(api: httpx.Client) -> None:
+    # api/learningprovider-list-learningcontents
+    listed = api.get(provider_path("learningContents"), params={"$top": "1"})
+    assert listed.status_code == 200
+    assert len(listed.json()["value"]) == 1

@@ -30,6 +30,8 @@ from typing import Any
 from unittest import mock
 
 import httpx
+from azure.core.exceptions import ClientAuthenticationError
+from azure.identity import CredentialUnavailableError
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -38,13 +40,23 @@ from shared.delivery import CourseActivityUpserter, PermanentFailure
 from shared.events.model import CanonicalEvent
 from shared.events.queue import QueuedEvent
 from shared.graph.errors import GraphError, GraphUnavailable
+from shared.graph.msgraph_gateway import ProviderRecord
 from shared.sources.base import Delivery
 from shared.sources.exceptions import InvalidPayload
 from shared.sources.registry import build_source
 from shared.state.models import DeadLetterRecord, DeliveryRecord, LetterState
 from tests.builders import USER_ID, canonical
 from tests.builders import event as wire_event
-from tests.cli_harness import Backends, Outcome, fake_backends, run_cli, write_settings
+from tests.cli_harness import (
+    PROVIDER,
+    SETTINGS,
+    Backends,
+    Outcome,
+    TokenCredential,
+    fake_backends,
+    run_cli,
+    write_settings,
+)
 from tests.fuzzing import bodies, json_values, mutated
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "100"))
@@ -316,6 +328,8 @@ GRAPH_METHODS = [
     "find_user_id_by_upn",
     "find_user_id_by:mail",
     "batch",
+    "first_content_id",
+    "create_activity",
 ]
 
 
@@ -583,6 +597,100 @@ def test_storage_commands_are_total(fakes: Backends, argv: list[str]) -> None:
     run_in_world(fakes, argv)
 
 
+# ---- provider and doctor: the operator's sign-in, the app's identity, logos, azd -------------------
+
+_SIGN_IN_FAILURES: list[Callable[[], Exception]] = [
+    lambda: ClientAuthenticationError("AADSTS70016: the device code expired"),
+    lambda: CredentialUnavailableError("no browser"),
+    lambda: ValueError("bad tenant"),
+]
+#: Claims an access token may carry, right, wrong, or not claims at all.
+CLAIMS = st.one_of(
+    st.just(
+        {"roles": ["LearningSelfInitiatedCourse.ReadWrite.All", "User.Read.All", "LearningContent.Read.All"]}
+    ),
+    st.just({"scp": "LearningProvider.ReadWrite"}),
+    st.fixed_dictionaries({"roles": json_values()}),
+    st.fixed_dictionaries({"scp": json_values()}),
+    st.dictionaries(ARG_TEXT, json_values(), max_size=3),
+)
+LOGO_ANSWERS = st.one_of(
+    st.sampled_from([200, 204, 301, 403, 404, 500]),
+    st.sampled_from([httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.InvalidURL("bad")]),
+)
+LOGO_URLS = mostly(
+    st.sampled_from([f"https://cdn.contoso.example/logo-{n}.png" for n in range(4)]),
+    st.sampled_from(
+        ["http://cdn.contoso.example/a.png", "https://127.0.0.1/a.png", "https://[::1]/a", "https://[x/a", ""]
+    )
+    | ARG_TEXT.map(lambda text: f"https://{text}"),
+)
+
+
+@st.composite
+def operator_worlds(draw: st.DrawFn) -> Backends:
+    fakes = draw(worlds())
+    fakes.operator = TokenCredential(
+        draw(CLAIMS), draw(mostly(st.none(), st.sampled_from(_SIGN_IN_FAILURES).map(lambda make: make())))
+    )
+    fakes.identity = TokenCredential(
+        draw(CLAIMS), draw(mostly(st.none(), st.sampled_from(_SIGN_IN_FAILURES).map(lambda make: make())))
+    )
+    if draw(st.booleans()):
+        fakes.providers.records[PROVIDER] = ProviderRecord(
+            PROVIDER, draw(ARG_TEXT), draw(st.booleans()), None, {}
+        )
+    fakes.providers.errors.extend(draw(mostly(st.just([]), st.lists(GRAPH_ERRORS, max_size=2), one_in=3)))
+    fakes.logo_answer = draw(mostly(st.just(200), LOGO_ANSWERS))
+    fakes.azd = draw(st.sampled_from([None, "/usr/bin/azd"]))
+    fakes.azd_status = draw(st.sampled_from([0, 1]))
+    fakes.graph.users_by_upn.update({"canary@contoso.example": USER_ID})
+    return fakes
+
+
+@PROPERTY
+@given(
+    fakes=operator_worlds(),
+    argv=st.one_of(
+        joined(
+            st.just("provider"),
+            st.just("register"),
+            option("--name", mostly(st.just("Contoso"), ARG_TEXT)),
+            mostly(
+                st.lists(LOGO_URLS, min_size=4, max_size=4).map(lambda urls: ["--logos", *urls]),
+                st.lists(LOGO_URLS, max_size=5).map(lambda urls: ["--logos", *urls]),
+            ),
+            option("--login-url", LOGO_URLS),
+            flags("--json", "--browser"),
+        ),
+        joined(
+            st.just("provider"),
+            st.sampled_from(["show", "enable-sync", "disable-sync"]),
+            option("--id", mostly(st.just(PROVIDER), ARG_TEXT)),
+            option("--tenant", ARG_TEXT),
+            flags("--json", "--browser"),
+        ),
+        joined(
+            st.just("doctor"),
+            option(
+                "--canary",
+                mostly(st.sampled_from(["canary@contoso.example", "nobody@contoso.example"]), ARG_TEXT),
+            ),
+            option("--course", mostly(st.sampled_from(["course-101", "course-unknown"]), ARG_TEXT)),
+            flags("--sign-in", "--browser", "--json"),
+        ),
+    ),
+    values=st.sampled_from(["local", "managedIdentity", "no secret"]),
+)
+def test_provider_and_doctor_are_total(fakes: Backends, argv: list[Any], values: str) -> None:
+    settings = dict(SETTINGS)
+    if values == "managedIdentity":
+        del settings["BRIDGE_GRAPH_AUTH"], settings["BRIDGE_GRAPH_BASE_URL"]
+    elif values == "no secret":
+        del settings["BRIDGE_SOURCE_LRS_SECRET"]
+    run_in_world(fakes, argv, settings_bytes=json.dumps({"Values": settings}).encode())
+
+
 VOCABULARY = st.sampled_from(
     [
         "translate",
@@ -600,6 +708,15 @@ VOCABULARY = st.sampled_from(
         "reconcile",
         "retry-parked",
         "trace",
+        "provider",
+        "register",
+        "enable-sync",
+        "disable-sync",
+        "doctor",
+        "--canary",
+        "--logos",
+        "--name",
+        "--sign-in",
         "--now",
         "--course",
         "--source",
