@@ -46,7 +46,7 @@ import httpx
 from devtools.localstack.processes import azurite
 from devtools.localstack.settings import new_webhook_secret
 from devtools.localstack.stack import PROVIDER_ID, LocalStack
-from shared.delivery.merge import contribution, fold
+from shared.delivery.merge import RECORD_FIELDS, contribution, fold
 from shared.events.identity import derived_activity_id, explicit_activity_id
 from shared.events.model import CanonicalEvent
 from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE
@@ -408,21 +408,10 @@ def expected_records(plan: Plan) -> dict[str, dict[str, Any] | None]:
     expected: dict[str, dict[str, Any] | None] = {}
     for activity_id, events in by_activity.items():
         state = fold(contribution(e) for e in events)
-        expected[activity_id] = None if state is None else {name: getattr(state, name) for name in _COMPARED}
+        expected[activity_id] = (
+            None if state is None else {name: getattr(state, name) for name in RECORD_FIELDS}
+        )
     return expected
-
-
-#: What the run compares of each record: progress, and the assignment (type, dates, notes).
-_COMPARED = (
-    "status",
-    "completion_percentage",
-    "started_at",
-    "completed_at",
-    "assignment_type",
-    "assigned_at",
-    "due_at",
-    "notes",
-)
 
 
 def _planned_for(plan: Plan, activity_id: str) -> str:
@@ -464,7 +453,7 @@ def compare(stack: LocalStack, plan: Plan) -> tuple[int, int, int, list[str]]:
             missing += 1
             examples.append(f"missing {activity_id}")
             continue
-        got = {name: getattr(record, name) for name in _COMPARED}
+        got = {name: getattr(record, name) for name in RECORD_FIELDS}
         if got != want:
             wrong += 1
             examples.append(f"wrong {activity_id}: got {got}, want {want}")

@@ -215,6 +215,20 @@ def fold(entries: Iterable[EventEntry]) -> ActivityWrite | None:
     )
 
 
+#: What a record holds that its events decide (progress, and an assignment's type, dates and notes):
+#: what reconcile compares with Graph, and what the fault run checks.
+RECORD_FIELDS = (
+    "status",
+    "completion_percentage",
+    "started_at",
+    "completed_at",
+    "assignment_type",
+    "assigned_at",
+    "due_at",
+    "notes",
+)
+
+
 def same_kind(current: ActivityWrite, desired: ActivityWrite) -> bool:
     """Whether a PATCH can turn one into the other: the same @odata.type and, for an assignment, the
     same assignmentType and assigner (the Update page lets a PATCH change none of them: the newest

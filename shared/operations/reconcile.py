@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from shared.delivery.deadline import Deadline
 from shared.delivery.exceptions import PermanentFailure, TransientFailure
-from shared.delivery.merge import state_of
+from shared.delivery.merge import RECORD_FIELDS, state_of
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.graph.errors import GraphError
 from shared.graph.gateway import ActivityRecord, LearningGraph
@@ -43,16 +43,6 @@ from shared.state.store import Conflict
 
 T = TypeVar("T")
 
-_FIELDS = (
-    "status",
-    "completion_percentage",
-    "started_at",
-    "completed_at",
-    "assignment_type",
-    "assigned_at",
-    "due_at",
-    "notes",
-)
 _JSON = {
     "status": "status",
     "completion_percentage": "completionPercentage",
@@ -230,7 +220,7 @@ def _compare(
     if record.id != row.graph_id:
         return Drift(row.activity_id, source, "replaced")
     written, held = state_of(row), state_of(record)
-    fields = tuple(_JSON[f] for f in _FIELDS if getattr(written, f) != getattr(held, f))
+    fields = tuple(_JSON[f] for f in RECORD_FIELDS if getattr(written, f) != getattr(held, f))
     return Drift(row.activity_id, source, "changed", fields) if fields else None
 
 

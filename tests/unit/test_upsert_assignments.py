@@ -9,19 +9,17 @@ import pytest
 from shared.delivery import CourseActivityUpserter, UpsertResult
 from shared.events.model import AssignmentType, CourseStatus
 from shared.graph.gateway import ActivityRecord
-from tests.builders import USER_ID, canonical
+from tests.builders import canonical
 from tests.fakes import FakeGraph, MemoryStateStore
 
 DUE = "2026-12-31T17:00:00Z"
 
 
 @pytest.fixture
-def graph() -> FakeGraph:
-    fake = FakeGraph()
-    fake.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
-    fake.users_by_upn["grace@contoso.example"] = "grace-id"
-    fake.contents["course-101"] = "content-101"
-    return fake
+def graph(graph: FakeGraph) -> FakeGraph:
+    """The unit conftest's Graph, knowing Grace (an assigner) too."""
+    graph.users_by_upn["grace@contoso.example"] = "grace-id"
+    return graph
 
 
 @pytest.fixture
