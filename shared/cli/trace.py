@@ -149,7 +149,26 @@ def _said(state: EventEntry | ActivityWrite | ActivityRecord) -> str:
         parts.append(f"started {_when(state.started_at)}")
     if state.completed_at is not None:
         parts.append(f"completed {_when(state.completed_at)}")
+    assignment = _assignment_said(state)
+    if assignment:
+        parts.append(assignment)
     return ", ".join(parts)
+
+
+def _assignment_said(state: EventEntry | ActivityWrite | ActivityRecord) -> str:
+    """What an assignment statement, a withdrawal or an assigned record says (a course missing from
+    Viva Learning may be one whose assignment was withdrawn): type and due date, never the assigner."""
+    if isinstance(state, EventEntry):
+        if state.assignment is None:
+            return ""
+        if state.assignment.withdrawn:
+            return "assignment withdrawn"
+        kind, due = state.assignment.assignment_type, state.assignment.due_at
+    else:
+        kind, due = state.assignment_type, state.due_at
+    if kind is None:
+        return ""
+    return f"assigned ({kind.value}{f', due {_when(due)}' if due is not None else ''})"
 
 
 def _when(moment: datetime) -> str:

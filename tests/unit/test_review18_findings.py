@@ -234,10 +234,6 @@ async def test_forgetting_a_person_removes_them_as_the_assigner_of_others_course
 # --- trace ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 18 review): trace tells no assignment's type, due date or withdrawal",
-)
 def test_trace_tells_an_assignment_and_its_withdrawal_from_a_bare_not_started() -> None:
     """README, `trace`: for each course activity "its events ..., what they call for (the fold), what
     was last written to Graph, what Graph has now". trace._said prints status, percentage and dates
