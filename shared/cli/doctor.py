@@ -60,7 +60,15 @@ NEEDED_ROLES = {
     "User.Read.All": "finding learners",
     "LearningContent.Read.All": "finding courses",
 }
+#: Granted with assignments on (infra/modules/graph-permissions.bicep `assignmentRoles`).
+ASSIGNMENT_ROLE = {"LearningAssignedCourse.ReadWrite.All": "writing assigned courses"}
 _IMPLIED = {"LearningContent.ReadWrite.All": "LearningContent.Read.All"}
+
+
+def needed_roles(settings: Settings) -> dict[str, str]:
+    """The app roles this deployment's identity needs: the assignment role too when assignments are on
+    (without it every learningAssignment write is refused)."""
+    return {**NEEDED_ROLES, **(ASSIGNMENT_ROLE if settings.assignments_enabled else {})}
 GRANT = (
     "grant it to the app's managed identity: `azd provision` with BRIDGE_GRANT_GRAPH_PERMISSIONS true, "
     'or a Privileged Role Administrator as in README "Deploy", step 3'
@@ -197,9 +205,10 @@ def _identity(settings: Settings) -> Check:
     roles = token_claims(token).get("roles") or []
     held = {str(r) for r in roles} if isinstance(roles, list) else set()
     held |= {_IMPLIED[r] for r in held if r in _IMPLIED}
-    missing = [role for role in NEEDED_ROLES if role not in held]
+    needed = needed_roles(settings)
+    missing = [role for role in needed if role not in held]
     if missing:
-        why = ", ".join(f"{role} ({NEEDED_ROLES[role]})" for role in missing)
+        why = ", ".join(f"{role} ({needed[role]})" for role in missing)
         return Check("identity", FAILED, f"the token lacks the app role(s) {why}", GRANT)
     return Check("identity", OK, f"Graph token with roles {', '.join(sorted(held))}")
 

@@ -340,3 +340,27 @@ def test_doctor_answers_bad_arguments_with_exit_2(tmp_path: Path, argv: list[str
     outcome = run(Backends(), tmp_path, "doctor", *argv)
     assert outcome.code == 2
     assert len(outcome.error_lines) == 1
+
+
+def test_doctor_asks_for_the_roles_the_templates_grant_and_the_assignment_role_when_assignments_are_on(
+    tmp_path: Path,
+) -> None:
+    """Bound to infra/modules/graph-permissions.bicep (what a deployment grants), not to a copy: a role
+    added there and forgotten here, or the assignment role on a bridge that writes assignments, would
+    pass `doctor` while Graph refuses every such write."""
+    from shared.cli.doctor import ASSIGNMENT_ROLE, NEEDED_ROLES
+    from tests.infra.bicep import parsed
+
+    module = parsed("modules/graph-permissions.bicep")
+    assert set(NEEDED_ROLES) == set(module["parameters"]["appRoles"]["default"])
+    granted = module["variables"]["assignmentRoles"]["value"]["operator"]["operands"]["true_value"]
+    assert set(ASSIGNMENT_ROLE) == set(granted)
+
+    values = {k: v for k, v in SETTINGS.items() if k not in ("BRIDGE_GRAPH_AUTH", "BRIDGE_GRAPH_BASE_URL")}
+    fakes = healthy()
+    fakes.identity = TokenCredential({"roles": sorted(NEEDED_ROLES)})
+    assert doctor(fakes, tmp_path, values=values)["identity"]["status"] == "ok"
+    assigning = {**values, "BRIDGE_ASSIGNMENTS_ENABLED": "true"}
+    identity = doctor(fakes, tmp_path, values=assigning)["identity"]
+    assert identity["status"] == "failed"
+    assert "LearningAssignedCourse.ReadWrite.All" in identity["detail"]
