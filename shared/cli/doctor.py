@@ -69,6 +69,8 @@ def needed_roles(settings: Settings) -> dict[str, str]:
     """The app roles this deployment's identity needs: the assignment role too when assignments are on
     (without it every learningAssignment write is refused)."""
     return {**NEEDED_ROLES, **(ASSIGNMENT_ROLE if settings.assignments_enabled else {})}
+
+
 GRANT = (
     "grant it to the app's managed identity: `azd provision` with BRIDGE_GRANT_GRAPH_PERMISSIONS true, "
     'or a Privileged Role Administrator as in README "Deploy", step 3'
