@@ -3,7 +3,8 @@
 # lock requirements-dev.txt, the npm packages (Azurite) and, for the offline infrastructure checks of
 # `make test` only, checkov in its own .venv-checkov from requirements-infra.txt (run and bench do not
 # need it). Every Python package installs with --require-hashes: the exact files the locks name.
-# `make lock` regenerates the locks from the requirements*.in files (README, "Upgrading dependencies").
+# `make lock` regenerates the locks from the requirements*.in files (docs/deploy/upgrading.md); `make docs`
+# serves the docs site.
 PYTHON ?= python3
 # VENV and CHECKOV_VENV can be set to build an environment elsewhere (a fresh one under /tmp, say);
 # `make test` itself uses .venv-checkov (devtools/infra_check.py).
@@ -13,7 +14,7 @@ PY := $(VENV)/bin/python
 # e.g. `make lock LOCK_ARGS="--upgrade-package msgraph-sdk"` or `LOCK_ARGS=--upgrade`
 LOCK_ARGS ?=
 
-.PHONY: run test bench lint typecheck lock deps clean
+.PHONY: run test bench docs lint typecheck lock deps clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,11 @@ test: deps
 # tree, same run), or `--smoke` (python -m devtools.bench --help).
 bench: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devtools.bench $(BENCH_ARGS)
+
+# The docs site (docs/, mkdocs.yml) at http://127.0.0.1:8000, rebuilt on every change; `make test`
+# builds it with --strict. DOCS_ARGS: e.g. `make docs DOCS_ARGS="--dev-addr 0.0.0.0:8000"`.
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve $(DOCS_ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

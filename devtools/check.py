@@ -1,5 +1,6 @@
-"""`make test`: the dependency locks (offline), ruff (lint, format), mypy, checkov (infra/), then pytest;
-all run, any failure fails.
+"""`make test`: the dependency locks (offline), ruff (lint, format), mypy, checkov (infra/), the docs site
+(`mkdocs build --strict` into a temporary directory, a few seconds), then pytest; all run, any failure
+fails.
 
 pytest's exit status 5 (no tests collected) counts as a failure: a suite that silently runs nothing
 must never pass.
@@ -16,6 +17,7 @@ STEPS = [
     ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
     ("mypy", [sys.executable, "-m", "mypy"]),
     ("checkov", [sys.executable, "-m", "devtools.infra_check"]),
+    ("docs", [sys.executable, "-m", "devtools.docs.build"]),
     ("pytest", [sys.executable, "-m", "pytest", *sys.argv[1:]]),
 ]
 

@@ -46,7 +46,7 @@ STAMP_RE = re.compile(r"^# inputs-sha256: ([0-9a-f]{64})\b", re.MULTILINE)
 # pip's own rule: a comment starts a line, or follows whitespace.
 COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 OPTION_WITH_FILE_RE = re.compile(r"^(-r|--requirement|-c|--constraint)[\s=]+(\S+)$")
-FIX = "run `make lock` (README, Upgrading dependencies)"
+FIX = "run `make lock` (docs/deploy/upgrading.md)"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""`python -m devtools.statesize`: the operations figures the README quotes, measured on a fresh local
-stack (Azurite in memory, the seeded sandbox, the dev host).
+"""`python -m devtools.statesize`: the operations figures docs/performance.md quotes, measured on a fresh
+local stack (Azurite in memory, the seeded sandbox, the dev host).
 
 1. Import rate: a JSON Lines file of `--import-events` canonical events (many learners and courses) is
    queued by `python -m shared.cli import` at an unbounded `--rate`, with the dev host stopped, so the

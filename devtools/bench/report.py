@@ -1,5 +1,5 @@
-"""The bench's output: Markdown tables (pasted as they are into the README), every figure of the bridge
-beside the naive handler's (and, with a baseline, beside the baseline commit's bridge's with the ratio
+"""The bench's output: Markdown tables (pasted as they are into docs/performance.md), every figure of the
+bridge beside the naive handler's (and, with a baseline, beside the baseline commit's bridge's with the ratio
 working tree / baseline), and the counters behind the per-event figures."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A small stand-in for the Azure Functions host, for machines without Core Tools, that speaks for the
-real host: each behaviour it imitates cites the source it was read from (see README, "The dev host:
-the real host's rules").
+real host: each behaviour it imitates cites the source it was read from (see docs/local/devhost.md,
+"The dev host: the real host's rules").
 
 It serves the app from the metadata the app itself declares (`app.get_functions()`, the same JSON the
 real host indexes) and from host.json:

@@ -4,7 +4,7 @@ microsoftgraph/microsoft-graph-docs-contrib: `api-reference/v1.0/api/*.md`, `res
 
 The sandbox speaks for the documentation, not for the bridge: where a page says Required, it refuses
 without it; where the pages are silent or contradict each other, it is lenient and says so here.
-The rule list with its status (documented / unconfirmed) is in the README's "Graph sandbox" section.
+The rule list with its status (documented / unconfirmed) is in docs/local/sandbox.md.
 """
 
 from __future__ import annotations

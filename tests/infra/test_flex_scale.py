@@ -53,7 +53,7 @@ def test_host_json_sets_no_http_limit_that_flex_would_ignore() -> None:
     assert http == {"routePrefix": "api"}
 
 
-#: The stated cap on Graph requests in flight across instances (README, "Deploy").
+#: The stated cap on Graph requests in flight across instances (docs/deploy/index.md).
 GRAPH_CAP = 240
 
 
@@ -70,5 +70,5 @@ def test_the_cap_on_graph_writes_in_flight_is_instances_times_messages_per_insta
     queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
     per_instance = queues["batchSize"] + queues["newBatchThreshold"]
     assert instances * per_instance == GRAPH_CAP
-    deploy = (ROOT / "README.md").read_text().split("## Deploy", 1)[1]
+    deploy = (ROOT / "docs" / "deploy" / "index.md").read_text(encoding="utf-8")
     assert f"{instances} \N{MULTIPLICATION SIGN} {per_instance} = {GRAPH_CAP}" in deploy

@@ -57,6 +57,9 @@ def test_everything_git_ignores_is_left_out_of_the_package(pattern: str) -> None
         "requirements-dev.in",
         "requirements-infra.in",
         "openapi/bridge.openapi.json",
+        "docs/index.md",
+        "mkdocs.yml",
+        "site/index.html",
     ],
 )
 def test_local_and_development_artifacts_are_left_out(path: str) -> None:

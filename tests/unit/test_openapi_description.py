@@ -101,11 +101,11 @@ def test_every_example_exists_and_fits_its_media_type() -> None:
     assert checked >= 15
 
 
-def test_every_refusal_names_a_problem_type_the_readme_documents() -> None:
-    readme = (api.ROOT / "README.md").read_text(encoding="utf-8")
+def test_every_refusal_names_a_problem_type_the_docs_document() -> None:
+    answers = (api.ROOT / "docs" / "connect" / "index.md").read_text(encoding="utf-8")  # "Answers"
     for key in api.documented():
         if key.problem is not None:
-            assert f"| {key.status} | `{key.problem}` |" in readme, key
+            assert f"| {key.status} | `{key.problem}` |" in answers, key
 
 
 # ---- (b) answers the end-to-end stack cannot give on demand ------------------------------------------
@@ -238,3 +238,6 @@ async def test_the_hosts_429_is_the_answer_the_description_declares() -> None:
 def test_the_description_sits_where_a_newcomer_looks() -> None:
     assert Path(api.DOCUMENT).relative_to(api.ROOT).as_posix() == "openapi/bridge.openapi.json"
     assert "openapi/bridge.openapi.json" in (api.ROOT / "README.md").read_text(encoding="utf-8")
+    assert "[OAD(./openapi/bridge.openapi.json)]" in (
+        api.ROOT / "docs" / "reference" / "http-api.md"
+    ).read_text(encoding="utf-8")

@@ -1,0 +1,119 @@
+"""The docs site (docs/, mkdocs.yml) took over the README's content (issue 20): every section of the old
+README lives on exactly one page, the README is a short map, and the generated pages follow the code.
+`make test` also builds the site with `mkdocs build --strict` (devtools/docs/build.py): broken links and
+anchors, pages left out of the nav and missing snippets fail there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from devtools.docs import schema_reference
+from shared.sources.registry import FORMATS
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+
+#: Every `##` and `###` heading of README.md before the docs site (commit 9536b4d), in its order.
+README_HEADINGS_BEFORE = [
+    "Two commands",
+    "Sending events: the generic format",
+    "Answers",
+    "Assigned courses",
+    "The API description (OpenAPI 3.1)",
+    "Connect your platform",
+    "Rotating a source's secret",
+    "Backpressure",
+    "The dev host: the real host's rules",
+    "Proof by fuzzing",
+    "From the queue to Graph: nothing lost, nothing duplicated",
+    "Configuration",
+    "Operators' CLI",
+    "Local Graph sandbox",
+    "Layout",
+    "Performance",
+    "Cold start",
+    "Deploy",
+    "Upgrading dependencies",
+]
+#: Headings renamed on the way (old -> new); none so far: each section kept its name.
+RENAMED: dict[str, str] = {}
+
+HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+
+
+def headings(page: Path) -> list[str]:
+    """A page's Markdown headings, code blocks left out (a `# comment` in a shell block is no heading)."""
+    found: list[str] = []
+    fenced = False
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and (match := HEADING.match(line)):
+            found.append(match.group(1))
+    return found
+
+
+def pages() -> list[Path]:
+    return sorted(DOCS.rglob("*.md"))
+
+
+def nav_pages() -> set[str]:
+    """The pages mkdocs.yml's nav names (read as text: the file holds a !!python/name tag)."""
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8").split("\nnav:", 1)[1]
+    return set(re.findall(r"([\w./-]+\.md)\s*$", text, re.MULTILINE))
+
+
+@pytest.mark.parametrize("old", README_HEADINGS_BEFORE)
+def test_every_section_of_the_old_readme_is_a_heading_on_exactly_one_docs_page(old: str) -> None:
+    wanted = RENAMED.get(old, old)
+    holders = [page.relative_to(DOCS).as_posix() for page in pages() if wanted in headings(page)]
+    assert len(holders) == 1, f"{wanted!r} is a heading on {holders or 'no page'}"
+
+
+def test_the_readme_is_a_short_map_of_the_docs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.encode()) <= 10 * 1024
+    assert "make run" in readme
+    assert "make test" in readme
+    linked = set(re.findall(r"\]\(docs/([\w./-]+\.md)\)", readme))
+    assert linked == nav_pages(), "the README's map names every page of the site, and no other"
+
+
+def test_every_docs_page_is_in_the_nav_and_every_nav_entry_is_a_page() -> None:
+    assert {page.relative_to(DOCS).as_posix() for page in pages()} == nav_pages()
+
+
+def test_every_format_has_a_page_whose_options_table_is_rendered_from_its_options_model() -> None:
+    for name in FORMATS:
+        page = DOCS / "connect" / f"{name}.md"
+        assert f"<!-- format-options: {name} -->" in page.read_text(encoding="utf-8"), page
+        options = schema_reference.options_schema(name)["properties"]
+        rendered = schema_reference.render_options(name)
+        assert all(f"| `{option}` |" in rendered for option in options), name
+
+
+def test_the_canonical_reference_lists_every_field_of_the_schema_with_its_bounds() -> None:
+    schema = schema_reference.load_schema()
+    rendered = schema_reference.render(schema)
+    objects = [schema, *(d for d in schema["$defs"].values() if d.get("type") == "object")]
+    for definition in objects:
+        for field in definition["properties"]:
+            assert f"| `{field}` |" in rendered, field
+    assert "| `eventId` | `string` (1-256 characters;" in rendered
+    assert "`integer` (0 to 100) or `null`" in rendered
+    for name in schema["$defs"]:
+        assert f"## {name}" in rendered, name
+    page = (DOCS / "reference" / "canonical-event.md").read_text(encoding="utf-8")
+    assert page.count(schema_reference.MARKER) == 1
+
+
+def test_the_generic_pages_field_table_names_exactly_the_schemas_fields() -> None:
+    """The hand-written meanings on the generic format's page cannot gain or lose a field unnoticed."""
+    page = (DOCS / "connect" / "generic.md").read_text(encoding="utf-8")
+    table = page.split("| field | required | meaning |", 1)[1].split("\n\n", 1)[0]
+    described = re.findall(r"^\| `(\w+)`(?:, `(\w+)`)? \|", table, re.MULTILINE)
+    fields = {name for pair in described for name in pair if name}
+    assert fields == set(schema_reference.load_schema()["properties"])
