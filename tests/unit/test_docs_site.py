@@ -73,6 +73,14 @@ def test_every_section_of_the_old_readme_is_a_heading_on_exactly_one_docs_page(o
     assert len(holders) == 1, f"{wanted!r} is a heading on {holders or 'no page'}"
 
 
+def test_no_page_holds_a_section_twice() -> None:
+    """A section pasted twice (a slip while moving text) would pass strict mode: MkDocs numbers the
+    second heading's anchor."""
+    for page in pages():
+        found = headings(page)
+        assert len(found) == len(set(found)), (page.name, sorted({h for h in found if found.count(h) > 1}))
+
+
 def test_the_readme_is_a_short_map_of_the_docs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(readme.encode()) <= 10 * 1024
