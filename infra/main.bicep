@@ -1,6 +1,6 @@
 // The Viva Learning bridge in Azure: a Flex Consumption Function App reaching Storage, Key Vault,
 // Application Insights and Microsoft Graph with one user-assigned managed identity and no secrets.
-// Deployed by `azd up` (see azure.yaml and the README's "Deploy" section).
+// Deployed by `azd up` (see azure.yaml and docs/deploy/index.md).
 targetScope = 'subscription'
 
 @minLength(1)

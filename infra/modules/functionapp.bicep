@@ -83,7 +83,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 // ("Azure Functions Flex Consumption plan hosting", Per-function scaling; azure-functions-host
 // FunctionGroupListenerDecorator starts on an instance only the listeners of its group). HTTP concurrency
 // per instance is set there, not in host.json, whose HTTP limits Flex does not apply
-// (azure-functions-host#11790). The numbers are in the README, "Deploy".
+// (azure-functions-host#11790). The numbers are in docs/deploy/index.md.
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   name: 'func-${token}'
   location: location

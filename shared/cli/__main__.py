@@ -256,7 +256,7 @@ def _one_line(message: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Every outcome is the README's: 0 or 1 with a summary, or 2 with one `error:` line.
+    """Every outcome is the one docs/operate.md promises: 0 or 1 with a summary, or 2 with one `error:` line.
 
     Every problem a command can meet is answered where it arises (CliError). The last handler is
     there for a cause nobody found yet: one line naming the exception's type, never its text (it may

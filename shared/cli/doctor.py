@@ -53,7 +53,7 @@ from shared.graph.gateway import ActivityWrite
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-#: The app roles the bridge's identity needs (README "Deploy", step 3): role -> what for. Content
+#: The app roles the bridge's identity needs (docs/deploy/index.md, step 3): role -> what for. Content
 #: reads are covered by LearningContent.ReadWrite.All too.
 NEEDED_ROLES = {
     "LearningSelfInitiatedCourse.ReadWrite.All": "writing course activities",
@@ -73,7 +73,7 @@ def needed_roles(settings: Settings) -> dict[str, str]:
 
 GRANT = (
     "grant it to the app's managed identity: `azd provision` with BRIDGE_GRANT_GRAPH_PERMISSIONS true, "
-    'or a Privileged Role Administrator as in README "Deploy", step 3'
+    "or a Privileged Role Administrator as in docs/deploy/index.md, step 3"
 )
 
 
@@ -352,7 +352,7 @@ def _sources(settings: Settings) -> list[Check]:
         unavailable = catalog.unavailable[name]
         if unavailable.setting == secret_setting_name(name):
             fix = (
-                f"set {unavailable.setting} (in Azure a Key Vault secret; see README, "
+                f"set {unavailable.setting} (in Azure a Key Vault secret; see docs/connect/index.md, "
                 '"Rotating a source\'s secret")'
             )
         else:

@@ -1,4 +1,5 @@
-"""App settings, one by one (each is documented in local.settings.sample.json and the README).
+"""App settings, one by one (each is documented in local.settings.sample.json and
+docs/deploy/configuration.md).
 
 Settings are flat strings because that is what Azure app settings and Key Vault references are. Source
 definitions sit in one JSON setting; each source's secret sits in its own setting so that it can be a

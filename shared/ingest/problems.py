@@ -14,7 +14,7 @@ _TYPE_BASE = "urn:viva-learning-bridge:problem:"
 @dataclass(frozen=True)
 class Problem:
     status: int
-    slug: str  # the last part of the problem type URI, documented in the README
+    slug: str  # the last part of the problem type URI, documented in docs/connect/index.md ("Answers")
     title: str
     detail: str
     errors: list[FieldProblem] = field(default_factory=list)

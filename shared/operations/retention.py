@@ -13,7 +13,7 @@ of its own and is written as a row of its own, in the same transaction as the de
 folds (ETag-guarded, the activity row's too when entries it holds are folded): a run that stops half
 way, or a worker writing meanwhile, leaves a log that folds exactly as before.
 
-What the period costs, and the README says so: an event older than it counts as history. Its
+What the period costs, and docs/operate.md says so: an event older than it counts as history. Its
 redelivery adds an entry again (the fold does not change: the baseline holds it already); a voiding
 of it withdraws nothing (nor does one that reaches the log while the run folds that event). Dead
 letters an operator did not act on within the period are removed with a count in the log; parked

@@ -6,8 +6,8 @@ comes to `/api/webhooks/{source}` or, answering as an LRS does, to `/api/xapi/{s
 A valid statement the bridge cannot use (an actor it cannot resolve, a StatementRef or SubStatement
 object, a verb that says nothing about course progress, a sub-activity without a course parent) is
 acknowledged and reported as ignored with its reason: rejecting valid statements makes an LRS retry or
-switch forwarding off. Only what is not xAPI is refused with 400. The mapping rules are in the README
-("Connect your platform").
+switch forwarding off. Only what is not xAPI is refused with 400. The mapping rules are in
+docs/connect/xapi.md.
 """
 
 from __future__ import annotations
