@@ -4,6 +4,7 @@
     python3 devtools/bootstrap.py test    # = make test
     python3 devtools/bootstrap.py bench   # = make bench (arguments go to python -m devtools.bench)
     python3 devtools/bootstrap.py lock    # = make lock (arguments go to python -m devtools.locks compile)
+    python3 devtools/bootstrap.py docs    # = make docs (arguments go to mkdocs serve)
 
 Standard library only: it creates .venv from the lock requirements-dev.txt (--require-hashes), the npm
 packages and, for `test` only, checkov's .venv-checkov, when they are missing or older than their
@@ -46,7 +47,7 @@ def install(command: str) -> None:
             ]
         )
         marker.touch()
-    if command == "lock":
+    if command in ("lock", "docs"):
         return
     checkov = ROOT / ".venv-checkov"
     if command == "test" and _stale(checkov / ".installed", ROOT / "requirements-infra.txt"):
@@ -83,12 +84,14 @@ def main() -> int:
         "test": ["devtools.check"],
         "bench": ["devtools.bench"],
         "lock": ["devtools.locks", "compile"],
+        "docs": ["mkdocs", "serve"],
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
     install(sys.argv[1])
     os.chdir(ROOT)
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # Material's end-of-life notice, on every build
     return subprocess.call([str(PY), "-m", *commands[sys.argv[1]], *sys.argv[2:]])
 
 
