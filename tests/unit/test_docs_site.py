@@ -125,3 +125,51 @@ def test_the_generic_pages_field_table_names_exactly_the_schemas_fields() -> Non
     described = re.findall(r"^\| `(\w+)`(?:, `(\w+)`)? \|", table, re.MULTILINE)
     fields = {name for pair in described for name in pair if name}
     assert fields == set(schema_reference.load_schema()["properties"])
+
+
+def cli_commands() -> list[str]:
+    """The operators' CLI's commands as its parser has them (`deadletters list`, `provider show`, ...)."""
+    import argparse
+
+    from shared.cli.__main__ import build_parser
+
+    def walk(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+        found: list[str] = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    found += [f"{prefix}{name}", *walk(child, f"{prefix}{name} ")]
+        return found
+
+    return walk(build_parser(), "")
+
+
+def test_operate_lists_every_cli_command_and_shows_each_one_run() -> None:
+    page = (DOCS / "operate.md").read_text(encoding="utf-8")
+    commands = cli_commands()
+    assert {"translate", "send", "deadletters list", "catalog push", "provider register", "doctor"} <= set(
+        commands
+    )
+    for command in commands:
+        top = command.split(" ", 1)[0]
+        assert re.search(rf"^\| `{re.escape(top)}\b", page, re.MULTILINE), (
+            f"{top} is not in the command table"
+        )
+        assert f"shared.cli {top}" in page, f"no example runs {top}"
+
+
+def test_every_setting_the_code_reads_is_documented() -> None:
+    """Each BRIDGE_* name in shared/ (and AZURE_CLIENT_ID) appears on some page; the app's own settings
+    on the configuration page."""
+    names = {
+        name
+        for path in (ROOT / "shared").rglob("*.py")
+        for name in re.findall(r"\b(BRIDGE_[A-Z_]*[A-Z]|AZURE_CLIENT_ID)\b", path.read_text(encoding="utf-8"))
+        if name not in {"BRIDGE_SOURCE_GENERIC_SECRET"}  # BRIDGE_SOURCE_<NAME>_SECRET's local example
+    }
+    everything = "\n".join(page.read_text(encoding="utf-8") for page in pages())
+    assert not {name for name in names if not re.search(rf"\b{name}\b", everything)}
+    settings = (ROOT / "shared" / "config" / "settings.py").read_text(encoding="utf-8")
+    configuration = (DOCS / "deploy" / "configuration.md").read_text(encoding="utf-8")
+    for name in set(re.findall(r'"(BRIDGE_[A-Z_]+|AZURE_CLIENT_ID)"', settings)):
+        assert f"`{name}`" in configuration, name
