@@ -173,3 +173,28 @@ def test_every_setting_the_code_reads_is_documented() -> None:
     configuration = (DOCS / "deploy" / "configuration.md").read_text(encoding="utf-8")
     for name in set(re.findall(r'"(BRIDGE_[A-Z_]+|AZURE_CLIENT_ID)"', settings)):
         assert f"`{name}`" in configuration, name
+
+
+class _Page:
+    """What the hook reads of an mkdocs Page: its source path."""
+
+    def __init__(self, src_uri: str) -> None:
+        self.file = type("File", (), {"src_uri": src_uri})()
+
+
+def test_the_build_hook_fills_the_reference_and_the_options_tables_and_fails_when_a_marker_is_lost() -> None:
+    from mkdocs.exceptions import PluginError
+
+    from devtools.docs import hooks
+
+    def run(markdown: str, src_uri: str) -> str:
+        return hooks.on_page_markdown(markdown, page=_Page(src_uri), config=None, files=None)  # type: ignore[arg-type]
+
+    reference = run(f"# Reference\n\n{schema_reference.MARKER}\n", hooks.REFERENCE_PAGE)
+    assert "## CanonicalEvent" in reference
+    assert schema_reference.MARKER not in reference
+    options = run("## Options\n\n<!-- format-options: canvas -->\n", "connect/canvas.md")
+    assert "| `jwks` |" in options
+    assert "| `maxTokenAgeSeconds` |" in options
+    with pytest.raises(PluginError, match="lost its marker"):
+        run("# Reference\n\nno marker\n", hooks.REFERENCE_PAGE)
