@@ -198,3 +198,16 @@ def test_the_build_hook_fills_the_reference_and_the_options_tables_and_fails_whe
     assert "| `maxTokenAgeSeconds` |" in options
     with pytest.raises(PluginError, match="lost its marker"):
         run("# Reference\n\nno marker\n", hooks.REFERENCE_PAGE)
+
+
+def test_make_test_builds_the_site_strictly_and_make_docs_serves_it() -> None:
+    import sys
+
+    from devtools import check
+
+    assert ("docs", [sys.executable, "-m", "devtools.docs.build"]) in check.STEPS
+    build = (ROOT / "devtools" / "docs" / "build.py").read_text(encoding="utf-8")
+    assert '"--strict"' in build
+    assert '"--quiet"' not in build  # it would hide the warnings strict mode counts: the build would pass
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^docs: \$\(VENV\)/\.installed\n\t.*-m mkdocs serve", makefile, re.MULTILINE)
