@@ -103,6 +103,8 @@ class FakeGraph:
         self.service_plan = True
         self.unlicensed: set[str] = set()
         self.foreign_contents: set[str] = set()
+        #: False: the registration id names no provider of the tenant (ERROR_CODES' 400).
+        self.provider_registered = True
         self.calls: list[str] = []
         self.errors: dict[str, list[Exception]] = defaultdict(list)
         self.errors_for: dict[tuple[str, str], list[Exception]] = defaultdict(list)
@@ -147,6 +149,13 @@ class FakeGraph:
         return {i.casefold() for i in ids}
 
     def _check_plan(self, method: str) -> None:
+        if not self.provider_registered:
+            raise GraphError(
+                400,
+                "BadRequest",
+                "There was an issue with your request. Make sure the registrationId you entered is valid "
+                "or registered for your tenant.",
+            )
         if not self.service_plan:
             adequate = "a service plan adequate" if method == "DELETE" else "an adequate service plan"
             raise GraphError(403, "Forbidden", f"You don't have {adequate} for this request.")

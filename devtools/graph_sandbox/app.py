@@ -128,6 +128,12 @@ def _provider(sandbox: Sandbox, pid: str) -> Doc:
 # ---- learning providers -----------------------------------------------------------------------
 
 
+def _registered(sandbox: Sandbox, pid: str) -> Doc:
+    """The provider a course activity call names (rules.require_registered_provider: an unknown
+    registration id is the learning API's documented 400, not a 404)."""
+    return rules.require_registered_provider(sandbox.store.provider(pid))
+
+
 def _delegated(call: Call) -> None:
     """Provider calls are delegated only (rules.require_delegated): an application token is refused."""
     rules.require_delegated(rules.token_claims(call.headers.get("Authorization")), call.method)
@@ -171,7 +177,7 @@ def _activity_view(doc: Doc) -> Doc:
 
 def _find_activity(sb: Sandbox, p: dict[str, str]) -> Doc:
     pid = p["pid"]
-    _provider(sb, pid)
+    _registered(sb, pid)
     if "aid" in p:
         doc = sb.store.activity(pid, id=p["aid"])
     else:
@@ -209,7 +215,7 @@ def _check_activity_fields(sb: Sandbox, pid: str, body: Doc, method: str) -> Non
 
 async def create_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     pid = p["pid"]
-    _tenant_checks(sb, call, _provider(sb, pid))
+    _tenant_checks(sb, call, _registered(sb, pid))
     body = _body(call)
     # CREATE_ACTIVITY: @odata.type is required; it picks learningAssignment or learningSelfInitiatedCourse.
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
@@ -232,13 +238,13 @@ async def list_activities(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Res
 
 
 async def get_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
-    _provider(sb, p["pid"])
+    _registered(sb, p["pid"])
     _tenant_checks(sb, call)
     return _json(200, _activity_view(_find_activity(sb, p)))
 
 
 async def patch_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
-    _tenant_checks(sb, call, _provider(sb, p["pid"]))
+    _tenant_checks(sb, call, _registered(sb, p["pid"]))
     doc = _find_activity(sb, p)
     body = _body(call)
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
@@ -256,7 +262,7 @@ async def patch_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Resp
 
 async def delete_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     """DELETE_ACTIVITY: by the course activity id; 204 No Content."""
-    _tenant_checks(sb, call, _provider(sb, p["pid"]))
+    _tenant_checks(sb, call, _registered(sb, p["pid"]))
     doc = _find_activity(sb, p)
     sb.store.delete_activity(p["pid"], doc["id"])
     return web.Response(status=204)

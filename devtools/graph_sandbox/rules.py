@@ -45,6 +45,21 @@ def require_sync_enabled(provider: Doc) -> None:
         raise GraphHttpError(400, "BadRequest", "This provider isn't enabled for the given tenant.")
 
 
+def require_registered_provider(provider: Doc | None) -> Doc:
+    """ERROR_CODES, create, delete, get and update tables: 400 "There was an issue with your request.
+    Make sure the registrationId you entered is valid or registered for your tenant." when the URL's
+    registrationId names no provider of the tenant (the get and update tables leave out the final full
+    stop; the sandbox writes it, as create and delete do). The code column says Bad request."""
+    if provider is None:
+        raise GraphHttpError(
+            400,
+            "BadRequest",
+            "There was an issue with your request. Make sure the registrationId you entered is valid or "
+            "registered for your tenant.",
+        )
+    return provider
+
+
 def require_service_plan(has_plan: bool, method: str) -> None:
     """ERROR_CODES: every course activity call (create, delete, get, update) answers 403 "You don't
     have an adequate service plan for this request." in a tenant without a plan that includes Viva

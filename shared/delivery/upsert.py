@@ -43,6 +43,7 @@ from shared.graph.errors import (
     CONTENT_OF_ANOTHER_PROVIDER,
     LEARNER_NOT_LICENSED,
     PROVIDER_NOT_ENABLED,
+    PROVIDER_NOT_REGISTERED,
     TENANT_NOT_LICENSED,
     GraphError,
     GraphUnavailable,
@@ -644,6 +645,13 @@ FIXES = {
         "BRIDGE_PROVIDER_REGISTRATION_ID names (Graph 403: the provider isn't valid to create course "
         "activity for the given learning content). Register the course under this provider, or point "
         "the setting at the provider that owns it; then `replay --reason contentOfAnotherProvider`."
+    ),
+    PROVIDER_NOT_REGISTERED: (
+        "BRIDGE_PROVIDER_REGISTRATION_ID names no learning provider registered for this tenant (Graph "
+        "400: make sure the registrationId you entered is valid or registered for your tenant). Set it to "
+        "the provider's id (`python -m shared.cli provider show --id ID`, signed in as an admin, checks "
+        "one), or register the provider with `provider register`, which writes its id into the "
+        "settings; then `replay --reason providerNotRegistered`."
     ),
 }
 

@@ -29,6 +29,9 @@ TENANT_NOT_LICENSED: Final = "tenantNotLicensed"
 PROVIDER_NOT_ENABLED: Final = "providerNotEnabled"
 #: The learning content was created by another provider than the one writing.
 CONTENT_OF_ANOTHER_PROVIDER: Final = "contentOfAnotherProvider"
+#: The registration id in the URL names no provider registered for the tenant (a typo, another
+#: tenant's id, a provider deleted since): every write fails until the setting names a registered one.
+PROVIDER_NOT_REGISTERED: Final = "providerNotRegistered"
 
 #: (status, reason) -> the documented messages, as `_normal` writes them.
 _DOCUMENTED: Final[dict[tuple[int, str], frozenset[str]]] = {
@@ -55,6 +58,15 @@ _DOCUMENTED: Final[dict[tuple[int, str], frozenset[str]]] = {
     ),
     # Create, Delete, Get, Update.
     (400, PROVIDER_NOT_ENABLED): frozenset({"this provider isn't enabled for the given tenant"}),
+    # Create, Delete, Get, Update: "There was an issue with your request. Make sure the registrationId
+    # you entered is valid or registered for your tenant" (with and without the final full stop).
+    (400, PROVIDER_NOT_REGISTERED): frozenset(
+        {
+            "there was an issue with your request. make sure the registrationid you entered is valid or "
+            "registered for your tenant",
+            "make sure the registrationid you entered is valid or registered for your tenant",
+        }
+    ),
 }
 
 

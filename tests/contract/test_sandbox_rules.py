@@ -394,3 +394,22 @@ def test_a_providers_contents_are_listed_with_top(api: httpx.Client) -> None:
     listed = api.get(provider_path("learningContents"), params={"$top": "1"})
     assert listed.status_code == 200
     assert len(listed.json()["value"]) == 1
+
+
+def test_course_activity_calls_under_an_unknown_registration_id_are_refused_as_the_error_page_says(
+    api: httpx.Client,
+) -> None:
+    # resources/learningcourseactivity-error-codes (create, delete, get and update tables): 400 "There was
+    # an issue with your request. Make sure the registrationId you entered is valid or registered for
+    # your tenant."
+    unknown = "/employeeExperience/learningProviders/not-registered/learningCourseActivities"
+    for method, path, body in [
+        ("POST", unknown, activity(api)),
+        ("GET", f"{unknown}(externalcourseActivityId='x')", None),
+        ("PATCH", f"{unknown}/some-id", {"@odata.type": SELF, "status": "completed"}),
+        ("DELETE", f"{unknown}/some-id", None),
+    ]:
+        answer = api.request(method, path, json=body)
+        assert answer.status_code == 400, (method, answer.text)
+        message = answer.json()["error"]["message"]
+        assert "Make sure the registrationId you entered is valid or registered for your tenant" in message
