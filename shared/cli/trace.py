@@ -3,7 +3,8 @@
 For each course activity the bridge holds for the learner (found as `forget` finds them: the activity
 rows keyed by their Entra object id, and the dead letters naming them as the operator did), in time
 order: each event (source, id, when it happened, what it said, its delivery), the record the events
-call for (the fold), the record as last written to Graph, the record as Graph has it now (read back),
+call for (the fold), every Graph write of the record with Graph's answer (the row keeps the last
+WRITE_HISTORY, shared.state.models), the record as last written to Graph, as Graph has it now (read back),
 and every parked or dead-lettered event with its reason and the command that would replay it. Events
 that never reached an activity (an unknown or unlicensed learner, an unknown course) are listed apart.
 
@@ -32,7 +33,7 @@ from shared.graph.errors import GraphError, GraphUnavailable
 from shared.graph.gateway import ActivityRecord, ActivityWrite, LearningGraph
 from shared.operations.batching import throttled
 from shared.operations.forget import plan_forget
-from shared.state.models import DeadLetterRecord, EventEntry, LetterState
+from shared.state.models import DeadLetterRecord, EventEntry, GraphWrite, LetterState
 from shared.state.store import TableStateStore
 
 
@@ -57,6 +58,7 @@ class Story:
     course: str
     events: list[dict[str, Any]] = field(default_factory=list)
     calls_for: str = "nothing"
+    graph_writes: list[dict[str, Any]] = field(default_factory=list)
     written: str = "nothing yet"
     graph_now: str = "not read"
     letters: list[Letter] = field(default_factory=list)
@@ -87,6 +89,7 @@ def trace(args: argparse.Namespace) -> int:
                 story.events.append(_event(entry, delivery.status if delivery else None))
             desired = fold(entries)
             story.calls_for = _said(desired) if desired is not None else "no record (nothing left unvoided)"
+            story.graph_writes = [_write(w) for w in sorted(activity.writes, key=lambda w: w.at)]
             if activity.graph_id is not None:
                 story.written = _said(state_of(activity))
             elif activity.claimed_at is not None:
@@ -137,6 +140,16 @@ def _event(entry: EventEntry, delivery: str | None) -> dict[str, Any]:
         "said": _said(entry),
         "voidedBy": entry.voided_by,
         "delivery": delivery,
+    }
+
+
+def _write(write: GraphWrite) -> dict[str, Any]:
+    return {
+        "at": _when(write.at),
+        "request": write.request,
+        "status": write.status,
+        "reason": write.reason,
+        "for": write.cause,
     }
 
 
@@ -236,6 +249,13 @@ def _print(stories: list[Story], waiting: list[Letter], known: bool) -> None:
             voided = f", voided by {event['voidedBy']}" if event["voidedBy"] else ""
             print(f"  {event['occurredAt']}  {event['id']}: {event['said']}{voided} [{event['delivery']}]")
         print(f"  the events call for: {story.calls_for}")
+        if story.graph_writes:
+            print("  Graph writes:")
+        for write in story.graph_writes:
+            answer = f"Graph {write['status']}" if write["status"] is not None else "no answer"
+            outcome = write["reason"] or "ok"
+            cause = f" for {write['for']}" if write["for"] else ""
+            print(f"    {write['at']}  {write['request']:6} {answer} {outcome}{cause}")
         print(f"  last written to Graph: {story.written}")
         print(f"  Graph has now: {story.graph_now}")
         for letter in story.letters:

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -49,7 +50,14 @@ from shared.graph.errors import (
     GraphUnavailable,
 )
 from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite, LearningGraph
-from shared.state.models import ActivityState, DeliveryRecord, EventEntry
+from shared.state.models import (
+    CAUSE_CHARACTERS,
+    ActivityState,
+    DeliveryRecord,
+    EventEntry,
+    GraphWrite,
+    noted,
+)
 from shared.state.store import Conflict, StateStore
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,11 @@ _LOOK_AGAIN = 5.0
 INLINE_WAIT = 2.0
 #: How long to wait after a 429 that names no Retry-After (Graph's throttling guidance: back off).
 DEFAULT_THROTTLE_DELAY = 30.0
+#: What Graph answers a write it made: Create 201, Update and Delete 204 (RULES.md; the SDK returns
+#: only on success, so the documented status is what is recorded). A DELETE of a record gone: 404.
+_WRITTEN = {"create": 201, "patch": 204, "delete": 204}
+#: The event(s) behind the Graph writes of the `_sync` running in this task (the write history).
+_CAUSE: ContextVar[str] = ContextVar("graph_write_cause", default="")
 
 
 class UpsertResult(StrEnum):
@@ -323,13 +336,15 @@ class CourseActivityUpserter:
         await self._state.void_event(activity_id, source, event_id, voided_by)
         # The row is written even when nothing changes: a worker folding an older log (the statement
         # itself, being applied) then loses its row write and folds again, with the voiding.
-        await _guarded(self._sync(activity_id, None, [], touch=True, rewrite=rewrite))
+        await _guarded(
+            self._sync(activity_id, None, [], touch=True, rewrite=rewrite, cause=f"{source}:{voided_by}")
+        )
 
     async def resync(self, activity_id: str) -> UpsertResult:
         """Write what the activity's events call for again, from the row as it now stands (reconcile
         --repair: a row whose Graph id was cleared is created again, one whose state was set to what
         Graph holds gets the PATCH back to the events' fold)."""
-        return await _guarded(self._sync(activity_id, None, []))
+        return await _guarded(self._sync(activity_id, None, [], cause="reconcile"))
 
     async def applied(self, source: str, event_id: str) -> bool:
         """Whether the event's delivery row says applied."""
@@ -344,6 +359,50 @@ class CourseActivityUpserter:
         return await self._state.mark_unapplied(source, event_id, status)
 
     async def _sync(
+        self,
+        activity_id: str,
+        owner: ActivityOwner | None,
+        entries: Sequence[EventEntry],
+        *,
+        touch: bool = False,
+        rewrite: bool = False,
+        cause: str | None = None,
+    ) -> UpsertResult:
+        """`_sync_record`, its Graph writes recorded as caused by `cause` (by default the entries' events)."""
+        token = _CAUSE.set(cause if cause is not None else _cause_of(entries))
+        try:
+            return await self._sync_record(activity_id, owner, entries, touch=touch, rewrite=rewrite)
+        finally:
+            _CAUSE.reset(token)
+
+    def _written(
+        self,
+        row: ActivityState,
+        request: str,
+        failure: GraphError | GraphUnavailable | None = None,
+        *,
+        status: int | None = None,
+    ) -> ActivityState:
+        """The row with this Graph write added to its history (shared.state.models.GraphWrite):
+        written (`status`: Graph's, by default the documented one), or refused (`failure`)."""
+        reason: str | None
+        if failure is None:
+            status, reason = status or _WRITTEN[request], None
+        elif isinstance(failure, GraphError):
+            status, reason = failure.status, classify(failure).reason
+        else:
+            status, reason = None, "graphUnavailable"
+        return noted(row, GraphWrite(request, self._clock(), status, reason, _CAUSE.get()))
+
+    async def _refused(
+        self, row: ActivityState, request: str, failure: GraphError | GraphUnavailable
+    ) -> None:
+        """Record a write Graph refused or did not answer on the row, before the failure goes on to
+        the queue (best effort: a row another worker changed meanwhile keeps its own history)."""
+        with contextlib.suppress(Conflict):
+            await self._state.save_activity(self._written(row, request, failure))
+
+    async def _sync_record(
         self,
         activity_id: str,
         owner: ActivityOwner | None,
@@ -408,8 +467,14 @@ class CourseActivityUpserter:
         assert row.graph_id is not None
         desired = fold([*log, *new])
         if desired is None:  # every event behind the record was voided: no record at all
-            await self._graph.delete_activity(row.graph_id)
-            await _save_after_write(self._state, _cleared(row), new)
+            try:
+                gone = await self._graph.delete_activity(row.graph_id)
+            except (GraphError, GraphUnavailable) as exc:
+                await self._refused(row, "delete", exc)
+                raise
+            # A record gone already: Graph's 404, and nothing left to delete.
+            deleted = self._written(_cleared(row), "delete", status=None if gone else 404)
+            await _save_after_write(self._state, deleted, new)
             return UpsertResult.DELETED
         if not same_kind(state_of(row), desired):
             return await self._recreate(row, new)
@@ -422,12 +487,16 @@ class CourseActivityUpserter:
             await self._graph.update_activity(row.graph_id, changes)
         except GraphError as exc:
             if exc.status != 404:
+                await self._refused(row, "patch", exc)
                 raise
             # Deleted behind the bridge's back (or by a concurrent voiding): forget the Graph id and
             # let the next pass create the record again.
-            await self._state.save_activity(_cleared(row))
+            await self._state.save_activity(self._written(_cleared(row), "patch", exc))
             raise Conflict(row.activity_id) from None
-        await _save_after_write(self._state, _with(row, desired), new)
+        except GraphUnavailable as exc:
+            await self._refused(row, "patch", exc)
+            raise
+        await _save_after_write(self._state, self._written(_with(row, desired), "patch"), new)
         return UpsertResult.UPDATED
 
     async def _recreate(self, row: ActivityState, new: list[EventEntry]) -> UpsertResult:
@@ -438,8 +507,12 @@ class CourseActivityUpserter:
         POST), so a worker that dies between the two writes leaves a claim that lapses and a record
         that the next attempt creates. The DELETE of a record gone already is no failure."""
         assert row.graph_id is not None
-        await self._graph.delete_activity(row.graph_id)
-        cleared = replace(_cleared(row), claimed_at=self._clock())
+        try:
+            await self._graph.delete_activity(row.graph_id)
+        except (GraphError, GraphUnavailable) as exc:
+            await self._refused(row, "delete", exc)
+            raise
+        cleared = replace(self._written(_cleared(row), "delete"), claimed_at=self._clock())
         try:
             claimed = await self._state.save_activity(cleared, new)
         except Conflict:
@@ -460,14 +533,16 @@ class CourseActivityUpserter:
                     retry_after=min(remaining, _LOOK_AGAIN) + random.uniform(0.5, 2.0),
                 )
             row = await self._state.save_activity(replace(row, claimed_at=now))  # take over a stale claim
+        tried: list[ActivityState] = []  # the row with each refused POST noted
         try:
-            return await self._create_claimed(row)
+            return await self._create_claimed(row, tried)
         except BaseException:
             with contextlib.suppress(Conflict):  # let the next attempt (a retry, a replay) claim it at once
-                await self._state.save_activity(replace(row, claimed_at=None))
+                released = replace(row, claimed_at=None)
+                await self._state.save_activity(tried[-1] if tried else released)
             raise
 
-    async def _create_claimed(self, row: ActivityState) -> UpsertResult:
+    async def _create_claimed(self, row: ActivityState, tried: list[ActivityState]) -> UpsertResult:
         """Look up, then POST; on a throttled or failed POST wait briefly as Graph asks and look up
         again before POSTing again (the POST may have landed): a retried POST never duplicates."""
         assert row.owner is not None  # rows are claimed with their owner
@@ -490,9 +565,16 @@ class CourseActivityUpserter:
                     row.activity_id, row.owner.learner_user_id, content_id, desired
                 )
             except (GraphError, GraphUnavailable) as exc:
+                released = tried[-1] if tried else replace(row, claimed_at=None)
+                tried.append(self._written(released, "create", exc))
                 await _pause_before_retry(exc, attempt)
                 continue
-            await self._state.save_activity(_with(replace(row, graph_id=created.id), desired))
+            written = tried[-1] if tried else row
+            await self._state.save_activity(
+                self._written(
+                    _with(replace(row, graph_id=created.id, writes=written.writes), desired), "create"
+                )
+            )
             return UpsertResult.CREATED
         raise TransientFailure(
             "conflict", "Graph reported the activity as existing but it cannot be read yet."
@@ -546,6 +628,12 @@ async def _save_after_write(state: StateStore, row: ActivityState, new: list[Eve
         await state.save_activity(row, new)
     except Conflict:
         raise _StaleGraphWrite(row.activity_id) from None
+
+
+def _cause_of(entries: Sequence[EventEntry]) -> str:
+    """The events a write is for, as "source:eventId" (a long group by its first ones)."""
+    cause = ", ".join(f"{e.source}:{e.event_id}" for e in entries)
+    return cause if len(cause) <= CAUSE_CHARACTERS else cause[: CAUSE_CHARACTERS - 1] + "…"
 
 
 def _unlogged(log: list[EventEntry], entries: Sequence[EventEntry]) -> list[EventEntry]:
