@@ -429,6 +429,37 @@ def require_delegated(claims: Doc | None, method: str) -> None:
         )
 
 
+#: The application permissions of course activity writes (CREATE_ACTIVITY, UPDATE_ACTIVITY,
+#: DELETE_ACTIVITY: "Application: LearningAssignedCourse.ReadWrite.All, LearningSelfInitiatedCourse.
+#: ReadWrite.All", by the record's type; "Delegated: Not supported"): a self-initiated course needs
+#: LearningSelfInitiatedCourse.ReadWrite.All, an assignment either (the higher one covers it).
+SELF_INITIATED_ROLE = "LearningSelfInitiatedCourse.ReadWrite.All"
+ASSIGNMENT_ROLE = "LearningAssignedCourse.ReadWrite.All"
+
+
+def require_write_role(claims: Doc | None, type_name: str | None) -> None:
+    """A course activity write with a token whose `roles` (CLAIMS_REFERENCE: an application token's
+    app roles) hold no permission for the record's type (`type_name`, the @odata.type) is refused as
+    ERROR_CODES' delete and update tables answer "User doesn't have the appropriate permissions scope":
+    403 Forbidden "Your account doesn't have access to this report or data. Please contact your global
+    administrator to request access." The create table lists no such row: the same answer there
+    (unconfirmed). A delegated token has no `roles` and is refused the same way (delegated: not
+    supported). A request with no token at all (the local anonymous mode, a batch item, which carries
+    no Authorization of its own) is let through: lenient, as the sandbox is on loopback."""
+    if claims is None:
+        return
+    roles = claims.get("roles")
+    held = {str(r) for r in roles} if isinstance(roles, list) else set()
+    needed = {SELF_INITIATED_ROLE, ASSIGNMENT_ROLE} if type_name == ASSIGNMENT else {SELF_INITIATED_ROLE}
+    if not needed & held:
+        raise GraphHttpError(
+            403,
+            "Forbidden",
+            "Your account doesn't have access to this report or data. Please contact your global "
+            "administrator to request access.",
+        )
+
+
 def check_new_provider(body: Any) -> None:
     """CREATE_PROVIDER: `displayName` and the four logo URLs are required (the page names no error
     text for a missing one: the learning API's usual "Input field {fieldName} is required" here,

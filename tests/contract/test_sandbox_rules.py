@@ -413,3 +413,30 @@ def test_course_activity_calls_under_an_unknown_registration_id_are_refused_as_t
         assert answer.status_code == 400, (method, answer.text)
         message = answer.json()["error"]["message"]
         assert "Make sure the registrationId you entered is valid or registered for your tenant" in message
+
+
+def test_course_activity_writes_need_the_app_role_of_the_records_type_in_the_tokens_roles(
+    api: httpx.Client,
+) -> None:
+    # api/employeeexperienceuser-post-learningcourseactivities, api/learningcourseactivity-update and
+    # -delete: application LearningSelfInitiatedCourse.ReadWrite.All (or, for an assignment,
+    # LearningAssignedCourse.ReadWrite.All); resources/learningcourseactivity-error-codes: 403 "Your
+    # account doesn't have access to this report or data..." without it.
+    path = provider_path("learningCourseActivities")
+    without = bearer({"roles": ["User.Read.All", "LearningContent.Read.All"]})
+    delegated = bearer({"scp": "LearningProvider.ReadWrite"})
+    for headers in (without, delegated):
+        refused = api.post(path, json=activity(api), headers=headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["message"].startswith("Your account doesn't have access")
+    writer = bearer({"roles": ["LearningSelfInitiatedCourse.ReadWrite.All"]})
+    created = api.post(path, json=activity(api), headers=writer)
+    assert created.status_code == 201, created.text
+    record = provider_path("learningCourseActivities", created.json()["id"])
+    patch = {"@odata.type": SELF, "status": "completed"}
+    assert api.patch(record, json=patch, headers=without).status_code == 403
+    assert api.delete(record, headers=without).status_code == 403
+    assigned_only = bearer({"roles": ["LearningAssignedCourse.ReadWrite.All"]})
+    assert api.patch(record, json=patch, headers=assigned_only).status_code == 403  # self-initiated
+    assert api.patch(record, json=patch, headers=writer).status_code == 204
+    assert api.delete(record, headers=writer).status_code == 204
