@@ -559,7 +559,10 @@ class CourseActivityUpserter:
         for attempt in range(_POST_ATTEMPTS):
             existing = await self._graph.get_activity(row.activity_id)
             if existing is not None:  # a previous POST landed, or the record predates the bridge
-                return await self._adopt(row, existing, content_id)
+                # (the refused attempts before it stay in the history)
+                return await self._adopt(
+                    replace(row, writes=tried[-1].writes) if tried else row, existing, content_id
+                )
             try:
                 created = await self._graph.create_activity(
                     row.activity_id, row.owner.learner_user_id, content_id, desired

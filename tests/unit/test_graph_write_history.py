@@ -5,6 +5,7 @@ unanswered writes too, a POST retried inline once per attempt, the newest WRITE_
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -122,3 +123,22 @@ def test_the_history_is_not_part_of_the_records_state() -> None:
 
     row = ActivityState("a")
     assert noted(row, GraphWrite("patch", datetime(2026, 1, 1, tzinfo=UTC), 204)) == row
+
+
+async def test_a_post_whose_answer_was_lost_keeps_the_failed_attempt_before_the_adoption(
+    graph: FakeGraph,
+    upserter: CourseActivityUpserter,
+    state: MemoryStateStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The POST landed but its answer was a 503: the next look-up finds the record and adopts it."""
+    original = graph.create_activity
+
+    async def landed_then_failed(*args: Any) -> Any:
+        await original(*args)
+        raise GraphError(503, "serviceUnavailable", "", retry_after=0.01)
+
+    monkeypatch.setattr(graph, "create_activity", landed_then_failed)
+    await upserter.apply(canonical(eventId="a"))
+    assert history(state)[0] == ("create", 503, "graphThrottled", "generic:a")
+    assert state.activities[ACTIVITY].graph_id is not None
