@@ -321,7 +321,10 @@ class MemoryStateStore:
     def _keep(self, record: DeliveryRecord) -> None:
         previous = self.deliveries_by_key.get((record.source, record.event_id))
         kept = record.voided_by or (previous.voided_by if previous else None)
-        self.deliveries_by_key[(record.source, record.event_id)] = replace(record, voided_by=kept)
+        received = record.received_at or (previous.received_at if previous else None)
+        self.deliveries_by_key[(record.source, record.event_id)] = replace(
+            record, voided_by=kept, received_at=received
+        )
         self.written[("d", record.source, record.event_id)] = datetime.now(UTC)
 
     async def insert_delivery(self, record: DeliveryRecord) -> DeliveryRecord | None:

@@ -117,8 +117,11 @@ class CourseActivityUpserter:
         self._waiting: dict[tuple[str, ActivityOwner], list[_Waiting]] = {}
         self._turns: dict[str, _Turn] = {}
 
-    async def apply(self, event: CanonicalEvent, *, retry: bool = False) -> UpsertResult:
-        """Apply one event with as few state-store requests as its source allows.
+    async def apply(
+        self, event: CanonicalEvent, *, retry: bool = False, received_at: datetime | None = None
+    ) -> UpsertResult:
+        """Apply one event with as few state-store requests as its source allows. `received_at`: when
+        the bridge accepted it (the queue message's), kept in its delivery row for `trace`.
 
         `retry`: an earlier attempt at this message may have written to Graph and not lived to record
         it (its worker died, or Graph's answer was lost): then a row another worker wrote meanwhile
@@ -129,7 +132,7 @@ class CourseActivityUpserter:
         inserted if absent (present: a copy applied it first, so this one is a redelivery). A source
         that can void uses `_apply_voidable`, which names the activity in the delivery row first."""
         if self._voiding_sources is None or event.source in self._voiding_sources:
-            return await self._apply_voidable(event, retry)
+            return await self._apply_voidable(event, retry, received_at)
         try:
             learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
             activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
@@ -140,15 +143,15 @@ class CourseActivityUpserter:
             # The lean path learns that an event is a redelivery only after applying it. When applying
             # it again fails (its learner has left Entra since, Graph is throttling), one applied
             # already is acknowledged as the duplicate it is, not parked.
-            if not await self._counted_if_applied(event):
+            if not await self._counted_if_applied(event, received_at):
                 raise
             return UpsertResult.DEDUPLICATED
         found = await self._state.insert_delivery(
-            DeliveryRecord(event.source, event.event_id, activity_id, "applied", 1)
+            DeliveryRecord(event.source, event.event_id, activity_id, "applied", 1, received_at=received_at)
         )
         if found is None:
             return result
-        await self._applied(found, event, activity_id)
+        await self._applied(found, event, activity_id, received_at)
         if found.voided_by:  # cannot come from a source that cannot void; handled all the same
             await self._withdraw(event.source, event.event_id, activity_id, found.voided_by, retry)
         return UpsertResult.DEDUPLICATED if found.status == "applied" else result
@@ -165,15 +168,17 @@ class CourseActivityUpserter:
                 log.info("assigner left out: source=%s reason=%s", event.source, failure.reason)
         return contribution(event, assigner_id)
 
-    async def _counted_if_applied(self, event: CanonicalEvent) -> bool:
+    async def _counted_if_applied(self, event: CanonicalEvent, received_at: datetime | None) -> bool:
         """Whether the event was applied before (then this copy is counted as seen)."""
         seen = await self._state.delivery(event.source, event.event_id)
         if seen is None or seen.status != "applied":
             return False
-        await self._applied(seen, event, seen.activity_id)
+        await self._applied(seen, event, seen.activity_id, received_at)
         return True
 
-    async def _apply_voidable(self, event: CanonicalEvent, retry: bool) -> UpsertResult:
+    async def _apply_voidable(
+        self, event: CanonicalEvent, retry: bool, received_at: datetime | None = None
+    ) -> UpsertResult:
         """Its delivery row names its activity before its entry joins the activity's log, and is read
         again after that, so a voiding (`void`) racing it is never lost; a statement voided before it
         came costs no learner lookup and no Graph call."""
@@ -186,22 +191,27 @@ class CourseActivityUpserter:
                 )
             return UpsertResult.DEDUPLICATED
         if seen is not None and seen.voided_by:  # voided before it came: no learner lookup, no record
-            return await self._skip_voided(seen, event, seen.activity_id, retry)
+            return await self._skip_voided(seen, event, seen.activity_id, retry, received_at)
         learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
         activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
         pending = DeliveryRecord(event.source, event.event_id, activity_id, "pending", 0)
         await self._state.save_delivery(replace(seen, activity_id=activity_id) if seen else pending)
         named = await self._state.delivery(event.source, event.event_id)
         if named is not None and named.voided_by:  # voided since the first look
-            return await self._skip_voided(named, event, activity_id, retry)
+            return await self._skip_voided(named, event, activity_id, retry, received_at)
         result = await self._sync_registering(
             event, activity_id, owner_of(event, learner_id), await self._contribution(event), retry
         )
-        await self._applied(seen, event, activity_id)
+        await self._applied(seen, event, activity_id, received_at)
         return result
 
     async def _skip_voided(
-        self, seen: DeliveryRecord, event: CanonicalEvent, activity_id: str, retry: bool
+        self,
+        seen: DeliveryRecord,
+        event: CanonicalEvent,
+        activity_id: str,
+        retry: bool,
+        received_at: datetime | None = None,
     ) -> UpsertResult:
         """An event withdrawn before its entry joined a log: withdraw any entry an interrupted earlier
         attempt may have added, and acknowledge it (a parked one's dead letter goes: it asks for
@@ -210,13 +220,22 @@ class CourseActivityUpserter:
         assert seen.voided_by is not None
         if activity_id:
             await self._withdraw_if_possible(event.source, event.event_id, activity_id, seen.voided_by, retry)
-        await self._applied(seen, event, activity_id)
+        await self._applied(seen, event, activity_id, received_at)
         return UpsertResult.UNCHANGED
 
-    async def _applied(self, seen: DeliveryRecord | None, event: CanonicalEvent, activity_id: str) -> None:
+    async def _applied(
+        self,
+        seen: DeliveryRecord | None,
+        event: CanonicalEvent,
+        activity_id: str,
+        received_at: datetime | None = None,
+    ) -> None:
+        """The event's delivery row says applied; `received_at` is kept once written (the first copy
+        applied says when the event was accepted: a redelivery's own time would hide it)."""
         count = (seen.seen + 1) if seen else 1
+        received = (seen.received_at if seen else None) or received_at
         await self._state.save_delivery(
-            DeliveryRecord(event.source, event.event_id, activity_id, "applied", count)
+            DeliveryRecord(event.source, event.event_id, activity_id, "applied", count, received_at=received)
         )
         if seen is not None and seen.status == "failed":  # parked or dead-lettered before: resolved now
             await self._state.delete_dead_letter(event.source, event.event_id)

@@ -18,6 +18,9 @@ class DeliveryRecord:
     status: str  # applied | parked | deadlettered | voided (a void that arrived before its statement)
     seen: int = 1
     voided_by: str | None = None
+    #: When the bridge accepted the event (its queue message's receivedAt), for `trace`; None: not
+    #: recorded (a row written before it was, or a voiding recorded alone).
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)

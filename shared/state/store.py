@@ -210,6 +210,8 @@ class TableStateStore:
         }
         if record.voided_by:
             entity["voidedBy"] = record.voided_by
+        if record.received_at is not None:
+            entity["receivedAt"] = _iso(record.received_at)
         return entity
 
     async def save_delivery(self, record: DeliveryRecord) -> None:
@@ -898,6 +900,7 @@ def _delivery(row: Any) -> DeliveryRecord:
         status=row.get("status", "voided"),  # only a voiding has been recorded
         seen=int(row.get("seen", 0)),
         voided_by=row.get("voidedBy") or None,
+        received_at=_when(row.get("receivedAt")),
     )
 
 

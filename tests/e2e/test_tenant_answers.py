@@ -230,6 +230,9 @@ def test_trace_shows_each_graph_write_of_a_record_created_updated_voided_and_par
         ("patch", 204, None, f"lrs:{void['id']}"),
         ("patch", 403, "learnerNotLicensed", f"lrs:{later}"),
     ]
+    received = {e["id"]: e["receivedAt"] for e in story["events"]}
+    assert received[f"lrs:{progress}"] is not None  # when the webhook accepted it
+    assert received[f"lrs:{done}"] is not None
     told = cli(stack, "trace", "--learner", "email", email)
     assert told.returncode == 0, told.stderr
     assert f"create Graph 201 ok for lrs:{progress}" in told.stdout

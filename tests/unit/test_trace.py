@@ -167,3 +167,18 @@ def test_trace_shows_every_graph_write_of_a_record_with_its_status_in_time_order
     assert "patch  Graph 204 ok for generic:void-1" in writes[2]
     assert "patch  Graph 403 learnerNotLicensed for generic:later" in writes[3]
     assert USER_ID not in shown.out + as_json.out
+
+
+def test_trace_tells_when_the_bridge_received_each_applied_event(tmp_path: Path) -> None:
+    """The queue message's receivedAt, kept in the event's delivery row (the first copy applied)."""
+    fakes = lived_through()
+    argv = ["--settings", str(write_settings(tmp_path)), "trace", "--learner", "email", EMAIL]
+    with fake_backends(fakes):
+        shown = run_cli(argv)
+        as_json = run_cli([*argv, "--json"])
+    [story] = json.loads(as_json.out)["activities"]
+    received = {e["id"]: e["receivedAt"] for e in story["events"]}
+    expected = NOW.isoformat().replace("+00:00", "Z")
+    assert received["generic:started"] == received["generic:finished"] == expected
+    assert "generic:later" not in received  # parked: not in the log yet (its letter says when received)
+    assert f"[applied, received {expected}]" in shown.out
