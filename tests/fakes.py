@@ -322,8 +322,9 @@ class MemoryStateStore:
         previous = self.deliveries_by_key.get((record.source, record.event_id))
         kept = record.voided_by or (previous.voided_by if previous else None)
         received = record.received_at or (previous.received_at if previous else None)
+        found_by = record.learner_found_by or (previous.learner_found_by if previous else None)
         self.deliveries_by_key[(record.source, record.event_id)] = replace(
-            record, voided_by=kept, received_at=received
+            record, voided_by=kept, received_at=received, learner_found_by=found_by
         )
         self.written[("d", record.source, record.event_id)] = datetime.now(UTC)
 

@@ -3,11 +3,11 @@
 For each course activity the bridge holds for the learner (found as `forget` finds them: the activity
 rows keyed by their Entra object id, and the dead letters naming them as the operator did), in time
 order: each event (source, id, when it happened, when the bridge received it, what it said, its
-delivery), the record the events call for (the fold), every Graph write of the record with Graph's
-answer (the row keeps the last WRITE_HISTORY, shared.state.models), the record as last written to
-Graph, as Graph has it now (read back), and every parked or dead-lettered event with its reason and
-the command that would replay it. Events that never reached an activity (an unknown or unlicensed
-learner, an unknown course) are listed apart.
+delivery, how its learner was found in Entra), the record the events call for (the fold), every Graph
+write of the record with Graph's answer (the row keeps the last WRITE_HISTORY, shared.state.models),
+the record as last written to Graph, as Graph has it now (read back), and every parked or
+dead-lettered event with its reason and the command that would replay it. Events that never reached
+an activity (an unknown or unlicensed learner, an unknown course) are listed apart.
 
 No personal data beyond what the operator typed: the learner's object id, name and mail are never
 printed (the record read back is shown by its status only).
@@ -143,6 +143,7 @@ def _event(entry: EventEntry, delivery: DeliveryRecord | None) -> dict[str, Any]
         "said": _said(entry),
         "voidedBy": entry.voided_by,
         "delivery": delivery.status if delivery is not None else None,
+        "learnerFoundBy": delivery.learner_found_by if delivery is not None else None,
     }
 
 
@@ -251,9 +252,10 @@ def _print(stories: list[Story], waiting: list[Letter], known: bool) -> None:
         for event in story.events:
             voided = f", voided by {event['voidedBy']}" if event["voidedBy"] else ""
             received = f", received {event['receivedAt']}" if event["receivedAt"] else ""
+            found = f", learner found by {event['learnerFoundBy']}" if event["learnerFoundBy"] else ""
             print(
                 f"  {event['occurredAt']}  {event['id']}: {event['said']}{voided} "
-                f"[{event['delivery']}{received}]"
+                f"[{event['delivery']}{received}{found}]"
             )
         print(f"  the events call for: {story.calls_for}")
         if story.graph_writes:

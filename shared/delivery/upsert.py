@@ -134,7 +134,7 @@ class CourseActivityUpserter:
         if self._voiding_sources is None or event.source in self._voiding_sources:
             return await self._apply_voidable(event, retry, received_at)
         try:
-            learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
+            learner_id, found_by = await _guarded(self._resolver.resolve_learner(event.learner, event.source))
             activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
             result = await self._sync_registering(
                 event, activity_id, owner_of(event, learner_id), await self._contribution(event), retry
@@ -147,11 +147,19 @@ class CourseActivityUpserter:
                 raise
             return UpsertResult.DEDUPLICATED
         found = await self._state.insert_delivery(
-            DeliveryRecord(event.source, event.event_id, activity_id, "applied", 1, received_at=received_at)
+            DeliveryRecord(
+                event.source,
+                event.event_id,
+                activity_id,
+                "applied",
+                1,
+                received_at=received_at,
+                learner_found_by=found_by,
+            )
         )
         if found is None:
             return result
-        await self._applied(found, event, activity_id, received_at)
+        await self._applied(found, event, activity_id, received_at, found_by)
         if found.voided_by:  # cannot come from a source that cannot void; handled all the same
             await self._withdraw(event.source, event.event_id, activity_id, found.voided_by, retry)
         return UpsertResult.DEDUPLICATED if found.status == "applied" else result
@@ -192,7 +200,7 @@ class CourseActivityUpserter:
             return UpsertResult.DEDUPLICATED
         if seen is not None and seen.voided_by:  # voided before it came: no learner lookup, no record
             return await self._skip_voided(seen, event, seen.activity_id, retry, received_at)
-        learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
+        learner_id, found_by = await _guarded(self._resolver.resolve_learner(event.learner, event.source))
         activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
         pending = DeliveryRecord(event.source, event.event_id, activity_id, "pending", 0)
         await self._state.save_delivery(replace(seen, activity_id=activity_id) if seen else pending)
@@ -202,7 +210,7 @@ class CourseActivityUpserter:
         result = await self._sync_registering(
             event, activity_id, owner_of(event, learner_id), await self._contribution(event), retry
         )
-        await self._applied(seen, event, activity_id, received_at)
+        await self._applied(seen, event, activity_id, received_at, found_by)
         return result
 
     async def _skip_voided(
@@ -229,13 +237,24 @@ class CourseActivityUpserter:
         event: CanonicalEvent,
         activity_id: str,
         received_at: datetime | None = None,
+        found_by: str | None = None,
     ) -> None:
         """The event's delivery row says applied; `received_at` is kept once written (the first copy
-        applied says when the event was accepted: a redelivery's own time would hide it)."""
+        applied says when the event was accepted: a redelivery's own time would hide it), and so is how
+        its learner was found (`found_by`, Resolver.resolve_learner)."""
         count = (seen.seen + 1) if seen else 1
         received = (seen.received_at if seen else None) or received_at
+        by = (seen.learner_found_by if seen else None) or found_by
         await self._state.save_delivery(
-            DeliveryRecord(event.source, event.event_id, activity_id, "applied", count, received_at=received)
+            DeliveryRecord(
+                event.source,
+                event.event_id,
+                activity_id,
+                "applied",
+                count,
+                received_at=received,
+                learner_found_by=by,
+            )
         )
         if seen is not None and seen.status == "failed":  # parked or dead-lettered before: resolved now
             await self._state.delete_dead_letter(event.source, event.event_id)

@@ -21,6 +21,9 @@ class DeliveryRecord:
     #: When the bridge accepted the event (its queue message's receivedAt), for `trace`; None: not
     #: recorded (a row written before it was, or a voiding recorded alone).
     received_at: datetime | None = None
+    #: How the event's learner was found in Entra ("email (mail)", "userId"...: the identifier's kind
+    #: and the attribute that matched, never a value), for `trace`; None: not recorded.
+    learner_found_by: str | None = None
 
 
 @dataclass(frozen=True)

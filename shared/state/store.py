@@ -212,6 +212,8 @@ class TableStateStore:
             entity["voidedBy"] = record.voided_by
         if record.received_at is not None:
             entity["receivedAt"] = _iso(record.received_at)
+        if record.learner_found_by:
+            entity["learnerFoundBy"] = record.learner_found_by
         return entity
 
     async def save_delivery(self, record: DeliveryRecord) -> None:
@@ -901,6 +903,7 @@ def _delivery(row: Any) -> DeliveryRecord:
         seen=int(row.get("seen", 0)),
         voided_by=row.get("voidedBy") or None,
         received_at=_when(row.get("receivedAt")),
+        learner_found_by=row.get("learnerFoundBy") or None,
     )
 
 

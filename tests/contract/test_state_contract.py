@@ -519,10 +519,13 @@ async def test_forgetting_a_learner_removes_their_records_graph_writes(store: Ma
     assert [a async for a in store.all_activities() if a.activity_id == activity] == []
 
 
-async def test_a_delivery_keeps_when_its_event_was_received(store: StateStore) -> None:
+async def test_a_delivery_keeps_when_its_event_was_received_and_how_its_learner_was_found(
+    store: StateStore,
+) -> None:
     event_id = unique("evt")
-    await store.save_delivery(DeliveryRecord("generic", event_id, "act", "applied", 1, received_at=T))
+    first = DeliveryRecord("generic", event_id, "act", "applied", 1, received_at=T, learner_found_by="upn")
+    await store.save_delivery(first)
     await store.void_delivery("generic", event_id, "void-1")
     await store.save_delivery(DeliveryRecord("generic", event_id, "act", "applied", 2))
     read = await store.delivery("generic", event_id)
-    assert read == DeliveryRecord("generic", event_id, "act", "applied", 2, "void-1", received_at=T)
+    assert read == replace(first, seen=2, voided_by="void-1")

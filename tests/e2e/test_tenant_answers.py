@@ -233,6 +233,7 @@ def test_trace_shows_each_graph_write_of_a_record_created_updated_voided_and_par
     received = {e["id"]: e["receivedAt"] for e in story["events"]}
     assert received[f"lrs:{progress}"] is not None  # when the webhook accepted it
     assert received[f"lrs:{done}"] is not None
+    assert {e["learnerFoundBy"] for e in story["events"]} == {"email (mail)"}
     told = cli(stack, "trace", "--learner", "email", email)
     assert told.returncode == 0, told.stderr
     assert f"create Graph 201 ok for lrs:{progress}" in told.stdout

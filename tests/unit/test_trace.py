@@ -169,8 +169,11 @@ def test_trace_shows_every_graph_write_of_a_record_with_its_status_in_time_order
     assert USER_ID not in shown.out + as_json.out
 
 
-def test_trace_tells_when_the_bridge_received_each_applied_event(tmp_path: Path) -> None:
-    """The queue message's receivedAt, kept in the event's delivery row (the first copy applied)."""
+def test_trace_tells_when_the_bridge_received_each_event_and_how_its_learner_was_found(
+    tmp_path: Path,
+) -> None:
+    """The queue message's receivedAt and the Entra attribute the learner matched on, kept in the
+    event's delivery row (the first copy applied)."""
     fakes = lived_through()
     argv = ["--settings", str(write_settings(tmp_path)), "trace", "--learner", "email", EMAIL]
     with fake_backends(fakes):
@@ -181,4 +184,5 @@ def test_trace_tells_when_the_bridge_received_each_applied_event(tmp_path: Path)
     expected = NOW.isoformat().replace("+00:00", "Z")
     assert received["generic:started"] == received["generic:finished"] == expected
     assert "generic:later" not in received  # parked: not in the log yet (its letter says when received)
-    assert f"[applied, received {expected}]" in shown.out
+    assert {e["learnerFoundBy"] for e in story["events"]} == {"email (mail)"}
+    assert f"[applied, received {expected}, learner found by email (mail)]" in shown.out
