@@ -17,7 +17,7 @@ from shared.events.identity import ActivityOwner
 from shared.events.model import AssignmentType, CourseStatus, Learner
 from shared.operations.forget import forget, plan_forget
 from shared.operations.maintenance import MaintainedStore
-from shared.operations.retention import BASELINE_SOURCE, RetainedStore, compact_log
+from shared.operations.retention import BASELINE_SOURCE, RetainedStore, compact_log, drop_old_writes
 from shared.state.models import (
     WRITE_HISTORY,
     AssignmentEntry,
@@ -529,3 +529,21 @@ async def test_a_delivery_keeps_when_its_event_was_received_and_how_its_learner_
     await store.save_delivery(DeliveryRecord("generic", event_id, "act", "applied", 2))
     read = await store.delivery("generic", event_id)
     assert read == replace(first, seen=2, voided_by="void-1")
+
+
+async def test_retention_drops_the_graph_writes_older_than_its_period_and_keeps_the_rest(
+    store: MaintainedStore,
+) -> None:
+    assert isinstance(store, RetainedStore)
+    activity = unique("act")
+    row = await store.claim_activity(activity, OWNER, [entry("generic", unique("evt"))])
+    await store.save_activity(noted(row, *[graph_write(n) for n in range(4)]))
+    cutoff = T + timedelta(minutes=2)  # writes 0 and 1 are older
+    log_key = store.log_key(activity)
+    assert await drop_old_writes(store, log_key, cutoff, dry_run=True) == 2
+    assert await drop_old_writes(store, log_key, cutoff, dry_run=False) == 2
+    read = await store.activity(activity)
+    assert read is not None
+    assert read.writes == (graph_write(2), graph_write(3))
+    assert await drop_old_writes(store, log_key, cutoff, dry_run=False) == 0
+    assert fold(await store.events(activity)) is not None  # the log is untouched
