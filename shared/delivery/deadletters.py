@@ -19,6 +19,7 @@ from shared.delivery.deadline import Deadline
 from shared.delivery.exceptions import PermanentFailure
 from shared.events.queue import EVENTS_QUEUE
 from shared.graph.errors import (
+    APP_ROLE_MISSING,
     CONTENT_OF_ANOTHER_PROVIDER,
     LEARNER_NOT_LICENSED,
     PROVIDER_NOT_ENABLED,
@@ -47,6 +48,9 @@ TENANT_WIDE = {
     PROVIDER_NOT_REGISTERED: (
         "set BRIDGE_PROVIDER_REGISTRATION_ID to a registered provider's id (`provider show --id ID` "
         "checks one, `provider register` writes one), then replay them"
+    ),
+    APP_ROLE_MISSING: (
+        "grant the app's identity the course activity app role (`doctor` names it), then replay them"
     ),
 }
 FIRST_RETRY = timedelta(minutes=5)

@@ -41,6 +41,7 @@ from shared.delivery.resolve import Resolver
 from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
 from shared.events.model import CanonicalEvent
 from shared.graph.errors import (
+    APP_ROLE_MISSING,
     CONTENT_OF_ANOTHER_PROVIDER,
     LEARNER_NOT_LICENSED,
     PROVIDER_NOT_ENABLED,
@@ -781,6 +782,14 @@ FIXES = {
         "the provider's id (`python -m shared.cli provider show --id ID`, signed in as an admin, checks "
         "one), or register the provider with `provider register`, which writes its id into the "
         "settings; then `replay --reason providerNotRegistered`."
+    ),
+    APP_ROLE_MISSING: (
+        "The app's identity lacks the Graph application permission for course activities (Graph 403: "
+        "your account doesn't have access to this report or data). Grant it "
+        "LearningSelfInitiatedCourse.ReadWrite.All (and LearningAssignedCourse.ReadWrite.All with "
+        "assignments): `azd provision` with BRIDGE_GRANT_GRAPH_PERMISSIONS true, or an administrator as in "
+        'README "Deploy", step 3 (`python -m shared.cli doctor` shows the roles the token carries); then '
+        "`replay --reason appRoleMissing`."
     ),
 }
 

@@ -238,8 +238,9 @@ def test_doctor_names_a_missing_app_role_from_the_token_and_graphs_refusal_of_th
     assert "lacks the app role(s) LearningSelfInitiatedCourse.ReadWrite.All" in checks["identity"]["detail"]
     assert "BRIDGE_GRANT_GRAPH_PERMISSIONS" in checks["identity"]["fix"]
     assert checks["content"]["status"] == "ok"  # read with the identity's token
-    assert "Graph 403 Forbidden" in checks["probe"]["detail"]
+    assert "appRoleMissing (Graph 403)" in checks["probe"]["detail"]  # the error page's answer, recognised
     assert "LearningSelfInitiatedCourse.ReadWrite.All" in checks["probe"]["fix"]
+    assert "BRIDGE_GRANT_GRAPH_PERMISSIONS" in checks["probe"]["fix"]
     assert identity.asked  # the token came from the endpoint
     assert all(asked["resource"].startswith("https://graph.microsoft.com") for asked in identity.asked)
 

@@ -69,6 +69,20 @@ from tests.unit.test_graph_gateway import _write, gateway
             "registered for your tenant",
             "providerNotRegistered",
         ),
+        (
+            403,
+            "Forbidden",
+            "Your account doesn't have access to this report or data. Please contact your global "
+            "administrator to request access.",
+            "appRoleMissing",
+        ),
+        (  # the get table's spelling
+            403,
+            "Forbidden",
+            "Your account doesn't access to this report or data. Please contact your global administrator "
+            "to request access.",
+            "appRoleMissing",
+        ),
         # Not these: another status, another message, a message that only contains the words.
         (400, "Forbidden", "The user license isn't valid to perform the operation", None),
         (403, "Forbidden", "This provider isn't enabled for the given tenant.", None),
@@ -186,6 +200,7 @@ def test_only_the_unlicensed_learner_is_parked_the_tenant_wide_refusals_are_not(
         "providerNotEnabled",
         "contentOfAnotherProvider",
         "providerNotRegistered",
+        "appRoleMissing",
     }
     assert not tenant_wide & PARKABLE
 
@@ -305,6 +320,18 @@ async def test_retry_parked_now_takes_parked_events_before_they_are_due_and_by_r
             lambda g: setattr(g, "provider_registered", False),
             "providerNotRegistered",
             "BRIDGE_PROVIDER_REGISTRATION_ID names no learning provider registered",
+        ),
+        (
+            lambda g: g.errors["create_activity"].append(
+                GraphError(
+                    403,
+                    "Forbidden",
+                    "Your account doesn't have access to this report or data. Please contact your global "
+                    "administrator to request access.",
+                )
+            ),
+            "appRoleMissing",
+            "LearningSelfInitiatedCourse.ReadWrite.All",
         ),
     ],
 )
