@@ -103,6 +103,8 @@ class FakeGraph:
         self.service_plan = True
         self.unlicensed: set[str] = set()
         self.foreign_contents: set[str] = set()
+        #: False: the registration id names no provider of the tenant (ERROR_CODES' 400).
+        self.provider_registered = True
         self.calls: list[str] = []
         self.errors: dict[str, list[Exception]] = defaultdict(list)
         self.errors_for: dict[tuple[str, str], list[Exception]] = defaultdict(list)
@@ -147,6 +149,13 @@ class FakeGraph:
         return {i.casefold() for i in ids}
 
     def _check_plan(self, method: str) -> None:
+        if not self.provider_registered:
+            raise GraphError(
+                400,
+                "BadRequest",
+                "There was an issue with your request. Make sure the registrationId you entered is valid "
+                "or registered for your tenant.",
+            )
         if not self.service_plan:
             adequate = "a service plan adequate" if method == "DELETE" else "an adequate service plan"
             raise GraphError(403, "Forbidden", f"You don't have {adequate} for this request.")
@@ -312,7 +321,11 @@ class MemoryStateStore:
     def _keep(self, record: DeliveryRecord) -> None:
         previous = self.deliveries_by_key.get((record.source, record.event_id))
         kept = record.voided_by or (previous.voided_by if previous else None)
-        self.deliveries_by_key[(record.source, record.event_id)] = replace(record, voided_by=kept)
+        received = record.received_at or (previous.received_at if previous else None)
+        found_by = record.learner_found_by or (previous.learner_found_by if previous else None)
+        self.deliveries_by_key[(record.source, record.event_id)] = replace(
+            record, voided_by=kept, received_at=received, learner_found_by=found_by
+        )
         self.written[("d", record.source, record.event_id)] = datetime.now(UTC)
 
     async def insert_delivery(self, record: DeliveryRecord) -> DeliveryRecord | None:

@@ -165,3 +165,88 @@ def _answer(request: Any, status: int, document: dict[str, Any]) -> Any:
     response.headers["Content-Type"] = "application/json"
     response.url = request.url
     return RequestsTransportResponse(request, response)
+
+
+#: The app's identity (a user-assigned managed identity's object id) in the tokens below.
+APP_IDENTITY = "5c4d3e2f-1a0b-4c9d-8e7f-6a5b4c3d2e1f"
+
+
+class ManagedIdentityEndpoint:
+    """The managed identity endpoint that App Service and Azure Functions give an app, answered on
+    loopback for the real ManagedIdentityCredential (azure-identity, and MSAL's managed identity client
+    behind its sync one): the app finds it through IDENTITY_ENDPOINT and IDENTITY_HEADER, asks
+    `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=...` with the header X-IDENTITY-HEADER,
+    and gets `access_token`, `expires_on` (epoch seconds), `resource` and `token_type` ("How to use
+    managed identities for App Service and Azure Functions", learn.microsoft.com,
+    app-service/overview-managed-identity, "REST endpoint reference"). A wrong or missing header is
+    refused (400), as the endpoint does. The access token is an application token: the app roles
+    granted in `roles`, no `scp` (entra/identity-platform/access-token-claims-reference), unsigned: the
+    sandbox reads claims, it does not check signatures."""
+
+    def __init__(self, roles: list[str]) -> None:
+        import http.server
+
+        self.roles = roles
+        self.secret = uuid.uuid4().hex
+        self.asked: list[dict[str, str]] = []
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                from urllib.parse import urlsplit
+
+                query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                if self.headers.get("X-IDENTITY-HEADER") != endpoint.secret:
+                    self._send(400, {"error": "invalid_request", "error_description": "X-IDENTITY-HEADER"})
+                    return
+                endpoint.asked.append(query)
+                self._send(200, endpoint.token(query.get("resource", "")))
+
+            def _send(self, status: int, document: dict[str, Any]) -> None:
+                body = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                return None
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def token(self, resource: str) -> dict[str, Any]:
+        now = int(time.time())
+        access = unsigned_token(
+            {
+                "aud": resource.removesuffix("/.default"),
+                "tid": TENANT,
+                "oid": APP_IDENTITY,
+                "idtyp": "app",
+                "roles": self.roles,
+                "iat": now,
+                "exp": now + 3600,
+            }
+        )
+        return {
+            "access_token": access,
+            "expires_on": str(now + 3600),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": APP_IDENTITY,
+        }
+
+    def environment(self) -> dict[str, str]:
+        """What the Functions host sets for the app (IDENTITY_ENDPOINT, IDENTITY_HEADER)."""
+        host, port = self._server.server_address[:2]
+        return {"IDENTITY_ENDPOINT": f"http://{host!s}:{port}/msi/token", "IDENTITY_HEADER": self.secret}
+
+    def __enter__(self) -> ManagedIdentityEndpoint:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -128,6 +128,19 @@ def _provider(sandbox: Sandbox, pid: str) -> Doc:
 # ---- learning providers -----------------------------------------------------------------------
 
 
+def _registered(sandbox: Sandbox, pid: str) -> Doc:
+    """The provider a course activity call names (rules.require_registered_provider: an unknown
+    registration id is the learning API's documented 400, not a 404)."""
+    return rules.require_registered_provider(sandbox.store.provider(pid))
+
+
+def _app_role(call: Call, type_name: object) -> None:
+    """Course activity writes need the application permission of the record's type
+    (rules.require_write_role, read from the token's `roles`)."""
+    claims = rules.token_claims(call.headers.get("Authorization"))
+    rules.require_write_role(claims, type_name if isinstance(type_name, str) else None)
+
+
 def _delegated(call: Call) -> None:
     """Provider calls are delegated only (rules.require_delegated): an application token is refused."""
     rules.require_delegated(rules.token_claims(call.headers.get("Authorization")), call.method)
@@ -171,7 +184,7 @@ def _activity_view(doc: Doc) -> Doc:
 
 def _find_activity(sb: Sandbox, p: dict[str, str]) -> Doc:
     pid = p["pid"]
-    _provider(sb, pid)
+    _registered(sb, pid)
     if "aid" in p:
         doc = sb.store.activity(pid, id=p["aid"])
     else:
@@ -209,8 +222,9 @@ def _check_activity_fields(sb: Sandbox, pid: str, body: Doc, method: str) -> Non
 
 async def create_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     pid = p["pid"]
-    _tenant_checks(sb, call, _provider(sb, pid))
     body = _body(call)
+    _app_role(call, body.get("@odata.type") if isinstance(body, dict) else None)
+    _tenant_checks(sb, call, _registered(sb, pid))
     # CREATE_ACTIVITY: @odata.type is required; it picks learningAssignment or learningSelfInitiatedCourse.
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
     validate_write(type_name, body, writable_read_only=frozenset({"learningProviderId"}))
@@ -232,14 +246,15 @@ async def list_activities(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Res
 
 
 async def get_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
-    _provider(sb, p["pid"])
+    _registered(sb, p["pid"])
     _tenant_checks(sb, call)
     return _json(200, _activity_view(_find_activity(sb, p)))
 
 
 async def patch_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
-    _tenant_checks(sb, call, _provider(sb, p["pid"]))
+    _tenant_checks(sb, call, _registered(sb, p["pid"]))
     doc = _find_activity(sb, p)
+    _app_role(call, doc["@odata.type"])
     body = _body(call)
     type_name = type_for(body.get("@odata.type") if isinstance(body, dict) else None, _ACTIVITY_TYPES)
     rules.check_update_activity(doc, body)
@@ -256,8 +271,9 @@ async def patch_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Resp
 
 async def delete_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
     """DELETE_ACTIVITY: by the course activity id; 204 No Content."""
-    _tenant_checks(sb, call, _provider(sb, p["pid"]))
+    _tenant_checks(sb, call, _registered(sb, p["pid"]))
     doc = _find_activity(sb, p)
+    _app_role(call, doc["@odata.type"])
     sb.store.delete_activity(p["pid"], doc["id"])
     return web.Response(status=204)
 

@@ -45,6 +45,21 @@ def require_sync_enabled(provider: Doc) -> None:
         raise GraphHttpError(400, "BadRequest", "This provider isn't enabled for the given tenant.")
 
 
+def require_registered_provider(provider: Doc | None) -> Doc:
+    """ERROR_CODES, create, delete, get and update tables: 400 "There was an issue with your request.
+    Make sure the registrationId you entered is valid or registered for your tenant." when the URL's
+    registrationId names no provider of the tenant (the get and update tables leave out the final full
+    stop; the sandbox writes it, as create and delete do). The code column says Bad request."""
+    if provider is None:
+        raise GraphHttpError(
+            400,
+            "BadRequest",
+            "There was an issue with your request. Make sure the registrationId you entered is valid or "
+            "registered for your tenant.",
+        )
+    return provider
+
+
 def require_service_plan(has_plan: bool, method: str) -> None:
     """ERROR_CODES: every course activity call (create, delete, get, update) answers 403 "You don't
     have an adequate service plan for this request." in a tenant without a plan that includes Viva
@@ -411,6 +426,37 @@ def require_delegated(claims: Doc | None, method: str) -> None:
             403,
             "Forbidden",
             f"Missing scope permissions on the request. API requires one of '{', '.join(sorted(needed))}'.",
+        )
+
+
+#: The application permissions of course activity writes (CREATE_ACTIVITY, UPDATE_ACTIVITY,
+#: DELETE_ACTIVITY: "Application: LearningAssignedCourse.ReadWrite.All, LearningSelfInitiatedCourse.
+#: ReadWrite.All", by the record's type; "Delegated: Not supported"): a self-initiated course needs
+#: LearningSelfInitiatedCourse.ReadWrite.All, an assignment either (the higher one covers it).
+SELF_INITIATED_ROLE = "LearningSelfInitiatedCourse.ReadWrite.All"
+ASSIGNMENT_ROLE = "LearningAssignedCourse.ReadWrite.All"
+
+
+def require_write_role(claims: Doc | None, type_name: str | None) -> None:
+    """A course activity write with a token whose `roles` (CLAIMS_REFERENCE: an application token's
+    app roles) hold no permission for the record's type (`type_name`, the @odata.type) is refused as
+    ERROR_CODES' delete and update tables answer "User doesn't have the appropriate permissions scope":
+    403 Forbidden "Your account doesn't have access to this report or data. Please contact your global
+    administrator to request access." The create table lists no such row: the same answer there
+    (unconfirmed). A delegated token has no `roles` and is refused the same way (delegated: not
+    supported). A request with no token at all (the local anonymous mode, a batch item, which carries
+    no Authorization of its own) is let through: lenient, as the sandbox is on loopback."""
+    if claims is None:
+        return
+    roles = claims.get("roles")
+    held = {str(r) for r in roles} if isinstance(roles, list) else set()
+    needed = {SELF_INITIATED_ROLE, ASSIGNMENT_ROLE} if type_name == ASSIGNMENT else {SELF_INITIATED_ROLE}
+    if not needed & held:
+        raise GraphHttpError(
+            403,
+            "Forbidden",
+            "Your account doesn't have access to this report or data. Please contact your global "
+            "administrator to request access.",
         )
 
 

@@ -64,19 +64,20 @@ resource deadLetters 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview'
 }
 
 // Graph's tenant-wide refusals (shared.delivery.deadletters.TENANT_WIDE): the tenant has no plan that
-// includes Viva Learning, the provider's course activity sync is off, or the content belongs to another
-// provider. No event can be applied until an administrator fixes it, whoever the learner: severity 1.
+// includes Viva Learning, the provider's course activity sync is off, the content belongs to another
+// provider, the registration id names no registered provider, or the app's identity lacks the app
+// role. No event can be applied until an administrator fixes it, whoever the learner: severity 1.
 // The learning API documents these answers in resources/learningcourseactivity-error-codes
 // (microsoft-graph-docs-contrib); `python -m shared.cli status` says what fixes each.
-var tenantWideReasons = '"tenantNotLicensed", "providerNotEnabled", "contentOfAnotherProvider"'
+var tenantWideReasons = '"tenantNotLicensed", "providerNotEnabled", "contentOfAnotherProvider", "providerNotRegistered", "appRoleMissing"'
 
 resource tenantWide 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
   name: 'alert-tenant-wide-${token}'
   location: location
   tags: tags
   properties: {
-    displayName: 'Viva Learning bridge: Graph refuses every write (plan, provider sync, content owner)'
-    description: 'Events were dead-lettered as tenantNotLicensed, providerNotEnabled or contentOfAnotherProvider: the tenant needs a plan that includes Viva Learning, the provider needs isCourseActivitySyncEnabled, or the courses belong to another provider. Fix it, then replay them with the CLI (replay --reason).'
+    displayName: 'Viva Learning bridge: Graph refuses every write (plan, provider sync, content owner, registration id, app role)'
+    description: 'Events were dead-lettered as tenantNotLicensed, providerNotEnabled, contentOfAnotherProvider, providerNotRegistered or appRoleMissing: the tenant needs a plan that includes Viva Learning, the provider needs isCourseActivitySyncEnabled, the courses belong to another provider, BRIDGE_PROVIDER_REGISTRATION_ID names no registered provider, or the identity of the app lacks the course activity app role. Fix it, then replay them with the CLI (replay --reason).'
     severity: 1
     enabled: true
     scopes: [workspaceId]

@@ -2,10 +2,12 @@
 
 For each course activity the bridge holds for the learner (found as `forget` finds them: the activity
 rows keyed by their Entra object id, and the dead letters naming them as the operator did), in time
-order: each event (source, id, when it happened, what it said, its delivery), the record the events
-call for (the fold), the record as last written to Graph, the record as Graph has it now (read back),
-and every parked or dead-lettered event with its reason and the command that would replay it. Events
-that never reached an activity (an unknown or unlicensed learner, an unknown course) are listed apart.
+order: each event (source, id, when it happened, when the bridge received it, what it said, its
+delivery, how its learner was found in Entra), the record the events call for (the fold), every Graph
+write of the record with Graph's answer (the row keeps the last WRITE_HISTORY, shared.state.models),
+the record as last written to Graph, as Graph has it now (read back), and every parked or
+dead-lettered event with its reason and the command that would replay it. Events that never reached
+an activity (an unknown or unlicensed learner, an unknown course) are listed apart.
 
 No personal data beyond what the operator typed: the learner's object id, name and mail are never
 printed (the record read back is shown by its status only).
@@ -32,7 +34,7 @@ from shared.graph.errors import GraphError, GraphUnavailable
 from shared.graph.gateway import ActivityRecord, ActivityWrite, LearningGraph
 from shared.operations.batching import throttled
 from shared.operations.forget import plan_forget
-from shared.state.models import DeadLetterRecord, EventEntry, LetterState
+from shared.state.models import DeadLetterRecord, DeliveryRecord, EventEntry, GraphWrite, LetterState
 from shared.state.store import TableStateStore
 
 
@@ -57,6 +59,7 @@ class Story:
     course: str
     events: list[dict[str, Any]] = field(default_factory=list)
     calls_for: str = "nothing"
+    graph_writes: list[dict[str, Any]] = field(default_factory=list)
     written: str = "nothing yet"
     graph_now: str = "not read"
     letters: list[Letter] = field(default_factory=list)
@@ -84,9 +87,10 @@ def trace(args: argparse.Namespace) -> int:
             entries = sorted(await store.events(activity.activity_id), key=lambda e: e.occurred_at)
             for entry in entries:
                 delivery = await store.delivery(entry.source, entry.event_id)
-                story.events.append(_event(entry, delivery.status if delivery else None))
+                story.events.append(_event(entry, delivery))
             desired = fold(entries)
             story.calls_for = _said(desired) if desired is not None else "no record (nothing left unvoided)"
+            story.graph_writes = [_write(w) for w in sorted(activity.writes, key=lambda w: w.at)]
             if activity.graph_id is not None:
                 story.written = _said(state_of(activity))
             elif activity.claimed_at is not None:
@@ -130,13 +134,26 @@ def _in(story: Story, letter: DeadLetterRecord) -> bool:
     return any(e["id"] == f"{letter.source}:{letter.event_id}" for e in story.events)
 
 
-def _event(entry: EventEntry, delivery: str | None) -> dict[str, Any]:
+def _event(entry: EventEntry, delivery: DeliveryRecord | None) -> dict[str, Any]:
+    received = delivery.received_at if delivery is not None else None
     return {
         "id": f"{entry.source}:{entry.event_id}",
         "occurredAt": _when(entry.occurred_at),
+        "receivedAt": _when(received) if received is not None else None,
         "said": _said(entry),
         "voidedBy": entry.voided_by,
-        "delivery": delivery,
+        "delivery": delivery.status if delivery is not None else None,
+        "learnerFoundBy": delivery.learner_found_by if delivery is not None else None,
+    }
+
+
+def _write(write: GraphWrite) -> dict[str, Any]:
+    return {
+        "at": _when(write.at),
+        "request": write.request,
+        "status": write.status,
+        "reason": write.reason,
+        "for": write.cause,
     }
 
 
@@ -234,8 +251,20 @@ def _print(stories: list[Story], waiting: list[Letter], known: bool) -> None:
         print(f"course activity {story.activity_id} (course {story.course}, source {story.source})")
         for event in story.events:
             voided = f", voided by {event['voidedBy']}" if event["voidedBy"] else ""
-            print(f"  {event['occurredAt']}  {event['id']}: {event['said']}{voided} [{event['delivery']}]")
+            received = f", received {event['receivedAt']}" if event["receivedAt"] else ""
+            found = f", learner found by {event['learnerFoundBy']}" if event["learnerFoundBy"] else ""
+            print(
+                f"  {event['occurredAt']}  {event['id']}: {event['said']}{voided} "
+                f"[{event['delivery']}{received}{found}]"
+            )
         print(f"  the events call for: {story.calls_for}")
+        if story.graph_writes:
+            print("  Graph writes:")
+        for write in story.graph_writes:
+            answer = f"Graph {write['status']}" if write["status"] is not None else "no answer"
+            outcome = write["reason"] or "ok"
+            cause = f" for {write['for']}" if write["for"] else ""
+            print(f"    {write['at']}  {write['request']:6} {answer} {outcome}{cause}")
         print(f"  last written to Graph: {story.written}")
         print(f"  Graph has now: {story.graph_now}")
         for letter in story.letters:

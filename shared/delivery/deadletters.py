@@ -19,9 +19,11 @@ from shared.delivery.deadline import Deadline
 from shared.delivery.exceptions import PermanentFailure
 from shared.events.queue import EVENTS_QUEUE
 from shared.graph.errors import (
+    APP_ROLE_MISSING,
     CONTENT_OF_ANOTHER_PROVIDER,
     LEARNER_NOT_LICENSED,
     PROVIDER_NOT_ENABLED,
+    PROVIDER_NOT_REGISTERED,
     TENANT_NOT_LICENSED,
 )
 from shared.state.models import DeadLetterRecord, LetterState
@@ -42,6 +44,13 @@ TENANT_WIDE = {
     PROVIDER_NOT_ENABLED: "turn on the provider's isCourseActivitySyncEnabled, then replay them",
     CONTENT_OF_ANOTHER_PROVIDER: (
         "register the courses under BRIDGE_PROVIDER_REGISTRATION_ID's provider, then replay them"
+    ),
+    PROVIDER_NOT_REGISTERED: (
+        "set BRIDGE_PROVIDER_REGISTRATION_ID to a registered provider's id (`provider show --id ID` "
+        "checks one, `provider register` writes one), then replay them"
+    ),
+    APP_ROLE_MISSING: (
+        "grant the app's identity the course activity app role (`doctor` names it), then replay them"
     ),
 }
 FIRST_RETRY = timedelta(minutes=5)

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -40,15 +41,24 @@ from shared.delivery.resolve import Resolver
 from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
 from shared.events.model import CanonicalEvent
 from shared.graph.errors import (
+    APP_ROLE_MISSING,
     CONTENT_OF_ANOTHER_PROVIDER,
     LEARNER_NOT_LICENSED,
     PROVIDER_NOT_ENABLED,
+    PROVIDER_NOT_REGISTERED,
     TENANT_NOT_LICENSED,
     GraphError,
     GraphUnavailable,
 )
 from shared.graph.gateway import ActivityRecord, ActivityWrite, ContentWrite, LearningGraph
-from shared.state.models import ActivityState, DeliveryRecord, EventEntry
+from shared.state.models import (
+    CAUSE_CHARACTERS,
+    ActivityState,
+    DeliveryRecord,
+    EventEntry,
+    GraphWrite,
+    noted,
+)
 from shared.state.store import Conflict, StateStore
 
 log = logging.getLogger(__name__)
@@ -65,6 +75,11 @@ _LOOK_AGAIN = 5.0
 INLINE_WAIT = 2.0
 #: How long to wait after a 429 that names no Retry-After (Graph's throttling guidance: back off).
 DEFAULT_THROTTLE_DELAY = 30.0
+#: What Graph answers a write it made: Create 201, Update and Delete 204 (RULES.md; the SDK returns
+#: only on success, so the documented status is what is recorded). A DELETE of a record gone: 404.
+_WRITTEN = {"create": 201, "patch": 204, "delete": 204}
+#: The event(s) behind the Graph writes of the `_sync` running in this task (the write history).
+_CAUSE: ContextVar[str] = ContextVar("graph_write_cause", default="")
 
 
 class UpsertResult(StrEnum):
@@ -103,8 +118,11 @@ class CourseActivityUpserter:
         self._waiting: dict[tuple[str, ActivityOwner], list[_Waiting]] = {}
         self._turns: dict[str, _Turn] = {}
 
-    async def apply(self, event: CanonicalEvent, *, retry: bool = False) -> UpsertResult:
-        """Apply one event with as few state-store requests as its source allows.
+    async def apply(
+        self, event: CanonicalEvent, *, retry: bool = False, received_at: datetime | None = None
+    ) -> UpsertResult:
+        """Apply one event with as few state-store requests as its source allows. `received_at`: when
+        the bridge accepted it (the queue message's), kept in its delivery row for `trace`.
 
         `retry`: an earlier attempt at this message may have written to Graph and not lived to record
         it (its worker died, or Graph's answer was lost): then a row another worker wrote meanwhile
@@ -115,9 +133,9 @@ class CourseActivityUpserter:
         inserted if absent (present: a copy applied it first, so this one is a redelivery). A source
         that can void uses `_apply_voidable`, which names the activity in the delivery row first."""
         if self._voiding_sources is None or event.source in self._voiding_sources:
-            return await self._apply_voidable(event, retry)
+            return await self._apply_voidable(event, retry, received_at)
         try:
-            learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
+            learner_id, found_by = await _guarded(self._resolver.resolve_learner(event.learner, event.source))
             activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
             result = await self._sync_registering(
                 event, activity_id, owner_of(event, learner_id), await self._contribution(event), retry
@@ -126,15 +144,23 @@ class CourseActivityUpserter:
             # The lean path learns that an event is a redelivery only after applying it. When applying
             # it again fails (its learner has left Entra since, Graph is throttling), one applied
             # already is acknowledged as the duplicate it is, not parked.
-            if not await self._counted_if_applied(event):
+            if not await self._counted_if_applied(event, received_at):
                 raise
             return UpsertResult.DEDUPLICATED
         found = await self._state.insert_delivery(
-            DeliveryRecord(event.source, event.event_id, activity_id, "applied", 1)
+            DeliveryRecord(
+                event.source,
+                event.event_id,
+                activity_id,
+                "applied",
+                1,
+                received_at=received_at,
+                learner_found_by=found_by,
+            )
         )
         if found is None:
             return result
-        await self._applied(found, event, activity_id)
+        await self._applied(found, event, activity_id, received_at, found_by)
         if found.voided_by:  # cannot come from a source that cannot void; handled all the same
             await self._withdraw(event.source, event.event_id, activity_id, found.voided_by, retry)
         return UpsertResult.DEDUPLICATED if found.status == "applied" else result
@@ -151,15 +177,17 @@ class CourseActivityUpserter:
                 log.info("assigner left out: source=%s reason=%s", event.source, failure.reason)
         return contribution(event, assigner_id)
 
-    async def _counted_if_applied(self, event: CanonicalEvent) -> bool:
+    async def _counted_if_applied(self, event: CanonicalEvent, received_at: datetime | None) -> bool:
         """Whether the event was applied before (then this copy is counted as seen)."""
         seen = await self._state.delivery(event.source, event.event_id)
         if seen is None or seen.status != "applied":
             return False
-        await self._applied(seen, event, seen.activity_id)
+        await self._applied(seen, event, seen.activity_id, received_at)
         return True
 
-    async def _apply_voidable(self, event: CanonicalEvent, retry: bool) -> UpsertResult:
+    async def _apply_voidable(
+        self, event: CanonicalEvent, retry: bool, received_at: datetime | None = None
+    ) -> UpsertResult:
         """Its delivery row names its activity before its entry joins the activity's log, and is read
         again after that, so a voiding (`void`) racing it is never lost; a statement voided before it
         came costs no learner lookup and no Graph call."""
@@ -172,22 +200,27 @@ class CourseActivityUpserter:
                 )
             return UpsertResult.DEDUPLICATED
         if seen is not None and seen.voided_by:  # voided before it came: no learner lookup, no record
-            return await self._skip_voided(seen, event, seen.activity_id, retry)
-        learner_id = await _guarded(self._resolver.learner_user_id(event.learner, event.source))
+            return await self._skip_voided(seen, event, seen.activity_id, retry, received_at)
+        learner_id, found_by = await _guarded(self._resolver.resolve_learner(event.learner, event.source))
         activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
         pending = DeliveryRecord(event.source, event.event_id, activity_id, "pending", 0)
         await self._state.save_delivery(replace(seen, activity_id=activity_id) if seen else pending)
         named = await self._state.delivery(event.source, event.event_id)
         if named is not None and named.voided_by:  # voided since the first look
-            return await self._skip_voided(named, event, activity_id, retry)
+            return await self._skip_voided(named, event, activity_id, retry, received_at)
         result = await self._sync_registering(
             event, activity_id, owner_of(event, learner_id), await self._contribution(event), retry
         )
-        await self._applied(seen, event, activity_id)
+        await self._applied(seen, event, activity_id, received_at, found_by)
         return result
 
     async def _skip_voided(
-        self, seen: DeliveryRecord, event: CanonicalEvent, activity_id: str, retry: bool
+        self,
+        seen: DeliveryRecord,
+        event: CanonicalEvent,
+        activity_id: str,
+        retry: bool,
+        received_at: datetime | None = None,
     ) -> UpsertResult:
         """An event withdrawn before its entry joined a log: withdraw any entry an interrupted earlier
         attempt may have added, and acknowledge it (a parked one's dead letter goes: it asks for
@@ -196,13 +229,33 @@ class CourseActivityUpserter:
         assert seen.voided_by is not None
         if activity_id:
             await self._withdraw_if_possible(event.source, event.event_id, activity_id, seen.voided_by, retry)
-        await self._applied(seen, event, activity_id)
+        await self._applied(seen, event, activity_id, received_at)
         return UpsertResult.UNCHANGED
 
-    async def _applied(self, seen: DeliveryRecord | None, event: CanonicalEvent, activity_id: str) -> None:
+    async def _applied(
+        self,
+        seen: DeliveryRecord | None,
+        event: CanonicalEvent,
+        activity_id: str,
+        received_at: datetime | None = None,
+        found_by: str | None = None,
+    ) -> None:
+        """The event's delivery row says applied; `received_at` is kept once written (the first copy
+        applied says when the event was accepted: a redelivery's own time would hide it), and so is how
+        its learner was found (`found_by`, Resolver.resolve_learner)."""
         count = (seen.seen + 1) if seen else 1
+        received = (seen.received_at if seen else None) or received_at
+        by = (seen.learner_found_by if seen else None) or found_by
         await self._state.save_delivery(
-            DeliveryRecord(event.source, event.event_id, activity_id, "applied", count)
+            DeliveryRecord(
+                event.source,
+                event.event_id,
+                activity_id,
+                "applied",
+                count,
+                received_at=received,
+                learner_found_by=by,
+            )
         )
         if seen is not None and seen.status == "failed":  # parked or dead-lettered before: resolved now
             await self._state.delete_dead_letter(event.source, event.event_id)
@@ -322,13 +375,15 @@ class CourseActivityUpserter:
         await self._state.void_event(activity_id, source, event_id, voided_by)
         # The row is written even when nothing changes: a worker folding an older log (the statement
         # itself, being applied) then loses its row write and folds again, with the voiding.
-        await _guarded(self._sync(activity_id, None, [], touch=True, rewrite=rewrite))
+        await _guarded(
+            self._sync(activity_id, None, [], touch=True, rewrite=rewrite, cause=f"{source}:{voided_by}")
+        )
 
     async def resync(self, activity_id: str) -> UpsertResult:
         """Write what the activity's events call for again, from the row as it now stands (reconcile
         --repair: a row whose Graph id was cleared is created again, one whose state was set to what
         Graph holds gets the PATCH back to the events' fold)."""
-        return await _guarded(self._sync(activity_id, None, []))
+        return await _guarded(self._sync(activity_id, None, [], cause="reconcile"))
 
     async def applied(self, source: str, event_id: str) -> bool:
         """Whether the event's delivery row says applied."""
@@ -343,6 +398,50 @@ class CourseActivityUpserter:
         return await self._state.mark_unapplied(source, event_id, status)
 
     async def _sync(
+        self,
+        activity_id: str,
+        owner: ActivityOwner | None,
+        entries: Sequence[EventEntry],
+        *,
+        touch: bool = False,
+        rewrite: bool = False,
+        cause: str | None = None,
+    ) -> UpsertResult:
+        """`_sync_record`, its Graph writes recorded as caused by `cause` (by default the entries' events)."""
+        token = _CAUSE.set(cause if cause is not None else _cause_of(entries))
+        try:
+            return await self._sync_record(activity_id, owner, entries, touch=touch, rewrite=rewrite)
+        finally:
+            _CAUSE.reset(token)
+
+    def _written(
+        self,
+        row: ActivityState,
+        request: str,
+        failure: GraphError | GraphUnavailable | None = None,
+        *,
+        status: int | None = None,
+    ) -> ActivityState:
+        """The row with this Graph write added to its history (shared.state.models.GraphWrite):
+        written (`status`: Graph's, by default the documented one), or refused (`failure`)."""
+        reason: str | None
+        if failure is None:
+            status, reason = status or _WRITTEN[request], None
+        elif isinstance(failure, GraphError):
+            status, reason = failure.status, classify(failure).reason
+        else:
+            status, reason = None, "graphUnavailable"
+        return noted(row, GraphWrite(request, self._clock(), status, reason, _CAUSE.get()))
+
+    async def _refused(
+        self, row: ActivityState, request: str, failure: GraphError | GraphUnavailable
+    ) -> None:
+        """Record a write Graph refused or did not answer on the row, before the failure goes on to
+        the queue (best effort: a row another worker changed meanwhile keeps its own history)."""
+        with contextlib.suppress(Conflict):
+            await self._state.save_activity(self._written(row, request, failure))
+
+    async def _sync_record(
         self,
         activity_id: str,
         owner: ActivityOwner | None,
@@ -407,8 +506,14 @@ class CourseActivityUpserter:
         assert row.graph_id is not None
         desired = fold([*log, *new])
         if desired is None:  # every event behind the record was voided: no record at all
-            await self._graph.delete_activity(row.graph_id)
-            await _save_after_write(self._state, _cleared(row), new)
+            try:
+                gone = await self._graph.delete_activity(row.graph_id)
+            except (GraphError, GraphUnavailable) as exc:
+                await self._refused(row, "delete", exc)
+                raise
+            # A record gone already: Graph's 404, and nothing left to delete.
+            deleted = self._written(_cleared(row), "delete", status=None if gone else 404)
+            await _save_after_write(self._state, deleted, new)
             return UpsertResult.DELETED
         if not same_kind(state_of(row), desired):
             return await self._recreate(row, new)
@@ -421,12 +526,16 @@ class CourseActivityUpserter:
             await self._graph.update_activity(row.graph_id, changes)
         except GraphError as exc:
             if exc.status != 404:
+                await self._refused(row, "patch", exc)
                 raise
             # Deleted behind the bridge's back (or by a concurrent voiding): forget the Graph id and
             # let the next pass create the record again.
-            await self._state.save_activity(_cleared(row))
+            await self._state.save_activity(self._written(_cleared(row), "patch", exc))
             raise Conflict(row.activity_id) from None
-        await _save_after_write(self._state, _with(row, desired), new)
+        except GraphUnavailable as exc:
+            await self._refused(row, "patch", exc)
+            raise
+        await _save_after_write(self._state, self._written(_with(row, desired), "patch"), new)
         return UpsertResult.UPDATED
 
     async def _recreate(self, row: ActivityState, new: list[EventEntry]) -> UpsertResult:
@@ -437,8 +546,12 @@ class CourseActivityUpserter:
         POST), so a worker that dies between the two writes leaves a claim that lapses and a record
         that the next attempt creates. The DELETE of a record gone already is no failure."""
         assert row.graph_id is not None
-        await self._graph.delete_activity(row.graph_id)
-        cleared = replace(_cleared(row), claimed_at=self._clock())
+        try:
+            await self._graph.delete_activity(row.graph_id)
+        except (GraphError, GraphUnavailable) as exc:
+            await self._refused(row, "delete", exc)
+            raise
+        cleared = replace(self._written(_cleared(row), "delete"), claimed_at=self._clock())
         try:
             claimed = await self._state.save_activity(cleared, new)
         except Conflict:
@@ -459,14 +572,16 @@ class CourseActivityUpserter:
                     retry_after=min(remaining, _LOOK_AGAIN) + random.uniform(0.5, 2.0),
                 )
             row = await self._state.save_activity(replace(row, claimed_at=now))  # take over a stale claim
+        tried: list[ActivityState] = []  # the row with each refused POST noted
         try:
-            return await self._create_claimed(row)
+            return await self._create_claimed(row, tried)
         except BaseException:
             with contextlib.suppress(Conflict):  # let the next attempt (a retry, a replay) claim it at once
-                await self._state.save_activity(replace(row, claimed_at=None))
+                released = replace(row, claimed_at=None)
+                await self._state.save_activity(tried[-1] if tried else released)
             raise
 
-    async def _create_claimed(self, row: ActivityState) -> UpsertResult:
+    async def _create_claimed(self, row: ActivityState, tried: list[ActivityState]) -> UpsertResult:
         """Look up, then POST; on a throttled or failed POST wait briefly as Graph asks and look up
         again before POSTing again (the POST may have landed): a retried POST never duplicates."""
         assert row.owner is not None  # rows are claimed with their owner
@@ -483,15 +598,25 @@ class CourseActivityUpserter:
         for attempt in range(_POST_ATTEMPTS):
             existing = await self._graph.get_activity(row.activity_id)
             if existing is not None:  # a previous POST landed, or the record predates the bridge
-                return await self._adopt(row, existing, content_id)
+                # (the refused attempts before it stay in the history)
+                return await self._adopt(
+                    replace(row, writes=tried[-1].writes) if tried else row, existing, content_id
+                )
             try:
                 created = await self._graph.create_activity(
                     row.activity_id, row.owner.learner_user_id, content_id, desired
                 )
             except (GraphError, GraphUnavailable) as exc:
+                released = tried[-1] if tried else replace(row, claimed_at=None)
+                tried.append(self._written(released, "create", exc))
                 await _pause_before_retry(exc, attempt)
                 continue
-            await self._state.save_activity(_with(replace(row, graph_id=created.id), desired))
+            written = tried[-1] if tried else row
+            await self._state.save_activity(
+                self._written(
+                    _with(replace(row, graph_id=created.id, writes=written.writes), desired), "create"
+                )
+            )
             return UpsertResult.CREATED
         raise TransientFailure(
             "conflict", "Graph reported the activity as existing but it cannot be read yet."
@@ -545,6 +670,12 @@ async def _save_after_write(state: StateStore, row: ActivityState, new: list[Eve
         await state.save_activity(row, new)
     except Conflict:
         raise _StaleGraphWrite(row.activity_id) from None
+
+
+def _cause_of(entries: Sequence[EventEntry]) -> str:
+    """The events a write is for, as "source:eventId" (a long group by its first ones)."""
+    cause = ", ".join(f"{e.source}:{e.event_id}" for e in entries)
+    return cause if len(cause) <= CAUSE_CHARACTERS else cause[: CAUSE_CHARACTERS - 1] + "…"
 
 
 def _unlogged(log: list[EventEntry], entries: Sequence[EventEntry]) -> list[EventEntry]:
@@ -644,6 +775,21 @@ FIXES = {
         "BRIDGE_PROVIDER_REGISTRATION_ID names (Graph 403: the provider isn't valid to create course "
         "activity for the given learning content). Register the course under this provider, or point "
         "the setting at the provider that owns it; then `replay --reason contentOfAnotherProvider`."
+    ),
+    PROVIDER_NOT_REGISTERED: (
+        "BRIDGE_PROVIDER_REGISTRATION_ID names no learning provider registered for this tenant (Graph "
+        "400: make sure the registrationId you entered is valid or registered for your tenant). Set it to "
+        "the provider's id (`python -m shared.cli provider show --id ID`, signed in as an admin, checks "
+        "one), or register the provider with `provider register`, which writes its id into the "
+        "settings; then `replay --reason providerNotRegistered`."
+    ),
+    APP_ROLE_MISSING: (
+        "The app's identity lacks the Graph application permission for course activities (Graph 403: "
+        "your account doesn't have access to this report or data). Grant it "
+        "LearningSelfInitiatedCourse.ReadWrite.All (and LearningAssignedCourse.ReadWrite.All with "
+        "assignments): `azd provision` with BRIDGE_GRANT_GRAPH_PERMISSIONS true, or an administrator as in "
+        'docs/deploy/index.md, step 3 (`python -m shared.cli doctor` shows the roles the token carries); then '
+        "`replay --reason appRoleMissing`."
     ),
 }
 

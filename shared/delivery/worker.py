@@ -192,7 +192,7 @@ class EventWorker:
                 void.source, void.voided_event_id, void.voiding_event_id, retry=retry
             )
         assert queued.event is not None
-        return await self._upserter.apply(queued.event, retry=retry)
+        return await self._upserter.apply(queued.event, retry=retry, received_at=queued.received_at)
 
     def _count(self, queued: QueuedEvent, result: UpsertResult) -> None:
         outcome = Outcome.DEDUPLICATED if result is UpsertResult.DEDUPLICATED else Outcome.APPLIED

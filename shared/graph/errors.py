@@ -29,6 +29,12 @@ TENANT_NOT_LICENSED: Final = "tenantNotLicensed"
 PROVIDER_NOT_ENABLED: Final = "providerNotEnabled"
 #: The learning content was created by another provider than the one writing.
 CONTENT_OF_ANOTHER_PROVIDER: Final = "contentOfAnotherProvider"
+#: The registration id in the URL names no provider registered for the tenant (a typo, another
+#: tenant's id, a provider deleted since): every write fails until the setting names a registered one.
+PROVIDER_NOT_REGISTERED: Final = "providerNotRegistered"
+#: The caller's token lacks the permission for course activities (for the bridge: its identity lacks
+#: the app role): every write fails until an administrator grants it.
+APP_ROLE_MISSING: Final = "appRoleMissing"
 
 #: (status, reason) -> the documented messages, as `_normal` writes them.
 _DOCUMENTED: Final[dict[tuple[int, str], frozenset[str]]] = {
@@ -55,6 +61,26 @@ _DOCUMENTED: Final[dict[tuple[int, str], frozenset[str]]] = {
     ),
     # Create, Delete, Get, Update.
     (400, PROVIDER_NOT_ENABLED): frozenset({"this provider isn't enabled for the given tenant"}),
+    # Delete, Update ("User doesn't have the appropriate permissions scope"): "Your account doesn't have
+    # access to this report or data. Please contact your global administrator to request access."; Get
+    # drops a word ("Your account doesn't access to this report or data...").
+    (403, APP_ROLE_MISSING): frozenset(
+        {
+            "your account doesn't have access to this report or data. please contact your global "
+            "administrator to request access",
+            "your account doesn't access to this report or data. please contact your global "
+            "administrator to request access",
+        }
+    ),
+    # Create, Delete, Get, Update: "There was an issue with your request. Make sure the registrationId
+    # you entered is valid or registered for your tenant" (with and without the final full stop).
+    (400, PROVIDER_NOT_REGISTERED): frozenset(
+        {
+            "there was an issue with your request. make sure the registrationid you entered is valid or "
+            "registered for your tenant",
+            "make sure the registrationid you entered is valid or registered for your tenant",
+        }
+    ),
 }
 
 

@@ -13,6 +13,11 @@ of its own and is written as a row of its own, in the same transaction as the de
 folds (ETag-guarded, the activity row's too when entries it holds are folded): a run that stops half
 way, or a worker writing meanwhile, leaves a log that folds exactly as before.
 
+An activity row's Graph write history (`trace`: shared.state.models.GraphWrite, at most WRITE_HISTORY)
+is bounded by count on every write; retention also drops the writes older than the period from the
+rows of the logs it visits (ETag-guarded, like the fold), so that nothing about an event outlives the
+period there either.
+
 What the period costs, and docs/operate.md says so: an event older than it counts as history. Its
 redelivery adds an entry again (the fold does not change: the baseline holds it already); a voiding
 of it withdraws nothing (nor does one that reaches the log while the run folds that event). Dead
@@ -25,13 +30,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from shared.delivery.merge import fold
 from shared.events.model import CourseStatus
-from shared.state.models import DeadLetterRecord, EventEntry, LetterState, LogCopy, LogSnapshot
+from shared.state.models import (
+    ActivityState,
+    DeadLetterRecord,
+    EventEntry,
+    LetterState,
+    LogCopy,
+    LogSnapshot,
+)
 from shared.state.store import Conflict
 
 #: A source name no configured source can have (names are a-z, 0-9 and '-'): every baseline's source.
@@ -144,6 +156,9 @@ class RetainedStore(Protocol):
     async def table_sizes(self) -> dict[str, int]:
         """Rows per state table (a full count: operators' commands only)."""
 
+    async def save_activity(self, state: ActivityState, entries: Sequence[EventEntry] = ()) -> ActivityState:
+        """Replace the activity row if its ETag is still `state.etag`; Conflict otherwise."""
+
 
 async def compact_log(store: RetainedStore, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
     """Fold the log's old live entries and its baselines into one baseline: how many entries that
@@ -158,6 +173,19 @@ async def compact_log(store: RetainedStore, log_key: str, cutoff: datetime, *, d
     return len(folded) - 1
 
 
+async def drop_old_writes(store: RetainedStore, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
+    """Take the Graph writes made before `cutoff` out of the log's activity row: how many (would) go.
+    Raises Conflict when a worker wrote the row meanwhile (the next run tries again)."""
+    row = (await store.log_snapshot(log_key)).activity
+    if row is None:
+        return 0
+    kept = tuple(w for w in row.writes if w.at >= cutoff)
+    old = len(row.writes) - len(kept)
+    if old and not dry_run:
+        await store.save_activity(replace(row, writes=kept))
+    return old
+
+
 @dataclass
 class RetentionReport:
     deliveries_removed: int = 0
@@ -165,6 +193,7 @@ class RetentionReport:
     entries_folded: int = 0
     logs_busy: int = 0
     dead_letters_removed: int = 0
+    graph_writes_removed: int = 0
     #: Where a run cut short by its time budget goes on (None: it went through to the end).
     resume_after: str | None = field(default=None, compare=False)
     finished: bool = field(default=True, compare=False)
@@ -218,6 +247,7 @@ async def apply_retention(
         elif folded:
             report.logs_compacted += 1
             report.entries_folded += folded
+        report.graph_writes_removed += await _drop_busy_aware(store, log_key, cutoff, dry_run=dry_run)
         after = log_key
     report.dead_letters_removed = await store.purge_dead_letters(cutoff, dry_run=dry_run, stop=stop)
     letters = {
@@ -235,6 +265,17 @@ def _purged(letter: DeadLetterRecord, cutoff: datetime) -> bool:
     """Whether `purge_dead_letters` removes the letter: a dry run counts the delivery rows a real run
     purges once their letters are gone (a real run reads the letters left after its purge)."""
     return letter.state is not LetterState.PARKED and letter.last_failure < cutoff
+
+
+async def _drop_busy_aware(store: RetainedStore, log_key: str, cutoff: datetime, *, dry_run: bool) -> int:
+    """`drop_old_writes`, read again when a worker wrote the row meanwhile; 0 when it kept changing
+    (they go in a later run)."""
+    for _ in range(_FOLD_ATTEMPTS):
+        try:
+            return await drop_old_writes(store, log_key, cutoff, dry_run=dry_run)
+        except Conflict:
+            continue
+    return 0
 
 
 async def _compact_busy_aware(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -18,6 +18,12 @@ class DeliveryRecord:
     status: str  # applied | parked | deadlettered | voided (a void that arrived before its statement)
     seen: int = 1
     voided_by: str | None = None
+    #: When the bridge accepted the event (its queue message's receivedAt), for `trace`; None: not
+    #: recorded (a row written before it was, or a voiding recorded alone).
+    received_at: datetime | None = None
+    #: How the event's learner was found in Entra ("email (mail)", "userId"...: the identifier's kind
+    #: and the attribute that matched, never a value), for `trace`; None: not recorded.
+    learner_found_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,34 @@ class EventEntry:
         )
 
 
+#: How many Graph writes an activity row remembers (the newest): what `trace` shows, bounded so that the
+#: row stays small however often the record is written or refused (a throttled write retried for
+#: hours, a learner parked for days).
+WRITE_HISTORY = 16
+#: The longest `GraphWrite.cause` kept (a group of events written together is named by its first ones).
+CAUSE_CHARACTERS = 300
+
+
+@dataclass(frozen=True)
+class GraphWrite:
+    """One Graph write of the record, as `trace` shows it: which request, when, Graph's answer (or
+    the reason it was classified as), and the event(s) that called for it. Only ids the activity's
+    log holds already: nothing personal."""
+
+    request: str  # create | patch | delete
+    at: datetime
+    status: int | None  # Graph's HTTP status; None: no answer (unreachable, timed out)
+    reason: str | None = None  # the failure as classified (shared.delivery.upsert.classify); None: written
+    cause: str = ""  # "source:eventId" of the event(s) behind it (a voiding: its own id), or "reconcile"
+
+
+def noted(state: ActivityState, *writes: GraphWrite) -> ActivityState:
+    """The state with `writes` added to its history, the oldest dropped beyond WRITE_HISTORY."""
+    if not writes:
+        return state
+    return replace(state, writes=(*state.writes, *writes)[-WRITE_HISTORY:])
+
+
 @dataclass(frozen=True)
 class ActivityState:
     """A course activity as last written to Graph, and who owns it. `etag` guards concurrent updates.
@@ -86,6 +120,9 @@ class ActivityState:
     #: The event-log entries the row itself holds (TableStateStore keeps recent entries in the row, so
     #: an update is one row write); carried through `replace` so that a save keeps them. Not state.
     held: tuple[EventEntry, ...] = field(default=(), compare=False, repr=False)
+    #: The record's last Graph writes, oldest first (at most WRITE_HISTORY), kept in the row: what
+    #: `trace` shows. Not state: carried through `replace` like `held`.
+    writes: tuple[GraphWrite, ...] = field(default=(), compare=False, repr=False)
 
 
 class LetterState(StrEnum):

@@ -24,6 +24,7 @@ from shared.state.models import (
     DeadLetterRecord,
     DeliveryRecord,
     EventEntry,
+    GraphWrite,
     JobCheckpoint,
     LetterState,
     LogCopy,
@@ -209,6 +210,10 @@ class TableStateStore:
         }
         if record.voided_by:
             entity["voidedBy"] = record.voided_by
+        if record.received_at is not None:
+            entity["receivedAt"] = _iso(record.received_at)
+        if record.learner_found_by:
+            entity["learnerFoundBy"] = record.learner_found_by
         return entity
 
     async def save_delivery(self, record: DeliveryRecord) -> None:
@@ -304,6 +309,7 @@ class TableStateStore:
             "claimedAt": _iso(state.claimed_at),
             "assignment": _row_assignment(state),
             "log": _log_text(state.held),
+            "writes": _writes_text(state.writes),
         }
 
     async def claim_activity(
@@ -690,6 +696,7 @@ def _activity(row: Any) -> ActivityState:
         claimed_at=_when(row.get("claimedAt")),
         etag=row.metadata["etag"],
         held=_held(row.get("log")),
+        writes=_writes(row.get("writes")),
         assignment_type=assignment.assignment_type,
         assigned_at=assignment.assigned_at,
         due_at=assignment.due_at,
@@ -742,6 +749,26 @@ def _log_text(held: Sequence[EventEntry]) -> str:
         ],
         separators=(",", ":"),
     )
+
+
+def _writes_text(writes: Sequence[GraphWrite]) -> str:
+    """The write history as compact JSON: [request, at, status, reason, cause] each."""
+    if not writes:
+        return ""
+    return json.dumps(
+        [[w.request, _iso(w.at), w.status, w.reason, w.cause] for w in writes], separators=(",", ":")
+    )
+
+
+def _writes(text: Any) -> tuple[GraphWrite, ...]:
+    if not isinstance(text, str) or not text:
+        return ()
+    writes = []
+    for request, at, status, reason, cause in json.loads(text):
+        moment = _when(at)
+        if moment is not None:
+            writes.append(GraphWrite(request, moment, status, reason, cause))
+    return tuple(writes)
 
 
 def _held(text: Any) -> tuple[EventEntry, ...]:
@@ -875,6 +902,8 @@ def _delivery(row: Any) -> DeliveryRecord:
         status=row.get("status", "voided"),  # only a voiding has been recorded
         seen=int(row.get("seen", 0)),
         voided_by=row.get("voidedBy") or None,
+        received_at=_when(row.get("receivedAt")),
+        learner_found_by=row.get("learnerFoundBy") or None,
     )
 
 

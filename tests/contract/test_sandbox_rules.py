@@ -394,3 +394,49 @@ def test_a_providers_contents_are_listed_with_top(api: httpx.Client) -> None:
     listed = api.get(provider_path("learningContents"), params={"$top": "1"})
     assert listed.status_code == 200
     assert len(listed.json()["value"]) == 1
+
+
+def test_course_activity_calls_under_an_unknown_registration_id_are_refused_as_the_error_page_says(
+    api: httpx.Client,
+) -> None:
+    # resources/learningcourseactivity-error-codes (create, delete, get and update tables): 400 "There was
+    # an issue with your request. Make sure the registrationId you entered is valid or registered for
+    # your tenant."
+    unknown = "/employeeExperience/learningProviders/not-registered/learningCourseActivities"
+    for method, path, body in [
+        ("POST", unknown, activity(api)),
+        ("GET", f"{unknown}(externalcourseActivityId='x')", None),
+        ("PATCH", f"{unknown}/some-id", {"@odata.type": SELF, "status": "completed"}),
+        ("DELETE", f"{unknown}/some-id", None),
+    ]:
+        answer = api.request(method, path, json=body)
+        assert answer.status_code == 400, (method, answer.text)
+        message = answer.json()["error"]["message"]
+        assert "Make sure the registrationId you entered is valid or registered for your tenant" in message
+
+
+def test_course_activity_writes_need_the_app_role_of_the_records_type_in_the_tokens_roles(
+    api: httpx.Client,
+) -> None:
+    # api/employeeexperienceuser-post-learningcourseactivities, api/learningcourseactivity-update and
+    # -delete: application LearningSelfInitiatedCourse.ReadWrite.All (or, for an assignment,
+    # LearningAssignedCourse.ReadWrite.All); resources/learningcourseactivity-error-codes: 403 "Your
+    # account doesn't have access to this report or data..." without it.
+    path = provider_path("learningCourseActivities")
+    without = bearer({"roles": ["User.Read.All", "LearningContent.Read.All"]})
+    delegated = bearer({"scp": "LearningProvider.ReadWrite"})
+    for headers in (without, delegated):
+        refused = api.post(path, json=activity(api), headers=headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["message"].startswith("Your account doesn't have access")
+    writer = bearer({"roles": ["LearningSelfInitiatedCourse.ReadWrite.All"]})
+    created = api.post(path, json=activity(api), headers=writer)
+    assert created.status_code == 201, created.text
+    record = provider_path("learningCourseActivities", created.json()["id"])
+    patch = {"@odata.type": SELF, "status": "completed"}
+    assert api.patch(record, json=patch, headers=without).status_code == 403
+    assert api.delete(record, headers=without).status_code == 403
+    assigned_only = bearer({"roles": ["LearningAssignedCourse.ReadWrite.All"]})
+    assert api.patch(record, json=patch, headers=assigned_only).status_code == 403  # self-initiated
+    assert api.patch(record, json=patch, headers=writer).status_code == 204
+    assert api.delete(record, headers=writer).status_code == 204

@@ -14,12 +14,22 @@ import pytest
 from devtools.localstack.processes import AzuritePorts
 from shared.delivery.merge import fold
 from shared.events.identity import ActivityOwner
-from shared.events.model import AssignmentType, CourseStatus
+from shared.events.model import AssignmentType, CourseStatus, Learner
+from shared.operations.forget import forget, plan_forget
 from shared.operations.maintenance import MaintainedStore
-from shared.operations.retention import BASELINE_SOURCE, RetainedStore, compact_log
-from shared.state.models import AssignmentEntry, DeadLetterRecord, DeliveryRecord, EventEntry, LetterState
+from shared.operations.retention import BASELINE_SOURCE, RetainedStore, compact_log, drop_old_writes
+from shared.state.models import (
+    WRITE_HISTORY,
+    AssignmentEntry,
+    DeadLetterRecord,
+    DeliveryRecord,
+    EventEntry,
+    GraphWrite,
+    LetterState,
+    noted,
+)
 from shared.state.store import Conflict, StateStore, TableStateStore
-from tests.fakes import MemoryStateStore
+from tests.fakes import FakeGraph, MemoryStateStore
 
 T = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 T2 = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
@@ -453,3 +463,87 @@ async def test_assignment_statements_and_an_assigned_row_read_back_whole(store: 
         withdrawal.event_id: AssignmentEntry(withdrawn=True),
         alone.event_id: replace(stated, notes=None),
     }
+
+
+# the record's Graph writes (trace) ----------------------------------------------------------------------
+
+
+def graph_write(number: int) -> GraphWrite:
+    refused = number % 2 == 1
+    return GraphWrite(
+        "patch",
+        T + timedelta(minutes=number),
+        403 if refused else 204,
+        "learnerNotLicensed" if refused else None,
+        f"generic:evt-{number}",
+    )
+
+
+async def test_a_records_graph_writes_read_back_with_the_row_the_newest_kept(store: StateStore) -> None:
+    activity = unique("act")
+    row = await store.claim_activity(activity, OWNER, [entry("generic", unique("evt"))])
+    writes = [graph_write(n) for n in range(WRITE_HISTORY + 3)]
+    row = await store.save_activity(noted(row, *writes[:5]))
+    await store.save_activity(noted(row, *writes[5:]))
+    read = await store.activity(activity)
+    assert read is not None
+    assert read.writes == tuple(writes[-WRITE_HISTORY:])  # bounded: the oldest went
+    loaded, _ = await store.load(activity)
+    assert loaded is not None
+    assert loaded.writes == read.writes
+
+
+async def test_retention_folding_the_rows_entries_keeps_its_graph_writes(store: MaintainedStore) -> None:
+    assert isinstance(store, RetainedStore)
+    activity = unique("act")
+    row = await store.claim_activity(activity, OWNER, [entry("generic", unique("evt"), 10)])
+    await store.save_activity(
+        noted(row, graph_write(0), graph_write(1)), [entry("generic", unique("evt"), 60)]
+    )
+    cutoff = await _pause()
+    assert await compact_log(store, store.log_key(activity), cutoff, dry_run=False) == 1
+    read = await store.activity(activity)
+    assert read is not None
+    assert read.writes == (graph_write(0), graph_write(1))
+
+
+async def test_forgetting_a_learner_removes_their_records_graph_writes(store: MaintainedStore) -> None:
+    activity = unique("act")
+    learner = str(uuid.uuid4())
+    owner = ActivityOwner("generic", learner, "course-101")
+    row = await store.claim_activity(activity, owner, [entry("generic", unique("evt"))])
+    await store.save_activity(noted(row, graph_write(0)))
+    plan = await plan_forget(store, Learner.model_validate({"userId": learner}), learner)
+    await forget(store, FakeGraph(), plan)
+    assert await store.activity(activity) is None
+    assert [a async for a in store.all_activities() if a.activity_id == activity] == []
+
+
+async def test_a_delivery_keeps_when_its_event_was_received_and_how_its_learner_was_found(
+    store: StateStore,
+) -> None:
+    event_id = unique("evt")
+    first = DeliveryRecord("generic", event_id, "act", "applied", 1, received_at=T, learner_found_by="upn")
+    await store.save_delivery(first)
+    await store.void_delivery("generic", event_id, "void-1")
+    await store.save_delivery(DeliveryRecord("generic", event_id, "act", "applied", 2))
+    read = await store.delivery("generic", event_id)
+    assert read == replace(first, seen=2, voided_by="void-1")
+
+
+async def test_retention_drops_the_graph_writes_older_than_its_period_and_keeps_the_rest(
+    store: MaintainedStore,
+) -> None:
+    assert isinstance(store, RetainedStore)
+    activity = unique("act")
+    row = await store.claim_activity(activity, OWNER, [entry("generic", unique("evt"))])
+    await store.save_activity(noted(row, *[graph_write(n) for n in range(4)]))
+    cutoff = T + timedelta(minutes=2)  # writes 0 and 1 are older
+    log_key = store.log_key(activity)
+    assert await drop_old_writes(store, log_key, cutoff, dry_run=True) == 2
+    assert await drop_old_writes(store, log_key, cutoff, dry_run=False) == 2
+    read = await store.activity(activity)
+    assert read is not None
+    assert read.writes == (graph_write(2), graph_write(3))
+    assert await drop_old_writes(store, log_key, cutoff, dry_run=False) == 0
+    assert fold(await store.events(activity)) is not None  # the log is untouched

@@ -21,7 +21,7 @@ import httpx
 from shared.cli import backends
 from tests.cli_harness import Outcome, run_cli
 from tests.e2e.stack import PROVIDER_ID, Stack, cli, create_user
-from tests.identity_platform import VERIFICATION_URI, IdentityPlatform
+from tests.identity_platform import VERIFICATION_URI, IdentityPlatform, ManagedIdentityEndpoint
 
 LOGOS = [f"https://cdn.contoso.example/academy/logo-{n}.png" for n in range(4)]
 DELEGATED = {"scp": "LearningProvider.ReadWrite", "roles": []}
@@ -217,3 +217,41 @@ def test_doctor_signed_in_checks_the_provider_with_the_operators_delegated_token
     assert provider["status"] == "failed"
     assert "Graph 403" in provider["detail"]
     assert "delegated only" in provider["fix"]
+
+
+# ---- doctor with the app's identity (a managed identity endpoint, as the Functions host gives one) ----
+
+
+def with_identity(identity: ManagedIdentityEndpoint) -> dict[str, str]:
+    """doctor as the app runs it: its Graph token from the managed identity endpoint, not anonymous."""
+    return {**identity.environment(), "BRIDGE_GRAPH_AUTH": "managedIdentity"}
+
+
+def test_doctor_names_a_missing_app_role_from_the_token_and_graphs_refusal_of_the_probe(stack: Stack) -> None:
+    """The identity's token lacks LearningSelfInitiatedCourse.ReadWrite.All: doctor reads that from the
+    token's `roles` and names the grant; content still reads (LearningContent.Read.All), and the probe
+    write meets Graph's 403 (the sandbox refuses a write whose token lacks the role)."""
+    with ManagedIdentityEndpoint(["User.Read.All", "LearningContent.Read.All"]) as identity:
+        code, checks = doctor(stack, "--canary", CANARY, env=with_identity(identity))
+    assert code == 1
+    assert sorted(failures(checks)) == ["identity", "probe"]
+    assert "lacks the app role(s) LearningSelfInitiatedCourse.ReadWrite.All" in checks["identity"]["detail"]
+    assert "BRIDGE_GRANT_GRAPH_PERMISSIONS" in checks["identity"]["fix"]
+    assert checks["content"]["status"] == "ok"  # read with the identity's token
+    assert "appRoleMissing (Graph 403)" in checks["probe"]["detail"]  # the error page's answer, recognised
+    assert "LearningSelfInitiatedCourse.ReadWrite.All" in checks["probe"]["fix"]
+    assert "BRIDGE_GRANT_GRAPH_PERMISSIONS" in checks["probe"]["fix"]
+    assert identity.asked  # the token came from the endpoint
+    assert all(asked["resource"].startswith("https://graph.microsoft.com") for asked in identity.asked)
+
+    granted = [
+        "User.Read.All",
+        "LearningContent.Read.All",
+        "LearningSelfInitiatedCourse.ReadWrite.All",
+        "LearningAssignedCourse.ReadWrite.All",  # the local stack writes assignments
+    ]
+    with ManagedIdentityEndpoint(granted) as identity:
+        code, checks = doctor(stack, "--canary", CANARY, env=with_identity(identity))
+    assert code == 0, failures(checks)
+    assert checks["identity"]["status"] == "ok"
+    assert checks["probe"]["status"] == "ok"

@@ -4,6 +4,7 @@ granted, and a 429 whose message says "Retry after 2 minutes" holds the event ba
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -14,11 +15,19 @@ from pathlib import Path
 import httpx
 from azure.storage.queue import QueueClient
 
+from shared.events.identity import derived_activity_id
 from shared.events.queue import EVENTS_QUEUE, POISON_QUEUE
 from shared.state.store import TableStateStore
 from tests.builders import event
 from tests.e2e.stack import Stack, cli, create_user, wait_for
-from tests.e2e.test_graph_truth import new_course, unique
+from tests.e2e.test_graph_truth import (
+    PROGRESS,
+    new_course,
+    send_statements,
+    statement,
+    unique,
+    voiding,
+)
 
 
 def tenant(stack: Stack, **settings: object) -> None:
@@ -184,4 +193,51 @@ def test_trace_tells_the_story_of_a_record_created_updated_and_with_a_parked_eve
     assert user_id not in out
     as_json = cli(stack, "trace", "--learner", "email", email, "--course", course, "--json")
     assert '"learnerNotLicensed"' in as_json.stdout
+    tenant(stack, licences={user_id: True})
+
+
+def test_trace_shows_each_graph_write_of_a_record_created_updated_voided_and_parked(stack: Stack) -> None:
+    """The issue's story through xAPI (a source that voids): progressed (create), completed (patch), the
+    completion voided (patch back), then, the licence gone, a new statement parked (patch refused)."""
+    email, user_id = unlicensed_learner(stack)
+    tenant(stack, licences={user_id: True})
+    course = new_course(stack)
+    progress, done, later = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+
+    def said(verb: str, statement_id: str, **result: object) -> dict[str, object]:
+        return {**statement(verb, course, statement_id, **result), "actor": {"mbox": f"mailto:{email}"}}
+
+    def record() -> dict[str, object]:
+        return stack.activity(derived_activity_id("lrs", user_id, course)) or {}
+
+    send_statements(stack, [said("progressed", progress, extensions={PROGRESS: 40})])
+    wait_for(lambda: record() or None, what="the created record")
+    send_statements(stack, [said("completed", done, completion=True)])
+    wait_for(lambda: record().get("status") == "completed" or None, what="the completed record")
+    void = {**voiding(done), "actor": {"mbox": f"mailto:{email}"}}
+    send_statements(stack, [void])
+    wait_for(lambda: record().get("status") == "inProgress" or None, what="the completion voided")
+    tenant(stack, licences={user_id: False})
+    send_statements(stack, [said("progressed", later, extensions={PROGRESS: 60})])
+    wait_for(lambda: stack.dead_letter("lrs", later), what="the parked statement")
+
+    as_json = cli(stack, "trace", "--learner", "email", email, "--course", course, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    [story] = json.loads(as_json.stdout)["activities"]
+    assert [(w["request"], w["status"], w["reason"], w["for"]) for w in story["graph_writes"]] == [
+        ("create", 201, None, f"lrs:{progress}"),
+        ("patch", 204, None, f"lrs:{done}"),
+        ("patch", 204, None, f"lrs:{void['id']}"),
+        ("patch", 403, "learnerNotLicensed", f"lrs:{later}"),
+    ]
+    received = {e["id"]: e["receivedAt"] for e in story["events"]}
+    assert received[f"lrs:{progress}"] is not None  # when the webhook accepted it
+    assert received[f"lrs:{done}"] is not None
+    assert {e["learnerFoundBy"] for e in story["events"]} == {"email (mail)"}
+    told = cli(stack, "trace", "--learner", "email", email)
+    assert told.returncode == 0, told.stderr
+    assert f"create Graph 201 ok for lrs:{progress}" in told.stdout
+    assert f"patch  Graph 403 learnerNotLicensed for lrs:{later}" in told.stdout
+    assert f"parked lrs:{later} (learnerNotLicensed" in told.stdout
+    assert user_id not in told.stdout + as_json.stdout
     tenant(stack, licences={user_id: True})

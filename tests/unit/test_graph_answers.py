@@ -55,6 +55,34 @@ from tests.unit.test_graph_gateway import _write, gateway
             "The provider is not valid to create course activity for the given learning content",
             "contentOfAnotherProvider",
         ),
+        (
+            400,
+            "Bad request",
+            "There was an issue with your request. Make sure the registrationId you entered is valid or "
+            "registered for your tenant.",
+            "providerNotRegistered",
+        ),
+        (
+            400,
+            "BadRequest",
+            "There was an issue with your request. Make sure the registrationId you entered is valid or "
+            "registered for your tenant",
+            "providerNotRegistered",
+        ),
+        (
+            403,
+            "Forbidden",
+            "Your account doesn't have access to this report or data. Please contact your global "
+            "administrator to request access.",
+            "appRoleMissing",
+        ),
+        (  # the get table's spelling
+            403,
+            "Forbidden",
+            "Your account doesn't access to this report or data. Please contact your global administrator "
+            "to request access.",
+            "appRoleMissing",
+        ),
         # Not these: another status, another message, a message that only contains the words.
         (400, "Forbidden", "The user license isn't valid to perform the operation", None),
         (403, "Forbidden", "This provider isn't enabled for the given tenant.", None),
@@ -167,7 +195,14 @@ def test_graphs_answers_are_classified(
 
 def test_only_the_unlicensed_learner_is_parked_the_tenant_wide_refusals_are_not() -> None:
     assert "learnerNotLicensed" in PARKABLE
-    assert not {"tenantNotLicensed", "providerNotEnabled", "contentOfAnotherProvider"} & PARKABLE
+    tenant_wide = {
+        "tenantNotLicensed",
+        "providerNotEnabled",
+        "contentOfAnotherProvider",
+        "providerNotRegistered",
+        "appRoleMissing",
+    }
+    assert not tenant_wide & PARKABLE
 
 
 # ---- through msgraph-sdk: the answers as they come over HTTP ------------------------------------
@@ -281,6 +316,23 @@ async def test_retry_parked_now_takes_parked_events_before_they_are_due_and_by_r
         (lambda g: setattr(g, "service_plan", False), "tenantNotLicensed", "plan"),
         (lambda g: setattr(g, "sync_enabled", False), "providerNotEnabled", "isCourseActivitySyncEnabled"),
         (lambda g: g.foreign_contents.add("content-101"), "contentOfAnotherProvider", "provider"),
+        (
+            lambda g: setattr(g, "provider_registered", False),
+            "providerNotRegistered",
+            "BRIDGE_PROVIDER_REGISTRATION_ID names no learning provider registered",
+        ),
+        (
+            lambda g: g.errors["create_activity"].append(
+                GraphError(
+                    403,
+                    "Forbidden",
+                    "Your account doesn't have access to this report or data. Please contact your global "
+                    "administrator to request access.",
+                )
+            ),
+            "appRoleMissing",
+            "LearningSelfInitiatedCourse.ReadWrite.All",
+        ),
     ],
 )
 async def test_tenant_wide_refusals_are_dead_lettered_with_what_to_fix(
@@ -336,3 +388,24 @@ def test_status_counts_letters_by_reason_and_says_what_fixes_the_tenant_wide_one
         "tenant-wide: providerNotEnabled: turn on the provider's isCourseActivitySyncEnabled" in outcome.out
     )
     assert "tenant-wide: learnerNotLicensed" not in outcome.out
+
+
+def test_status_counts_an_unknown_registration_id_as_tenant_wide_with_its_fix(tmp_path: Path) -> None:
+    fakes = Backends()
+    fakes.store.letters[("generic", "e1")] = DeadLetterRecord(
+        source="generic",
+        event_id="e1",
+        state=LetterState.DEADLETTERED,
+        reason="providerNotRegistered",
+        detail="",
+        message="{}",
+        attempts=1,
+        first_failure=NOW,
+        last_failure=NOW,
+    )
+    with fake_backends(fakes):
+        outcome = run_cli(["--settings", str(write_settings(tmp_path)), "status"])
+    assert outcome.code == 0, outcome.err
+    rows = {line.split()[0]: line.split()[1:] for line in outcome.out.splitlines() if line.strip()}
+    assert rows["providerNotRegistered"] == ["0", "1"]
+    assert "tenant-wide: providerNotRegistered: set BRIDGE_PROVIDER_REGISTRATION_ID" in outcome.out

@@ -52,3 +52,37 @@ async def test_a_user_id_is_checked_once_and_an_unknown_one_is_not_found() -> No
     with pytest.raises(PermanentFailure) as caught:  # not in Entra (yet): parked like an unknown email
         await resolver.learner_user_id(learner(userId="7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a"), "lms")
     assert caught.value.reason == "learnerNotFound"
+
+
+@pytest.mark.parametrize(
+    ("found_in", "learner_fields", "found_by"),
+    [
+        ("mail", {"email": "ada@contoso.example"}, "email (mail)"),
+        ("upn", {"email": "ada@contoso.example"}, "email (userPrincipalName)"),
+        ("otherMails", {"email": "ada@contoso.example"}, "email (otherMails)"),
+        ("upn", {"upn": "ada@contoso.example"}, "upn"),
+    ],
+)
+async def test_resolving_a_learner_says_which_identifier_and_attribute_found_them(
+    found_in: str, learner_fields: dict[str, str], found_by: str
+) -> None:
+    graph = FakeGraph()
+    if found_in == "mail":
+        graph.users_by_mail["ada@contoso.example"] = "u-1"
+    elif found_in == "upn":
+        graph.users_by_upn["ada@contoso.example"] = "u-1"
+    else:
+        graph.users_by[("otherMails", "ada@contoso.example")] = "u-1"
+    resolver = Resolver(graph)
+    assert await resolver.resolve_learner(learner(**learner_fields), "lms") == ("u-1", found_by)
+    assert await resolver.resolve_learner(learner(**learner_fields), "lms") == ("u-1", found_by)  # cached
+
+
+async def test_an_account_is_found_by_the_sources_attribute_and_says_so() -> None:
+    graph = FakeGraph()
+    graph.users_by[("employeeId", "E-7")] = "u-7"
+    account = learner(account={"homePage": "https://hr.contoso.example", "name": "E-7"})
+    assert await Resolver(graph, {"hr": "employeeId"}).resolve_learner(account, "hr") == (
+        "u-7",
+        "account (employeeId)",
+    )

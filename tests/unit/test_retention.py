@@ -14,6 +14,7 @@ from shared.config import load_settings
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import DEFAULT_RETENTION_DAYS
 from shared.delivery.merge import fold
+from shared.events.identity import ActivityOwner
 from shared.events.model import AssignmentType, CourseStatus
 from shared.operations.retention import baseline, compactable
 from shared.runtime import Bridge
@@ -191,3 +192,23 @@ async def test_a_dry_run_counts_the_deliveries_a_real_run_removes_with_their_old
     real = await apply_retention(store, BASE, 30)
     assert dry == real
     assert (real.dead_letters_removed, real.deliveries_removed) == (2, 2)
+
+
+async def test_a_retention_pass_drops_graph_writes_older_than_the_period_and_counts_them() -> None:
+    from shared.operations.retention import apply_retention
+    from shared.state.models import GraphWrite, noted
+    from tests.builders import USER_ID
+
+    store = MemoryStateStore()
+    owner = ActivityOwner("generic", USER_ID, "course-101")
+    row = await store.claim_activity(
+        "act-1", owner, [EventEntry("generic", "e1", BASE, CourseStatus.IN_PROGRESS, 10)]
+    )
+    now = datetime.now(UTC)
+    old, recent = GraphWrite("create", now - timedelta(days=40), 201), GraphWrite("patch", now, 204)
+    await store.save_activity(noted(row, old, recent))
+    store.written[("e", "act-1", "generic", "e1")] = now - timedelta(days=40)  # an old log: visited
+    report = await apply_retention(store, now, 30)
+    assert report.graph_writes_removed == 1
+    assert report.counts()["graphWritesRemoved"] == 1
+    assert store.activities["act-1"].writes == (recent,)
