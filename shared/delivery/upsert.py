@@ -788,7 +788,8 @@ FIXES = {
         "your account doesn't have access to this report or data). Grant it "
         "LearningSelfInitiatedCourse.ReadWrite.All (and LearningAssignedCourse.ReadWrite.All with "
         "assignments): `azd provision` with BRIDGE_GRANT_GRAPH_PERMISSIONS true, or an administrator as in "
-        'docs/deploy/index.md, step 3 (`python -m shared.cli doctor` shows the roles the token carries); then '
+        "docs/deploy/index.md, step 3 (`python -m shared.cli doctor` shows the roles the token carries); "
+        "then "
         "`replay --reason appRoleMissing`."
     ),
 }
