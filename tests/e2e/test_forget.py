@@ -46,6 +46,10 @@ def test_forget_removes_the_learner_from_graph_and_state_then_later_events_work(
         "eventLogEntries": 3,
         "deliveries": 3,
         "deadLetters": 1,
+        "assignerRecords": 0,
+        "assignerEntries": 0,
+        "assignerLetters": 0,
+        "assignerPending": 0,
     }
     assert email not in done.stdout + done.stderr + dry.stdout
     assert user_id not in done.stdout + done.stderr + dry.stdout
@@ -87,6 +91,10 @@ def test_a_departed_employee_deleted_from_entra_is_forgotten_by_object_id(stack:
         "eventLogEntries": 3,
         "deliveries": 3,
         "deadLetters": 1,
+        "assignerRecords": 0,
+        "assignerEntries": 0,
+        "assignerLetters": 0,
+        "assignerPending": 0,
     }
     assert "Entra has no user with that object id" in done.stderr
     assert user_id not in done.stdout + done.stderr
