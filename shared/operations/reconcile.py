@@ -9,7 +9,9 @@ Drift is:
 - `missing`: Graph has no record for it (deleted outside the bridge);
 - `replaced`: Graph's record under that external id is another one (another id), same owner;
 - `foreignOwner`: the record belongs to another learner or content: the bridge never writes over it;
-- `changed`: status, percentage or dates differ (edited outside the bridge), with the fields.
+- `changed`: status, percentage or dates differ (edited outside the bridge), or, for an assignment,
+  its type, assigned and due dates, notes or assigner (or it is no longer an assignment, or has
+  become one), with the fields.
 
 A record whose read Graph keeps throttling (or failing) past its attempts, or whose course's content
 cannot be looked up, is `unread`, with the reason: a line of the report, not the end of it (the next
@@ -18,7 +20,9 @@ the same way.
 
 Repair writes what the events call for again through the upserter: a missing record's row loses its
 Graph id and the record is created again; a changed (or replaced) record's row takes what Graph holds,
-and the PATCH back to the events' fold follows. A foreign owner needs an operator: reported only.
+and the PATCH back to the events' fold follows (or, when Graph's type or assigner differs, which no
+PATCH can change, the record is deleted and created again with the progress and completion). A
+foreign owner needs an operator: reported only.
 Identifiers printed are activity ids (name-based UUIDs, no personal data) and sources.
 """
 
@@ -53,7 +57,12 @@ _JSON = {
     "assigned_at": "assignedDateTime",
     "due_at": "dueDateTime",
     "notes": "notes",
+    "assigner_user_id": "assignerUserId",
 }
+
+#: What is compared: what the events decide, and the assigner Graph shows (set on create only: a
+#: record whose assigner differs is created again on repair, as one whose type differs).
+COMPARED = (*RECORD_FIELDS, "assigner_user_id")
 
 
 @dataclass(frozen=True)
@@ -220,7 +229,7 @@ def _compare(
     if record.id != row.graph_id:
         return Drift(row.activity_id, source, "replaced")
     written, held = state_of(row), state_of(record)
-    fields = tuple(_JSON[f] for f in RECORD_FIELDS if getattr(written, f) != getattr(held, f))
+    fields = tuple(_JSON[f] for f in COMPARED if getattr(written, f) != getattr(held, f))
     return Drift(row.activity_id, source, "changed", fields) if fields else None
 
 
