@@ -38,7 +38,7 @@ from shared.delivery.exceptions import PermanentFailure, TransientFailure
 from shared.delivery.merge import RECORD_FIELDS, state_of
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.graph.errors import GraphError
-from shared.graph.gateway import ActivityRecord, LearningGraph
+from shared.graph.gateway import ActivityRecord, ActivityWrite, LearningGraph
 from shared.operations.batching import THROTTLE_ATTEMPTS, Pacer, in_batches
 from shared.operations.catalog import GraphRefused
 from shared.operations.maintenance import MaintainedStore
@@ -228,9 +228,16 @@ def _compare(
         return Drift(row.activity_id, source, "foreignOwner")
     if record.id != row.graph_id:
         return Drift(row.activity_id, source, "replaced")
-    written, held = state_of(row), state_of(record)
+    written, held = _compared(state_of(row)), _compared(state_of(record))
     fields = tuple(_JSON[f] for f in COMPARED if getattr(written, f) != getattr(held, f))
     return Drift(row.activity_id, source, "changed", fields) if fields else None
+
+
+def _compared(state: ActivityWrite) -> ActivityWrite:
+    """The state as compared: an object id in any case is the same id (no drift, and no re-creation
+    on repair, for an assigner Graph spells in another case)."""
+    assigner = state.assigner_user_id
+    return replace(state, assigner_user_id=assigner.casefold() if assigner is not None else None)
 
 
 async def _repair(

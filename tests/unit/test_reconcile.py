@@ -399,3 +399,10 @@ async def test_an_assignment_field_changed_in_graph_is_drift_and_repaired_by_cre
         60,
     )
     assert (await run(graph, state, upserter, repair=False)).drift == []
+
+
+async def test_an_assigner_graph_spells_in_another_case_is_no_drift() -> None:
+    """An Entra object id is a GUID: its case says nothing (a repair would re-create the record)."""
+    graph, state, upserter, key = await assigned_record()
+    graph.activities[key] = replace(graph.activities[key], assigner_user_id=GRACE_ID.upper())
+    assert (await run(graph, state, upserter, repair=False)).drift == []
