@@ -315,3 +315,35 @@ async def test_a_parked_assignment_naming_the_assigner_stays_replayable_without_
     assert kept.assignment is not None
     assert (kept.event_id, kept.assignment.type, kept.assignment.assigner) == ("as2", "required", None)
     assert "grace" not in letter.message
+
+
+def test_the_cli_exits_1_and_says_to_run_again_while_an_assignment_still_names_the_assigner(
+    tmp_path: Path,
+) -> None:
+    fakes = Backends()
+
+    async def prepare() -> None:
+        graph, state, _ = await assigned_by_grace(own=False)
+        fakes.graph.users_by_mail.update(graph.users_by_mail)
+        fakes.graph.contents.update(graph.contents)
+        fakes.graph.activities.update(graph.activities)
+        fakes.store.activities.update(state.activities)
+        fakes.store.event_log.update(state.event_log)
+
+    asyncio.run(prepare())
+    settings = ["--settings", str(write_settings(tmp_path))]
+    fakes.graph.errors["create_activity"].append(
+        GraphError(400, "badRequest", "Input field status is invalid")
+    )
+    with fake_backends(fakes):
+        first = run_cli([*settings, "forget", "--learner", "email", "grace@contoso.example", "--yes"])
+        second = run_cli(
+            [*settings, "forget", "--learner", "email", "grace@contoso.example", "--yes", "--json"]
+        )
+    assert first.code == 1, first
+    assert "run the same forget again" in first.err
+    assert GRACE_ID not in first.out + first.err
+    assert second.code == 0, second
+    assert (json.loads(second.out)["assignerRecords"], json.loads(second.out)["assignerPending"]) == (1, 0)
+    [record] = fakes.graph.activities.values()
+    assert (record.learner_user_id, record.assigner_user_id) == (USER_ID, None)
