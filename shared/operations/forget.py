@@ -105,9 +105,13 @@ async def plan_forget(store: MaintainedStore, learner: Learner, user_id: str | N
     """Everything about the learner `user_id` (their Entra object id), or named as `learner` in a
     parked or dead-lettered event (which never reached an activity).
 
+    Also the person as the assigner of other learners' courses: the activities whose row or log names
+    `user_id` as assigner (one more scan of the activities table), and the parked or dead-lettered
+    events that name them, as the request does, as their assignment's assigner.
+
     `user_id` None: the learner, named by email or UPN, is no longer in Entra (a deleted account), so
     nothing maps them to the object id their activity rows are keyed by; only the dead letters that
-    name them as `learner` does are found."""
+    name them as `learner` (or as assigner) does are found."""
     plan = ForgetPlan()
     wanted = user_id.casefold() if user_id is not None else None
     async for activity in store.all_activities():
