@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from functools import partial
 from typing import Any
 
@@ -12,6 +13,12 @@ import httpx
 
 from tests.builders import USER_ID, event
 from tests.e2e.stack import Stack, cli, create_user, wait_for
+
+
+def activity_requests(stack: Stack) -> Counter[str]:
+    """The sandbox's counters of course activity requests ("METHOD route status")."""
+    counts = httpx.get(f"{stack.sandbox}/_sandbox/stats", timeout=10).json()["requests"]
+    return Counter({k: v for k, v in counts.items() if " activit" in k})
 
 
 def new_user(stack: Stack) -> tuple[str, str]:
@@ -168,10 +175,14 @@ def test_forgetting_an_assigner_leaves_the_learner_s_assignment_without_them(sta
     before = wait_for(progressed, what="the progress applied")
     assert (before["assignerUserId"], before["learnerUserId"]) == (manager_id, learner_id)
     activity_id = stack.delivery("generic", assign).activity_id  # type: ignore[union-attr]
+    before_requests = activity_requests(stack)
 
     done = cli(stack, "forget", "--learner", "email", manager_email, "--yes", "--json")
 
     assert done.returncode == 0, done.stderr
+    assert activity_requests(stack) - before_requests == Counter(
+        {"DELETE activityById 204": 1, "GET activityByExternalId 404": 1, "POST activities 201": 1}
+    )
     receipt = json.loads(done.stdout)
     assert (receipt["assignerRecords"], receipt["assignerEntries"], receipt["assignerPending"]) == (1, 1, 0)
     assert manager_id not in done.stdout + done.stderr
