@@ -68,6 +68,7 @@ class Bridge:
             from shared.delivery.upsert import CourseActivityUpserter
             from shared.delivery.worker import EventWorker
             from shared.graph.msgraph_gateway import build_learning_graph
+            from shared.sources.base import progress_keys
 
             graph = build_learning_graph(self.settings)
             # Events a source queued before it was set aside still need its options (learner lookup):
@@ -85,6 +86,7 @@ class Bridge:
                 claim_lease=timedelta(seconds=self.settings.claim_lease_seconds),
                 content_languages={n: o.content_language for n, o in options.items() if o.register_content},
                 voiding_sources=self._voiding_sources(),
+                progress_keys=progress_keys(options),
             )
             self._worker = EventWorker(upserter, self.dead_letters(), self.queues)
         return self._worker

@@ -20,6 +20,7 @@ from shared.graph.errors import GraphError
 from shared.graph.gateway import MAX_BATCH, ActivityRecord, ActivityWrite, ContentWrite
 from shared.state.models import (
     ActivityState,
+    AssignmentEntry,
     DeadLetterRecord,
     DeliveryRecord,
     EventEntry,
@@ -451,6 +452,23 @@ class MemoryStateStore:
 
     async def delete_activity(self, activity_id: str) -> None:
         self.activities.pop(activity_id, None)
+
+    async def assigner_activities(self, user_id: str) -> AsyncIterator[str]:
+        for activity_id, state in list(self.activities.items()):
+            entries = self.event_log.get(activity_id, {}).values()
+            if AssignmentEntry(assigner_user_id=state.assigner_user_id).assigned_by(user_id) or any(
+                e.assignment is not None and e.assignment.assigned_by(user_id) for e in entries
+            ):
+                yield activity_id
+
+    async def scrub_assigner(self, activity_id: str, user_id: str) -> int:
+        log = self.event_log[activity_id]
+        named = [k for k, e in log.items() if e.assignment is not None and e.assignment.assigned_by(user_id)]
+        for k in named:
+            assignment = log[k].assignment
+            assert assignment is not None
+            log[k] = replace(log[k], assignment=replace(assignment, assigner_user_id=None))
+        return len(named)
 
     async def purge_deliveries(
         self,

@@ -94,10 +94,24 @@ def forget_learner(args: argparse.Namespace) -> int:
             def advance() -> None:
                 bar.update()
 
-            return await forget(store, graph, plan, advance=advance, sleep=backends.async_sleep), known
+            upserter = CourseActivityUpserter(
+                graph, store, claim_lease=timedelta(seconds=settings.claim_lease_seconds)
+            )
+            receipt = await forget(
+                store, graph, plan, advance=advance, sleep=backends.async_sleep, upserter=upserter
+            )
+            return receipt, known
 
     receipt, known = run_with_store_and_graph(settings, work)
     _print_receipt(receipt, done=args.yes, as_json=args.json)
+    if receipt.assigner_pending:
+        print(
+            f"note: {receipt.assigner_pending} other learners' assignments still name them as assigner: "
+            "Graph refused or throttled their re-creation (their records were deleted, their rows say "
+            "so); run the same forget again to finish.",
+            file=sys.stderr,
+        )
+        return 1
     return _say_what_entra_did_not_know(learner, known=known)
 
 
@@ -145,6 +159,13 @@ def _print_receipt(receipt: Receipt, *, done: bool, as_json: bool) -> None:
         )
         + f", {receipt.activities} activity rows, {receipt.event_log_entries} event log entries, "
         f"{receipt.deliveries} delivery rows, {receipt.dead_letters} dead letters"
+        + (
+            f"; as the assigner of others' courses: {receipt.assigner_records} Graph assignments "
+            f"created again without them, {receipt.assigner_entries} event log entries, "
+            f"{receipt.assigner_letters} dead letters"
+            if receipt.assigner_records or receipt.assigner_entries or receipt.assigner_letters
+            else ""
+        )
     )
 
 

@@ -103,8 +103,12 @@ class CourseActivityUpserter:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         content_languages: Mapping[str, str] | None = None,
         voiding_sources: Collection[str] | None = None,
+        progress_keys: Mapping[str, str] | None = None,
     ) -> None:
         self._graph = graph
+        #: Sources whose events (without an id of their own) update another source's records: the
+        #: source whose records they are (that source's `progressFrom`, shared.sources.base.progress_keys).
+        self._keyed_as = dict(progress_keys or {})
         #: Sources whose format can void events (None: any source may).
         self._voiding_sources = None if voiding_sources is None else frozenset(voiding_sources)
         #: Sources with the registerContent option, and the languageTag of the content they register.
@@ -136,7 +140,7 @@ class CourseActivityUpserter:
             return await self._apply_voidable(event, retry, received_at)
         try:
             learner_id, found_by = await _guarded(self._resolver.resolve_learner(event.learner, event.source))
-            activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
+            activity_id = self._activity_id(event, learner_id)
             result = await self._sync_registering(
                 event, activity_id, owner_of(event, learner_id), await self._contribution(event), retry
             )
@@ -164,6 +168,19 @@ class CourseActivityUpserter:
         if found.voided_by:  # cannot come from a source that cannot void; handled all the same
             await self._withdraw(event.source, event.event_id, activity_id, found.voided_by, retry)
         return UpsertResult.DEDUPLICATED if found.status == "applied" else result
+
+    def _activity_id(self, event: CanonicalEvent, learner_id: str) -> str:
+        shared = event.source in self._shared_id_sources
+        return activity_id_for(event, learner_id, shared, self._keyed_as.get(event.source))
+
+    def _key_source(self, source: str) -> str:
+        """The source whose records `source`'s events are keyed as (itself unless `progressFrom`)."""
+        return self._keyed_as.get(source, source)
+
+    def _is_derived(self, activity_id: str, owner: ActivityOwner) -> bool:
+        """Whether the record is addressed by learner and course (the id its owner's events derive)."""
+        key_source = self._key_source(owner.source)
+        return activity_id == derived_activity_id(key_source, owner.learner_user_id, owner.course_id)
 
     async def _contribution(self, event: CanonicalEvent) -> EventEntry:
         """The event's entry, its assignment's assigner resolved like a learner. An assigner Entra does
@@ -202,7 +219,7 @@ class CourseActivityUpserter:
         if seen is not None and seen.voided_by:  # voided before it came: no learner lookup, no record
             return await self._skip_voided(seen, event, seen.activity_id, retry, received_at)
         learner_id, found_by = await _guarded(self._resolver.resolve_learner(event.learner, event.source))
-        activity_id = activity_id_for(event, learner_id, event.source in self._shared_id_sources)
+        activity_id = self._activity_id(event, learner_id)
         pending = DeliveryRecord(event.source, event.event_id, activity_id, "pending", 0)
         await self._state.save_delivery(replace(seen, activity_id=activity_id) if seen else pending)
         named = await self._state.delivery(event.source, event.event_id)
@@ -489,8 +506,12 @@ class CourseActivityUpserter:
             return False
         if row.owner.source == owner.source:
             return True
+        if self._key_source(row.owner.source) == self._key_source(owner.source) and self._is_derived(
+            row.activity_id, row.owner
+        ):
+            return True  # a source whose progress the record's source takes (progressFrom), or the reverse
         shared = self._shared_id_sources
-        return {row.owner.source, owner.source} <= shared and not _is_derived(row.activity_id, row.owner)
+        return {row.owner.source, owner.source} <= shared and not self._is_derived(row.activity_id, row.owner)
 
     async def _update(
         self,
@@ -636,7 +657,9 @@ class CourseActivityUpserter:
                 "Graph already has a record with this external id for another learner or course; "
                 "it is not adopted."
             )
-        foreign = row.owner.source in self._shared_id_sources and not _is_derived(row.activity_id, row.owner)
+        foreign = row.owner.source in self._shared_id_sources and not self._is_derived(
+            row.activity_id, row.owner
+        )
         if foreign:
             await self._state.add_event(row.activity_id, graph_baseline(existing))
         adopted = await self._state.save_activity(
@@ -707,10 +730,6 @@ class _Waiting:
 class _Turn:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0
-
-
-def _is_derived(activity_id: str, owner: ActivityOwner) -> bool:
-    return activity_id == derived_activity_id(owner.source, owner.learner_user_id, owner.course_id)
 
 
 def _jittered(seconds: float) -> float:

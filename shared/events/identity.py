@@ -11,6 +11,10 @@ sent it: it is namespaced by the source, so no source can address another's reco
 reusing an id, unless the source's options say its ids address records shared with other systems
 (`sharedActivityIds`). Either way the record has an owner (learner and course), and an event for the
 same record that names another learner or course is refused, never written.
+
+A source may also say that another source's progress updates its records (`progressFrom`: an HR
+system that assigns courses, an LMS that reports progress on them): the named source's events without
+an id of their own are then keyed by the naming source's name, so they reach the same record.
 """
 
 from __future__ import annotations
@@ -51,11 +55,15 @@ def explicit_activity_id(source: str, sender_id: str) -> str:
     return str(uuid.uuid5(_EXPLICIT, f"{source}\x1f{sender_id}"))
 
 
-def activity_id_for(event: CanonicalEvent, learner_user_id: str, shared_ids: bool = False) -> str:
-    """The externalcourseActivityId of the record this event updates."""
+def activity_id_for(
+    event: CanonicalEvent, learner_user_id: str, shared_ids: bool = False, keyed_as: str | None = None
+) -> str:
+    """The externalcourseActivityId of the record this event updates. `keyed_as`: the source whose
+    records an event without an id of its own updates (another source's `progressFrom` names this
+    one); default its own."""
     explicit = event.external_course_activity_id
     if explicit is None:
-        return derived_activity_id(event.source, learner_user_id, event.course.external_id)
+        return derived_activity_id(keyed_as or event.source, learner_user_id, event.course.external_id)
     return explicit if shared_ids else explicit_activity_id(event.source, explicit)
 
 

@@ -22,3 +22,11 @@ class MaintainedStore(StateStore, Protocol):
     async def delete_event(self, activity_id: str, source: str, event_id: str) -> None: ...
     async def delete_delivery(self, source: str, event_id: str) -> None: ...
     async def delete_activity(self, activity_id: str) -> None: ...
+    def assigner_activities(self, user_id: str) -> AsyncIterator[str]:
+        """The activities whose row or event log names `user_id` (an Entra object id) as an
+        assignment's assigner (a full scan)."""
+
+    async def scrub_assigner(self, activity_id: str, user_id: str) -> int:
+        """Take `user_id` out of the activity's log entries that name them as assigner (each entry
+        stays, its assigner None); how many did. The row's own state is left. Conflict when the log
+        changed meanwhile."""

@@ -9,7 +9,9 @@ Drift is:
 - `missing`: Graph has no record for it (deleted outside the bridge);
 - `replaced`: Graph's record under that external id is another one (another id), same owner;
 - `foreignOwner`: the record belongs to another learner or content: the bridge never writes over it;
-- `changed`: status, percentage or dates differ (edited outside the bridge), with the fields.
+- `changed`: status, percentage or dates differ (edited outside the bridge), or, for an assignment,
+  its type, assigned and due dates, notes or assigner (or it is no longer an assignment, or has
+  become one), with the fields.
 
 A record whose read Graph keeps throttling (or failing) past its attempts, or whose course's content
 cannot be looked up, is `unread`, with the reason: a line of the report, not the end of it (the next
@@ -18,7 +20,9 @@ the same way.
 
 Repair writes what the events call for again through the upserter: a missing record's row loses its
 Graph id and the record is created again; a changed (or replaced) record's row takes what Graph holds,
-and the PATCH back to the events' fold follows. A foreign owner needs an operator: reported only.
+and the PATCH back to the events' fold follows (or, when Graph's type or assigner differs, which no
+PATCH can change, the record is deleted and created again with the progress and completion). A
+foreign owner needs an operator: reported only.
 Identifiers printed are activity ids (name-based UUIDs, no personal data) and sources.
 """
 
@@ -34,7 +38,7 @@ from shared.delivery.exceptions import PermanentFailure, TransientFailure
 from shared.delivery.merge import RECORD_FIELDS, state_of
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.graph.errors import GraphError
-from shared.graph.gateway import ActivityRecord, LearningGraph
+from shared.graph.gateway import ActivityRecord, ActivityWrite, LearningGraph
 from shared.operations.batching import THROTTLE_ATTEMPTS, Pacer, in_batches
 from shared.operations.catalog import GraphRefused
 from shared.operations.maintenance import MaintainedStore
@@ -53,7 +57,12 @@ _JSON = {
     "assigned_at": "assignedDateTime",
     "due_at": "dueDateTime",
     "notes": "notes",
+    "assigner_user_id": "assignerUserId",
 }
+
+#: What is compared: what the events decide, and the assigner Graph shows (set on create only: a
+#: record whose assigner differs is created again on repair, as one whose type differs).
+COMPARED = (*RECORD_FIELDS, "assigner_user_id")
 
 
 @dataclass(frozen=True)
@@ -219,9 +228,16 @@ def _compare(
         return Drift(row.activity_id, source, "foreignOwner")
     if record.id != row.graph_id:
         return Drift(row.activity_id, source, "replaced")
-    written, held = state_of(row), state_of(record)
-    fields = tuple(_JSON[f] for f in RECORD_FIELDS if getattr(written, f) != getattr(held, f))
+    written, held = _compared(state_of(row)), _compared(state_of(record))
+    fields = tuple(_JSON[f] for f in COMPARED if getattr(written, f) != getattr(held, f))
     return Drift(row.activity_id, source, "changed", fields) if fields else None
+
+
+def _compared(state: ActivityWrite) -> ActivityWrite:
+    """The state as compared: an object id in any case is the same id (no drift, and no re-creation
+    on repair, for an assigner Graph spells in another case)."""
+    assigner = state.assigner_user_id
+    return replace(state, assigner_user_id=assigner.casefold() if assigner is not None else None)
 
 
 async def _repair(

@@ -93,6 +93,56 @@ class FormatOptions(BaseModel):
     #: Needs LearningContent.ReadWrite.All (the Bicep parameter enableContentWrites).
     register_content: bool = False
     content_language: str = Field(default="en-us", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+    #: Other sources whose progress and completions update this source's records (issue 18: an HR
+    #: system assigns, the LMS reports progress): their events without externalCourseActivityId are
+    #: keyed by learner and course as if this source had sent them, so they update this source's
+    #: assignment instead of making a second, self-initiated record. A source may be named by one
+    #: source only, and a source that names others may not be named itself (shared.sources.registry).
+    progress_from: tuple[str, ...] = ()
+
+
+def progress_keys(options: Mapping[str, FormatOptions]) -> dict[str, str]:
+    """For each source named in another's `progressFrom`, the source whose records its events update.
+    A name left ambiguous (named by two sources, or naming others itself) or not configured is left
+    out: its events key their own records (`progress_problems` sets the sources naming it aside)."""
+    named: dict[str, list[str]] = {}
+    for owner, option in options.items():
+        for name in option.progress_from:
+            named.setdefault(name, []).append(owner)
+    return {
+        name: owners[0]
+        for name, owners in named.items()
+        if len(owners) == 1 and name != owners[0] and name in options and not _names_others(options[name])
+    }
+
+
+def _names_others(option: FormatOptions) -> bool:
+    return bool(option.progress_from)
+
+
+def progress_problems(options: Mapping[str, FormatOptions]) -> dict[str, str]:
+    """Each source whose `progressFrom` cannot be honoured, and why (it names itself, a source not
+    configured, a source another source names too, or one that names sources itself)."""
+    problems: dict[str, str] = {}
+    named: dict[str, list[str]] = {}
+    for owner, option in options.items():
+        for name in option.progress_from:
+            named.setdefault(name, []).append(owner)
+    for owner, option in sorted(options.items()):
+        for name in option.progress_from:
+            if name == owner:
+                why = "names the source itself"
+            elif name not in options:
+                why = f"names {name!r}, which is not a configured source"
+            elif len(named[name]) > 1:
+                why = f"names {name!r}, which {' and '.join(sorted(named[name]))} all name"
+            elif options[name].progress_from:
+                why = f"names {name!r}, which names sources of its own (progressFrom is one level deep)"
+            else:
+                continue
+            problems[owner] = f"source {owner!r}: option progressFrom {why}."
+            break
+    return problems
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import SOURCES, SourceSettings, secret_setting_name
-from shared.sources.base import FormatOptions, SourceFormat
+from shared.sources.base import FormatOptions, SourceFormat, progress_problems
 from shared.sources.exceptions import SourceConfigurationError, UnknownSource
 
 #: Format name -> the module that implements it. Modules are imported when a configured source uses
@@ -61,6 +61,7 @@ def build_sources(sources: Mapping[str, SourceSettings]) -> dict[str, SourceForm
             built[name] = build_source(settings)
         except SourceConfigurationError as exc:
             problems.append(str(exc))
+    problems += progress_problems({name: source.options for name, source in built.items()}).values()
     if problems:
         raise ConfigurationError(problems)
     return built
@@ -105,6 +106,12 @@ def build_isolated_sources(
             available[name] = build_source(settings)
         except SourceConfigurationError as exc:
             unavailable[name] = _unavailable(settings, str(exc))
+    known = {name: source.options for name, source in available.items()}
+    known.update((name, aside.options) for name, aside in unavailable.items() if aside.options is not None)
+    for name, problem in progress_problems(known).items():
+        if name in available:
+            del available[name]
+            unavailable[name] = _unavailable(sources[name], problem)
     return SourceCatalog(available, unavailable)
 
 

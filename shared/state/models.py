@@ -39,6 +39,10 @@ class AssignmentEntry:
     notes: str | None = None
     assigner_user_id: str | None = None
 
+    def assigned_by(self, user_id: str) -> bool:
+        """Whether it names `user_id` (an Entra object id, in any case) as the assigner."""
+        return self.assigner_user_id is not None and self.assigner_user_id.casefold() == user_id.casefold()
+
 
 @dataclass(frozen=True)
 class EventEntry:

@@ -153,6 +153,18 @@ def _assignment_from(value: Any) -> AssignmentEntry | None:
     )
 
 
+def _names_assigner(assignment: AssignmentEntry | None, user_id: str) -> bool:
+    """Whether the statement names `user_id` (an Entra object id, any case) as its assigner."""
+    return assignment is not None and assignment.assigned_by(user_id)
+
+
+def _without_assigner(entry: EventEntry, user_id: str) -> EventEntry:
+    """The entry, without `user_id` as its assignment's assigner (the assignment itself stays)."""
+    if entry.assignment is None or not _names_assigner(entry.assignment, user_id):
+        return entry
+    return replace(entry, assignment=replace(entry.assignment, assigner_user_id=None))
+
+
 def _row_assignment(state: ActivityState) -> str:
     if state.assignment_type is None:
         return ""
@@ -526,6 +538,64 @@ class TableStateStore:
 
     async def delete_activity(self, activity_id: str) -> None:
         await (await self._table(ACTIVITIES)).delete_entity(key(activity_id), ACTIVITY_ROW)
+
+    async def assigner_activities(self, user_id: str) -> AsyncIterator[str]:
+        """The activities whose row or event log names `user_id` as an assignment's assigner: one scan
+        of the table, reading only the assignment columns (entry rows name their activity by its
+        partition: the activity row of that partition gives its id)."""
+        table = await self._table(ACTIVITIES)
+        ids: dict[str, str] = {}
+        naming: set[str] = set()
+        columns = ["PartitionKey", "RowKey", "activityId", "assignment", "log"]
+        async for row in table.list_entities(select=columns):
+            partition = row["PartitionKey"]
+            if row["RowKey"] == ACTIVITY_ROW:
+                ids[partition] = row["activityId"]
+                if _names_assigner(_assignment_from(row.get("assignment")), user_id) or any(
+                    _names_assigner(e.assignment, user_id) for e in _held(row.get("log"))
+                ):
+                    naming.add(partition)
+            elif _names_assigner(_assignment_from(row.get("assignment")), user_id):
+                naming.add(partition)
+        for partition in sorted(naming):
+            if partition in ids:  # entries left without their activity row name nobody's record
+                yield ids[partition]
+
+    async def scrub_assigner(self, activity_id: str, user_id: str) -> int:
+        """Take `user_id` out of every entry of the activity's log that names them as assigner, in
+        place (the activity row's held entries and rows of their own, retention baselines included),
+        each write guarded by the ETag read; how many entries named them. The row's own state (what
+        was last written to Graph) is left as it is. Conflict when a row changed meanwhile."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        table = await self._table(ACTIVITIES)
+        scrubbed = 0
+        async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": key(activity_id)}):
+            if row["RowKey"] == ACTIVITY_ROW:
+                held = _held(row.get("log"))
+                kept = tuple(_without_assigner(e, user_id) for e in held)
+                changed = sum(a != b for a, b in zip(held, kept, strict=True))
+                update = {"log": _log_text(kept)}
+            else:
+                assignment = _assignment_from(row.get("assignment"))
+                changed = int(_names_assigner(assignment, user_id))
+                if assignment is not None:
+                    update = {"assignment": _assignment_text(replace(assignment, assigner_user_id=None))}
+            if not changed:
+                continue
+            try:
+                await table.update_entity(
+                    {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], **update},
+                    mode=UpdateMode.MERGE,
+                    etag=row.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                raise Conflict(activity_id) from None
+            scrubbed += changed
+        return scrubbed
 
     # retention: the daily timer and `compact`, never the queue's hot path --------------------------
 

@@ -2,15 +2,21 @@
 
 The fold's algebra is property-tested elsewhere (tests/unit/test_retention.py); this proves the storage
 steps that carry it out. Steps interleave, in any order: events from a source that cannot void (the lean
-path) and from one that can (xAPI), redeliveries, voidings (also before the statement they void),
-events parked because their course is not in Viva Learning yet, the course's registration and the
-retry of parked events, and `compact --days 0` (apply_retention, as the daily timer runs it), also
-interrupted between two of its transactions. The activity row holds at most three entries here, and a
-fold transaction deletes at most two rows, so spills and multi-step folds happen all the time.
+path) and from one that can (xAPI), redeliveries, voidings (also before the statement they void), events
+parked because their course is not in Viva Learning yet, the course's registration and the retry of
+parked events, assignment statements (a course assigned, required or recommended, with a due date; its
+due date moved by a newer statement; the assignment withdrawn: issue 18), and `compact --days 0`
+(apply_retention, as the daily timer runs it), also interrupted between two of its transactions. The
+activity row holds at most three entries here, and a fold transaction deletes at most two rows, so spills
+and multi-step folds happen all the time.
 
 Invariants, after every step:
 - the Graph record of every activity whose events have all been applied (none parked) is the fold of
-  every accepted event, voided ones left out; an activity whose course is unknown has no record;
+  every accepted event, voided ones left out, field for field (merge.RECORD_FIELDS: progress, and an
+  assignment's type, assigned and due dates and notes; a withdrawn assignment is no assignment); an
+  activity whose course is unknown has no record;
+- what the state store keeps of every activity's log folds as its events do (so the next write, built
+  on it, is right too), also at once after a compaction;
 - dead letters exist exactly for the events that are parked (accepted, not applied yet);
 - retention's documented exception: an event older than the period is history, and its voiding
   withdraws nothing (README "Bounded state"): here, an event that compaction folded into a baseline, or
@@ -45,7 +51,7 @@ from hypothesis.stateful import (
 
 from devtools.localstack.processes import AzuritePorts, azurite, free_port
 from shared.delivery.deadletters import DeadLetters
-from shared.delivery.merge import contribution, fold
+from shared.delivery.merge import RECORD_FIELDS, contribution, fold
 from shared.delivery.upsert import CourseActivityUpserter
 from shared.delivery.worker import EventWorker
 from shared.events.identity import activity_id_for
@@ -78,6 +84,18 @@ _EVENTS = st.tuples(
     st.sampled_from(["inProgress", "inProgress", "completed", "notStarted"]),
     st.integers(0, 100),
     st.integers(0, 60),
+)
+
+
+#: An assignment statement: source, course, type (or "withdrawn"), the day it is made, the due date's
+#: day (a withdrawal has none), and the progress the same event reports (or none).
+_ASSIGNMENTS = st.tuples(
+    st.sampled_from([LEAN, VOIDING]),
+    st.sampled_from([*KNOWN, LATE]),
+    st.sampled_from(["required", "required", "recommended", "withdrawn"]),
+    st.integers(0, 60),
+    st.integers(61, 120),
+    st.sampled_from(["notStarted", "inProgress", "completed"]),
 )
 
 
@@ -188,7 +206,60 @@ class RetentionMachine(RuleBasedStateMachine):
         for source, course, status, percentage, day in events:
             self._send_one(source, course, status, percentage, day)
 
-    def _send_one(self, source: str, course: str, status: str, percentage: int, day: int) -> None:
+    @rule(statements=st.lists(_ASSIGNMENTS, min_size=1, max_size=3))
+    def assign(self, statements: list[tuple[str, str, str, int, int, str]]) -> None:
+        """Assignment statements (or withdrawals), each the whole assignment as it stands that day,
+        some with the learner's progress in the same event."""
+        for source, course, kind, day, due_day, status in statements:
+            self._send_assignment(source, course, kind, day, due_day, status)
+
+    @precondition(lambda self: self._assigned())
+    @rule(data=st.data(), later=st.integers(1, 30), due_day=st.integers(61, 150))
+    def move_the_due_date(self, data: st.DataObject, later: int, due_day: int) -> None:
+        """A newer statement of an assignment made before: same type, another due date."""
+        sent = self.model.sent[data.draw(st.sampled_from(self._assigned()))]
+        assignment = sent.event.assignment
+        assert assignment is not None
+        assert assignment.type is not None
+        day = (sent.event.occurred_at - BASE).days + later
+        self._send_assignment(sent.event.source, sent.event.course.external_id, assignment.type, day, due_day)
+        TALLY["due dates moved"] += 1
+
+    @precondition(lambda self: self._assigned())
+    @rule(data=st.data(), later=st.integers(0, 30))
+    def withdraw(self, data: st.DataObject, later: int) -> None:
+        """The withdrawal of an assignment made before (or, drawn `later` 0, made the same day)."""
+        sent = self.model.sent[data.draw(st.sampled_from(self._assigned()))]
+        day = (sent.event.occurred_at - BASE).days + later
+        self._send_assignment(sent.event.source, sent.event.course.external_id, "withdrawn", day, 0)
+
+    def _assigned(self) -> list[str]:
+        return sorted(
+            k
+            for k, s in self.model.sent.items()
+            if s.event.assignment is not None and not s.event.assignment.withdrawn
+        )
+
+    def _send_assignment(
+        self, source: str, course: str, kind: str, day: int, due_day: int, status: str = "notStarted"
+    ) -> None:
+        if kind == "withdrawn":
+            assignment: dict[str, Any] = {"withdrawn": True}
+        else:
+            due = BASE + timedelta(days=due_day, hours=17)
+            assignment = {"type": kind, "dueAt": due.isoformat(), "notes": f"due on day {due_day}"}
+        TALLY["withdrawals" if kind == "withdrawn" else f"assignments ({kind})"] += 1
+        self._send_one(source, course, status, 30 + due_day % 50, day, assignment)
+
+    def _send_one(
+        self,
+        source: str,
+        course: str,
+        status: str,
+        percentage: int,
+        day: int,
+        assignment: dict[str, Any] | None = None,
+    ) -> None:
         self.counter += 1
         event_id = str(uuid.UUID(int=self.counter)) if source == VOIDING else f"evt-{self.counter}"
         body: dict[str, Any] = {
@@ -201,6 +272,8 @@ class RetentionMachine(RuleBasedStateMachine):
         }
         if status == "inProgress":
             body["completionPercentage"] = percentage
+        if assignment is not None:
+            body["assignment"] = assignment
         sent = Sent(CanonicalEvent.model_validate(body))
         self.model.sent[event_id] = sent
         self._deliver(sent)
@@ -339,23 +412,25 @@ class RetentionMachine(RuleBasedStateMachine):
             if any(s.parked for s in events):
                 continue  # its record waits for the retry of a parked event
             expected = fold(contribution(s.event) for s in events if not s.voided)
-            written = None
-            if record is not None:
-                written = (
-                    record.status,
-                    record.completion_percentage,
-                    record.started_at,
-                    record.completed_at,
-                )
-            wanted = None
-            if expected is not None:
-                wanted = (
-                    expected.status,
-                    expected.completion_percentage,
-                    expected.started_at,
-                    expected.completed_at,
-                )
+            written = None if record is None else {name: getattr(record, name) for name in RECORD_FIELDS}
+            wanted = None if expected is None else {name: getattr(expected, name) for name in RECORD_FIELDS}
             assert written == wanted, f"activity {activity}: Graph holds {written}, the events say {wanted}"
+            if record is not None and record.assignment_type is not None:
+                TALLY["assignment records checked"] += 1
+
+    @invariant()
+    def every_log_folds_as_its_events(self) -> None:
+        """What the state store keeps of each activity (baselines, entries, voidings) folds as the
+        events do, at once after a compaction: the next event's write would be built on it."""
+        by_activity: dict[str, list[Sent]] = {}
+        for sent in self.model.sent.values():
+            by_activity.setdefault(sent.activity, []).append(sent)
+        for activity, events in by_activity.items():
+            expected = fold(contribution(s.event) for s in events if not s.voided)
+            kept = fold(self._run(self.store.events(activity)))
+            wanted = None if expected is None else {name: getattr(expected, name) for name in RECORD_FIELDS}
+            logged = None if kept is None else {name: getattr(kept, name) for name in RECORD_FIELDS}
+            assert logged == wanted, f"activity {activity}: the log folds to {logged}, the events to {wanted}"
 
     @invariant()
     def dead_letters_exist_exactly_for_parked_events(self) -> None:

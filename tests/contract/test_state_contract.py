@@ -192,6 +192,51 @@ async def test_deleted_rows_are_gone_and_deleting_twice_is_harmless(store: Maint
     assert await store.delivery("generic", event_id) is None
 
 
+async def test_an_assigner_is_found_and_scrubbed_wherever_the_log_holds_them(store: MaintainedStore) -> None:
+    """forget of an assigner (issue 18): the row's held entries, an entry in a row of its own and the
+    row's own state (what Graph was last given) are all found; the scrub takes the id out of the log
+    entries, in any case, keeps the rest of each statement, and leaves the row's state to forget."""
+    assigner = str(uuid.uuid4())
+    activity, untouched = unique("act"), unique("act")
+    statement = AssignmentEntry(
+        assignment_type=AssignmentType.REQUIRED, due_at=T2, notes="by Friday", assigner_user_id=assigner
+    )
+    held = replace(entry("generic", unique("evt")), assignment=statement)
+    alone = replace(
+        entry("lrs", unique("stmt")), assignment=replace(statement, assigner_user_id=assigner.upper())
+    )
+    claimed = await store.claim_activity(activity, OWNER, [held])
+    await store.save_activity(
+        replace(claimed, graph_id="g1", assignment_type=AssignmentType.REQUIRED, assigner_user_id=assigner)
+    )
+    await store.add_event(activity, alone)
+    await store.claim_activity(
+        untouched,
+        OWNER,
+        [
+            replace(
+                entry("generic", unique("evt")),
+                assignment=replace(statement, assigner_user_id=str(uuid.uuid4())),
+            )
+        ],
+    )
+
+    assert activity in [a async for a in store.assigner_activities(assigner)]
+    assert untouched not in [a async for a in store.assigner_activities(assigner)]
+    assert await store.scrub_assigner(activity, assigner) == 2
+    assert await store.scrub_assigner(activity, assigner) == 0
+
+    entries = {e.event_id: e.assignment for e in await store.events(activity)}
+    assert entries == {
+        held.event_id: replace(statement, assigner_user_id=None),
+        alone.event_id: replace(statement, assigner_user_id=None),
+    }
+    row = await store.activity(activity)
+    assert row is not None
+    assert (row.graph_id, row.assigner_user_id) == ("g1", assigner)  # forget clears it once Graph is in line
+    assert activity in [a async for a in store.assigner_activities(assigner)]  # by its row alone now
+
+
 # retention --------------------------------------------------------------------------------------------
 
 

@@ -76,6 +76,9 @@ SOURCES: dict[str, tuple[dict[str, Any], str | None]] = {
         {"format": "generic", "registerContent": True, "contentLanguage": "en-gb"},
         PARTNER_SECRET,
     ),
+    # An HR system assigns courses; the LMS reports progress on them (issue 18, progressFrom).
+    "hr": ({"format": "generic", "progressFrom": ["lms-progress"]}, PARTNER_SECRET),
+    "lms-progress": ({"format": "generic"}, PARTNER_SECRET),
 }
 
 

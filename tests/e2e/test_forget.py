@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from functools import partial
+from typing import Any
 
 import httpx
 
 from tests.builders import USER_ID, event
 from tests.e2e.stack import Stack, cli, create_user, wait_for
+
+
+def activity_requests(stack: Stack) -> Counter[str]:
+    """The sandbox's counters of course activity requests ("METHOD route status")."""
+    counts = httpx.get(f"{stack.sandbox}/_sandbox/stats", timeout=10).json()["requests"]
+    return Counter({k: v for k, v in counts.items() if " activit" in k})
 
 
 def new_user(stack: Stack) -> tuple[str, str]:
@@ -46,6 +54,10 @@ def test_forget_removes_the_learner_from_graph_and_state_then_later_events_work(
         "eventLogEntries": 3,
         "deliveries": 3,
         "deadLetters": 1,
+        "assignerRecords": 0,
+        "assignerEntries": 0,
+        "assignerLetters": 0,
+        "assignerPending": 0,
     }
     assert email not in done.stdout + done.stderr + dry.stdout
     assert user_id not in done.stdout + done.stderr + dry.stdout
@@ -87,6 +99,10 @@ def test_a_departed_employee_deleted_from_entra_is_forgotten_by_object_id(stack:
         "eventLogEntries": 3,
         "deliveries": 3,
         "deadLetters": 1,
+        "assignerRecords": 0,
+        "assignerEntries": 0,
+        "assignerLetters": 0,
+        "assignerPending": 0,
     }
     assert "Entra has no user with that object id" in done.stderr
     assert user_id not in done.stdout + done.stderr
@@ -122,3 +138,68 @@ def test_unreachable_storage_is_one_line_and_exit_2(stack: Stack) -> None:
     result = cli(stack, "forget", "--learner", "userId", USER_ID, env={"BRIDGE_STORAGE": down})
     assert (result.returncode, result.stderr.count("\n")) == (2, 1), result.stderr
     assert "state store" in result.stderr
+
+
+def test_forgetting_an_assigner_leaves_the_learner_s_assignment_without_them(stack: Stack) -> None:
+    """Issue 18: a manager who assigned a course to someone else is forgotten. Graph cannot change
+    assignerUserId by PATCH, so the learner's record is created again (a new Graph id) from the log
+    without the assigner: still a required assignment with its due date and the learner's progress;
+    no row or log entry in Azurite names the manager any more, and a second run finds nothing."""
+    manager_email, manager_id = new_user(stack)
+    learner_email, learner_id = new_user(stack)
+    assign, start = f"fg-{uuid.uuid4()}", f"fg-{uuid.uuid4()}"
+    due = {"type": "required", "dueAt": "2026-12-31T17:00:00Z", "assigner": {"email": manager_email}}
+    stack.send(
+        event(
+            eventId=assign,
+            learner={"email": learner_email},
+            status="notStarted",
+            completionPercentage=None,
+            assignment=due,
+        )
+    )
+    wait_for(partial(stack.activity_of, "generic", assign), what="the assignment applied")
+    stack.send(
+        event(
+            eventId=start,
+            learner={"email": learner_email},
+            occurredAt="2026-11-21T09:00:00Z",
+            completionPercentage=35,
+        )
+    )
+
+    def progressed() -> dict[str, Any] | None:
+        record = stack.activity_of("generic", start)
+        return record if record is not None and record.get("completionPercentage") == 35 else None
+
+    before = wait_for(progressed, what="the progress applied")
+    assert (before["assignerUserId"], before["learnerUserId"]) == (manager_id, learner_id)
+    activity_id = stack.delivery("generic", assign).activity_id  # type: ignore[union-attr]
+    before_requests = activity_requests(stack)
+
+    done = cli(stack, "forget", "--learner", "email", manager_email, "--yes", "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert activity_requests(stack) - before_requests == Counter(
+        {"DELETE activityById 204": 1, "GET activityByExternalId 404": 1, "POST activities 201": 1}
+    )
+    receipt = json.loads(done.stdout)
+    assert (receipt["assignerRecords"], receipt["assignerEntries"], receipt["assignerPending"]) == (1, 1, 0)
+    assert manager_id not in done.stdout + done.stderr
+    after = stack.activity(activity_id)
+    assert after is not None
+    assert after["id"] != before["id"]
+    assert after["@odata.type"] == "#microsoft.graph.learningAssignment"
+    assert after.get("assignerUserId") is None
+    assert (after["assignmentType"], after["dueDateTime"], after["completionPercentage"]) == (
+        "required",
+        before["dueDateTime"],
+        35,
+    )
+    row = stack.with_state(lambda store: store.activity(activity_id))
+    assert row is not None
+    assert (row.graph_id, row.assigner_user_id) == (after["id"], None)
+    entries = stack.with_state(lambda store: store.events(activity_id))
+    assert all(e.assignment is None or e.assignment.assigner_user_id is None for e in entries)
+    again = cli(stack, "forget", "--learner", "email", manager_email, "--json")
+    assert json.loads(again.stdout)["assignerRecords"] == 0

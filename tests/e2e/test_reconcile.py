@@ -112,3 +112,47 @@ def test_records_are_read_back_in_batches_and_a_throttled_read_alone_goes_again(
     for external_id, entries in mine.items():
         if external_id != throttled:  # answered in the throttled read's batch, and not read again
             assert [(e["status"], e["batch"]) for e in entries] == [(200, first["batch"])]
+
+
+ASSIGNMENT = "#microsoft.graph.learningAssignment"
+
+
+def test_an_assignment_s_due_date_and_notes_edited_in_graph_are_drift_then_repaired(stack: Stack) -> None:
+    """Issue 18: reconcile compares the assignment fields Graph shows (type, assigned and due dates,
+    notes, assigner) like the progress. Graph lets a PATCH move the due date and the notes (the
+    Update page), so someone can; repair PATCHes them back."""
+    cli(stack, "reconcile", "--source", "audit", "--repair")
+    assignment = {"type": "required", "dueAt": "2026-12-31T17:00:00Z", "notes": "Before the audit."}
+    event_id = send(
+        stack,
+        status="notStarted",
+        completionPercentage=None,
+        externalCourseActivityId=f"rc-{uuid.uuid4()}",
+        assignment=assignment,
+    )
+    written = wait_for(partial(stack.activity_of, "audit", event_id), what="applied")
+    assert written["@odata.type"] == ASSIGNMENT
+    body = {
+        "@odata.type": ASSIGNMENT,
+        "status": "notStarted",
+        "dueDateTime": {"dateTime": "2027-03-31T17:00:00.0000000", "timeZone": "UTC"},
+        "notes": {"contentType": "text", "content": "Whenever."},
+    }
+    httpx.patch(f"{stack.activities_url}/{written['id']}", json=body, timeout=10).raise_for_status()
+
+    found = cli(stack, "reconcile", "--source", "audit", "--json")
+    assert found.returncode == 1, found.stderr
+    drift = {d["activityId"]: d for d in json.loads(found.stdout)["drift"]}
+    mine = drift[written["externalcourseActivityId"]]
+    assert (mine["kind"], mine["fields"]) == ("changed", ["dueDateTime", "notes"])
+
+    repaired = cli(stack, "reconcile", "--source", "audit", "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    back = stack.activity(written["externalcourseActivityId"])
+    assert back is not None
+    assert (back["id"], back["dueDateTime"], back["notes"]) == (
+        written["id"],
+        written["dueDateTime"],
+        written["notes"],
+    )
+    assert json.loads(cli(stack, "reconcile", "--source", "audit", "--json").stdout)["drift"] == []

@@ -8,10 +8,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from shared.delivery import CourseActivityUpserter, PermanentFailure
 from shared.delivery.deadletters import DeadLetters
 from shared.events.model import CanonicalEvent, Learner
 from shared.events.queue import QueuedEvent
+from shared.graph.errors import GraphError
+from shared.graph.gateway import ActivityRecord
 from shared.operations.forget import forget, plan_forget
 from shared.state.models import DeliveryRecord
 from tests.builders import USER_ID, canonical
@@ -59,6 +63,10 @@ async def test_the_learner_s_records_and_rows_go_and_others_stay() -> None:
         "eventLogEntries": 3,
         "deliveries": 4,
         "deadLetters": 1,
+        "assignerRecords": 0,
+        "assignerEntries": 0,
+        "assignerLetters": 0,
+        "assignerPending": 0,
     }
     assert [r.learner_user_id for r in graph.activities.values()] == [GRACE_ID]
     assert {k[1] for k in state.deliveries_by_key} == {"g1", "g2"}
@@ -146,6 +154,10 @@ def test_forgetting_a_deleted_account_by_user_id_removes_its_records_and_rows(tm
         "eventLogEntries": 3,
         "deliveries": 3,
         "deadLetters": 1,
+        "assignerRecords": 0,
+        "assignerEntries": 0,
+        "assignerLetters": 0,
+        "assignerPending": 0,
     }
     assert "Entra has no user with that object id" in outcome.err
     assert outcome.error_lines == []
@@ -173,3 +185,165 @@ def test_forgetting_a_deleted_account_by_email_removes_the_letters_naming_it_and
     assert "--learner userId" in outcome.err
     assert fakes.store.letters == {}
     assert len(fakes.graph.activities) == 3  # her records need her object id
+
+
+# ---- the person as the assigner of other learners' courses (issue 18) ----------------------------
+
+GRACE = Learner(email="grace@contoso.example")
+BY_GRACE = {
+    "type": "required",
+    "dueAt": "2026-12-31T17:00:00Z",
+    "assigner": {"email": "grace@contoso.example"},
+}
+
+
+async def assigned_by_grace(own: bool = True) -> tuple[FakeGraph, MemoryStateStore, CourseActivityUpserter]:
+    """Grace assigned course-101 to Ada, who is 40 % through it; Grace's own course-202 activity
+    (`own`)."""
+    graph = FakeGraph()
+    graph.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
+    graph.users_by_mail["grace@contoso.example"] = GRACE_ID
+    graph.contents.update({"course-101": "c-101", "course-202": "c-202"})
+    state = MemoryStateStore()
+    upserter = CourseActivityUpserter(graph, state)
+    await upserter.apply(
+        make(eventId="as1", status="notStarted", completionPercentage=None, assignment=BY_GRACE)
+    )
+    await upserter.apply(make(eventId="p1", occurredAt="2026-11-21T09:00:00Z", completionPercentage=40))
+    if own:
+        await upserter.apply(
+            make(
+                eventId="g1", learner={"email": "grace@contoso.example"}, course={"externalId": "course-202"}
+            )
+        )
+    return graph, state, upserter
+
+
+def ada_record(graph: FakeGraph) -> ActivityRecord:
+    [record] = [r for r in graph.activities.values() if r.learner_user_id == USER_ID]
+    return record
+
+
+async def test_forgetting_an_assigner_creates_the_learner_s_assignment_again_without_them() -> None:
+    """The Update page lets no PATCH change assignerUserId: the record is deleted and created again,
+    still a required assignment with its due date, carrying Ada's progress."""
+    graph, state, _ = await assigned_by_grace()
+    before = ada_record(graph)
+    assert before.assigner_user_id == GRACE_ID
+    graph.calls.clear()
+
+    receipt = await forget(state, graph, await plan_forget(state, GRACE, GRACE_ID))
+
+    after = ada_record(graph)
+    assert after.id != before.id
+    assert (after.assigner_user_id, after.assignment_type, after.due_at) == (None, "required", before.due_at)
+    assert (after.status, after.completion_percentage) == (before.status, 40)
+    assert after.assigned_at == before.assigned_at
+    assert [r.learner_user_id for r in graph.activities.values()] == [USER_ID]  # Grace's own went
+    assert graph.calls.count("create_activity") == 1
+    [row] = state.activities.values()
+    assert (row.graph_id, row.assigner_user_id, row.assignment_type) == (after.id, None, "required")
+    assert (receipt.assigner_records, receipt.assigner_entries, receipt.assigner_pending) == (1, 1, 0)
+
+
+async def test_a_dry_run_counts_what_names_the_assigner_and_changes_nothing() -> None:
+    graph, state, _ = await assigned_by_grace()
+    counts = (await plan_forget(state, GRACE, GRACE_ID)).counts()
+    assert (counts.assigner_records, counts.assigner_entries, counts.activities) == (1, 1, 1)
+    assert ada_record(graph).assigner_user_id == GRACE_ID
+
+
+class Killed(Exception):
+    """The process dies here (nothing below catches it)."""
+
+
+@pytest.mark.parametrize("step", ["delete_activity", "get_activity", "create_activity"])
+async def test_a_forget_of_an_assigner_cut_short_is_finished_by_running_it_again(step: str) -> None:
+    """Killed at the DELETE of Ada's record (its log no longer names Grace, its row does), at the
+    lookup before the POST (the record deleted, the row without Graph id), and at the POST itself."""
+    graph, state, _ = await assigned_by_grace(own=False)
+    graph.errors[step].append(Killed())
+    with pytest.raises(Killed):
+        await forget(state, graph, await plan_forget(state, GRACE, GRACE_ID))
+
+    receipt = await forget(state, graph, await plan_forget(state, GRACE, GRACE_ID))
+
+    after = ada_record(graph)
+    assert (after.assigner_user_id, after.assignment_type, after.completion_percentage) == (
+        None,
+        "required",
+        40,
+    )
+    assert receipt.assigner_pending == 0
+    again = (await plan_forget(state, GRACE, GRACE_ID)).counts()
+    assert again.to_json() == dict.fromkeys(again.to_json(), 0)
+    assert not [a for a in state.activities.values() if a.assigner_user_id == GRACE_ID]
+
+
+async def test_an_assignment_graph_refuses_to_create_again_is_pending_until_forget_runs_again() -> None:
+    """The record is deleted (Grace's id leaves Graph first); the row keeps naming her, so the next
+    run finds it and creates it."""
+    graph, state, _ = await assigned_by_grace()
+    graph.errors["create_activity"].append(GraphError(400, "badRequest", "Input field status is invalid"))
+
+    first = await forget(state, graph, await plan_forget(state, GRACE, GRACE_ID))
+
+    assert first.assigner_pending == 1
+    assert [r.learner_user_id for r in graph.activities.values()] == []
+    second = await forget(state, graph, await plan_forget(state, GRACE, GRACE_ID))
+    assert (second.assigner_records, second.assigner_pending) == (1, 0)
+    assert ada_record(graph).assigner_user_id is None
+
+
+async def test_a_parked_assignment_naming_the_assigner_stays_replayable_without_them() -> None:
+    graph, state, _ = await assigned_by_grace()
+    parked = make(
+        eventId="as2",
+        status="notStarted",
+        completionPercentage=None,
+        course={"externalId": "course-not-in-viva-yet"},
+        assignment=BY_GRACE,
+    )
+    await park(state, parked)
+
+    receipt = await forget(state, graph, await plan_forget(state, GRACE, GRACE_ID))
+
+    assert receipt.assigner_letters == 1
+    [letter] = state.letters.values()
+    kept = QueuedEvent.model_validate_json(letter.message).event
+    assert kept is not None
+    assert kept.assignment is not None
+    assert (kept.event_id, kept.assignment.type, kept.assignment.assigner) == ("as2", "required", None)
+    assert "grace" not in letter.message
+
+
+def test_the_cli_exits_1_and_says_to_run_again_while_an_assignment_still_names_the_assigner(
+    tmp_path: Path,
+) -> None:
+    fakes = Backends()
+
+    async def prepare() -> None:
+        graph, state, _ = await assigned_by_grace(own=False)
+        fakes.graph.users_by_mail.update(graph.users_by_mail)
+        fakes.graph.contents.update(graph.contents)
+        fakes.graph.activities.update(graph.activities)
+        fakes.store.activities.update(state.activities)
+        fakes.store.event_log.update(state.event_log)
+
+    asyncio.run(prepare())
+    settings = ["--settings", str(write_settings(tmp_path))]
+    fakes.graph.errors["create_activity"].append(
+        GraphError(400, "badRequest", "Input field status is invalid")
+    )
+    with fake_backends(fakes):
+        first = run_cli([*settings, "forget", "--learner", "email", "grace@contoso.example", "--yes"])
+        second = run_cli(
+            [*settings, "forget", "--learner", "email", "grace@contoso.example", "--yes", "--json"]
+        )
+    assert first.code == 1, first
+    assert "run the same forget again" in first.err
+    assert GRACE_ID not in first.out + first.err
+    assert second.code == 0, second
+    assert (json.loads(second.out)["assignerRecords"], json.loads(second.out)["assignerPending"]) == (1, 0)
+    [record] = fakes.graph.activities.values()
+    assert (record.learner_user_id, record.assigner_user_id) == (USER_ID, None)

@@ -334,3 +334,75 @@ async def test_an_assignment_changed_behind_the_bridges_back_is_drift_and_repair
         60,
     )
     assert (await run(graph, state, upserter, repair=False)).drift == []
+
+
+# ---- every assignment field Graph shows (issue 18) ---------------------------------------------------
+
+BY_GRACE = {
+    "type": "required",
+    "dueAt": "2026-12-31T17:00:00Z",
+    "notes": "Before the audit.",
+    "assigner": {"email": "grace@contoso.example"},
+}
+
+
+async def assigned_record() -> tuple[FakeGraph, MemoryStateStore, CourseActivityUpserter, str]:
+    """Ada's course-202, assigned by Grace (60 % through it); the key of its record in the fake."""
+    graph, state, upserter = await setup()
+    await upserter.apply(make(eventId="as1", course={"externalId": "course-202"}, assignment=BY_GRACE))
+    [record] = by_content(graph, "c-202")
+    assert record.assigner_user_id == GRACE_ID
+    return graph, state, upserter, next(k for k, r in graph.activities.items() if r is record)
+
+
+@pytest.mark.parametrize(
+    ("edit", "fields"),
+    [
+        ({"assigner_user_id": USER_ID}, ("assignerUserId",)),
+        ({"assigner_user_id": None}, ("assignerUserId",)),
+        ({"assignment_type": "recommended"}, ("assignmentType",)),
+        (
+            {
+                "assignment_type": None,
+                "assigned_at": None,
+                "due_at": None,
+                "notes": None,
+                "assigner_user_id": None,
+            },
+            ("assignmentType", "assignedDateTime", "dueDateTime", "notes", "assignerUserId"),
+        ),
+    ],
+    ids=["another-assigner", "assigner-gone", "type", "no-longer-an-assignment"],
+)
+async def test_an_assignment_field_changed_in_graph_is_drift_and_repaired_by_creating_it_again(
+    edit: dict[str, object], fields: tuple[str, ...]
+) -> None:
+    """Type, assigner, due date and notes as Graph shows them are compared with what was written. The
+    assigner and the type cannot be PATCHed (the Update page): repair deletes the record and creates it
+    again as the events call for, Grace as its assigner, with Ada's progress."""
+    graph, state, upserter, key = await assigned_record()
+    graph.activities[key] = replace(graph.activities[key], **edit)  # type: ignore[arg-type]
+
+    report = await run(graph, state, upserter, repair=True)
+
+    assert [(d.kind, d.fields, d.repaired) for d in report.drift] == [("changed", fields, True)]
+    [repaired] = by_content(graph, "c-202")
+    assert (
+        repaired.assignment_type,
+        repaired.assigner_user_id,
+        repaired.notes,
+        repaired.completion_percentage,
+    ) == (
+        "required",
+        GRACE_ID,
+        "Before the audit.",
+        60,
+    )
+    assert (await run(graph, state, upserter, repair=False)).drift == []
+
+
+async def test_an_assigner_graph_spells_in_another_case_is_no_drift() -> None:
+    """An Entra object id is a GUID: its case says nothing (a repair would re-create the record)."""
+    graph, state, upserter, key = await assigned_record()
+    graph.activities[key] = replace(graph.activities[key], assigner_user_id=GRACE_ID.upper())
+    assert (await run(graph, state, upserter, repair=False)).drift == []

@@ -171,10 +171,6 @@ def test_an_import_line_with_assignment_withdrawn_false_is_plain_progress() -> N
 # --- forget ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 18 review): forget does not look for the person as another's assigner",
-)
 async def test_forgetting_a_person_removes_them_as_the_assigner_of_others_courses_too() -> None:
     """README, `forget`: "For a data-subject request ... Everything about them goes", and the guide:
     identities are personal data. Since issue 18 a person is also named as the *assigner* of other

@@ -12,14 +12,20 @@ Assignments (`assignments: true`, see `AssigningOptions`). Docebo's "Webhooks ev
 `.completed`; an enrollment set to completed fires `.completed`, not `.updated`). Docebo calls an
 enrollment's deadline the end of its validity period: "Deadline ... returns only enrollments that expire
 between the current time and the specified time" (https://developer.docebo.com/docs/
-docebo-connect-connector-enrollments). The payload fields read here for an assignment are those public
-integrations of these webhooks model in their payload types (the article's per-event tables could not be
-read in the copy at hand, so check them against your platform's deliveries with `translate --source`):
-`enrollment_date` (assignedAt), `enrollment_date_end_validity` (the due date: a date alone is the end of
-that day in `timeZone`, a date and time is read in `timeZone`), `subscribed_by_id` (who enrolled the
-learner: the assigner, named like the learner when `learner` is `account`; an enrollment made by the
-learner themselves is no assignment) and `level` (only a `student` enrollment is an assignment; tutors
-and instructors are not assigned the course). `course.enrollment.created` and `.updated` state the
+docebo-connect-connector-enrollments); its "Enrolling users in courses" article
+(https://help.docebo.com/hc/en-us/articles/360020124659) has the administrator choose the level
+("Learners, Tutors, or Instructors") and then "whether to set an enrollment deadline". The payload field
+names read here are not in any public Docebo page that could be read (the article's per-event payload
+tables are beyond the part of it the stored copies hold); they are those of recorded payloads in public
+integrations of these webhooks (github.com/graz-dev/docebo-webhook-listener, bruno-collection/events/
+enrollment/course.enrollment.created.bru, and the DTOs of that and similar listeners), so check them
+against your platform's deliveries with `translate --source`: `enrollment_date` (assignedAt),
+`enrollment_date_end_validity` (the due date: a date alone is the end of that day in `timeZone`, a date
+and time is read in `timeZone`), `subscribed_by_id` (who enrolled the learner: the assigner, named like
+the learner when `learner` is `account`; an enrollment made by the learner themselves is no assignment)
+and `level` (only an enrollment at the learner level is an assignment: `student`, as Docebo's API names
+it, or `learner`, as its enrolment screen and the recorded payload do; tutors and instructors are not
+assigned the course). `course.enrollment.created` and `.updated` state the
 assignment (an `.updated` payload without `enrollment_date_end_validity` states progress only, so a
 due date is never cleared by omission); `course.enrollment.deleted` withdraws it. `.completed`
 completes it and says nothing of the assignment. Docebo documents no assignment type or notes: the type
@@ -67,6 +73,9 @@ DELETED = "course.enrollment.deleted"
 #: Events whose payload states the enrollment (and so, with `assignments`, the assignment).
 ASSIGNING_EVENTS = frozenset({"course.enrollment.updated", "course.enrollment.status_changed", CREATED})
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: The enrollment level of a learner: Docebo's API calls it `student`, its enrolment screen "Learners"
+#: (beside "Tutors" and "Instructors"), and a recorded webhook payload says `learner`.
+LEARNER_LEVELS = frozenset({"student", "learner"})
 
 
 class DoceboOptions(AssigningOptions):
@@ -155,10 +164,10 @@ class DoceboFormat(SourceFormat):
 
     @staticmethod
     def _assignable(payload: dict[str, Any]) -> bool:
-        """A learner's enrollment made by someone else: a `student` one (or one without a level), not
-        subscribed by the learner."""
+        """A learner's enrollment made by someone else: at the learner level (`student` or `learner`,
+        or no level), not subscribed by the learner."""
         level = payload.get("level")
-        if level is not None and str(level).lower() != "student":
+        if level is not None and str(level).strip().lower() not in LEARNER_LEVELS:
             return False
         by = identifier(payload.get("subscribed_by_id"))
         return by is None or by != identifier(payload.get("user_id"))

@@ -169,3 +169,22 @@ def test_a_validity_end_with_no_instant_in_utc_is_ignored_as_unmappable() -> Non
     source = make_source("docebo", TOKEN, timeZone="America/New_York", **ASSIGNING)
     result = source.parse(delivery(created(enrollment_date_end_validity="9999-12-31")))
     assert (result.events, [i.reason for i in result.ignored]) == ([], ["unmappable"])
+
+
+@pytest.mark.parametrize("level", ["student", "learner", "Learner"])
+def test_an_enrollment_at_the_learner_level_is_an_assignment_whichever_name_docebo_gives_it(
+    level: str,
+) -> None:
+    """Docebo's enrolment screen names the levels "Learners, Tutors, or Instructors" (help.docebo.com
+    article 360020124659, "Enrolling users in courses"), its API `student`, `tutor`, `instructor`; a
+    public integration's recorded course.enrollment.created payload says `"level": "learner"`
+    (graz-dev/docebo-webhook-listener, bruno-collection/events/enrollment). Both are the learner."""
+    [event] = make_source("docebo", TOKEN, **ASSIGNING).parse(delivery(created(level=level))).events
+    assert event.assignment is not None
+    assert event.assignment.type is AssignmentType.REQUIRED
+
+
+@pytest.mark.parametrize("level", ["tutor", "instructor", "Instructor"])
+def test_a_tutor_or_instructor_enrollment_is_no_assignment(level: str) -> None:
+    result = make_source("docebo", TOKEN, **ASSIGNING).read(delivery(created(level=level)))
+    assert result.events == []
