@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import azure.functions as func
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
 
@@ -99,6 +101,66 @@ def test_every_example_exists_and_fits_its_media_type() -> None:
             assert not errors, f"{pointer} example {name}: {errors[0].message}"
             checked += 1
     assert checked >= 15
+
+
+def _external_examples() -> list[tuple[str, str]]:
+    return [
+        (f"{pointer}/examples/{name}", example["externalValue"])
+        for pointer, node in _walk(api.document())
+        if isinstance(node, dict) and isinstance(node.get("examples"), dict)
+        for name, example in node["examples"].items()
+        if isinstance(example, dict) and "externalValue" in example
+    ]
+
+
+def test_the_docs_render_every_vendor_example_from_its_fixture() -> None:
+    # neoteroi-mkdocs renders an example's `value` only: the build hook gives it a copy with each
+    # fixture inlined (devtools/docs/openapi_examples.py); tests/unit/test_review20_findings.py checks
+    # the built page.
+    from devtools.docs import hooks, openapi_examples
+
+    external = _external_examples()
+    assert len(external) >= 10
+    inlined = openapi_examples.with_inline_values(api.document())
+    schema = json.loads(OAS_SCHEMA.read_text(encoding="utf-8"))
+    assert not list(Draft202012Validator(schema).iter_errors(inlined))  # still OpenAPI 3.1
+    nodes = dict(_walk(inlined))
+    for pointer, reference in external:
+        fixture = json.loads((api.DOCUMENT.parent / reference).read_text(encoding="utf-8"))
+        assert nodes[pointer] == {**nodes[pointer], "value": fixture}, pointer
+        assert "externalValue" not in nodes[pointer], pointer
+    assert len(_external_examples()) == len(external)  # the repository's description is left as it is
+
+    class Page:
+        file = type("File", (), {"src_uri": "reference/http-api.md"})()
+
+    plugin = type("Plugin", (), {"config": {"use_pymdownx": True}})()
+    config = type("Config", (), {"plugins": {hooks.OAD_PLUGIN: plugin}, "docs_dir": str(api.ROOT / "docs")})()
+    page = (api.ROOT / "docs" / "reference" / "http-api.md").read_text(encoding="utf-8")
+    rendered = hooks.render_description(page, page=Page(), config=config)  # type: ignore[arg-type]
+    assert "[OAD(" not in rendered
+    compact = re.sub(r"\s+", "", rendered)
+    for pointer, reference in external:
+        fixture = json.loads((api.DOCUMENT.parent / reference).read_text(encoding="utf-8"))
+        text = json.dumps(fixture, ensure_ascii=False, separators=(",", ":"))
+        assert re.sub(r"\s+", "", text) in compact, pointer
+
+
+def test_the_site_publishes_every_file_the_examples_name_where_the_description_points() -> None:
+    from devtools.docs import openapi_examples
+
+    published = openapi_examples.published_files(api.document())
+    references = {reference for _, reference in _external_examples()}
+    assert len(published) == len(references)
+    site = Path("/site")
+    for reference in references:
+        # Where a tool reading /openapi/bridge.openapi.json looks for it.
+        at = (site / "openapi" / reference).resolve().relative_to(site)
+        assert at.as_posix() in published, reference
+        assert (api.ROOT / at).is_file(), reference
+    leaving = {"examples": {"x": {"externalValue": "../../elsewhere.json"}}}
+    with pytest.raises(ValueError, match="leaves the repository"):
+        openapi_examples.published_files(leaving)
 
 
 def test_every_refusal_names_a_problem_type_the_docs_document() -> None:
