@@ -18,10 +18,23 @@ holds Linux x86_64's packages for Azure, and every package carries the sha256 of
 files, so `pip install --require-hashes` installs exactly those bytes. uv keeps the pins of the existing
 lock unless the input no longer allows them, or `--upgrade`/`--upgrade-package` says otherwise.
 
-Making a lock needs the package index; checking one does not: `make lock` writes, below uv's header,
-the sha256 of its inputs' requirement lines (the .in files, comments and blank lines aside), and `check`
-recomputes it. It also checks what a digest cannot: every line pinned with `==` and hashed, every input
-requirement pinned at a version its range allows, and the dev lock running the app's lock's versions.
+Each lock's header records that command with its options, as uv writes it (`#    uv pip compile
+--universal --python-version 3.11 --generate-hashes --output-file requirements.txt requirements.in`):
+Dependabot's `uv` ecosystem recompiles a lock with the `--universal`, `--python-version` and
+`--generate-hashes` it reads there (dependabot-core uv/lib/dependabot/uv/file_updater/
+compile_file_updater.rb, uv_compile_options_from_compiled_file; `--python-version` since
+dependabot/dependabot-core#13812), and keeps the header as it was.
+
+Making a lock needs the package index; checking one does not. Below uv's header `make lock` writes two
+stamps: the sha256 of its inputs' requirement lines (the .in files, comments and blank lines aside), and
+the sha256 of the lock itself as uv wrote it (every line but the two stamps). `check` recomputes both:
+an input changed since (`make lock` is due), or a lock changed since (a pin, hash, marker or line edited,
+added or removed: by hand, or by an update bot, which rewrites the pins but keeps the header, stamps
+included) fails. A digest cannot tell a correct edit from a wrong one offline, so every edit goes
+through `make lock`, which keeps the versions the lock names where they exist and the ranges allow and
+writes their hashes. `check` also checks what a digest cannot: the header's command, every line pinned
+with `==` and hashed, every input requirement pinned at a version its range allows, and the dev lock
+running the app's lock's versions.
 """
 
 from __future__ import annotations
@@ -41,18 +54,34 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The deployed runtime (infra/modules/functionapp.bicep): the lowest Python the universal resolution serves.
 PYTHON_VERSION = "3.11"
+# uv's options for every lock (the header records them, for `make lock` and for Dependabot).
+COMPILE_OPTIONS = ("--universal", "--python-version", PYTHON_VERSION, "--generate-hashes")
 STAMP = "# inputs-sha256:"
 STAMP_RE = re.compile(r"^# inputs-sha256: ([0-9a-f]{64})\b", re.MULTILINE)
+LOCK_STAMP = "# lock-sha256:"
+LOCK_STAMP_RE = re.compile(r"^# lock-sha256: ([0-9a-f]{64})\b", re.MULTILINE)
 # pip's own rule: a comment starts a line, or follows whitespace.
 COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 OPTION_WITH_FILE_RE = re.compile(r"^(-r|--requirement|-c|--constraint)[\s=]+(\S+)$")
 FIX = "run `make lock` (docs/deploy/upgrading.md)"
+EDITED_FIX = (
+    "run `make lock` and commit what it writes: it keeps the versions the lock now names where they exist "
+    "and the ranges allow, and writes their hashes, the markers of every platform and the stamps. On an "
+    "update bot's pull request (Dependabot keeps the header and its stamps), run it on that branch and "
+    "push (docs/deploy/upgrading.md)"
+)
 
 
 @dataclass(frozen=True)
 class Lock:
     source: str  # the input a person edits
     output: str  # the generated lock
+
+    @property
+    def command(self) -> str:
+        """The command the lock is made with, as its header records it (--output-file before the input:
+        Dependabot finds a lock's input by the name that ends that line)."""
+        return " ".join(["uv pip compile", *COMPILE_OPTIONS, "--output-file", self.output, self.source])
 
 
 # In the order they are made: the dev lock is constrained by the app's.
@@ -131,6 +160,22 @@ def inputs_digest(root: Path, lock: Lock) -> str:
     return digest.hexdigest()
 
 
+def lock_digest(text: str) -> str:
+    """The sha256 of a lock as `make lock` wrote it: every line but its two stamps (line endings aside)."""
+    kept = [line for line in text.splitlines() if not line.startswith((STAMP, LOCK_STAMP))]
+    return hashlib.sha256(("\n".join(kept) + "\n").encode()).hexdigest()
+
+
+def header(text: str) -> list[str]:
+    """The comment lines a lock starts with (uv's header and the stamps)."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return lines
+
+
 def requirements_of(source: Path) -> list[tuple[str, Requirement]]:
     """The requirements an input asks for, each with the file that says so: its own lines and those of
     the files it brings in with -r. A line that is no requirement raises InvalidRequirement."""
@@ -192,6 +237,20 @@ def problems(root: Path = ROOT) -> list[str]:
         elif stamp.group(1) != inputs_digest(root, lock):
             names = ", ".join(p.relative_to(root.resolve()).as_posix() for p in inputs_of(root / lock.source))
             found.append(f"{lock.output} is stale: its inputs ({names}) changed since it was made: {FIX}")
+        lock_stamp = LOCK_STAMP_RE.search(text)
+        if lock_stamp is None:
+            found.append(f"{lock.output} has no '{LOCK_STAMP}' line: it was not made by `make lock`; run it")
+        elif lock_stamp.group(1) != lock_digest(text):
+            found.append(
+                f"{lock.output} was changed after `make lock` wrote it (its lines no longer match its "
+                f"'{LOCK_STAMP}'; pip would install it only if every pin and hash were right, and nothing "
+                f"offline can tell): {EDITED_FIX}"
+            )
+        if f"#    {lock.command}" not in header(text):
+            found.append(
+                f"{lock.output}'s header does not record the command it is made with "
+                f"(`{lock.command}`), which Dependabot reads its options from: {FIX}"
+            )
         locked[lock.output] = pins(text)
         for pin in locked[lock.output]:
             if not pin.version:
@@ -242,15 +301,13 @@ def compile_locks(root: Path, upgrade: bool, upgrade_packages: list[str]) -> Non
             "pip",
             "compile",
             "--quiet",
-            "--universal",
-            "--python-version",
-            PYTHON_VERSION,
-            "--generate-hashes",
+            *COMPILE_OPTIONS,
+            # What the header records: the command itself (uv would also record --quiet and --upgrade*).
             "--custom-compile-command",
-            "make lock",
-            lock.source,
+            lock.command,
             "--output-file",
             lock.output,
+            lock.source,
         ]
         if upgrade:
             argv.append("--upgrade")
@@ -262,14 +319,16 @@ def compile_locks(root: Path, upgrade: bool, upgrade_packages: list[str]) -> Non
 
 
 def stamp(root: Path, lock: Lock) -> None:
-    """Write the inputs' digest below uv's header (the header's own comment lines)."""
+    """Write the inputs' digest and the lock's own below uv's header (the header's own comment lines)."""
     output = root / lock.output
-    lines = [line for line in output.read_text(encoding="utf-8").splitlines() if not line.startswith(STAMP)]
-    header = 0
-    while header < len(lines) and lines[header].startswith("#"):
-        header += 1
-    note = f"{STAMP} {inputs_digest(root, lock)} (checked by `make test`: devtools/locks.py)"
-    lines.insert(header, note)
+    text = output.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.startswith((STAMP, LOCK_STAMP))]
+    end = len(header("\n".join(lines)))
+    notes = [
+        f"{STAMP} {inputs_digest(root, lock)} (written by `make lock`: devtools/locks.py)",
+        f"{LOCK_STAMP} {lock_digest(text)} (checked by `make test`: edit no line below by hand)",
+    ]
+    lines[end:end] = notes
     output.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -100,23 +100,71 @@ def test_a_comment_or_blank_line_in_an_input_needs_no_new_lock(copy: Path) -> No
     assert locks.problems(copy) == []
 
 
-def test_the_apps_lock_updated_alone_is_reported_as_the_dev_lock_left_behind(copy: Path) -> None:
+def test_the_apps_lock_updated_alone_is_reported_as_edited_and_the_dev_lock_left_behind(copy: Path) -> None:
     """An update of requirements.txt without `make lock` (by hand, or a bot that recompiles one file)."""
     runtime = locks.pins((copy / "requirements.txt").read_text(encoding="utf-8"))
     tqdm = next(pin for pin in runtime if pin.name == "tqdm")
     edit(copy / "requirements.txt", f"tqdm=={tqdm.version}", "tqdm==4.99.0")
-    assert locks.problems(copy) == [
+    found = locks.problems(copy)
+    assert "requirements.txt was changed after `make lock` wrote it" in found[0], found
+    assert found[1:] == [
         f"requirements-dev.txt runs tqdm at {tqdm.version}, the app's lock (requirements.txt) at 4.99.0: "
         f"{locks.FIX}"
     ]
 
 
-def test_both_locks_moved_together_within_the_ranges_need_no_new_stamp(copy: Path) -> None:
-    """What an update bot's pull request holds: the same new pin in both locks, the .in files untouched."""
+def _as_a_bot_updates_it(path: Path, name: str, version: str) -> None:
+    """What Dependabot's uv ecosystem writes (dependabot-core uv/lib/dependabot/uv/file_updater/
+    compile_file_updater.rb): the pin recompiled with its new hashes, the header kept as it was
+    (replace_header_with_original), stamps included."""
+    text = path.read_text(encoding="utf-8")
+    pin = next(pin for pin in locks.pins(text) if pin.name == name)
+    start = text.index(f"\n{name}=={pin.version}") + 1
+    end = text.index("\n    # via", start)
+    entry = f"{name}=={version} \\\n    --hash=sha256:{'0' * 64} \\\n    --hash=sha256:{'1' * 64}"
+    path.write_text(text[:start] + entry + text[end:], encoding="utf-8")
+
+
+def test_a_bots_update_of_both_locks_is_refused_with_the_command_that_fixes_it(copy: Path) -> None:
+    """An update bot's pull request: the same new pin in both locks, new hashes, the .in files and the
+    headers untouched. Nothing offline can tell its hashes from wrong ones: `make lock` on its branch
+    writes them from the index (keeping the bot's version) and the stamps, and the check passes."""
     runtime = locks.pins((copy / "requirements.txt").read_text(encoding="utf-8"))
     tqdm = next(pin for pin in runtime if pin.name == "tqdm")
-    edit(copy / "requirements.txt", f"tqdm=={tqdm.version}", "tqdm==4.99.0")
-    edit(copy / "requirements-dev.txt", f"tqdm=={tqdm.version}", "tqdm==4.99.0")
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        _as_a_bot_updates_it(copy / name, "tqdm", "4.99.0")
+    assert tqdm.version != "4.99.0"
+    found = locks.problems(copy)
+    assert len(found) == 2, found
+    for name, problem in zip(("requirements.txt", "requirements-dev.txt"), found, strict=True):
+        assert problem.startswith(f"{name} was changed after `make lock` wrote it"), problem
+        assert problem.endswith(locks.EDITED_FIX), problem
+        assert "run it on that branch and push" in problem
+
+
+def test_each_lock_header_records_the_command_with_the_options_dependabot_reads(copy: Path) -> None:
+    """Dependabot's uv ecosystem recompiles a lock with the options it finds in the lock's text
+    (compile_file_updater.rb uv_compile_options_from_compiled_file: `--universal` and `--generate-hashes`
+    by inclusion, `--python-version` by PYTHON_VERSION_REGEX, dependabot/dependabot-core#13812) and finds
+    the input by the name that ends the `--output-file` line (output_file_regex)."""
+    for lock in locks.LOCKS:
+        text = (ROOT / lock.output).read_text(encoding="utf-8")
+        assert f"#    {lock.command}" in locks.header(text)
+        assert "--universal" in text
+        assert "--hash=sha256:" in text
+        version = re.search(r"--python-version[=\s]+(?P<version>\d+\.\d+(?:\.\d+)?)", text)
+        assert version is not None
+        assert version["version"] == locks.PYTHON_VERSION
+        assert re.search(rf"--output-file[=\s]+.*\s{re.escape(lock.source)}\s*$", text, re.MULTILINE)
+    edit(copy / "requirements.txt", locks.RUNTIME.command, "make lock")
+    found = locks.problems(copy)
+    assert any(p.startswith("requirements.txt's header does not record the command") for p in found), found
+
+
+def test_a_lock_checked_out_with_crlf_line_endings_still_matches_its_stamp(copy: Path) -> None:
+    for lock in locks.LOCKS:
+        text = (copy / lock.output).read_text(encoding="utf-8")
+        (copy / lock.output).write_bytes(text.replace("\n", "\r\n").encode())
     assert locks.problems(copy) == []
 
 
@@ -135,9 +183,11 @@ def test_a_line_of_an_input_that_is_no_requirement_is_reported(copy: Path) -> No
 
 def test_a_lock_not_made_by_make_lock_is_reported(copy: Path) -> None:
     lines = (copy / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    stripped = [line for line in lines if not line.startswith(locks.STAMP)]
+    stripped = [line for line in lines if not line.startswith((locks.STAMP, locks.LOCK_STAMP))]
     (copy / "requirements.txt").write_text("\n".join(stripped) + "\n", encoding="utf-8")
-    assert any("has no '# inputs-sha256:' line" in p for p in locks.problems(copy))
+    found = locks.problems(copy)
+    assert any("has no '# inputs-sha256:' line" in p for p in found), found
+    assert any("has no '# lock-sha256:' line" in p for p in found), found
 
 
 def test_make_test_checks_the_locks_first() -> None:
@@ -210,10 +260,14 @@ def test_requirements_txt_holds_the_distribution_of_every_runtime_import() -> No
         assert distribution in resolved.values()
 
 
-def test_dependabot_proposes_updates_for_pip_npm_and_the_workflows_actions() -> None:
+def test_dependabot_proposes_updates_for_the_python_locks_npm_and_the_workflows_actions() -> None:
+    # The locks are `uv pip compile` files: the `uv` ecosystem recompiles them with uv and the options
+    # of their header; `pip`'s re-runs pip-compile with options guessed from the content (never
+    # --universal nor a Python version: dependabot-core python/lib/dependabot/python/
+    # pip_compile_options_parser.rb).
     config = (ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8")
     ecosystems = re.findall(r"^\s*-\s*package-ecosystem:\s*\"?([\w-]+)\"?", config, re.M)
-    assert sorted(ecosystems) == ["github-actions", "npm", "pip"]
+    assert sorted(ecosystems) == ["github-actions", "npm", "uv"]
     assert "uses: actions/" in (ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
 
 
