@@ -94,6 +94,16 @@ def test_every_docs_page_is_in_the_nav_and_every_nav_entry_is_a_page() -> None:
     assert {page.relative_to(DOCS).as_posix() for page in pages()} == nav_pages()
 
 
+def test_a_page_with_a_mermaid_diagram_says_it_loads_from_a_cdn_and_keeps_a_text_version() -> None:
+    """Material for MkDocs loads Mermaid from unpkg.com: offline the diagram shows as source text."""
+    with_diagrams = [page for page in pages() if "```mermaid" in page.read_text(encoding="utf-8")]
+    assert with_diagrams  # docs/architecture.md
+    for page in with_diagrams:
+        text = page.read_text(encoding="utf-8")
+        assert "unpkg.com" in text, page
+        assert re.search(r"^```\n", text, re.MULTILINE), f"{page}: no plain-text version of the diagram"
+
+
 def test_every_format_has_a_page_whose_options_table_is_rendered_from_its_options_model() -> None:
     for name in FORMATS:
         page = DOCS / "connect" / f"{name}.md"
