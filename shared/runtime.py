@@ -86,7 +86,12 @@ class Bridge:
                 content_languages={n: o.content_language for n, o in options.items() if o.register_content},
                 voiding_sources=self._voiding_sources(),
             )
-            self._worker = EventWorker(upserter, self.dead_letters(), self.queues)
+            self._worker = EventWorker(
+                upserter,
+                self.dead_letters(),
+                self.queues,
+                assignments_enabled=self.settings.assignments_enabled,
+            )
         return self._worker
 
     def _voiding_sources(self) -> list[str]:

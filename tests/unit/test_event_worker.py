@@ -319,3 +319,37 @@ async def test_replaying_a_dead_letter_twice_sends_it_once(
     [again] = state.letters.values()
     assert await letters.replay(again) is False
     assert len(queue.sent[EVENTS_QUEUE]) == 1
+
+
+async def test_an_assignment_queued_while_assignments_are_off_is_dead_lettered_then_replayed_once_on(
+    graph: FakeGraph, state: MemoryStateStore, queue: FakeQueue, clock: Clock
+) -> None:
+    """A deployment without assignments writes none from its queue (Graph would take it: the Create
+    and Delete pages accept LearningSelfInitiatedCourse.ReadWrite.All too): an assignment statement or
+    withdrawal is kept as a dead letter, `assignmentsDisabled`, with its fix, and nothing is written or
+    logged for it; replayed once assignments are on, it lands as an assignment."""
+    from shared.delivery.worker import ASSIGNMENTS_DISABLED
+
+    letters = DeadLetters(state, queue, timedelta(hours=72), clock)
+    upserter = CourseActivityUpserter(graph, state, clock=clock)
+    off = EventWorker(upserter, letters, queue, clock, assignments_enabled=False)
+    assigned = message(
+        eventId="a1", status="notStarted", completionPercentage=None, assignment={"type": "required"}
+    )
+    withdrawn = message(eventId="a2", assignment={"withdrawn": True})
+    for body in (assigned, withdrawn):
+        letter = await off.process(body, 1)
+        assert isinstance(letter, DeadLetterRecord)
+        assert (letter.state, letter.reason) == (LetterState.DEADLETTERED, ASSIGNMENTS_DISABLED)
+        assert "replay --reason assignmentsDisabled" in letter.detail
+    assert graph.activities == {}
+    assert await off.process(message(eventId="p1"), 1) is UpsertResult.CREATED  # progress still passes
+    [record] = graph.activities.values()
+    assert not record.is_assignment
+    on = EventWorker(upserter, letters, queue, clock)
+    [first] = [letter for letter in state.letters.values() if letter.event_id == "a1"]
+    assert await letters.replay(first)
+    await on.process(queue.sent[EVENTS_QUEUE][-1], 1)
+    [record] = graph.activities.values()
+    assert record.is_assignment
+    assert [letter.event_id for letter in state.letters.values()] == ["a2"]
