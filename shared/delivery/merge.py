@@ -186,6 +186,30 @@ def _assigner(statements: list[EventEntry]) -> str | None:
     return next((assigner for assigner in reversed(named) if assigner is not None), None)
 
 
+def deciding_statements(live: Iterable[EventEntry]) -> set[tuple[str, str]]:
+    """The keys of the assignment statements `current_assignment` reads among `live`: the newest, the
+    last withdrawal, the first since it (with any adopted record before it, which `_first_assigned`
+    may pass over), and the newest since it that names an assigner. Taking out any other statement's
+    assignment changes nothing, and stays so as newer statements come (retention folds those)."""
+    statements = sorted((e for e in live if e.assignment is not None), key=_statement_order)
+    if not statements:
+        return set()
+    keep = [statements[-1]]
+    withdrawals = [i for i, e in enumerate(statements) if e.assignment is not None and e.assignment.withdrawn]
+    since = statements[withdrawals[-1] + 1 :] if withdrawals else statements
+    if withdrawals:
+        keep.append(statements[withdrawals[-1]])
+    for entry in since:
+        keep.append(entry)
+        assert entry.assignment is not None
+        if entry.assignment.assigned_at is not None or entry.source != _ADOPTED:
+            break
+    named = [e for e in since if e.assignment is not None and e.assignment.assigner_user_id is not None]
+    keep += named[-1:]
+    keep += [e for e in statements if e.source == _ADOPTED]
+    return {(e.source, e.event_id) for e in keep}
+
+
 def _first_assigned(statements: list[EventEntry]) -> datetime | None:
     """When the assignment standing now was made: the first statement's stated assignedAt, else its
     time; an adopted record (graph_baseline: dated at the epoch only to order first) counts only by
