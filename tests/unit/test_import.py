@@ -180,3 +180,20 @@ def test_a_vendor_body_from_an_assigning_source_imports_as_self_initiated_while_
     assert queued.assignment is None
     assert queued.status == "completed"
     assert getattr(source.options, "assignments")  # noqa: B009 (the configured source is untouched)
+
+
+@pytest.mark.parametrize("cell", ["maybe", "t", "F", "withdrawn", "2"])
+def test_an_assignment_withdrawn_cell_that_is_no_boolean_word_is_an_invalid_line_saying_so(
+    tmp_path: Path, cell: str
+) -> None:
+    path = tmp_path / "withdrawn.csv"
+    path.write_text(
+        "eventId,occurredAt,learnerEmail,courseId,status,assignmentWithdrawn\n"
+        f"w1,2026-11-20T14:03:00Z,ada.lovelace@contoso.example,course-101,inProgress,{cell}\n"
+        "w2,2026-11-20T14:03:00Z,ada.lovelace@contoso.example,course-101,inProgress,NO\n"
+        "w3,2026-11-20T14:03:00Z,ada.lovelace@contoso.example,course-101,inProgress,Yes\n",
+        encoding="utf-8",
+    )
+    summary = run(path, FakeQueue())
+    assert (summary.accepted, summary.invalid) == (2, 1)
+    assert summary.problems[0].detail.startswith(f"assignmentWithdrawn: {cell!r} is neither true")
