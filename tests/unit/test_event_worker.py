@@ -353,3 +353,38 @@ async def test_an_assignment_queued_while_assignments_are_off_is_dead_lettered_t
     [record] = graph.activities.values()
     assert record.is_assignment
     assert [letter.event_id for letter in state.letters.values()] == ["a2"]
+
+
+async def test_a_type_switch_whose_create_is_refused_keeps_the_event_and_its_replay_brings_the_completion_back(
+    worker: EventWorker, graph: FakeGraph, state: MemoryStateStore, queue: FakeQueue, clock: Clock
+) -> None:
+    """Self-initiated and completed, then assigned: the record is deleted (Graph cannot change its
+    type) and created again. When Graph refuses that creation for good, the learner's completed record
+    is gone from Graph for now, but not silently: the assignment is kept as a dead letter with Graph's
+    reason, and its replay (the activity's log holds the completion) creates the assignment completed."""
+    done = message(eventId="done", status="completed", completionPercentage=100)
+    assert await worker.process(done, 1) is UpsertResult.CREATED
+    graph.errors["create_activity"].append(GraphError(400, "badRequest", "Input field notes is invalid"))
+    assigned = message(
+        eventId="a1",
+        occurredAt="2026-11-25T09:00:00Z",
+        status="notStarted",
+        completionPercentage=None,
+        assignment={"type": "required"},
+    )
+    letter = await worker.process(assigned, 1)
+    assert isinstance(letter, DeadLetterRecord)
+    assert (letter.state, letter.reason, letter.message) == (
+        LetterState.DEADLETTERED,
+        "graphRejected",
+        assigned,
+    )
+    assert graph.activities == {}  # deleted, and not created again yet
+    letters = DeadLetters(state, queue, timedelta(hours=72), clock)
+    assert await letters.replay(letter)
+    assert await worker.process(queue.sent[EVENTS_QUEUE][-1], 1) is not None
+    [record] = graph.activities.values()
+    assert record.is_assignment
+    assert record.status is CourseStatus.COMPLETED
+    assert record.completed_at is not None
+    assert state.letters == {}
