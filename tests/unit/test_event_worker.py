@@ -355,7 +355,7 @@ async def test_an_assignment_queued_while_assignments_are_off_is_dead_lettered_t
     assert [letter.event_id for letter in state.letters.values()] == ["a2"]
 
 
-async def test_a_type_switch_whose_create_is_refused_keeps_the_event_and_its_replay_brings_back_the_completion(
+async def test_a_type_switch_whose_create_is_refused_keeps_the_event_and_its_replay_restores_the_completion(
     worker: EventWorker, graph: FakeGraph, state: MemoryStateStore, queue: FakeQueue, clock: Clock
 ) -> None:
     """Self-initiated and completed, then assigned: the record is deleted (Graph cannot change its
