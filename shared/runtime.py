@@ -88,7 +88,12 @@ class Bridge:
                 voiding_sources=self._voiding_sources(),
                 progress_keys=progress_keys(options),
             )
-            self._worker = EventWorker(upserter, self.dead_letters(), self.queues)
+            self._worker = EventWorker(
+                upserter,
+                self.dead_letters(),
+                self.queues,
+                assignments_enabled=self.settings.assignments_enabled,
+            )
         return self._worker
 
     def _voiding_sources(self) -> list[str]:

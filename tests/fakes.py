@@ -265,7 +265,7 @@ class FakeGraph:
     def _by_id(self, activity_id: str) -> tuple[str, ActivityRecord]:
         found = next(((k, r) for k, r in self.activities.items() if r.id == activity_id), None)
         if found is None:
-            raise GraphError(404, "NotFound", "Course activity was not found.")
+            raise GraphError(404, "notFound", f"The requested assignment {activity_id} doesn't exist.")
         return found
 
     async def update_activity(self, activity_id: str, fields: ActivityWrite) -> None:

@@ -190,7 +190,22 @@ def _find_activity(sb: Sandbox, p: dict[str, str]) -> Doc:
     else:
         doc = sb.store.activity(pid, external_id=_odata_key(p["key"]))
     if doc is None:
-        raise not_found("Course activity")
+        raise _unknown_activity(p.get("aid") or _odata_key(p["key"]))
+    return doc
+
+
+def _unknown_activity(key: str) -> GraphHttpError:
+    """rules.ERROR_CODES, "Not found" (delete, get and update tables): 404 "The requested assignment
+    {id} doesn't exist." for a course activity of either type (the page has one message for all)."""
+    return GraphHttpError(404, "notFound", f"The requested assignment {key} doesn't exist.")
+
+
+def _find_activity_anywhere(sb: Sandbox, aid: str) -> Doc:
+    """rules.GET_ACTIVITY: get by id is not provider-scoped (GET /employeeExperience/
+    learningCourseActivities/{learningCourseActivityId}); the sandbox looks in every provider's."""
+    doc = sb.store.activity_by_id(aid)
+    if doc is None:
+        raise _unknown_activity(aid)
     return doc
 
 
@@ -249,6 +264,13 @@ async def get_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Respon
     _registered(sb, p["pid"])
     _tenant_checks(sb, call)
     return _json(200, _activity_view(_find_activity(sb, p)))
+
+
+async def get_activity_by_id(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
+    """rules.GET_ACTIVITY: `GET /employeeExperience/learningCourseActivities/{id}`, the address the
+    Get page documents for an id (by external id it is provider-scoped, as `get_activity` serves)."""
+    _tenant_checks(sb, call)
+    return _json(200, _activity_view(_find_activity_anywhere(sb, p["aid"])))
 
 
 async def patch_activity(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Response:
@@ -402,6 +424,12 @@ ROUTES: list[Route] = [
         ("provider", "PATCH", _PROVIDER, patch_provider),
         ("activities", "POST", _PROVIDER + r"/learningCourseActivities", create_activity),
         ("activities", "GET", _PROVIDER + r"/learningCourseActivities", list_activities),
+        (
+            "activityById",
+            "GET",
+            r"/employeeExperience/learningCourseActivities/(?P<aid>[^/()]+)",
+            get_activity_by_id,
+        ),
         *[
             (kind, method, _PROVIDER + suffix, handler)
             for kind, suffix in [

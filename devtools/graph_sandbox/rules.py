@@ -9,6 +9,7 @@ The rule list with its status (documented / unconfirmed) is in docs/local/sandbo
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from devtools.graph_sandbox.errors import GraphHttpError, bad_request
@@ -27,6 +28,7 @@ RESOURCE_ITEM_BODY = "resources/itembody"
 CREATE_ACTIVITY = "api/employeeexperienceuser-post-learningcourseactivities"
 UPDATE_ACTIVITY = "api/learningcourseactivity-update"
 DELETE_ACTIVITY = "api/learningcourseactivity-delete"
+GET_ACTIVITY = "api/learningcourseactivity-get"
 UPDATE_CONTENT = "api/learningprovider-update-learningcontents"
 CREATE_USER = "api/user-post-users"
 DELETE_USER = "api/user-delete"
@@ -170,16 +172,22 @@ def check_assignment_fields(body: Doc) -> None:
             raise GraphHttpError(400, "badRequest", "Input field notes is invalid")
 
 
+#: RESOURCE_DATE_TIME_TIME_ZONE: dateTime is "A single point of time in a combined date and time
+#: representation ({date}T{time}; for example, 2017-08-29T04:00:00.0000000)": the extended calendar date,
+#: a T, the time with seconds and an optional fraction; no offset (the zone is timeZone's).
+_DATE_T_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?$")
+
+
 def _wall_time(text: str) -> bool:
     from datetime import datetime
 
-    head, _, fraction = text.partition(".")
-    if fraction and not fraction.isdigit():
+    if not _DATE_T_TIME.match(text):
         return False
     try:
-        return datetime.fromisoformat(head).tzinfo is None
-    except ValueError:
+        datetime.fromisoformat(text.partition(".")[0])
+    except ValueError:  # a day or an hour that does not exist (2026-02-30, 25:00)
         return False
+    return True
 
 
 def check_update_activity(record: Doc, body: Doc) -> None:

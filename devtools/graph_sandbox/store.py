@@ -169,6 +169,10 @@ class Store:
             external_id,
         )
 
+    def activity_by_id(self, id: str) -> Doc | None:
+        """A course activity by its id, whichever provider wrote it (Get by id is not provider-scoped)."""
+        return self._one("SELECT doc FROM activities WHERE id = ?", id)
+
     def activities(self, provider_id: str) -> list[Doc]:
         return self._all("SELECT doc FROM activities WHERE provider_id = ? ORDER BY rowid", provider_id)
 

@@ -44,6 +44,7 @@ def import_events(args: argparse.Namespace) -> int:
     source = _source(args)
     queue = None if args.dry_run else backends.queues(graph_settings(args))
     assignments = environment(args.settings).get(ASSIGNMENTS_ENABLED, "").strip().lower() == "true"
+    source = source.for_deployment(assignments_enabled=assignments)
     importer = Importer(queue, args.rate, sleep=backends.sleep, assignments_enabled=assignments)
     summary = ImportSummary()
     for path in args.files:

@@ -15,8 +15,12 @@ record at all.
 Assignments (issue 18). An event may state the record's assignment (type, due date, notes, assigner) or
 its withdrawal. The newest such statement wins, by event time (ties by source and event id, so the
 choice never depends on arrival): a statement is the whole assignment as it then stood, so its due
-date, type and notes replace the older ones (a field it leaves out is cleared). When the newest
-statement is a withdrawal, the record is not an assignment; a later statement assigns it again.
+date, type and notes replace the older ones (a field it leaves out is cleared). The assigner is the
+exception: a statement that names none (or one Entra cannot resolve: a person who left) leaves it
+"not stated", as a restatement does, so the assigner is that of the newest statement since the last
+withdrawal that names one the bridge resolved; a due date or notes moved without repeating the assigner
+stays one PATCH. When the newest statement is a withdrawal, the record is not an assignment; a later
+statement assigns it again.
 assignedDateTime is the newest statement's `assignedAt`, or else the time of the first statement
 since the last withdrawal. An assigned record exists even without progress (`notStarted` is valid
 for an assignment); its status, percentage and completion are folded from the progress as before,
@@ -122,7 +126,8 @@ def graph_baseline(record: ActivityRecord) -> EventEntry:
 
 def contribution(event: CanonicalEvent, assigner_user_id: str | None = None) -> EventEntry:
     """What one event says about its activity, as the state store keeps it; `assigner_user_id`: the
-    assignment's assigner as resolved in Entra (None: not given, or not found)."""
+    assignment's assigner as resolved in Entra (None: not given, or not found: not stated, the
+    assigner the record had stands)."""
     wanted = desired_state(event)
     assert wanted.status is not None
     stated = event.assignment
@@ -169,7 +174,40 @@ def current_assignment(live: Iterable[EventEntry]) -> AssignmentEntry | None:
     since = [
         e for e in statements if not withdrawals or _statement_order(e) > _statement_order(withdrawals[-1])
     ]
-    return replace(newest, assigned_at=newest.assigned_at or _first_assigned(since))
+    return replace(
+        newest, assigned_at=newest.assigned_at or _first_assigned(since), assigner_user_id=_assigner(since)
+    )
+
+
+def _assigner(statements: list[EventEntry]) -> str | None:
+    """The assigner of the assignment standing now: the newest statement's (since the last withdrawal)
+    that names one the bridge resolved; a statement without one leaves the assigner as it was."""
+    named = [e.assignment.assigner_user_id for e in statements if e.assignment is not None]
+    return next((assigner for assigner in reversed(named) if assigner is not None), None)
+
+
+def deciding_statements(live: Iterable[EventEntry]) -> set[tuple[str, str]]:
+    """The keys of the assignment statements `current_assignment` reads among `live`: the newest, the
+    last withdrawal, the first since it (with any adopted record before it, which `_first_assigned`
+    may pass over), and the newest since it that names an assigner. Taking out any other statement's
+    assignment changes nothing, and stays so as newer statements come (retention folds those)."""
+    statements = sorted((e for e in live if e.assignment is not None), key=_statement_order)
+    if not statements:
+        return set()
+    keep = [statements[-1]]
+    withdrawals = [i for i, e in enumerate(statements) if e.assignment is not None and e.assignment.withdrawn]
+    since = statements[withdrawals[-1] + 1 :] if withdrawals else statements
+    if withdrawals:
+        keep.append(statements[withdrawals[-1]])
+    for entry in since:
+        keep.append(entry)
+        assert entry.assignment is not None
+        if entry.assignment.assigned_at is not None or entry.source != _ADOPTED:
+            break
+    named = [e for e in since if e.assignment is not None and e.assignment.assigner_user_id is not None]
+    keep += named[-1:]
+    keep += [e for e in statements if e.source == _ADOPTED]
+    return {(e.source, e.event_id) for e in keep}
 
 
 def _first_assigned(statements: list[EventEntry]) -> datetime | None:

@@ -184,7 +184,8 @@ class CourseActivityUpserter:
 
     async def _contribution(self, event: CanonicalEvent) -> EventEntry:
         """The event's entry, its assignment's assigner resolved like a learner. An assigner Entra does
-        not know is left out (assignerUserId is optional in Graph): the assignment still stands."""
+        not know (one who left) is not stated (assignerUserId is optional in Graph): the assignment
+        stands, with the assigner an earlier statement named, if any (merge.current_assignment)."""
         assigner = event.assignment.assigner if event.assignment is not None else None
         assigner_id = None
         if assigner is not None:

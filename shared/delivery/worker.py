@@ -17,6 +17,12 @@ the function never saw fail (a crash or a timeout on the last attempt, a message
 past the limit, one that is not base64), and the poison drain turns each of those into a dead letter
 too (`poisoned`, shared.delivery.poison). Both mark the event's delivery row `failed`, so a later
 success (a replay) removes the dead letter.
+
+A deployment without assignments (BRIDGE_ASSIGNMENTS_ENABLED not true) writes no assignment from its
+queue either: an event that states an assignment (or its withdrawal), queued before the setting was
+turned off or replayed since, is dead-lettered as `assignmentsDisabled`, to be replayed once it is on.
+Graph would not refuse it (the Create and Delete pages accept LearningSelfInitiatedCourse.ReadWrite.All
+for an assignment too), so the bridge must.
 """
 
 from __future__ import annotations
@@ -41,6 +47,15 @@ from shared.telemetry import Outcome, record_event, record_lag, span
 
 log = logging.getLogger(__name__)
 
+#: The reason of an assignment statement the deployment does not write (assignments disabled).
+ASSIGNMENTS_DISABLED = "assignmentsDisabled"
+ASSIGNMENTS_DISABLED_FIX = (
+    "The event states an assignment, and this deployment writes none (BRIDGE_ASSIGNMENTS_ENABLED is not "
+    "true). Enable assignments (Bicep parameter enableAssignments, azd BRIDGE_ENABLE_ASSIGNMENTS=true: "
+    "it grants LearningAssignedCourse.ReadWrite.All and sets the setting), then "
+    "`replay --reason assignmentsDisabled`."
+)
+
 
 class EventWorker:
     def __init__(
@@ -49,11 +64,14 @@ class EventWorker:
         letters: DeadLetters,
         queue: QueueSender,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        assignments_enabled: bool = True,
     ) -> None:
         self._upserter = upserter
         self._letters = letters
         self._queue = queue
         self._clock = clock
+        self._assignments_enabled = assignments_enabled
 
     async def process(self, body: str, dequeue_count: int) -> UpsertResult | DeadLetterRecord | None:
         """Apply one message. Raises (TransientFailure, or whatever went wrong) when the queue should
@@ -192,6 +210,8 @@ class EventWorker:
                 void.source, void.voided_event_id, void.voiding_event_id, retry=retry
             )
         assert queued.event is not None
+        if queued.event.assignment is not None and not self._assignments_enabled:
+            raise PermanentFailure(ASSIGNMENTS_DISABLED, ASSIGNMENTS_DISABLED_FIX)
         return await self._upserter.apply(queued.event, retry=retry, received_at=queued.received_at)
 
     def _count(self, queued: QueuedEvent, result: UpsertResult) -> None:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict, JsonValue
 
 from shared.events.names import SOURCE_NAME_PATTERN
 
@@ -162,11 +163,40 @@ MAX_NOTES = 2000
 Notes = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NOTES, strip_whitespace=True)]
 
 
+def _present(*names: str) -> JsonDict:
+    """JSON Schema: each of these properties is there and not null."""
+    return {"required": list(names), "properties": {n: {"not": {"type": "null"}} for n in names}}
+
+
+#: Assignment._stated's rules as JSON Schema (a null property is one not given, as in the model).
+_ASSIGNMENT_RULES: list[JsonValue] = [
+    {
+        "if": {"required": ["withdrawn"], "properties": {"withdrawn": {"const": True}}},
+        "then": {
+            "properties": {
+                n: {"type": "null"}
+                for n in ("type", "assignedAt", "dueAt", "dueDate", "timeZone", "assigner", "notes")
+            }
+        },
+        "else": _present("type"),
+    },
+    {"if": _present("dueDate"), "then": _present("timeZone")},
+    {"if": _present("timeZone"), "then": _present("dueDate")},
+    {"not": _present("dueAt", "dueDate")},
+]
+
+
 class Assignment(WireModel):
     """Someone assigned the course to the learner (a `learningAssignment` in Graph, "Assigned to you" in
     Viva Learning), or withdrew that assignment. Each statement is the whole assignment as it stands at
     `occurredAt`: the newest statement of a record wins (its type, due date and notes; a field it
-    leaves out is cleared), and a withdrawal newer than every statement ends the assignment."""
+    leaves out is cleared, except the assigner: one not named stays as an earlier statement named it),
+    and a withdrawal newer than every statement ends the assignment.
+
+    The rules `_stated` checks are in the JSON Schema too (`_ASSIGNMENT_RULES`), so a body the schema
+    accepts is one the bridge accepts."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": _ASSIGNMENT_RULES})
 
     withdrawn: bool = Field(
         default=False,
@@ -199,7 +229,11 @@ class Assignment(WireModel):
         default=None, description="The IANA time zone (tz database name, e.g. Europe/Paris) of dueDate."
     )
     assigner: Learner | None = Field(
-        default=None, description="Who assigned it, named like a learner; left out when not found in Entra."
+        default=None,
+        description=(
+            "Who assigned it, named like a learner (optional: without one, or with one not found in Entra,"
+            " the assigner an earlier statement named stays)."
+        ),
     )
     notes: Notes | None = Field(
         default=None, description=f"Text for the learner, at most {MAX_NOTES} characters."

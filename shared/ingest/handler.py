@@ -56,7 +56,10 @@ class WebhookIngestor:
         assignments_enabled: bool = True,
     ) -> None:
         self._assignments_enabled = assignments_enabled
-        self._sources = sources
+        self._sources = {
+            name: source.for_deployment(assignments_enabled=assignments_enabled)
+            for name, source in sources.items()
+        }
         self._queue = queue
         self._max_body_bytes = max_body_bytes
         self._clock = clock

@@ -51,6 +51,17 @@ _ASSIGNMENT_COLUMNS = {
     "assignmentWithdrawn": "withdrawn",
 }
 _ASSIGNER_COLUMNS = {"assignerUserId": "userId", "assignerUpn": "upn", "assignerEmail": "email"}
+#: How spreadsheets and LMS exports write a boolean column (case-insensitive): `assignmentWithdrawn`'s
+#: true words withdraw the assignment, its false words mean no assignment statement.
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "off", "n"})
+
+
+@dataclass(frozen=True)
+class CellProblem:
+    """A CSV cell no canonical field can hold: the line is invalid, with this detail."""
+
+    detail: str
 
 
 @dataclass
@@ -104,6 +115,8 @@ def _open(path: Path) -> Any:
 
 
 def _event(doc: Any, source: str, where: str) -> Item:
+    if isinstance(doc, CellProblem):
+        return where, doc.detail
     if not isinstance(doc, dict):
         return where, "not a JSON object"
     doc = {"source": source, **doc}
@@ -149,9 +162,10 @@ def _csv_items(path: Path, source: str) -> Iterator[Item]:
             raise CatalogFileError(str(exc)) from None
 
 
-def _from_columns(row: dict[str, str]) -> dict[str, Any]:
+def _from_columns(row: dict[str, str]) -> dict[str, Any] | CellProblem:
     """A CSV row as a canonical event document (empty cells are absent; unknown columns stay, so the
-    model names them; numbers stay text, for the model to read or refuse by name)."""
+    model names them; numbers stay text, for the model to read or refuse by name), or the problem of
+    a cell no field can hold."""
     cells = {k: v.strip() for k, v in row.items() if k and v and v.strip()}
     learner: dict[str, Any] = {
         _LEARNER_COLUMNS[k]: cells.pop(k) for k in list(cells) if k in _LEARNER_COLUMNS
@@ -163,8 +177,17 @@ def _from_columns(row: dict[str, str]) -> dict[str, Any]:
     for column, key in (("courseTitle", "title"), ("courseUrl", "url")):
         if column in cells:
             course[key] = cells.pop(column)
-    if cells.get("assignmentWithdrawn", "").casefold() == "false":  # a boolean column: "not withdrawn"
-        del cells["assignmentWithdrawn"]
+    if "assignmentWithdrawn" in cells:  # a boolean column: true withdraws, false states nothing
+        word = cells["assignmentWithdrawn"].casefold()
+        if word in _FALSE_WORDS:
+            del cells["assignmentWithdrawn"]
+        elif word in _TRUE_WORDS:
+            cells["assignmentWithdrawn"] = "true"
+        else:
+            return CellProblem(
+                f"assignmentWithdrawn: {cells['assignmentWithdrawn'][:40]!r} is neither true (true, 1, yes, "
+                "on, y: withdraws the assignment) nor false (false, 0, no, off, n: no assignment statement)"
+            )
     assignment: dict[str, Any] = {k: cells.pop(c) for c, k in _ASSIGNMENT_COLUMNS.items() if c in cells}
     assigner = {key: cells.pop(column) for column, key in _ASSIGNER_COLUMNS.items() if column in cells}
     if assigner:

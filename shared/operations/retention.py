@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from shared.delivery.merge import fold
+from shared.delivery.merge import deciding_statements, fold
 from shared.events.model import CourseStatus
 from shared.state.models import (
     ActivityState,
@@ -51,10 +51,12 @@ BASELINE_SOURCE = "~retention"
 
 
 def baseline(entries: Iterable[EventEntry]) -> EventEntry | None:
-    """One entry that folds like all of `entries` together; None when none of them is live. Each has a
-    key of its own (`baseline-<random>`): two baselines never share a key, so no write of one (an
-    activity row spilling its entries, say) can ever replace another."""
-    kept = list(entries)
+    """One entry that folds like all of `entries` together, their progress (an assignment statement
+    among them gives its progress only: retention folds only statements the assignment no longer
+    depends on, see `foldable`); None when none of them is live. Each has a key of its own
+    (`baseline-<random>`): two baselines never share a key, so no write of one (an activity row
+    spilling its entries, say) can ever replace another."""
+    kept = [replace(e, assignment=None) for e in entries]
     folded = fold(kept)
     if folded is None or folded.status is None:
         return None
@@ -69,15 +71,20 @@ def baseline(entries: Iterable[EventEntry]) -> EventEntry | None:
     )
 
 
-def compactable(entry: EventEntry) -> bool:
+def compactable(entry: EventEntry, deciding: Collection[tuple[str, str]] = ()) -> bool:
     """Entries folded into the baseline: live ones that call for a record (a voiding's tombstone
-    stays as it is; a "not started" one, which only an adopted Graph record can be, stays too). An
-    assignment statement stays as it is too: "the newest statement wins" needs each statement's own
-    time (and assignedDateTime the statements since the last withdrawal), which one baseline cannot
-    carry; they are few per record (assigned, moved, withdrawn)."""
-    return (
-        entry.voided_by is None and entry.status is not CourseStatus.NOT_STARTED and entry.assignment is None
-    )
+    stays as it is; a "not started" one without an assignment, which only an adopted Graph record can
+    be, stays too), and baselines. An assignment statement folds too (a 360Learning path states its
+    assignment with every status), unless it is one of the log's `deciding` statements
+    (merge.deciding_statements: the newest, the last withdrawal, the first since it, the newest
+    naming an assigner): those keep their own time, which "the newest statement wins" needs; the
+    others' assignments decide nothing, now or when newer statements come, and only their progress
+    goes into the baseline."""
+    if entry.voided_by is not None:
+        return False
+    if entry.assignment is not None:
+        return (entry.source, entry.event_id) not in deciding
+    return entry.source == BASELINE_SOURCE or entry.status is not CourseStatus.NOT_STARTED
 
 
 def foldable(snapshot: LogSnapshot, cutoff: datetime) -> list[LogCopy]:
@@ -89,25 +96,44 @@ def foldable(snapshot: LogSnapshot, cutoff: datetime) -> list[LogCopy]:
     by_key: dict[tuple[str, str], list[LogCopy]] = {}
     for copy in snapshot.copies:
         by_key.setdefault(copy.key, []).append(copy)
+    live = [
+        c.entry
+        for copies in by_key.values()
+        if not any(c.voided_by or c.entry is None or c.entry.voided_by for c in copies)
+        for c in copies[:1]
+        if c.entry is not None
+    ]
+    deciding = deciding_statements(live)
     folded: list[LogCopy] = []
     keys = 0
     for (source, _), copies in by_key.items():
         is_baseline = source == BASELINE_SOURCE
-        if all(_foldable(c, cutoff, is_baseline) for c in copies):
+        if all(_foldable(c, cutoff, is_baseline, deciding) for c in copies):
             folded += copies
             keys += 1
     return folded if keys >= 2 else []
 
 
-def _foldable(copy: LogCopy, cutoff: datetime, is_baseline: bool) -> bool:
-    if copy.voided_by or copy.entry is None or not compactable(copy.entry):
+def _foldable(
+    copy: LogCopy, cutoff: datetime, is_baseline: bool, deciding: Collection[tuple[str, str]]
+) -> bool:
+    if copy.voided_by or copy.entry is None or not compactable(copy.entry, deciding):
         return False
     return is_baseline or (copy.written_at is not None and copy.written_at < cutoff)
 
 
 def _combined(entries: Sequence[EventEntry]) -> EventEntry:
+    """The baseline of foldable copies; when they hold no progress (statements of a course not
+    started, whose assignments decide nothing any more), a "not started" baseline, which folds as
+    nothing."""
     merged = baseline(entries)
-    assert merged is not None  # foldable copies are live entries that call for a record
+    if merged is None:
+        return EventEntry(
+            source=BASELINE_SOURCE,
+            event_id=f"baseline-{os.urandom(12).hex()}",
+            occurred_at=max(e.occurred_at for e in entries),
+            status=CourseStatus.NOT_STARTED,
+        )
     return merged
 
 

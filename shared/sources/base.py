@@ -7,6 +7,7 @@ a format with a name, a secret and options. Adding a platform means adding one m
 
 from __future__ import annotations
 
+import copy
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -172,6 +173,8 @@ class SourceFormat(ABC):
     def __init__(self, settings: SourceSettings, *, offline: bool = False) -> None:
         """`offline` builds a parser only (CLI `translate`): no secret needed, no authentication."""
         self.name = settings.name
+        #: The source's `assignments` option is on but the deployment writes none (for_deployment).
+        self.assignments_withheld = False
         self.offline = offline
         self._secret = settings.secret
         try:
@@ -187,6 +190,19 @@ class SourceFormat(ABC):
                 f"source {self.name!r} ({self.format_name}) needs a secret in the app setting "
                 f"{secret_setting_name(self.name)}."
             )
+
+    def for_deployment(self, *, assignments_enabled: bool) -> SourceFormat:
+        """The source as a deployment uses it: a vendor source whose enrolments are assignments
+        (`assignments` option) states them only when the deployment writes assignments too; otherwise
+        it reads as with the option off (its progress and completions pass as self-initiated, its
+        enrolments are ignored), a copy, this source untouched. The generic format's explicit
+        `assignment` is the sender's own statement, not an option: it is refused while disabled."""
+        if assignments_enabled or not getattr(self.options, "assignments", False):
+            return self
+        clone = copy.copy(self)
+        clone.options = self.options.model_copy(update={"assignments": False})
+        clone.assignments_withheld = True
+        return clone
 
     @property
     def secret(self) -> str:
@@ -226,7 +242,13 @@ class SourceFormat(ABC):
                 "notStarted",
                 e.event_id,
                 "The event says only that the course has not been started (an enrolment); Viva "
-                "Learning keeps self-initiated courses once they are in progress or completed.",
+                "Learning keeps self-initiated courses once they are in progress or completed."
+                + (
+                    " This source's enrolments are assignments, but this deployment writes none "
+                    "(BRIDGE_ASSIGNMENTS_ENABLED is not true)."
+                    if self.assignments_withheld
+                    else ""
+                ),
             )
             for e in waiting
         ]

@@ -32,7 +32,8 @@ class AssigningOptions(VendorOptions):
     themselves would turn every catalogue click into "Assigned to you". So enrolments become
     `learningAssignment`s only when the source says so (`assignments: true`, off by default), with the
     type it names (`assignmentType`, `required` by default); the deployment must allow assignments too
-    (BRIDGE_ASSIGNMENTS_ENABLED), or such deliveries are refused with 422 `assignments-disabled`.
+    (BRIDGE_ASSIGNMENTS_ENABLED): otherwise the source reads as with the option off
+    (SourceFormat.for_deployment), its progress and completions self-initiated.
     """
 
     assignments: bool = Field(

@@ -319,3 +319,72 @@ async def test_replaying_a_dead_letter_twice_sends_it_once(
     [again] = state.letters.values()
     assert await letters.replay(again) is False
     assert len(queue.sent[EVENTS_QUEUE]) == 1
+
+
+async def test_an_assignment_queued_while_assignments_are_off_is_dead_lettered_then_replayed_once_on(
+    graph: FakeGraph, state: MemoryStateStore, queue: FakeQueue, clock: Clock
+) -> None:
+    """A deployment without assignments writes none from its queue (Graph would take it: the Create
+    and Delete pages accept LearningSelfInitiatedCourse.ReadWrite.All too): an assignment statement or
+    withdrawal is kept as a dead letter, `assignmentsDisabled`, with its fix, and nothing is written or
+    logged for it; replayed once assignments are on, it lands as an assignment."""
+    from shared.delivery.worker import ASSIGNMENTS_DISABLED
+
+    letters = DeadLetters(state, queue, timedelta(hours=72), clock)
+    upserter = CourseActivityUpserter(graph, state, clock=clock)
+    off = EventWorker(upserter, letters, queue, clock, assignments_enabled=False)
+    assigned = message(
+        eventId="a1", status="notStarted", completionPercentage=None, assignment={"type": "required"}
+    )
+    withdrawn = message(eventId="a2", assignment={"withdrawn": True})
+    for body in (assigned, withdrawn):
+        letter = await off.process(body, 1)
+        assert isinstance(letter, DeadLetterRecord)
+        assert (letter.state, letter.reason) == (LetterState.DEADLETTERED, ASSIGNMENTS_DISABLED)
+        assert "replay --reason assignmentsDisabled" in letter.detail
+    assert graph.activities == {}
+    assert await off.process(message(eventId="p1"), 1) is UpsertResult.CREATED  # progress still passes
+    [record] = graph.activities.values()
+    assert not record.is_assignment
+    on = EventWorker(upserter, letters, queue, clock)
+    [first] = [letter for letter in state.letters.values() if letter.event_id == "a1"]
+    assert await letters.replay(first)
+    await on.process(queue.sent[EVENTS_QUEUE][-1], 1)
+    [record] = graph.activities.values()
+    assert record.is_assignment
+    assert [letter.event_id for letter in state.letters.values()] == ["a2"]
+
+
+async def test_a_type_switch_whose_create_is_refused_keeps_the_event_and_its_replay_restores_the_completion(
+    worker: EventWorker, graph: FakeGraph, state: MemoryStateStore, queue: FakeQueue, clock: Clock
+) -> None:
+    """Self-initiated and completed, then assigned: the record is deleted (Graph cannot change its
+    type) and created again. When Graph refuses that creation for good, the learner's completed record
+    is gone from Graph for now, but not silently: the assignment is kept as a dead letter with Graph's
+    reason, and its replay (the activity's log holds the completion) creates the assignment completed."""
+    done = message(eventId="done", status="completed", completionPercentage=100)
+    assert await worker.process(done, 1) is UpsertResult.CREATED
+    graph.errors["create_activity"].append(GraphError(400, "badRequest", "Input field notes is invalid"))
+    assigned = message(
+        eventId="a1",
+        occurredAt="2026-11-25T09:00:00Z",
+        status="notStarted",
+        completionPercentage=None,
+        assignment={"type": "required"},
+    )
+    letter = await worker.process(assigned, 1)
+    assert isinstance(letter, DeadLetterRecord)
+    assert (letter.state, letter.reason, letter.message) == (
+        LetterState.DEADLETTERED,
+        "graphRejected",
+        assigned,
+    )
+    assert graph.activities == {}  # deleted, and not created again yet
+    letters = DeadLetters(state, queue, timedelta(hours=72), clock)
+    assert await letters.replay(letter)
+    assert await worker.process(queue.sent[EVENTS_QUEUE][-1], 1) is not None
+    [record] = graph.activities.values()
+    assert record.is_assignment
+    assert record.status is CourseStatus.COMPLETED
+    assert record.completed_at is not None
+    assert state.letters == {}

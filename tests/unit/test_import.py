@@ -150,3 +150,50 @@ def test_an_assignment_is_an_invalid_line_while_assignments_are_disabled(tmp_pat
     assert (summary.accepted, summary.invalid) == (1, 1)
     assert summary.problems[0].where == "line 2"
     assert "BRIDGE_ASSIGNMENTS_ENABLED" in summary.problems[0].detail
+
+
+def test_a_vendor_body_from_an_assigning_source_imports_as_self_initiated_while_assignments_are_disabled(
+    tmp_path: Path,
+) -> None:
+    """As the webhook: a 360Learning source with `assignments` states no assignment on a deployment
+    without them (`for_deployment`, which `import` applies), so a path's completion is imported as
+    a self-initiated completion, not refused."""
+    from tests.builders import fixture
+
+    source = build_source(
+        SourceSettings(
+            name="lms",
+            format="360learning",
+            options={"assignments": True, "learner": "account", "accountAttribute": "extension_lms_userId"},
+        ),
+        offline=True,
+    )
+    path = tmp_path / "path.json"
+    path.write_bytes(fixture("360learning/path-status-updated.json").replace(b'"onTime"', b'"successful"'))
+    queue = FakeQueue()
+    summary = ImportSummary()
+    importer = Importer(queue, 1000.0, sleep=lambda _: None, assignments_enabled=False)
+    importer.run(read_items(path, source.for_deployment(assignments_enabled=False)), summary, lambda: None)
+    assert (summary.accepted, summary.invalid) == (1, 0)
+    [queued] = [QueuedEvent.model_validate_json(m).event for m in queue.sent[EVENTS_QUEUE]]
+    assert queued is not None
+    assert queued.assignment is None
+    assert queued.status == "completed"
+    assert getattr(source.options, "assignments")  # noqa: B009 (the configured source is untouched)
+
+
+@pytest.mark.parametrize("cell", ["maybe", "t", "F", "withdrawn", "2"])
+def test_an_assignment_withdrawn_cell_that_is_no_boolean_word_is_an_invalid_line_saying_so(
+    tmp_path: Path, cell: str
+) -> None:
+    path = tmp_path / "withdrawn.csv"
+    path.write_text(
+        "eventId,occurredAt,learnerEmail,courseId,status,assignmentWithdrawn\n"
+        f"w1,2026-11-20T14:03:00Z,ada.lovelace@contoso.example,course-101,inProgress,{cell}\n"
+        "w2,2026-11-20T14:03:00Z,ada.lovelace@contoso.example,course-101,inProgress,NO\n"
+        "w3,2026-11-20T14:03:00Z,ada.lovelace@contoso.example,course-101,inProgress,Yes\n",
+        encoding="utf-8",
+    )
+    summary = run(path, FakeQueue())
+    assert (summary.accepted, summary.invalid) == (2, 1)
+    assert summary.problems[0].detail.startswith(f"assignmentWithdrawn: {cell!r} is neither true")

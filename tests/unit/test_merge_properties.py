@@ -3,8 +3,9 @@ record ends as if each event had been applied once, in time order; voiding withd
 No self-initiated record ever says notStarted (a self-initiated course is inProgress or completed).
 
 With assignments (issue 18): the newest assignment statement wins for type, due date and notes, a
-withdrawal by event time; a completion stays a completion through assignments and withdrawals; one
-record per learner and course whatever its type went through."""
+withdrawal by event time; the assigner is the newest one named (and found in Entra) since the last
+withdrawal, a statement without one (or with one who left) keeps it; a completion stays a completion
+through assignments and withdrawals; one record per learner and course whatever its type went through."""
 
 import asyncio
 import os
@@ -21,6 +22,11 @@ from tests.builders import USER_ID
 from tests.fakes import FakeGraph, MemoryStateStore
 
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
+#: Assigners Entra knows, by UPN; any other address is someone who left.
+ASSIGNERS = {
+    "grace@contoso.example": "7e2d9b4c-3a1f-4c8e-b6d2-0f9e8d7c6b5a",
+    "alan@contoso.example": "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9",
+}
 
 
 @st.composite
@@ -51,6 +57,7 @@ def events(draw: st.DrawFn) -> list[CanonicalEvent]:
 def final_record(deliveries: list[CanonicalEvent], voids: tuple[str, ...] = ()) -> ActivityRecord | None:
     graph = FakeGraph()
     graph.users_by_upn["ada.lovelace@contoso.example"] = USER_ID
+    graph.users_by_upn.update(ASSIGNERS)
     graph.contents["course-101"] = "content-101"
     upserter = CourseActivityUpserter(graph, MemoryStateStore())
 
@@ -133,6 +140,9 @@ def assignment_events(draw: st.DrawFn) -> list[CanonicalEvent]:
                 assignment["notes"] = draw(st.sampled_from(["Before the audit.", "Optional reading."]))
             if draw(st.booleans()):
                 assignment["assignedAt"] = (occurred - timedelta(hours=1)).isoformat()
+            assigner = draw(st.sampled_from([None, None, *ASSIGNERS, "gone@contoso.example"]))
+            if assigner is not None:
+                assignment["assigner"] = {"upn": assigner}
             body["assignment"] = assignment
         made.append(CanonicalEvent.model_validate(body))
     return made
@@ -143,6 +153,21 @@ def _newest_statement(batch: list[CanonicalEvent]) -> CanonicalEvent | None:
     return max(stated, key=lambda e: (e.occurred_at, e.source, e.event_id), default=None)
 
 
+def _expected_assigner(batch: list[CanonicalEvent]) -> str | None:
+    """The model: the newest statement since the last withdrawal that names an assigner Entra knows."""
+    stated = sorted(
+        (e for e in batch if e.assignment is not None), key=lambda e: (e.occurred_at, e.source, e.event_id)
+    )
+    assigner = None
+    for event in stated:
+        assert event.assignment is not None
+        if event.assignment.withdrawn:
+            assigner = None
+        elif event.assignment.assigner is not None and event.assignment.assigner.upn in ASSIGNERS:
+            assigner = ASSIGNERS[event.assignment.assigner.upn]
+    return assigner
+
+
 @settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "150")), deadline=None)
 @given(assignment_events(), st.data())
 def test_assignments_in_any_order_and_duplication_end_in_the_time_ordered_record(
@@ -150,7 +175,9 @@ def test_assignments_in_any_order_and_duplication_end_in_the_time_ordered_record
 ) -> None:
     in_time_order = sorted(batch, key=lambda e: (e.occurred_at, e.event_id))
     shuffled = redelivered_in_any_order(batch, data)
-    assert comparable(final_record(shuffled)) == comparable(final_record(in_time_order))
+    reordered, ordered = final_record(shuffled), final_record(in_time_order)
+    assert comparable(reordered) == comparable(ordered)
+    assert (reordered and reordered.assigner_user_id) == (ordered and ordered.assigner_user_id)
 
 
 @settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "150")), deadline=None)
@@ -173,6 +200,7 @@ def test_the_newest_statement_decides_the_assignment_and_a_completion_stays(
         assert record.assignment_type == newest.assignment.type
         assert record.due_at == newest.assignment.due_utc()
         assert record.notes == newest.assignment.notes
+        assert record.assigner_user_id == _expected_assigner(batch)
         assert record.started_at is None
     if any(e.status is CourseStatus.COMPLETED for e in batch):
         assert record.status is CourseStatus.COMPLETED

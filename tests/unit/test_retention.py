@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from shared.config import load_settings
 from shared.config.exceptions import ConfigurationError
 from shared.config.settings import DEFAULT_RETENTION_DAYS
-from shared.delivery.merge import fold
+from shared.delivery.merge import deciding_statements, fold
 from shared.events.identity import ActivityOwner
 from shared.events.model import AssignmentType, CourseStatus
 from shared.operations.retention import baseline, compactable
@@ -72,6 +72,8 @@ def statements(draw: st.DrawFn) -> EventEntry:
             assignment_type=draw(st.sampled_from(list(AssignmentType))),
             due_at=BASE + timedelta(days=draw(st.integers(0, 400))),
             notes=draw(st.none() | st.just("Before the audit.")),
+            assigned_at=draw(st.none() | st.just(BASE)),
+            assigner_user_id=draw(st.none() | st.sampled_from(["grace-id", "alan-id"])),
         )
     )
     status = draw(st.sampled_from(list(CourseStatus)))
@@ -80,17 +82,32 @@ def statements(draw: st.DrawFn) -> EventEntry:
     return replace(entry, assignment=stated)
 
 
-@given(st.lists(entries() | statements(), max_size=8), st.lists(entries() | statements(), max_size=8))
-def test_assignment_statements_are_kept_as_they_are_and_the_fold_does_not_move(
-    old: list[EventEntry], newer: list[EventEntry]
+def _later(entry: EventEntry) -> EventEntry:
+    """The entry as one that happened after every entry `entries` draws (days 0..400)."""
+    return replace(entry, occurred_at=entry.occurred_at + timedelta(days=401))
+
+
+@given(
+    st.lists(entries() | statements(), max_size=10),
+    st.lists(entries() | statements(), max_size=4),
+    st.lists(entries() | statements(), max_size=6),
+)
+def test_assignment_statements_fold_too_and_the_fold_does_not_move_now_or_with_newer_statements(
+    old: list[EventEntry], recent: list[EventEntry], newer: list[EventEntry]
 ) -> None:
-    """A statement's own time decides which one wins: it is never folded into a baseline."""
-    folded = [e for e in old if compactable(e)]
-    kept = [e for e in old if not compactable(e)]
-    assert all(e.assignment is None for e in folded)
+    """Retention folds the statements that no longer decide the assignment (a 360Learning path states
+    it with every status) into the baseline; the deciding ones (merge.deciding_statements, over the
+    whole log) keep their own time. The log folds as before, and so it does as newer events come."""
+    log = old + recent
+    deciding = deciding_statements(e for e in log if e.voided_by is None)
+    folded = [e for e in old if compactable(e, deciding)]
+    kept = [e for e in old if not compactable(e, deciding)]
     base = baseline(folded)
-    compacted = ([base] if base else []) + kept + newer
-    assert fold(compacted) == fold(old + newer)
+    compacted = ([base] if base else []) + kept + recent
+    assert fold(compacted) == fold(log)
+    later = [_later(e) for e in newer]
+    assert fold(compacted + later) == fold(log + later)
+    assert sum(e.assignment is not None and e.voided_by is None for e in kept) <= 4  # however many
 
 
 def test_retention_days_default_to_about_a_year_and_must_be_positive() -> None:

@@ -171,12 +171,18 @@ def _docebo(enabled: bool, fixture_name: str, queue: FakeQueue) -> WebhookRespon
     return bridge.handle(WebhookRequest("lms", headers, fixture(fixture_name), path_token="tok"))
 
 
-def test_a_vendor_enrolment_from_an_assigning_source_is_refused_while_assignments_are_disabled() -> None:
+def test_a_vendor_enrolment_from_an_assigning_source_is_ignored_while_assignments_are_disabled() -> None:
+    """The source's `assignments` option states assignments only when the deployment writes them too:
+    otherwise its enrolment says only "not started" (acknowledged as ignored, saying why), and its
+    progress and completions pass as self-initiated."""
     queue = FakeQueue()
-    assert_problem(
-        _docebo(False, "docebo/enrollment-created-with-deadline.json", queue), 422, "assignments-disabled"
-    )
+    enrolled = _docebo(False, "docebo/enrollment-created-with-deadline.json", queue)
+    assert enrolled.status == 202
+    [ignored] = enrolled.body["ignored"]
+    assert ignored["reason"] == "notStarted"
+    assert "BRIDGE_ASSIGNMENTS_ENABLED" in ignored["detail"]
     assert queue.sent.get(EVENTS_QUEUE, []) == []
-    # its completions carry no assignment: they still pass
     assert _docebo(False, "docebo/enrollment-completed-batch.json", queue).status == 202
+    assert queue.sent[EVENTS_QUEUE]
+    assert all(json.loads(m)["event"].get("assignment") is None for m in queue.sent[EVENTS_QUEUE])
     assert _docebo(True, "docebo/enrollment-created-with-deadline.json", FakeQueue()).status == 202

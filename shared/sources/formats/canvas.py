@@ -11,17 +11,19 @@ Assignments (`assignments: true`, see `AssigningOptions`): `enrollment_created` 
 file.data_service_canvas_enrollment; instructure/canvas-lms `doc/api/data_services/json/canvas/
 event-types/enrollment_created.json`) of a `StudentEnrollment` state the assignment while its
 `workflow_state` is `invited`, `active` or `creation_pending` (assignedAt: the enrollment's `created_at`),
-and withdraw it when it is `deleted` or `inactive`; a `completed` enrollment is one Canvas concluded, not
-one the learner completed, so it is ignored. Canvas documents no due date, assigner or notes for a
-course enrollment (the body has `course_id`, `user_id`, `type`, `workflow_state`, `created_at`,
-`updated_at`, sections; the metadata's `user_id` is the request's user, not described as the enroller,
-and an SIS import has none), so none is sent; Canvas's own assignments (`assignment_created`, with
-`due_at`) are tasks inside a course for all its students, not a course assigned to a learner, and are
-not mapped. The body
-names the learner only by Canvas id (`learner: account` with `accountAttribute`). Enrollment events
-carry global ids where `course_progress` carries local ones; the Live Events metadata page says a global
-id is shardId * 10000000000000 + localId, so the local id is taken from it, and an enrollment and the
-progress in its course address one record.
+and withdraw it when it is `deleted`, `inactive` or `rejected` (instructure/canvas-lms
+`app/models/enrollment.rb`, `workflow do`: `state :invited` and `state :active` each have `event :reject,
+:transitions_to => :rejected`, the learner declining the invitation or it being rejected; `state :rejected`
+has `event :unreject, :transitions_to => :invited`, which assigns it again); a `completed` enrollment is one
+Canvas concluded, not one the learner completed, so it is ignored. Canvas documents no due date, assigner or
+notes for a course enrollment (the body has `course_id`, `user_id`, `type`, `workflow_state`, `created_at`,
+`updated_at`, sections; the metadata's `user_id` is the request's user, not described as the enroller, and
+an SIS import has none), so none is sent; Canvas's own assignments (`assignment_created`, with `due_at`) are
+tasks inside a course for all its students, not a course assigned to a learner, and are not mapped. The body
+names the learner only by Canvas id (`learner: account` with `accountAttribute`). Enrollment events carry
+global ids where `course_progress` carries local ones; the Live Events metadata page says a global id is
+shardId * 10000000000000 + localId, so the local id is taken from it, and an enrollment and the progress in
+its course address one record.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ from shared.sources.mapping import AssigningOptions, Identifiers, as_dict, build
 EVENTS = frozenset({"course_progress", "course_completed"})
 ENROLLMENT_EVENTS = frozenset({"enrollment_created", "enrollment_updated"})
 ENROLLED_STATES = frozenset({"invited", "active", "creation_pending"})
-WITHDRAWN_STATES = frozenset({"deleted", "inactive"})
+#: Ends the enrollment (app/models/enrollment.rb: destroy sets `deleted`, deactivate `inactive`, the
+#: `reject` event of `invited` and `active` leads to `rejected`).
+WITHDRAWN_STATES = frozenset({"deleted", "inactive", "rejected"})
 #: A Canvas global id is shardId * 10^13 + localId (Live Events "Metadata" page, Event Data Identifiers).
 SHARD_FACTOR = 10_000_000_000_000
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384"]

@@ -37,11 +37,11 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events.model import CanonicalEvent, CourseStatus
+from shared.events.model import CanonicalEvent, CourseStatus, IanaZone
 from shared.sources import auth
 from shared.sources.base import (
     Delivery,
@@ -80,17 +80,10 @@ LEARNER_LEVELS = frozenset({"student", "learner"})
 
 class DoceboOptions(AssigningOptions):
     learner: LearnerFrom = "account"
-    time_zone: str = Field(default="UTC", description="IANA zone of Docebo's zone-less timestamps.")
+    #: The canonical event's own validator (shared.events.model.IanaZone): a zone this option takes
+    #: is one an assignment's `timeZone` takes, so a deadline given as a date is never refused later.
+    time_zone: IanaZone = Field(default="UTC", description="IANA zone of Docebo's zone-less timestamps.")
     token: auth.TokenOptions = Field(default_factory=lambda: auth.TokenOptions(location="path"))
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
-        return value
 
 
 class Message(BaseModel):
