@@ -176,9 +176,13 @@ def _set_sync(args: argparse.Namespace, *, enabled: bool) -> int:
 
 def _base_url(env: dict[str, str]) -> str:
     base_url = env.get(GRAPH_BASE_URL, "").strip().rstrip("/") or DEFAULT_GRAPH_BASE_URL
-    parts = urlsplit(base_url)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+    try:  # urlsplit raises ValueError for a malformed host ("https://[::1/v1.0")
+        parts = urlsplit(base_url)
+        host, scheme = parts.hostname, parts.scheme
+    except ValueError:
+        host, scheme = None, ""
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not host or not (scheme == "https" or (scheme == "http" and loopback)):
         raise CliError(f"{GRAPH_BASE_URL} must be an https URL (http only for a loopback sandbox)")
     return base_url
 
