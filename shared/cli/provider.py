@@ -202,8 +202,40 @@ def _registration_id(args: argparse.Namespace, env: dict[str, str]) -> str:
     return registration_id
 
 
+#: Names that never reach the internet (RFC 6761 `localhost`, mDNS `.local`, and `.internal`).
+_PRIVATE_NAMES = ("localhost", ".localhost", ".local", ".internal")
+#: The redirects a logo's GET may follow, each hop checked like the logo's own URL.
+LOGO_REDIRECTS = 5
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names literally, in any spelling a resolver takes: the standard forms
+    (ipaddress) and the BSD inet_aton ones (`127.1`, `2130706433`, `0x7f000001`, `10.1`); an
+    IPv4-mapped IPv6 address as its IPv4 address."""
+    import socket
+
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Not loopback, private, link-local, reserved, shared (100.64/10), unspecified or multicast."""
+    return address.is_global and not address.is_multicast
+
+
 def _checked_url(label: str, url: str) -> str:
-    """A public https URL: no other scheme, no credentials, not a loopback, private or link-local host."""
+    """A public https URL: no other scheme, no credentials, not a loopback, private, link-local or
+    reserved host however it is spelled (trailing dots, a `.localhost` name, an address in any form a
+    resolver takes), nor a name that resolves to one."""
     if len(url) > 2000 or not url.isprintable() or any(c.isspace() for c in url):
         raise CliError(f"{label}: {url[:200]!r} is not a public https URL")
     try:
@@ -214,14 +246,14 @@ def _checked_url(label: str, url: str) -> str:
         parts = None
     if parts is None or parts.scheme != "https" or not host or parts.username or parts.password:
         raise CliError(f"{label}: {url[:200]!r} is not a public https URL")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
+    name = host.rstrip(".")
+    address = _literal_address(name)
     if (
-        host == "localhost"
-        or host.endswith((".localhost", ".local", ".internal"))
-        or (address is not None and not address.is_global)
+        not name
+        or name.endswith(_PRIVATE_NAMES)
+        or name in _PRIVATE_NAMES
+        or (address is not None and not _public(address))
+        or (address is None and not all(_public(a) for a in backends.addresses(name)))
     ):
         raise CliError(
             f"{label}: {url[:200]!r} is not public (Viva Learning fetches the logo from the internet)"
@@ -230,14 +262,27 @@ def _checked_url(label: str, url: str) -> str:
 
 
 def _checked_logo(label: str, url: str) -> str:
-    """Create learningProvider requires the four logos as public URLs: each is checked to answer."""
+    """Create learningProvider requires the four logos as public URLs: each is checked to answer, and
+    each redirect on the way is checked as the URL itself is (Viva Learning fetches where it leads)."""
     import httpx
 
     _checked_url(label, url)
+
+    def hop(target: str) -> None:
+        try:
+            _checked_url(label, target)
+        except CliError:
+            raise CliError(
+                f"{label}: {url[:200]!r} redirects to {target[:200]!r}, which is not a public https URL "
+                "(Viva Learning fetches the logo from the internet)"
+            ) from None
+
     try:
-        status = backends.fetch_status(url)
+        status = backends.fetch_status(url, hop)
     except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
         raise CliError(f"{label}: {url[:200]!r} did not answer ({type(exc).__name__})") from None
+    if 300 <= status < 400:
+        raise CliError(f"{label}: {url[:200]!r} redirects more than {LOGO_REDIRECTS} times")
     if not 200 <= status < 300:
         raise CliError(
             f"{label}: {url[:200]!r} answered HTTP {status}; Viva Learning needs a logo it can fetch"
