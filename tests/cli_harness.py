@@ -32,7 +32,7 @@ import httpx
 from shared.cli import backends
 from shared.cli.__main__ import main
 from shared.graph.errors import GraphError
-from shared.graph.msgraph_gateway import PROVIDER_SCOPE, NewProvider, ProviderRecord
+from shared.graph.msgraph_gateway import PROVIDER_READ_SCOPE, PROVIDER_SCOPE, NewProvider, ProviderRecord
 from shared.state.models import DeadLetterRecord, DeliveryRecord
 from shared.state.store import key
 from tests.builders import TEST_SECRET
@@ -177,10 +177,11 @@ class FakeProviders:
         self.records: dict[str, ProviderRecord] = {}
         self.errors: list[Exception] = []
         self.credential: Any = None
+        self.scope = PROVIDER_SCOPE
 
     def _enter(self) -> None:
         if self.credential is not None:
-            self.credential.get_token(PROVIDER_SCOPE)
+            self.credential.get_token(self.scope)
         if self.errors:
             raise self.errors.pop(0)
 
@@ -276,8 +277,9 @@ class Backends:
     def delegated(self, **_: Any) -> TokenCredential:
         return self.operator
 
-    def provider_calls(self, base_url: str, credential: Any) -> FakeProviders:
+    def provider_calls(self, base_url: str, credential: Any, *, read_only: bool = False) -> FakeProviders:
         self.providers.credential = credential
+        self.providers.scope = PROVIDER_READ_SCOPE if read_only else PROVIDER_SCOPE
         return self.providers
 
 

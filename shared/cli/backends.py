@@ -136,8 +136,9 @@ def run(argv: list[str]) -> tuple[int, str]:
     return done.returncode, lines[-1] if lines else ""
 
 
-def providers(base_url: str, credential: Any | None) -> MsGraphProviders:
-    """The learning provider calls (delegated; `credential` None: no token, the local sandbox)."""
+def providers(base_url: str, credential: Any | None, *, read_only: bool = False) -> MsGraphProviders:
+    """The learning provider calls (delegated; `credential` None: no token, the local sandbox;
+    `read_only`: signed in for LearningProvider.Read only)."""
     from shared.graph.msgraph_gateway import build_provider_client
 
-    return build_provider_client(base_url, credential)
+    return build_provider_client(base_url, credential, read_only=read_only)

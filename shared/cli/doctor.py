@@ -252,7 +252,9 @@ async def _provider(args: argparse.Namespace, env: dict[str, str], settings: Set
             if signed_in
             else None
         )
-        record = await backends.providers(settings.graph_base_url, credential).get(registration_id)
+        record = await backends.providers(settings.graph_base_url, credential, read_only=True).get(
+            registration_id
+        )
     except (ClientAuthenticationError, ValueError) as exc:
         return Check(
             "provider", FAILED, f"the sign-in failed ({sign_in_failure(exc)})", f"check --tenant; {WHO}"

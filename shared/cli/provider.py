@@ -135,7 +135,9 @@ def register_provider(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     env = environment(args.settings)
     registration_id = _registration_id(args, env)
-    record = _graph(args, env, _base_url(env), lambda providers: providers.get(registration_id))
+    record = _graph(
+        args, env, _base_url(env), lambda providers: providers.get(registration_id), read_only=True
+    )
     if record is None:
         raise CliError(
             f"no learning provider {registration_id!r} in this tenant: check {PROVIDER_REGISTRATION_ID}, "
@@ -295,8 +297,11 @@ def _graph(
     env: dict[str, str],
     base_url: str,
     work: Callable[[MsGraphProviders], Coroutine[Any, Any, T]],
+    *,
+    read_only: bool = False,
 ) -> T:
-    """Sign in and run `work`; every failure a CliError that says what to do."""
+    """Sign in (for LearningProvider.Read only when `read_only`) and run `work`; every failure a
+    CliError that says what to do."""
     from azure.core.exceptions import ClientAuthenticationError
 
     for label, value in (("--tenant", args.tenant), ("--client-id", args.client_id)):
@@ -308,7 +313,7 @@ def _graph(
             tenant_id=args.tenant or env.get(OPERATOR_TENANT_ID) or None,
             client_id=args.client_id or env.get(OPERATOR_CLIENT_ID) or None,
         )
-        return asyncio.run(work(backends.providers(base_url, credential)))
+        return asyncio.run(work(backends.providers(base_url, credential, read_only=read_only)))
     except ValueError as exc:  # azure-identity: a tenant or client id it cannot take
         raise CliError(
             f"the sign-in could not start ({type(exc).__name__}): check --tenant and --client-id"

@@ -571,6 +571,8 @@ def _auth_provider(settings: Settings) -> AuthenticationProvider:
 
 #: The delegated permission the provider calls need (Create/Update learningProvider).
 PROVIDER_SCOPE = "https://graph.microsoft.com/LearningProvider.ReadWrite"
+#: Reading a provider needs only this (Get learningProvider: "Delegated: LearningProvider.Read").
+PROVIDER_READ_SCOPE = "https://graph.microsoft.com/LearningProvider.Read"
 
 
 @dataclass(frozen=True)
@@ -644,9 +646,13 @@ def _provider_record(found: LearningProvider) -> ProviderRecord:
     )
 
 
-def build_provider_client(base_url: str, credential: Any | None) -> MsGraphProviders:
+def build_provider_client(
+    base_url: str, credential: Any | None, *, read_only: bool = False
+) -> MsGraphProviders:
     """A Graph client signed in with `credential` (a delegated azure-identity credential, sync or
-    async) asking for PROVIDER_SCOPE; None: no token at all (the local sandbox, anonymous)."""
+    async) asking for PROVIDER_SCOPE (`read_only`: PROVIDER_READ_SCOPE, for `provider show` and
+    doctor, so an operator consented to reading only can read); None: no token at all (the local
+    sandbox, anonymous)."""
     http_client = GraphClientFactory.create_with_custom_middleware(
         middleware=graph_middleware(), client=httpx.AsyncClient(timeout=_TIMEOUT)
     )
@@ -661,7 +667,9 @@ def build_provider_client(base_url: str, credential: Any | None) -> MsGraphProvi
         )
 
         host = httpx.URL(base_url).host
-        auth = AzureIdentityAuthenticationProvider(credential, scopes=[PROVIDER_SCOPE], allowed_hosts=[host])
+        auth = AzureIdentityAuthenticationProvider(
+            credential, scopes=[PROVIDER_READ_SCOPE if read_only else PROVIDER_SCOPE], allowed_hosts=[host]
+        )
     adapter = GraphRequestAdapter(auth, http_client)
     adapter.base_url = base_url
     adapter.observability_options = ObservabilityOptions(include_euii_attributes=False)
