@@ -127,11 +127,23 @@ def azd() -> str | None:
     return shutil.which("azd")
 
 
+#: How long a helper program (`azd env set`) may take before the command gives up on it.
+RUN_TIMEOUT = 60
+
+
 def run(argv: list[str]) -> tuple[int, str]:
-    """Run a program; (exit status, its stderr's last line)."""
+    """Run a program with no input (a prompt fails instead of waiting); (exit status, its stderr's last
+    line). A program that cannot start or takes longer than RUN_TIMEOUT is exit status -1 with why."""
     import subprocess
 
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, check=False, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return -1, f"no answer within {RUN_TIMEOUT} s"
+    except OSError as exc:
+        return -1, f"could not run it ({exc.strerror or type(exc).__name__})"
     lines = done.stderr.strip().splitlines()
     return done.returncode, lines[-1] if lines else ""
 

@@ -119,7 +119,8 @@ def register_provider(args: argparse.Namespace) -> int:
     _settings_document(args.settings)  # a file we could not write back is refused before Graph is asked
     new = NewProvider(name, logos[0], logos[1], logos[2], logos[3], login)
     record = _graph(args, env, base_url, lambda providers: providers.register(new))
-    _save_registration_id(args.settings, record.id)
+    say = _say(args)
+    _save_registration_id(args.settings, record.id, say)
     _print(args, record, f"registered learning provider {record.id}")
     other = os.environ.get(PROVIDER_REGISTRATION_ID)
     if other and other != record.id:
@@ -128,7 +129,7 @@ def register_provider(args: argparse.Namespace) -> int:
             "over the settings file",
             file=sys.stderr,
         )
-    print("next: `python -m shared.cli provider enable-sync` turns course activity sync on")
+    say("next: `python -m shared.cli provider enable-sync` turns course activity sync on")
     return 0
 
 
@@ -169,7 +170,9 @@ def _set_sync(args: argparse.Namespace, *, enabled: bool) -> int:
     state = "on" if record.is_course_activity_sync_enabled else "off"
     _print(args, record, f"course activity sync is {state} for learning provider {record.id}")
     if enabled:
-        print("then: `python -m shared.cli replay --reason providerNotEnabled` for events refused meanwhile")
+        _say(args)(
+            "then: `python -m shared.cli replay --reason providerNotEnabled` for events refused meanwhile"
+        )
     return 0
 
 
@@ -398,7 +401,14 @@ def _settings_document(path: Path) -> dict[str, Any]:
     return document
 
 
-def _save_registration_id(path: Path, registration_id: str) -> None:
+def _say(args: argparse.Namespace) -> Callable[[str], None]:
+    """Where a command's status lines go: stdout, or stderr with --json (stdout is then one JSON
+    document, for pipelines)."""
+    stream = sys.stderr if getattr(args, "json", False) else sys.stdout
+    return lambda line: print(line, file=stream)
+
+
+def _save_registration_id(path: Path, registration_id: str, say: Callable[[str], None] = print) -> None:
     document = _settings_document(path)
     document["Values"][PROVIDER_REGISTRATION_ID] = registration_id
     try:
@@ -408,16 +418,16 @@ def _save_registration_id(path: Path, registration_id: str) -> None:
             f"registered {registration_id}, but {path} could not be written ({exc.strerror}): set "
             f"{PROVIDER_REGISTRATION_ID}={registration_id} yourself"
         ) from None
-    print(f"{PROVIDER_REGISTRATION_ID} written to {path}")
+    say(f"{PROVIDER_REGISTRATION_ID} written to {path}")
     azd = backends.azd()
     if azd is None:
-        print("azd is not installed: the azd environment was left as it is")
+        say("azd is not installed: the azd environment was left as it is")
         return
     code, said = backends.run([azd, "env", "set", PROVIDER_REGISTRATION_ID, registration_id])
     if code == 0:
-        print(f"{PROVIDER_REGISTRATION_ID} set in the azd environment (`azd provision` applies it)")
+        say(f"{PROVIDER_REGISTRATION_ID} set in the azd environment (`azd provision` applies it)")
     else:
-        print(
+        say(
             f"azd env set failed ({said[:200] or f'exit {code}'}): run `azd env set "
             f"{PROVIDER_REGISTRATION_ID} {registration_id}` in the project's azd environment"
         )
