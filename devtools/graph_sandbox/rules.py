@@ -500,6 +500,6 @@ def check_provider_update(body: Any) -> None:
             )
         if value is None and name == "loginWebUrl":
             continue
-        if not isinstance(value, expected) or (expected is str and not value.strip()):
+        if not isinstance(value, expected) or (isinstance(value, str) and not value.strip()):
             kind = "boolean" if expected is bool else "a non-empty string"
             raise bad_request(f"Invalid value at {name}: {value!r} is not {kind}.")
