@@ -295,11 +295,25 @@ async def _call(operation: str, awaitable: Any, *, not_found_is_none: bool = Fal
 
 
 def _graph_error(exc: ODataError) -> GraphError:
+    """Graph's error in its enveloped shape (`{"error": {"code", "message"}}`), or flat as the learning
+    API's error-codes page shows it (`{"code": "tooManyRequests", "message": "Retry after 2
+    minutes"}`: the SDK keeps those members in the error's additional data)."""
     main = exc.error
-    code = (main.code if main else None) or "unknown"
-    message = (main.message if main else None) or "no message"
+    flat = _flat_error(getattr(exc, "additional_data", None))
+    code = (main.code if main else None) or flat.get("code") or "unknown"
+    message = (main.message if main else None) or flat.get("message") or "no message"
     headers = {k.lower(): v for k, v in (exc.response_headers or {}).items()}
     return GraphError(exc.response_status_code or 502, code, message, _seconds(headers.get("retry-after")))
+
+
+def _flat_error(body: Any) -> dict[str, str]:
+    """`code` and `message` of an error body, enveloped (`{"error": {...}}`) or flat (the learning
+    API's error-codes page); only string members."""
+    if not isinstance(body, dict):
+        return {}
+    error = body.get("error")
+    fields = error if isinstance(error, dict) else body
+    return {k: v for k in ("code", "message") if isinstance(v := fields.get(k), str) and v}
 
 
 def _seconds(retry_after: str | None) -> float | None:
@@ -351,8 +365,7 @@ def _batch_answers(response: httpx.Response, count: int) -> list[_BatchAnswer]:
         document = None
     answers = document.get("responses") if isinstance(document, dict) else None
     if not isinstance(answers, list):
-        error = document.get("error") if isinstance(document, dict) else None
-        error = error if isinstance(error, dict) else {}
+        error = _flat_error(document)
         raise GraphError(
             response.status_code if response.status_code >= 400 else 502,
             str(error.get("code") or "invalidBatchResponse"),
@@ -385,8 +398,7 @@ def _answer(
     if answer.status == 404 and not_found_is_none:
         return None
     if not 200 <= answer.status < 300:
-        error = answer.body.get("error") if isinstance(answer.body, dict) else None
-        error = error if isinstance(error, dict) else {}
+        error = _flat_error(answer.body)
         return GraphError(
             answer.status,
             str(error.get("code") or "unknown"),
