@@ -250,6 +250,7 @@ def test_doctor_names_a_missing_app_role_from_the_token_and_graphs_refusal_of_th
         "LearningContent.Read.All",
         "LearningSelfInitiatedCourse.ReadWrite.All",
         "LearningAssignedCourse.ReadWrite.All",  # the local stack writes assignments
+        "LearningContent.ReadWrite.All",  # and has sources that register content
     ]
     with ManagedIdentityEndpoint(granted) as identity:
         code, checks = doctor(stack, "--canary", CANARY, env=with_identity(identity))
