@@ -8,9 +8,10 @@
    range. The HTTP concurrency per instance is set there on Flex Consumption, not in host.json, whose
    HTTP limits Flex does not apply (azure-functions-host#11790).
 3. checkov over infra/, with the skips in infra/.checkov.yaml. checkov pins pycep-parser 0.5.1, which
-   predates Bicep's `extension` statement and the lambda function `toObject()`, so it would skip the
-   Graph permissions and Function App modules as parsing errors. It scans a copy of infra/ in which the
-   `extension` line is left out and each `toObject(...)` call reads `{}` (line numbers kept), and fails
+   predates Bicep's `extension` statement, the lambda function `toObject()` and `fail()`, so it would
+   skip the Graph permissions, Function App and alerts modules as parsing errors. It scans a copy of
+   infra/ in which the `extension` line is left out, each `toObject(...)` call reads `{}` and each
+   `fail(` reads `string(` (line numbers kept), and fails
    on any parsing error, so no file goes unscanned. The unaltered files are parsed by the tests
    (tests/infra/, pycep-parser 0.7).
 """
@@ -142,7 +143,9 @@ def for_checkov(text: str) -> str:
     while (start := text.find("toObject(")) != -1:
         end = _closing_parenthesis(text, start + len("toObject("))
         text = text[:start] + "{}" + "\n" * text.count("\n", start, end) + text[end:]
-    return text
+    # fail('...') (Bicep's flow-control function, newer than pycep-parser 0.5.1) reads as string('...'):
+    # same arguments, same line, an expression the parser knows.
+    return re.sub(r"\bfail\(", "string(", text)
 
 
 def _closing_parenthesis(text: str, index: int) -> int:

@@ -91,7 +91,7 @@ param noEventsPeriod string = 'PT6H'
 @maxValue(47)
 param sourceSilenceHours int = 12
 
-@description('Per-source silence periods in hours, overriding sourceSilenceHours: {"academy": 24} for a platform that sends once a day.')
+@description('Per-source silence periods in hours (each 1 to 47, like sourceSilenceHours: a longer one fails the deployment), overriding sourceSilenceHours: {"academy": 24} for a platform that sends once a day.')
 param sourceSilenceHoursBySource object = {}
 
 @description('Alert when this percentage of received events is rejected or dead-lettered within 15 minutes.')

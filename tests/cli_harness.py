@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import ipaddress
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ import httpx
 from shared.cli import backends
 from shared.cli.__main__ import main
 from shared.graph.errors import GraphError
-from shared.graph.msgraph_gateway import PROVIDER_SCOPE, NewProvider, ProviderRecord
+from shared.graph.msgraph_gateway import PROVIDER_READ_SCOPE, PROVIDER_SCOPE, NewProvider, ProviderRecord
 from shared.state.models import DeadLetterRecord, DeliveryRecord
 from shared.state.store import key
 from tests.builders import TEST_SECRET
@@ -176,10 +177,11 @@ class FakeProviders:
         self.records: dict[str, ProviderRecord] = {}
         self.errors: list[Exception] = []
         self.credential: Any = None
+        self.scope = PROVIDER_SCOPE
 
     def _enter(self) -> None:
         if self.credential is not None:
-            self.credential.get_token(PROVIDER_SCOPE)
+            self.credential.get_token(self.scope)
         if self.errors:
             raise self.errors.pop(0)
 
@@ -238,6 +240,8 @@ class Backends:
     )
     #: What each logo URL answers (a status, or an exception to raise); azd's path and exit status.
     logo_answer: int | Exception = 200
+    #: What a logo's host name resolves to (host -> addresses); a name not here does not resolve.
+    resolved: dict[str, list[str]] = field(default_factory=dict)
     azd: str | None = None
     azd_status: int = 0
     programs: list[list[str]] = field(default_factory=list)
@@ -250,11 +254,15 @@ class Backends:
         _check_wait(seconds)
         self.waits.append(seconds)
 
-    def fetch_status(self, url: str) -> int:
+    def fetch_status(self, url: str, hop: Callable[[str], None], redirects: int = 5) -> int:
         httpx.URL(url)  # what the real GET refuses to build, refused here too
         if isinstance(self.logo_answer, Exception):
             raise self.logo_answer
         return self.logo_answer
+
+    def addresses(self, host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        """What a logo's host name resolves to: `resolved` says, otherwise nothing (not resolved)."""
+        return [ipaddress.ip_address(a) for a in self.resolved.get(host, [])]
 
     def run(self, argv: list[str]) -> tuple[int, str]:
         self.programs.append(argv)
@@ -269,8 +277,9 @@ class Backends:
     def delegated(self, **_: Any) -> TokenCredential:
         return self.operator
 
-    def provider_calls(self, base_url: str, credential: Any) -> FakeProviders:
+    def provider_calls(self, base_url: str, credential: Any, *, read_only: bool = False) -> FakeProviders:
         self.providers.credential = credential
+        self.providers.scope = PROVIDER_READ_SCOPE if read_only else PROVIDER_SCOPE
         return self.providers
 
 
@@ -295,6 +304,7 @@ def fake_backends(fakes: Backends) -> Iterator[Backends]:
         stack.enter_context(mock.patch.object(backends, "app_credential", fakes.app_identity))
         stack.enter_context(mock.patch.object(backends, "providers", fakes.provider_calls))
         stack.enter_context(mock.patch.object(backends, "fetch_status", fakes.fetch_status))
+        stack.enter_context(mock.patch.object(backends, "addresses", fakes.addresses))
         stack.enter_context(mock.patch.object(backends, "azd", fakes.find_azd))
         stack.enter_context(mock.patch.object(backends, "run", fakes.run))
         yield fakes

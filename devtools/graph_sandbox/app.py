@@ -163,8 +163,7 @@ async def patch_provider(sb: Sandbox, call: Call, p: dict[str, str]) -> web.Resp
     _delegated(call)
     provider = _provider(sb, p["pid"])
     body = _body(call)
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object.")
+    rules.check_provider_update(body)
     sb.store.put_provider({**provider, **body, "id": provider["id"]})
     return web.Response(status=204)
 

@@ -478,3 +478,36 @@ def check_new_provider(body: Any) -> None:
         value = body.get(name)
         if not isinstance(value, str) or not value.strip():
             raise bad_request(f"Input field {name} is required")
+
+
+#: UPDATE_PROVIDER: the properties resources/learningprovider declares, and their types (`id` is
+#: read-only). A property of another type, or one the resource does not declare, is refused with 400,
+#: in the words the sandbox's schema validation uses for other resources (schema.validate_write).
+PROVIDER_PROPERTIES: dict[str, type] = {
+    "displayName": str,
+    "isCourseActivitySyncEnabled": bool,
+    "loginWebUrl": str,
+    **dict.fromkeys(PROVIDER_LOGOS, str),
+}
+
+
+def check_provider_update(body: Any) -> None:
+    """UPDATE_PROVIDER: only declared properties, each of its declared type (a Boolean sync flag: the
+    string "false" is no Boolean); `loginWebUrl` may be null."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    for name, value in body.items():
+        if name.startswith("@odata."):
+            continue
+        if name == "id":
+            raise bad_request("Property 'id' is read-only and cannot be written.")
+        expected = PROVIDER_PROPERTIES.get(name)
+        if expected is None:
+            raise bad_request(
+                f"Invalid property {name!r}: it does not exist on type microsoft.graph.learningProvider."
+            )
+        if value is None and name == "loginWebUrl":
+            continue
+        if not isinstance(value, expected) or (isinstance(value, str) and not value.strip()):
+            kind = "boolean" if expected is bool else "a non-empty string"
+            raise bad_request(f"Invalid value at {name}: {value!r} is not {kind}.")

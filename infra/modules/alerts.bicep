@@ -13,14 +13,20 @@ param sourceSilenceHoursBySource object
 
 var events = 'AppMetrics | where Name == "bridge.events" | extend outcome = tostring(Properties.outcome)'
 
-resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
+// One action group for every alert, deployed whether or not alertEmail is set, so receivers (Teams
+// through a Logic App or webhook, SMS, ...) can be added to it later and every alert already uses it.
+// Without alertEmail it has no receiver: only groupShortName and enabled are required, every receiver
+// list is optional (the Microsoft.Insights/actionGroups template reference,
+// learn.microsoft.com/azure/templates/microsoft.insights/actiongroups; New-AzActionGroup,
+// learn.microsoft.com/powershell/module/az.monitor/new-azactiongroup, takes every receiver as optional).
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: 'ag-${token}'
   location: 'global'
   tags: tags
   properties: {
     groupShortName: 'vlbridge'
     enabled: true
-    emailReceivers: [
+    emailReceivers: empty(alertEmail) ? [] : [
       {
         name: 'operators'
         emailAddress: alertEmail
@@ -30,7 +36,7 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(a
   }
 }
 
-var actions = empty(alertEmail) ? [] : [actionGroup.id]
+var actions = [actionGroup.id]
 
 resource deadLetters 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
   name: 'alert-deadletters-${token}'
@@ -142,7 +148,7 @@ resource silence 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
   tags: tags
   properties: {
     displayName: 'Viva Learning bridge: no events for ${noEventsPeriod}'
-    description: 'No platform delivered an event: a webhook may have been switched off or its secret rotated.'
+    description: 'No platform delivered an event the bridge accepted: a webhook may have been switched off or its secret rotated.'
     severity: 3
     enabled: true
     scopes: [workspaceId]
@@ -154,7 +160,7 @@ resource silence 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
     criteria: {
       allOf: [
         {
-          query: '${events} | where outcome == "received" | summarize total = coalesce(sum(Sum), 0.0)'
+          query: '${events} | where outcome == "accepted" | summarize total = coalesce(sum(Sum), 0.0)'
           metricMeasureColumn: 'total'
           timeAggregation: 'Total'
           operator: 'LessThan'
@@ -172,7 +178,12 @@ resource silence 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
 // (sourceSilenceHoursBySource[source], else sourceSilenceHours). One alert per source: the `source`
 // dimension names it. A source silent for longer than the look-back no longer counts as one that
 // normally sends, and its alert resolves; `silence` and the platform's own monitoring cover that.
-var silenceRows = [for period in items(sourceSilenceHoursBySource): '"${period.key}", ${period.value}']
+// Only accepted deliveries count (a source whose deliveries are all refused, e.g. signed with a rotated
+// secret, is silent), and never the `unknown` pseudo-source (a URL naming no configured source).
+// A per-source period is 1 to 47 hours, like sourceSilenceHours: a log search alert looks back at most
+// two days, so a longer period could never fire; a longer one fails the deployment, naming the source
+// (Bicep's fail(), learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions-flow-control).
+var silenceRows = [for period in items(sourceSilenceHoursBySource): (period.value >= 1 && period.value <= 47) ? '"${period.key}", ${period.value}' : fail('sourceSilenceHoursBySource: the period of source ${period.key} must be 1 to 47 hours (the alert looks back two days)')]
 var silencePeriods = join(silenceRows, ', ')
 
 resource sourceSilence 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
@@ -194,7 +205,7 @@ resource sourceSilence 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previe
     criteria: {
       allOf: [
         {
-          query: '${events} | extend source = tostring(Properties.source) | where outcome == "received" | summarize last = max(TimeGenerated) by source | join kind=leftouter (datatable(source: string, hours: int)[${silencePeriods}]) on source | extend hours = coalesce(hours, ${sourceSilenceHours}) | extend silentHours = (now() - last) / 1h | where silentHours > hours | project source, silentHours'
+          query: '${events} | extend source = tostring(Properties.source) | where outcome == "accepted" and source != "unknown" | summarize last = max(TimeGenerated) by source | join kind=leftouter (datatable(source: string, hours: int)[${silencePeriods}]) on source | extend hours = coalesce(hours, ${sourceSilenceHours}) | extend silentHours = (now() - last) / 1h | where silentHours > hours | project source, silentHours'
           metricMeasureColumn: 'silentHours'
           timeAggregation: 'Maximum'
           dimensions: [

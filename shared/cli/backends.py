@@ -9,7 +9,9 @@ are here for the same reason: a command paced to 0.01 requests a second must not
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -83,15 +85,39 @@ def app_credential(settings: Settings) -> Any:
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
 
 
-def fetch_status(url: str) -> int:
-    """The HTTP status a GET of `url` answers (redirects followed); raises httpx.HTTPError."""
+def fetch_status(url: str, hop: Callable[[str], None], redirects: int = 5) -> int:
+    """The HTTP status a GET of `url` answers, following at most `redirects` redirects (a 3xx status
+    when there are more); `hop` is called with each redirect's target before it is followed and raises
+    to refuse it. Raises httpx.HTTPError."""
     import httpx
 
-    with (
-        httpx.Client(timeout=10.0, follow_redirects=True) as client,
-        client.stream("GET", url) as response,
-    ):
-        return response.status_code
+    with httpx.Client(timeout=10.0, follow_redirects=False) as client:
+        for _ in range(redirects + 1):
+            with client.stream("GET", url) as response:
+                status = response.status_code
+                target = response.headers.get("location") if response.is_redirect else None
+            if target is None:
+                return status
+            url = str(httpx.URL(url).join(target))
+            hop(url)
+        return status
+
+
+def addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses a host name resolves to; empty when it does not resolve (the GET then says so)."""
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    resolved: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for *_, sockaddr in found:
+        try:
+            resolved.append(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]))
+        except ValueError:
+            continue
+    return resolved
 
 
 def azd() -> str | None:
@@ -101,17 +127,30 @@ def azd() -> str | None:
     return shutil.which("azd")
 
 
+#: How long a helper program (`azd env set`) may take before the command gives up on it.
+RUN_TIMEOUT = 60
+
+
 def run(argv: list[str]) -> tuple[int, str]:
-    """Run a program; (exit status, its stderr's last line)."""
+    """Run a program with no input (a prompt fails instead of waiting); (exit status, its stderr's last
+    line). A program that cannot start or takes longer than RUN_TIMEOUT is exit status -1 with why."""
     import subprocess
 
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, check=False, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return -1, f"no answer within {RUN_TIMEOUT} s"
+    except OSError as exc:
+        return -1, f"could not run it ({exc.strerror or type(exc).__name__})"
     lines = done.stderr.strip().splitlines()
     return done.returncode, lines[-1] if lines else ""
 
 
-def providers(base_url: str, credential: Any | None) -> MsGraphProviders:
-    """The learning provider calls (delegated; `credential` None: no token, the local sandbox)."""
+def providers(base_url: str, credential: Any | None, *, read_only: bool = False) -> MsGraphProviders:
+    """The learning provider calls (delegated; `credential` None: no token, the local sandbox;
+    `read_only`: signed in for LearningProvider.Read only)."""
     from shared.graph.msgraph_gateway import build_provider_client
 
-    return build_provider_client(base_url, credential)
+    return build_provider_client(base_url, credential, read_only=read_only)

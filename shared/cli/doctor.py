@@ -65,10 +65,26 @@ ASSIGNMENT_ROLE = {"LearningAssignedCourse.ReadWrite.All": "writing assigned cou
 _IMPLIED = {"LearningContent.ReadWrite.All": "LearningContent.Read.All"}
 
 
+#: Granted with enableContentWrites (infra/modules/graph-permissions.bicep); a source with
+#: `registerContent` registers unknown courses with it (shared.sources.base).
+CONTENT_WRITE_ROLE = {"LearningContent.ReadWrite.All": "registering courses (a source's registerContent)"}
+
+
 def needed_roles(settings: Settings) -> dict[str, str]:
     """The app roles this deployment's identity needs: the assignment role too when assignments are on
-    (without it every learningAssignment write is refused)."""
-    return {**NEEDED_ROLES, **(ASSIGNMENT_ROLE if settings.assignments_enabled else {})}
+    (without it every learningAssignment write is refused), the content write role when a source
+    registers content (without it every new course's events are refused)."""
+    from shared.sources.registry import build_isolated_sources
+
+    catalog = build_isolated_sources(settings.sources, settings.source_problems)
+    options = [source.options for source in catalog.available.values()]
+    options += [aside.options for aside in catalog.unavailable.values() if aside.options is not None]
+    registers = any(o.register_content for o in options)
+    return {
+        **NEEDED_ROLES,
+        **(ASSIGNMENT_ROLE if settings.assignments_enabled else {}),
+        **(CONTENT_WRITE_ROLE if registers else {}),
+    }
 
 
 GRANT = (
@@ -201,8 +217,7 @@ def _identity(settings: Settings) -> Check:
             "identity",
             FAILED,
             f"the app's managed identity got no Graph token ({type(exc).__name__})",
-            "run doctor where the identity is available (the Function App's console, or a VM or Cloud "
-            "Shell with it); check AZURE_CLIENT_ID names the app's user-assigned identity",
+            WHERE_THE_IDENTITY_IS,
         )
     roles = token_claims(token).get("roles") or []
     held = {str(r) for r in roles} if isinstance(roles, list) else set()
@@ -237,7 +252,9 @@ async def _provider(args: argparse.Namespace, env: dict[str, str], settings: Set
             if signed_in
             else None
         )
-        record = await backends.providers(settings.graph_base_url, credential).get(registration_id)
+        record = await backends.providers(settings.graph_base_url, credential, read_only=True).get(
+            registration_id
+        )
     except (ClientAuthenticationError, ValueError) as exc:
         return Check(
             "provider", FAILED, f"the sign-in failed ({sign_in_failure(exc)})", f"check --tenant; {WHO}"
@@ -264,10 +281,27 @@ async def _provider(args: argparse.Namespace, env: dict[str, str], settings: Set
     return Check("provider", OK, f"{record.display_name!r} exists, course activity sync is on")
 
 
+#: The content and probe checks' answer when the app's identity gets no token (a workstation).
+WHERE_THE_IDENTITY_IS = (
+    "run doctor where the identity is available (the Function App's console, or a VM or Cloud Shell with "
+    "it); check AZURE_CLIENT_ID names the app's user-assigned identity"
+)
+
+
+def _no_token(name: str, exc: Exception) -> Check:
+    return Check(
+        name, FAILED, f"the app's identity got no Graph token ({type(exc).__name__})", WHERE_THE_IDENTITY_IS
+    )
+
+
 async def _content(args: argparse.Namespace, settings: Settings) -> tuple[Check, str | None]:
+    from azure.core.exceptions import AzureError
+
     graph = backends.graph(settings)
     try:
         content_id = await (graph.find_content_id(args.course) if args.course else graph.first_content_id())
+    except AzureError as exc:  # the credential's failure (CredentialUnavailableError...)
+        return _no_token("content", exc), None
     except GraphUnavailable as exc:
         return Check(
             "content", FAILED, f"Graph could not be reached ({exc})", "check BRIDGE_GRAPH_BASE_URL"
@@ -291,6 +325,8 @@ async def _content(args: argparse.Namespace, settings: Settings) -> tuple[Check,
 
 
 async def _probe(args: argparse.Namespace, settings: Settings, content_id: str | None) -> Check:
+    from azure.core.exceptions import AzureError
+
     from shared.delivery.upsert import FIXES
 
     if args.canary is None:
@@ -309,6 +345,8 @@ async def _probe(args: argparse.Namespace, settings: Settings, content_id: str |
             status=CourseStatus.IN_PROGRESS, completion_percentage=0, started_at=datetime.now(UTC)
         )
         record = await graph.create_activity(external_id, learner, content_id, write)
+    except AzureError as exc:  # the credential's failure (CredentialUnavailableError...)
+        return _no_token("probe", exc)
     except GraphUnavailable as exc:
         return Check("probe", FAILED, f"Graph could not be reached ({exc})", "check BRIDGE_GRAPH_BASE_URL")
     except GraphError as exc:
@@ -327,12 +365,15 @@ async def _probe(args: argparse.Namespace, settings: Settings, content_id: str |
         return Check("probe", FAILED, f"the probe write was refused: {label}", fix)
     try:
         await graph.delete_activity(record.id)
-    except (GraphError, GraphUnavailable) as exc:
+    except (GraphError, GraphUnavailable, AzureError) as exc:
+        # Named by its external id only: Graph's record id may begin with the canary's object id.
         return Check(
             "probe",
             FAILED,
             f"the probe record was written but not deleted ({type(exc).__name__})",
-            f"delete course activity {record.id} (external id {external_id}) by hand",
+            f"delete the course activity whose externalCourseActivityId is {external_id} by hand (GET "
+            f"learningProviders/{{id}}/learningCourseActivities(externalcourseActivityId='{external_id}') "
+            "gives its id, then DELETE learningCourseActivities/{id})",
         )
     return Check("probe", OK, "a course activity was written and deleted for the canary")
 

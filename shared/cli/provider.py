@@ -119,7 +119,8 @@ def register_provider(args: argparse.Namespace) -> int:
     _settings_document(args.settings)  # a file we could not write back is refused before Graph is asked
     new = NewProvider(name, logos[0], logos[1], logos[2], logos[3], login)
     record = _graph(args, env, base_url, lambda providers: providers.register(new))
-    _save_registration_id(args.settings, record.id)
+    say = _say(args)
+    _save_registration_id(args.settings, record.id, say)
     _print(args, record, f"registered learning provider {record.id}")
     other = os.environ.get(PROVIDER_REGISTRATION_ID)
     if other and other != record.id:
@@ -128,14 +129,16 @@ def register_provider(args: argparse.Namespace) -> int:
             "over the settings file",
             file=sys.stderr,
         )
-    print("next: `python -m shared.cli provider enable-sync` turns course activity sync on")
+    say("next: `python -m shared.cli provider enable-sync` turns course activity sync on")
     return 0
 
 
 def show(args: argparse.Namespace) -> int:
     env = environment(args.settings)
     registration_id = _registration_id(args, env)
-    record = _graph(args, env, _base_url(env), lambda providers: providers.get(registration_id))
+    record = _graph(
+        args, env, _base_url(env), lambda providers: providers.get(registration_id), read_only=True
+    )
     if record is None:
         raise CliError(
             f"no learning provider {registration_id!r} in this tenant: check {PROVIDER_REGISTRATION_ID}, "
@@ -167,7 +170,9 @@ def _set_sync(args: argparse.Namespace, *, enabled: bool) -> int:
     state = "on" if record.is_course_activity_sync_enabled else "off"
     _print(args, record, f"course activity sync is {state} for learning provider {record.id}")
     if enabled:
-        print("then: `python -m shared.cli replay --reason providerNotEnabled` for events refused meanwhile")
+        _say(args)(
+            "then: `python -m shared.cli replay --reason providerNotEnabled` for events refused meanwhile"
+        )
     return 0
 
 
@@ -176,9 +181,13 @@ def _set_sync(args: argparse.Namespace, *, enabled: bool) -> int:
 
 def _base_url(env: dict[str, str]) -> str:
     base_url = env.get(GRAPH_BASE_URL, "").strip().rstrip("/") or DEFAULT_GRAPH_BASE_URL
-    parts = urlsplit(base_url)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+    try:  # urlsplit raises ValueError for a malformed host ("https://[::1/v1.0")
+        parts = urlsplit(base_url)
+        host, scheme = parts.hostname, parts.scheme
+    except ValueError:
+        host, scheme = None, ""
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not host or not (scheme == "https" or (scheme == "http" and loopback)):
         raise CliError(f"{GRAPH_BASE_URL} must be an https URL (http only for a loopback sandbox)")
     return base_url
 
@@ -198,8 +207,40 @@ def _registration_id(args: argparse.Namespace, env: dict[str, str]) -> str:
     return registration_id
 
 
+#: Names that never reach the internet (RFC 6761 `localhost`, mDNS `.local`, and `.internal`).
+_PRIVATE_NAMES = ("localhost", ".localhost", ".local", ".internal")
+#: The redirects a logo's GET may follow, each hop checked like the logo's own URL.
+LOGO_REDIRECTS = 5
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names literally, in any spelling a resolver takes: the standard forms
+    (ipaddress) and the BSD inet_aton ones (`127.1`, `2130706433`, `0x7f000001`, `10.1`); an
+    IPv4-mapped IPv6 address as its IPv4 address."""
+    import socket
+
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Not loopback, private, link-local, reserved, shared (100.64/10), unspecified or multicast."""
+    return address.is_global and not address.is_multicast
+
+
 def _checked_url(label: str, url: str) -> str:
-    """A public https URL: no other scheme, no credentials, not a loopback, private or link-local host."""
+    """A public https URL: no other scheme, no credentials, not a loopback, private, link-local or
+    reserved host however it is spelled (trailing dots, a `.localhost` name, an address in any form a
+    resolver takes), nor a name that resolves to one."""
     if len(url) > 2000 or not url.isprintable() or any(c.isspace() for c in url):
         raise CliError(f"{label}: {url[:200]!r} is not a public https URL")
     try:
@@ -210,14 +251,14 @@ def _checked_url(label: str, url: str) -> str:
         parts = None
     if parts is None or parts.scheme != "https" or not host or parts.username or parts.password:
         raise CliError(f"{label}: {url[:200]!r} is not a public https URL")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
+    name = host.rstrip(".")
+    address = _literal_address(name)
     if (
-        host == "localhost"
-        or host.endswith((".localhost", ".local", ".internal"))
-        or (address is not None and not address.is_global)
+        not name
+        or name.endswith(_PRIVATE_NAMES)
+        or name in _PRIVATE_NAMES
+        or (address is not None and not _public(address))
+        or (address is None and not all(_public(a) for a in backends.addresses(name)))
     ):
         raise CliError(
             f"{label}: {url[:200]!r} is not public (Viva Learning fetches the logo from the internet)"
@@ -226,14 +267,27 @@ def _checked_url(label: str, url: str) -> str:
 
 
 def _checked_logo(label: str, url: str) -> str:
-    """Create learningProvider requires the four logos as public URLs: each is checked to answer."""
+    """Create learningProvider requires the four logos as public URLs: each is checked to answer, and
+    each redirect on the way is checked as the URL itself is (Viva Learning fetches where it leads)."""
     import httpx
 
     _checked_url(label, url)
+
+    def hop(target: str) -> None:
+        try:
+            _checked_url(label, target)
+        except CliError:
+            raise CliError(
+                f"{label}: {url[:200]!r} redirects to {target[:200]!r}, which is not a public https URL "
+                "(Viva Learning fetches the logo from the internet)"
+            ) from None
+
     try:
-        status = backends.fetch_status(url)
+        status = backends.fetch_status(url, hop)
     except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
         raise CliError(f"{label}: {url[:200]!r} did not answer ({type(exc).__name__})") from None
+    if 300 <= status < 400:
+        raise CliError(f"{label}: {url[:200]!r} redirects more than {LOGO_REDIRECTS} times")
     if not 200 <= status < 300:
         raise CliError(
             f"{label}: {url[:200]!r} answered HTTP {status}; Viva Learning needs a logo it can fetch"
@@ -246,8 +300,11 @@ def _graph(
     env: dict[str, str],
     base_url: str,
     work: Callable[[MsGraphProviders], Coroutine[Any, Any, T]],
+    *,
+    read_only: bool = False,
 ) -> T:
-    """Sign in and run `work`; every failure a CliError that says what to do."""
+    """Sign in (for LearningProvider.Read only when `read_only`) and run `work`; every failure a
+    CliError that says what to do."""
     from azure.core.exceptions import ClientAuthenticationError
 
     for label, value in (("--tenant", args.tenant), ("--client-id", args.client_id)):
@@ -259,7 +316,7 @@ def _graph(
             tenant_id=args.tenant or env.get(OPERATOR_TENANT_ID) or None,
             client_id=args.client_id or env.get(OPERATOR_CLIENT_ID) or None,
         )
-        return asyncio.run(work(backends.providers(base_url, credential)))
+        return asyncio.run(work(backends.providers(base_url, credential, read_only=read_only)))
     except ValueError as exc:  # azure-identity: a tenant or client id it cannot take
         raise CliError(
             f"the sign-in could not start ({type(exc).__name__}): check --tenant and --client-id"
@@ -344,7 +401,14 @@ def _settings_document(path: Path) -> dict[str, Any]:
     return document
 
 
-def _save_registration_id(path: Path, registration_id: str) -> None:
+def _say(args: argparse.Namespace) -> Callable[[str], None]:
+    """Where a command's status lines go: stdout, or stderr with --json (stdout is then one JSON
+    document, for pipelines)."""
+    stream = sys.stderr if getattr(args, "json", False) else sys.stdout
+    return lambda line: print(line, file=stream)
+
+
+def _save_registration_id(path: Path, registration_id: str, say: Callable[[str], None] = print) -> None:
     document = _settings_document(path)
     document["Values"][PROVIDER_REGISTRATION_ID] = registration_id
     try:
@@ -354,16 +418,16 @@ def _save_registration_id(path: Path, registration_id: str) -> None:
             f"registered {registration_id}, but {path} could not be written ({exc.strerror}): set "
             f"{PROVIDER_REGISTRATION_ID}={registration_id} yourself"
         ) from None
-    print(f"{PROVIDER_REGISTRATION_ID} written to {path}")
+    say(f"{PROVIDER_REGISTRATION_ID} written to {path}")
     azd = backends.azd()
     if azd is None:
-        print("azd is not installed: the azd environment was left as it is")
+        say("azd is not installed: the azd environment was left as it is")
         return
     code, said = backends.run([azd, "env", "set", PROVIDER_REGISTRATION_ID, registration_id])
     if code == 0:
-        print(f"{PROVIDER_REGISTRATION_ID} set in the azd environment (`azd provision` applies it)")
+        say(f"{PROVIDER_REGISTRATION_ID} set in the azd environment (`azd provision` applies it)")
     else:
-        print(
+        say(
             f"azd env set failed ({said[:200] or f'exit {code}'}): run `azd env set "
             f"{PROVIDER_REGISTRATION_ID} {registration_id}` in the project's azd environment"
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -87,10 +88,10 @@ def trace(args: argparse.Namespace) -> int:
             entries = sorted(await store.events(activity.activity_id), key=lambda e: e.occurred_at)
             for entry in entries:
                 delivery = await store.delivery(entry.source, entry.event_id)
-                story.events.append(_event(entry, delivery))
+                story.events.append(_event(entry, delivery, user_id))
             desired = fold(entries)
             story.calls_for = _said(desired) if desired is not None else "no record (nothing left unvoided)"
-            story.graph_writes = [_write(w) for w in sorted(activity.writes, key=lambda w: w.at)]
+            story.graph_writes = [_write(w, user_id) for w in sorted(activity.writes, key=lambda w: w.at)]
             if activity.graph_id is not None:
                 story.written = _said(state_of(activity))
             elif activity.claimed_at is not None:
@@ -134,10 +135,12 @@ def _in(story: Story, letter: DeadLetterRecord) -> bool:
     return any(e["id"] == f"{letter.source}:{letter.event_id}" for e in story.events)
 
 
-def _event(entry: EventEntry, delivery: DeliveryRecord | None) -> dict[str, Any]:
+def _event(entry: EventEntry, delivery: DeliveryRecord | None, user_id: str | None) -> dict[str, Any]:
+    """`user_id` hidden: a record adopted from Graph joins the log under its Graph id
+    (`graph:<learner's object id>:<guid>`, merge.graph_baseline)."""
     received = delivery.received_at if delivery is not None else None
     return {
-        "id": f"{entry.source}:{entry.event_id}",
+        "id": _hidden(f"{entry.source}:{entry.event_id}", user_id),
         "occurredAt": _when(entry.occurred_at),
         "receivedAt": _when(received) if received is not None else None,
         "said": _said(entry),
@@ -147,13 +150,13 @@ def _event(entry: EventEntry, delivery: DeliveryRecord | None) -> dict[str, Any]
     }
 
 
-def _write(write: GraphWrite) -> dict[str, Any]:
+def _write(write: GraphWrite, user_id: str | None) -> dict[str, Any]:
     return {
         "at": _when(write.at),
         "request": write.request,
         "status": write.status,
         "reason": write.reason,
-        "for": write.cause,
+        "for": _hidden(write.cause, user_id) if write.cause else write.cause,
     }
 
 
@@ -220,7 +223,8 @@ def _letter(letter: DeadLetterRecord, user_id: str | None) -> Letter:
             said = f"voids {queued.void.source}:{queued.void.voided_event_id}"
     replay = None
     if letter.state is not LetterState.REPLAYED:
-        replay = f"python -m shared.cli replay {letter.source}:{letter.event_id}"
+        # Shell-quoted: event ids are opaque (spaces, quotes, `;` allowed) and the line is pasted.
+        replay = f"python -m shared.cli replay {shlex.quote(f'{letter.source}:{letter.event_id}')}"
     return Letter(
         id=f"{letter.source}:{letter.event_id}",
         state=letter.state.value,

@@ -152,11 +152,15 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             "whose course activities the bridge writes."
         )
     base_url = env.get(GRAPH_BASE_URL, "").strip().rstrip("/") or DEFAULT_GRAPH_BASE_URL
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:  # urlsplit raises ValueError for a malformed host ("https://[::1/v1.0")
+        parts = urlsplit(base_url)
+        host, netloc, scheme = parts.hostname, parts.netloc, parts.scheme
+    except ValueError:
+        host, netloc, scheme = None, "", ""
+    if scheme not in ("http", "https") or not netloc:
         problems.append(f"{GRAPH_BASE_URL} must be an http(s) URL such as {DEFAULT_GRAPH_BASE_URL}.")
     auth = _graph_auth(env, problems)
-    if auth is GraphAuth.ANONYMOUS and not _is_loopback(parts.hostname):
+    if auth is GraphAuth.ANONYMOUS and not _is_loopback(host):
         problems.append(
             f"{GRAPH_AUTH}=anonymous is only allowed with a loopback {GRAPH_BASE_URL} (the local sandbox)."
         )

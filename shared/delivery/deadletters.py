@@ -53,6 +53,9 @@ TENANT_WIDE = {
         "grant the app's identity the course activity app role (`doctor` names it), then replay them"
     ),
 }
+#: How a parked event comes back, in a parked letter's detail (shared.delivery.upsert.FIXES). A letter
+#: given up on says `replay` instead: `retry-parked` takes parked letters only.
+WHILE_PARKED = "the event is retried on the parking schedule, or at once with `retry-parked --now`."
 FIRST_RETRY = timedelta(minutes=5)
 LONGEST_RETRY = timedelta(hours=6)
 
@@ -80,7 +83,15 @@ class DeadLetters:
         """Park or dead-letter one event; a repeated failure updates the same record."""
         now = self._clock()
         previous = await self._state.dead_letter(source, event_id)
-        first = previous.first_failure if previous is not None else now
+        # The park clock runs from the first failure for this reason while parked: an event refused
+        # for another reason before (a tenant-wide refusal, fixed and replayed days later), or given up
+        # on and replayed by an operator, is parked afresh for its new reason.
+        parking = (
+            previous is not None
+            and previous.state is LetterState.PARKED
+            and previous.reason == failure.reason
+        )
+        first = previous.first_failure if previous is not None and parking else now
         attempts = (previous.attempts + 1) if previous is not None else 1
         parked = failure.reason in PARKABLE and now - first < self._park_timeout
         letter = DeadLetterRecord(
@@ -88,9 +99,7 @@ class DeadLetters:
             event_id=event_id,
             state=LetterState.PARKED if parked else LetterState.DEADLETTERED,
             reason=failure.reason,
-            detail=failure.detail
-            if parked or failure.reason not in PARKABLE
-            else f"{failure.detail} (gave up after {self._park_timeout})",
+            detail=failure.detail if parked or failure.reason not in PARKABLE else self._given_up(failure),
             message=message,
             attempts=attempts,
             first_failure=first,
@@ -103,6 +112,15 @@ class DeadLetters:
         record_event(source, outcome, reason=failure.reason)
         log.warning("event %s: event=%s source=%s reason=%s", outcome.value, event_id, source, failure.reason)
         return letter
+
+    def _given_up(self, failure: PermanentFailure) -> str:
+        """A parkable failure past the park timeout: its detail, pointing to `replay` (the given-up
+        letter is dead-lettered; `retry-parked` no longer takes it)."""
+        then = f"once fixed, `replay --reason {failure.reason}` (or `replay SOURCE:EVENT_ID`)."
+        detail = failure.detail.replace(WHILE_PARKED, then)
+        if detail == failure.detail:
+            detail = f"{detail} Once fixed: `replay --reason {failure.reason}`."
+        return f"{detail} (gave up after {self._park_timeout})"
 
     async def resolved(self, source: str, event_id: str) -> None:
         """The event went through at last: its letter, if it had one, goes."""

@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
+from shared.delivery.deadletters import WHILE_PARKED
 from shared.delivery.exceptions import DeliveryFailure, PermanentFailure, TransientFailure
 from shared.delivery.merge import contribution, fold, graph_baseline, patch, same_kind, state_of, whole
 from shared.delivery.resolve import Resolver
@@ -78,6 +79,10 @@ DEFAULT_THROTTLE_DELAY = 30.0
 #: What Graph answers a write it made: Create 201, Update and Delete 204 (RULES.md; the SDK returns
 #: only on success, so the documented status is what is recorded). A DELETE of a record gone: 404.
 _WRITTEN = {"create": 201, "patch": 204, "delete": 204}
+#: A voiding whose record cannot be written for this reason is recorded and acknowledged: the record
+#: does not exist in Graph yet (its course is not in Viva Learning), and the activity's parked events
+#: write it without the voided one.
+_WITHDRAWN_LATER = frozenset({"contentNotFound"})
 #: The event(s) behind the Graph writes of the `_sync` running in this task (the write history).
 _CAUSE: ContextVar[str] = ContextVar("graph_write_cause", default="")
 
@@ -379,11 +384,15 @@ class CourseActivityUpserter:
         self, source: str, event_id: str, activity_id: str, voided_by: str, rewrite: bool
     ) -> None:
         """`_withdraw`; the voiding is recorded whatever happens, and when the record cannot be written
-        now (e.g. its course is not in Viva Learning yet) its parked events write it, without the
-        voided one, when they can."""
+        now because its course is not in Viva Learning yet (`contentNotFound`) its parked events write
+        it, without the voided one, when they can. Any other refusal (sync off, no plan, the learner's
+        licence gone, ...) raises: Graph still shows what was voided, so the voiding is parked or
+        dead-lettered with its reason like any other event, and replayed after the fix."""
         try:
             await self._withdraw(source, event_id, activity_id, voided_by, rewrite)
         except PermanentFailure as failure:
+            if failure.reason not in _WITHDRAWN_LATER:
+                raise
             log.info("voiding recorded, record not written now: source=%s reason=%s", source, failure.reason)
 
     async def _withdraw(
@@ -776,8 +785,7 @@ async def _guarded(work: Awaitable[T]) -> T:
 FIXES = {
     LEARNER_NOT_LICENSED: (
         "The learner has no Viva Learning licence (Graph 403: the user license isn't valid to perform the "
-        "operation). Assign them a licence that includes Viva Learning; the event is retried on the "
-        "parking schedule, or at once with `retry-parked --now`."
+        "operation). Assign them a licence that includes Viva Learning; " + WHILE_PARKED
     ),
     TENANT_NOT_LICENSED: (
         "The tenant has no service plan that includes Viva Learning (Graph 403: you don't have an "

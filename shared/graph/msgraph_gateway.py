@@ -295,11 +295,25 @@ async def _call(operation: str, awaitable: Any, *, not_found_is_none: bool = Fal
 
 
 def _graph_error(exc: ODataError) -> GraphError:
+    """Graph's error in its enveloped shape (`{"error": {"code", "message"}}`), or flat as the learning
+    API's error-codes page shows it (`{"code": "tooManyRequests", "message": "Retry after 2
+    minutes"}`: the SDK keeps those members in the error's additional data)."""
     main = exc.error
-    code = (main.code if main else None) or "unknown"
-    message = (main.message if main else None) or "no message"
+    flat = _flat_error(getattr(exc, "additional_data", None))
+    code = (main.code if main else None) or flat.get("code") or "unknown"
+    message = (main.message if main else None) or flat.get("message") or "no message"
     headers = {k.lower(): v for k, v in (exc.response_headers or {}).items()}
     return GraphError(exc.response_status_code or 502, code, message, _seconds(headers.get("retry-after")))
+
+
+def _flat_error(body: Any) -> dict[str, str]:
+    """`code` and `message` of an error body, enveloped (`{"error": {...}}`) or flat (the learning
+    API's error-codes page); only string members."""
+    if not isinstance(body, dict):
+        return {}
+    error = body.get("error")
+    fields = error if isinstance(error, dict) else body
+    return {k: v for k in ("code", "message") if isinstance(v := fields.get(k), str) and v}
 
 
 def _seconds(retry_after: str | None) -> float | None:
@@ -351,8 +365,7 @@ def _batch_answers(response: httpx.Response, count: int) -> list[_BatchAnswer]:
         document = None
     answers = document.get("responses") if isinstance(document, dict) else None
     if not isinstance(answers, list):
-        error = document.get("error") if isinstance(document, dict) else None
-        error = error if isinstance(error, dict) else {}
+        error = _flat_error(document)
         raise GraphError(
             response.status_code if response.status_code >= 400 else 502,
             str(error.get("code") or "invalidBatchResponse"),
@@ -385,8 +398,7 @@ def _answer(
     if answer.status == 404 and not_found_is_none:
         return None
     if not 200 <= answer.status < 300:
-        error = answer.body.get("error") if isinstance(answer.body, dict) else None
-        error = error if isinstance(error, dict) else {}
+        error = _flat_error(answer.body)
         return GraphError(
             answer.status,
             str(error.get("code") or "unknown"),
@@ -571,6 +583,8 @@ def _auth_provider(settings: Settings) -> AuthenticationProvider:
 
 #: The delegated permission the provider calls need (Create/Update learningProvider).
 PROVIDER_SCOPE = "https://graph.microsoft.com/LearningProvider.ReadWrite"
+#: Reading a provider needs only this (Get learningProvider: "Delegated: LearningProvider.Read").
+PROVIDER_READ_SCOPE = "https://graph.microsoft.com/LearningProvider.Read"
 
 
 @dataclass(frozen=True)
@@ -644,9 +658,13 @@ def _provider_record(found: LearningProvider) -> ProviderRecord:
     )
 
 
-def build_provider_client(base_url: str, credential: Any | None) -> MsGraphProviders:
+def build_provider_client(
+    base_url: str, credential: Any | None, *, read_only: bool = False
+) -> MsGraphProviders:
     """A Graph client signed in with `credential` (a delegated azure-identity credential, sync or
-    async) asking for PROVIDER_SCOPE; None: no token at all (the local sandbox, anonymous)."""
+    async) asking for PROVIDER_SCOPE (`read_only`: PROVIDER_READ_SCOPE, for `provider show` and
+    doctor, so an operator consented to reading only can read); None: no token at all (the local
+    sandbox, anonymous)."""
     http_client = GraphClientFactory.create_with_custom_middleware(
         middleware=graph_middleware(), client=httpx.AsyncClient(timeout=_TIMEOUT)
     )
@@ -661,7 +679,9 @@ def build_provider_client(base_url: str, credential: Any | None) -> MsGraphProvi
         )
 
         host = httpx.URL(base_url).host
-        auth = AzureIdentityAuthenticationProvider(credential, scopes=[PROVIDER_SCOPE], allowed_hosts=[host])
+        auth = AzureIdentityAuthenticationProvider(
+            credential, scopes=[PROVIDER_READ_SCOPE if read_only else PROVIDER_SCOPE], allowed_hosts=[host]
+        )
     adapter = GraphRequestAdapter(auth, http_client)
     adapter.base_url = base_url
     adapter.observability_options = ObservabilityOptions(include_euii_attributes=False)

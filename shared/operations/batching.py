@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import math
 import time
 from collections import deque
@@ -21,13 +22,20 @@ from shared.delivery.deadline import Deadline
 from shared.graph.errors import GraphError
 from shared.graph.gateway import MAX_BATCH
 
+log = logging.getLogger(__name__)
+
 K = TypeVar("K")
 T = TypeVar("T")
 
 #: How many times one request is tried while Graph throttles it (or fails it transiently), and the
-#: longest wait honoured.
+#: longest wait taken. The learning API names its waits in minutes ("Retry after 5 minutes"): a wait
+#: up to LONGEST_WAIT is taken as asked (told on stderr: a warning line), a longer one is not: the
+#: request fails with Graph's answer and the wait it named, so the operator runs the command later
+#: instead of watching it sleep (docs/operate.md, "Exit statuses").
 THROTTLE_ATTEMPTS = 5
-LONGEST_WAIT = 120.0
+LONGEST_WAIT = 600.0
+#: Waits this long or longer are told (shorter ones are the usual back-off and pacing).
+TOLD_WAIT = 10.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -49,19 +57,45 @@ class Pacer:
 
 
 def _wait(error: GraphError, attempt: int) -> float:
-    """Retry-After when Graph gave one, else 2 s, 4 s, 8 s...; never more than LONGEST_WAIT."""
-    return min(error.retry_after if error.retry_after is not None else 2.0 * 2**attempt, LONGEST_WAIT)
+    """Graph's wait when it named one (Retry-After, or the minutes of its message), else 2 s, 4 s,
+    8 s... (at most LONGEST_WAIT)."""
+    return error.retry_after if error.retry_after is not None else min(2.0 * 2**attempt, LONGEST_WAIT)
+
+
+def _too_long(error: GraphError, wait: float) -> GraphError:
+    """Graph's answer, saying that the wait it asked for is longer than a command waits."""
+    return GraphError(
+        error.status,
+        error.code,
+        f"{error.message.rstrip('.')} (a wait of {wait:.0f} s, longer than the {LONGEST_WAIT:.0f} s an "
+        "operator command waits: run it again later)",
+        error.retry_after,
+    )
+
+
+def _tell(error: GraphError, wait: float) -> None:
+    if wait >= TOLD_WAIT:
+        log.warning(
+            "Graph answered %d %s: waiting %.0f s as it asks, then trying again",
+            error.status,
+            error.code,
+            wait,
+        )
 
 
 async def throttled(call: Callable[[], Awaitable[T]], sleep: Sleep) -> T:
-    """One request: wait as long as Retry-After says, then try again."""
+    """One request: wait as long as Graph says (up to LONGEST_WAIT), then try again."""
     for attempt in range(THROTTLE_ATTEMPTS):
         try:
             return await call()
         except GraphError as exc:
             if not exc.transient or attempt + 1 == THROTTLE_ATTEMPTS:
                 raise
-            await sleep(_wait(exc, attempt))
+            wait = _wait(exc, attempt)
+            if wait > LONGEST_WAIT:
+                raise _too_long(exc, wait) from None
+            _tell(exc, wait)
+            await sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -120,7 +154,12 @@ async def in_batches(
                 and attempts + 1 < THROTTLE_ATTEMPTS
                 and (deadline is None or _wait(answer, attempts) < deadline.remaining())
             ):
+                wait = _wait(answer, attempts)
+                if wait > LONGEST_WAIT:
+                    yield key, _too_long(answer, wait)
+                    continue
+                _tell(answer, wait)
                 order += 1
-                heapq.heappush(waiting, (answered + _wait(answer, attempts), order, key, attempts + 1))
+                heapq.heappush(waiting, (answered + wait, order, key, attempts + 1))
             else:
                 yield key, answer

@@ -50,13 +50,14 @@ def user_at_the_browser(platform: IdentityPlatform) -> Iterator[None]:
 def signed_in(platform: IdentityPlatform, settings: Path, *argv: str) -> Outcome:
     fetched: list[str] = []
 
-    def fetch_status(url: str) -> int:
+    def fetch_status(url: str, hop: object, redirects: int = 5) -> int:
         fetched.append(url)
         return 200 if url in LOGOS else 404
 
     with (
         mock.patch.object(backends, "identity_transport", platform),
         mock.patch.object(backends, "fetch_status", fetch_status),
+        mock.patch.object(backends, "addresses", return_value=[]),  # cdn.contoso.example: not resolved
         mock.patch.object(backends, "azd", return_value=None),
         user_at_the_browser(platform),
     ):
@@ -249,6 +250,7 @@ def test_doctor_names_a_missing_app_role_from_the_token_and_graphs_refusal_of_th
         "LearningContent.Read.All",
         "LearningSelfInitiatedCourse.ReadWrite.All",
         "LearningAssignedCourse.ReadWrite.All",  # the local stack writes assignments
+        "LearningContent.ReadWrite.All",  # and has sources that register content
     ]
     with ManagedIdentityEndpoint(granted) as identity:
         code, checks = doctor(stack, "--canary", CANARY, env=with_identity(identity))

@@ -125,3 +125,48 @@ async def test_a_wait_that_would_outlast_the_timers_budget_is_not_waited_for() -
     assert answers[0] == ("a", minutes)
     assert answers[1] == ("b", "B")
     assert sleep.waits == [3.0]
+
+
+async def test_a_command_told_to_wait_minutes_waits_them_and_says_so_on_stderr(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from shared.operations.batching import throttled
+
+    answers: list[Exception | str] = [GraphError(429, "tooManyRequests", "Retry after 5 minutes"), "done"]
+    waits: list[float] = []
+
+    async def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    with caplog.at_level("WARNING", logger="shared.operations.batching"):
+        assert await throttled(call, sleep) == "done"
+    assert waits == [300.0]
+    assert "waiting 300 s as it asks" in caplog.text
+
+
+async def test_a_wait_longer_than_a_command_waits_fails_the_request_naming_the_wait() -> None:
+    from shared.operations.batching import LONGEST_WAIT, throttled
+
+    async def call() -> str:
+        raise GraphError(503, "serviceUnavailable", "Retry after 30 minutes")
+
+    async def sleep(seconds: float) -> None:
+        raise AssertionError("no wait longer than LONGEST_WAIT is taken")
+
+    with pytest.raises(GraphError) as refused:
+        await throttled(call, sleep)
+    assert refused.value.status == 503
+    assert f"longer than the {LONGEST_WAIT:.0f} s an operator command waits" in refused.value.message
+    answers = [a async for a in in_batches(["a"], _always_refused_for_half_an_hour, sleep=sleep)]
+    assert isinstance(answers[0][1], GraphError)
+    assert "run it again later" in answers[0][1].message
+
+
+async def _always_refused_for_half_an_hour(keys: Sequence[str]) -> list[GraphError]:
+    return [GraphError(429, "tooManyRequests", "Retry after 30 minutes") for _ in keys]

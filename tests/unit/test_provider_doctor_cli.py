@@ -364,3 +364,24 @@ def test_doctor_asks_for_the_roles_the_templates_grant_and_the_assignment_role_w
     identity = doctor(fakes, tmp_path, values=assigning)["identity"]
     assert identity["status"] == "failed"
     assert "LearningAssignedCourse.ReadWrite.All" in identity["detail"]
+
+
+@pytest.mark.parametrize("address", ["10.0.0.5", "169.254.169.254", "::1", "fd00::1"])
+def test_register_refuses_a_logo_whose_name_resolves_to_a_private_address(
+    tmp_path: Path, address: str
+) -> None:
+    fakes = Backends()
+    fakes.resolved["cdn.contoso.example"] = ["93.184.216.34", address]
+    logos = [f"https://cdn.contoso.example/logo-{n}.png" for n in range(4)]
+    outcome = run(fakes, tmp_path, "provider", "register", "--name", "C", "--logos", *logos)
+    assert outcome.code == 2, outcome
+    assert "is not public" in " ".join(outcome.error_lines)
+    assert fakes.providers.records == {}
+
+
+def test_register_takes_a_logo_whose_name_resolves_to_public_addresses(tmp_path: Path) -> None:
+    fakes = Backends()
+    fakes.resolved["cdn.contoso.example"] = ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]
+    logos = [f"https://cdn.contoso.example/logo-{n}.png" for n in range(4)]
+    outcome = run(fakes, tmp_path, "provider", "register", "--name", "C", "--logos", *logos)
+    assert outcome.code == 0, outcome

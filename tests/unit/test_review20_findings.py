@@ -39,7 +39,6 @@ def page(relative: str) -> str:
 # ---- the docs say what the code does -------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="docs from branch f19")
 @pytest.mark.parametrize("reason", sorted(TENANT_WIDE))
 def test_graphs_answers_table_has_a_row_for_every_tenant_wide_reason(reason: str) -> None:
     """docs/delivery.md "Graph's answers" lists the learning API's refusals the bridge recognises, with
@@ -51,7 +50,6 @@ def test_graphs_answers_table_has_a_row_for_every_tenant_wide_reason(reason: str
     assert re.search(rf"^\|[^\n]*\| `{reason}` \|", answers, re.MULTILINE), reason
 
 
-@pytest.mark.xfail(strict=False, reason="docs from branch f19")
 @pytest.mark.parametrize("reason", sorted(TENANT_WIDE))
 def test_the_deploy_pages_alerts_paragraph_names_every_reason_the_tenant_wide_alert_fires_on(
     reason: str,
@@ -67,7 +65,6 @@ def test_the_deploy_pages_alerts_paragraph_names_every_reason_the_tenant_wide_al
     assert f"`{reason}`" in alerts, reason
 
 
-@pytest.mark.xfail(strict=False, reason="docs from branch f19")
 @pytest.mark.parametrize("reason", sorted(TENANT_WIDE))
 def test_the_status_row_names_every_tenant_wide_reason_status_prints(reason: str) -> None:
     """docs/operate.md:27 (the `status` row): "for each tenant-wide reason present (`tenantNotLicensed`,
@@ -97,7 +94,6 @@ def test_the_failures_table_names_every_permanent_reason_classify_gives() -> Non
     assert not {reason for reason in permanent if f"`{reason}`" not in everything}
 
 
-@pytest.mark.xfail(strict=False, reason="docs from branch f19")
 def test_the_trace_row_does_not_say_the_graph_writes_are_not_stored() -> None:
     """docs/operate.md:12 (the `trace` row): "The individual Graph writes and their answers are not
     stored (the logs and traces have them), so it shows the last state written, not each write." Since
