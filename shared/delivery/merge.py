@@ -269,12 +269,18 @@ RECORD_FIELDS = (
 
 def same_kind(current: ActivityWrite, desired: ActivityWrite) -> bool:
     """Whether a PATCH can turn one into the other: the same @odata.type and, for an assignment, the
-    same assignmentType and assigner (the Update page lets a PATCH change none of them: the newest
-    statement's assigner must win whatever order the statements came in). Otherwise the record is
-    deleted and created again."""
+    same assignmentType and assigner, in any case (the Update page lets a PATCH change none of them:
+    the newest statement's assigner must win whatever order the statements came in). Otherwise the
+    record is deleted and created again."""
     if current.assignment_type != desired.assignment_type:
         return False
-    return desired.assignment_type is None or current.assigner_user_id == desired.assigner_user_id
+    return desired.assignment_type is None or _same_id(current.assigner_user_id, desired.assigner_user_id)
+
+
+def _same_id(one: str | None, other: str | None) -> bool:
+    """An Entra object id is a GUID: its case says nothing (reconcile's repair sets a row to Graph's
+    spelling of it, which must not re-create the record)."""
+    return (one or "").casefold() == (other or "").casefold() and (one is None) == (other is None)
 
 
 #: Fields a PATCH may write: for a learningSelfInitiatedCourse, and more for a learningAssignment (the
