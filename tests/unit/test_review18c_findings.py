@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from tests.unit.test_reconcile import GRACE_ID, assigned_record, by_content, run
 
@@ -26,3 +30,29 @@ async def test_repairing_a_record_whose_assigner_graph_spells_in_another_case_is
     assert writes == ["update_activity"]
     [repaired] = by_content(graph, "c-202")
     assert repaired.notes == "Before the audit."
+
+
+@pytest.mark.parametrize("notes", ["   ", "\n\t"])
+def test_the_json_schema_refuses_notes_of_whitespace_only_as_the_bridge_does(notes: str) -> None:
+    """README: the body's JSON Schema (schemas/canonical-event.schema.json) is generated from the model
+    and vendors validate against it; review 18b put the assignment's rules in it so that "a body the
+    schema accepts is one the bridge accepts" (shared/events/model.py, Assignment). Notes are stripped
+    and must keep at least one character: the bridge refuses notes of whitespace only with 400, which
+    the schema's minLength 1 lets through."""
+    import jsonschema
+    from pydantic import ValidationError
+
+    from shared.events.model import CanonicalEvent
+    from tests.builders import event
+
+    root = Path(__file__).resolve().parents[2]
+    schema = json.loads((root / "schemas/canonical-event.schema.json").read_text())
+    body = event(
+        source="generic",
+        status="notStarted",
+        completionPercentage=None,
+        assignment={"type": "required", "notes": notes},
+    )
+    with pytest.raises(ValidationError):
+        CanonicalEvent.model_validate(body)
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(body)), "the schema accepts them"
