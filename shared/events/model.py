@@ -160,7 +160,11 @@ IanaZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_iana
 #: Notes are shown to the learner in Viva Learning; Graph's limit is not documented (its error table has
 #: "length exceeded than {expectedLength}"), so the bridge bounds them itself.
 MAX_NOTES = 2000
-Notes = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NOTES, strip_whitespace=True)]
+#: At least one character that is not whitespace (stripped, then not empty): `pattern` says so in the
+#: JSON Schema, where minLength 1 would let "   " through.
+Notes = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NOTES, strip_whitespace=True, pattern=r"\S")
+]
 
 
 def _present(*names: str) -> JsonDict:
