@@ -56,3 +56,38 @@ def test_the_json_schema_refuses_notes_of_whitespace_only_as_the_bridge_does(not
     with pytest.raises(ValidationError):
         CanonicalEvent.model_validate(body)
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(body)), "the schema accepts them"
+
+
+async def test_a_forget_of_an_assigner_that_a_worker_names_again_meanwhile_leaves_no_record_naming_them() -> (
+    None
+):
+    """shared/operations/forget.py: the person's id leaves the other learners' records ("The other
+    learner's assignment stays, without naming them"), and a run either finishes that or says what is
+    left (`assignerPending`: "run forget again"). A worker applying an assignment statement that names
+    Grace (queued before the request: her due-date move) between forget's scrub of the log and its
+    re-creation puts her id back in the log, so the record forget creates names her again, and the
+    receipt counts it as done."""
+    from shared.operations.forget import forget, plan_forget
+    from tests.builders import canonical
+    from tests.unit.test_forget import BY_GRACE, GRACE, GRACE_ID, ada_record, assigned_by_grace
+
+    graph, state, upserter = await assigned_by_grace(own=False)
+    scrub = state.scrub_assigner
+    moved = canonical(
+        eventId="as2",
+        occurredAt="2026-11-22T09:00:00Z",
+        assignment={**BY_GRACE, "dueAt": "2027-01-31T17:00:00Z"},
+    )
+
+    async def scrub_then_a_worker_applies(activity_id: str, user_id: str) -> int:
+        scrubbed = await scrub(activity_id, user_id)
+        if scrubbed:
+            await upserter.apply(moved)
+        return scrubbed
+
+    state.scrub_assigner = scrub_then_a_worker_applies  # type: ignore[method-assign]
+
+    receipt = await forget(state, graph, await plan_forget(state, GRACE, GRACE_ID))
+
+    named = ada_record(graph).assigner_user_id == GRACE_ID
+    assert not (named and receipt.assigner_pending == 0), "the record names Grace, and forget says it is done"
