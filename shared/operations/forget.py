@@ -17,8 +17,10 @@ as the upserter does when an assigner changes. In this order, per activity: the 
 id; the Graph record is deleted and the row keeps naming the person, without a Graph id; the record
 is created again through the upserter, whose row write is the first that no longer names them. A run
 cut short anywhere leaves a row that still names the person, which the next run finds and finishes
-(a record already deleted is no failure). A dead letter's message loses the assigner (the event stays
-replayable, as an assignment without assigner).
+(a record already deleted is no failure). A record written again that names them anyway (a worker
+applied a statement naming them, queued before the request, after the log was scrubbed) is scrubbed
+and written again, a few times, then counted pending. A dead letter's message loses the assigner
+(the event stays replayable, as an assignment without assigner).
 """
 
 from __future__ import annotations
@@ -256,7 +258,11 @@ async def _unname_assigner(
             receipt.assigner_pending += 1
             return
         row = await store.activity(activity_id)
-        if row is not None and _names(row, user_id) and row.graph_id is None:
+        if row is not None and _names(row, user_id):
+            if row.graph_id is not None:
+                # a worker applied a statement naming them after the scrub (one queued before the
+                # request): the record written names them again, so scrub and write it again
+                continue
             # the log calls for no record now (every event behind it voided): nothing names them
             await store.save_activity(_unwritten(row))
         receipt.assigner_records += 1
