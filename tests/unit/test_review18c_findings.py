@@ -91,3 +91,36 @@ async def test_a_forget_of_an_assigner_that_a_worker_names_again_meanwhile_leave
 
     named = ada_record(graph).assigner_user_id == GRACE_ID
     assert not (named and receipt.assigner_pending == 0), "the record names Grace, and forget says it is done"
+
+
+async def test_an_assigner_named_by_account_on_a_source_without_account_attribute_keeps_the_event() -> None:
+    """docs/connect/assignments.md: an assigner is left out only when "Entra cannot resolve (someone who
+    has left)"; GUIDE: every accepted event is delivered or kept with its reason. A source without
+    `accountAttribute` cannot resolve an `account` at all (shared/delivery/resolve.py:
+    learnerNotResolvable, "set its accountAttribute option"): that is the source's configuration, not a
+    person who left, and a learner so named is kept as a dead letter saying so. An assigner so named was
+    dropped silently, the assignment written without them for good (a later fix of the option changes
+    nothing: the event counts as applied)."""
+    from shared.delivery import CourseActivityUpserter, PermanentFailure
+    from tests.builders import USER_ID, canonical
+    from tests.fakes import FakeGraph, MemoryStateStore
+
+    graph = FakeGraph()
+    graph.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
+    graph.contents["course-101"] = "c-101"
+    upserter = CourseActivityUpserter(graph, MemoryStateStore())
+    assigned = canonical(
+        eventId="as1",
+        status="notStarted",
+        completionPercentage=None,
+        assignment={
+            "type": "required",
+            "assigner": {"account": {"homePage": "https://lms.example", "name": "42"}},
+        },
+    )
+
+    with pytest.raises(PermanentFailure) as kept:
+        await upserter.apply(assigned)
+
+    assert kept.value.reason == "learnerNotResolvable"
+    assert graph.activities == {}
