@@ -25,6 +25,9 @@ from shared.delivery.exceptions import PermanentFailure
 from shared.events.model import Learner
 from shared.graph.gateway import LearningGraph
 
+#: The reason of a learner (or assigner) Entra does not know.
+LEARNER_NOT_FOUND = "learnerNotFound"
+
 _CACHE_SIZE = 50_000
 _CACHE_SECONDS = 3600
 
@@ -53,7 +56,7 @@ class Resolver:
             return cached
         found = await self._look_up(learner, source)
         if found is None:
-            raise PermanentFailure("learnerNotFound", f"No Entra user matches the learner's {learner.kind}.")
+            raise PermanentFailure(LEARNER_NOT_FOUND, f"No Entra user matches the learner's {learner.kind}.")
         self._users[key] = found
         return found
 

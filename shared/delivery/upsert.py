@@ -38,7 +38,7 @@ from typing import TypeVar
 from shared.delivery.deadletters import WHILE_PARKED
 from shared.delivery.exceptions import DeliveryFailure, PermanentFailure, TransientFailure
 from shared.delivery.merge import contribution, fold, graph_baseline, patch, same_kind, state_of, whole
-from shared.delivery.resolve import Resolver
+from shared.delivery.resolve import LEARNER_NOT_FOUND, Resolver
 from shared.events.identity import ActivityOwner, activity_id_for, derived_activity_id, owner_of
 from shared.events.model import CanonicalEvent
 from shared.graph.errors import (
@@ -190,13 +190,17 @@ class CourseActivityUpserter:
     async def _contribution(self, event: CanonicalEvent) -> EventEntry:
         """The event's entry, its assignment's assigner resolved like a learner. An assigner Entra does
         not know (one who left) is not stated (assignerUserId is optional in Graph): the assignment
-        stands, with the assigner an earlier statement named, if any (merge.current_assignment)."""
+        stands, with the assigner an earlier statement named, if any (merge.current_assignment). Any
+        other refusal (an `account` on a source without accountAttribute: its configuration, not a
+        person who left) keeps the event, with its reason, as it would for the learner."""
         assigner = event.assignment.assigner if event.assignment is not None else None
         assigner_id = None
         if assigner is not None:
             try:
                 assigner_id = await _guarded(self._resolver.learner_user_id(assigner, event.source))
             except PermanentFailure as failure:
+                if failure.reason != LEARNER_NOT_FOUND:
+                    raise
                 log.info("assigner left out: source=%s reason=%s", event.source, failure.reason)
         return contribution(event, assigner_id)
 
