@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import MemoryStateStore
 from tests.unit.test_reconcile import GRACE_ID, assigned_record, by_content, run
 
 
@@ -124,3 +125,22 @@ async def test_an_assigner_named_by_account_on_a_source_without_account_attribut
 
     assert kept.value.reason == "learnerNotResolvable"
     assert graph.activities == {}
+
+
+async def test_the_assigning_source_still_writes_its_record_once_progress_from_is_taken_out() -> None:
+    """docs/connect/assignments.md: with `progressFrom`, the LMS's events are "keyed as if the assigning
+    source had sent them", so the LMS's progress that comes first creates the record at the assigning
+    source's own id (shared/events/identity.py: derived ids are "its source's alone"). Once the option
+    is taken out (or the source set aside for it), that row still says the LMS owns it, and every event
+    of the HR system for that learner and course, at its own derived id, was refused as
+    activityOwnerMismatch (a dead letter for good) instead of updating the HR system's own record."""
+    from shared.delivery import CourseActivityUpserter
+    from tests.unit.test_progress_from import HR_TAKES_LMS, assigned_by_hr, graph, lms
+
+    fake, state = graph(), MemoryStateStore()
+    await CourseActivityUpserter(fake, state, progress_keys=HR_TAKES_LMS).apply(lms("l-1"))
+
+    await CourseActivityUpserter(fake, state).apply(assigned_by_hr())
+
+    [record] = fake.activities.values()
+    assert (record.is_assignment, record.completion_percentage) == (True, 40)
