@@ -512,13 +512,18 @@ class CourseActivityUpserter:
         raise TransientFailure("concurrentUpdates", "The activity kept changing under this worker.")
 
     def _admits(self, row: ActivityState, owner: ActivityOwner) -> bool:
-        """Same learner and course, and the record's own source; another source's record only when it
-        is addressed by an id shared with other systems and both sources say their ids are such (a
-        derived id is its source's alone, whoever can compute it)."""
+        """Same learner and course, and the record's own source (or the id derived for the event's
+        source: that id is the source's own, whoever created its row); another source's record only
+        when it is addressed by an id shared with other systems and both sources say their ids are such
+        (a derived id is its source's alone, whoever can compute it)."""
         assert row.owner is not None
         if not row.owner.admits(owner):
             return False
         if row.owner.source == owner.source:
+            return True
+        if row.activity_id == derived_activity_id(owner.source, owner.learner_user_id, owner.course_id):
+            # the source's own derived id, whoever created the row: a source its progressFrom named
+            # then (the option taken out since) reached it as if it were this source
             return True
         if self._key_source(row.owner.source) == self._key_source(owner.source) and self._is_derived(
             row.activity_id, row.owner
