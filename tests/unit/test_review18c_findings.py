@@ -144,3 +144,18 @@ async def test_the_assigning_source_still_writes_its_record_once_progress_from_i
 
     [record] = fake.activities.values()
     assert (record.is_assignment, record.completion_percentage) == (True, 40)
+
+
+@pytest.mark.parametrize("wall_time", ["2026-12-31T17:00:00.\u0660", "2026-12-31T17:00:00.000000\u0663"])
+def test_the_sandbox_refuses_a_due_date_time_whose_fraction_is_not_written_in_ascii_digits(
+    wall_time: str,
+) -> None:
+    """resources/datetimetimezone.md (RULES-assignments-providers.md): dateTime is "{date}T{time}", e.g.
+    2017-08-29T04:00:00.0000000, an ISO 8601 time whose digits are 0-9. rules._DATE_T_TIME reads `\\d`,
+    which in a Python str pattern is any Unicode decimal digit, and only the part before the fraction
+    goes through fromisoformat: a fraction in Arabic-Indic digits passes the sandbox."""
+    from devtools.graph_sandbox import rules
+    from devtools.graph_sandbox.errors import GraphHttpError
+
+    with pytest.raises(GraphHttpError):
+        rules.check_assignment_fields({"dueDateTime": {"dateTime": wall_time, "timeZone": "UTC"}})
