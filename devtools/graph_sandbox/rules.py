@@ -174,8 +174,10 @@ def check_assignment_fields(body: Doc) -> None:
 
 #: RESOURCE_DATE_TIME_TIME_ZONE: dateTime is "A single point of time in a combined date and time
 #: representation ({date}T{time}; for example, 2017-08-29T04:00:00.0000000)": the extended calendar date,
-#: a T, the time with seconds and an optional fraction; no offset (the zone is timeZone's).
-_DATE_T_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?$")
+#: a T, the time with seconds and an optional fraction; no offset (the zone is timeZone's). Digits 0-9
+#: only (re.ASCII: `\d` would take any Unicode digit), and nothing after (\Z, not $, which also
+#: matches before a final newline).
+_DATE_T_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?\Z", re.ASCII)
 
 
 def _wall_time(text: str) -> bool:
