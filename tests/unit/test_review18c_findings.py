@@ -159,3 +159,31 @@ def test_the_sandbox_refuses_a_due_date_time_whose_fraction_is_not_written_in_as
 
     with pytest.raises(GraphHttpError):
         rules.check_assignment_fields({"dueDateTime": {"dateTime": wall_time, "timeZone": "UTC"}})
+
+
+async def test_forgetting_the_newest_assigner_leaves_the_one_an_earlier_statement_named() -> None:
+    """docs/operate.md (forget) said "the other learner's assignment stays, without an assigner"; since
+    review 18b a statement whose assigner is not stated (or not found: someone who left) keeps the one
+    an earlier statement since the last withdrawal named (docs/connect/assignments.md), and forget's
+    scrub leaves her statements so. Alan assigned the course, Grace moved it later: forgetting Grace
+    leaves Alan as its assigner (the docs now say so)."""
+    from shared.operations.forget import forget, plan_forget
+    from tests.builders import canonical
+    from tests.unit.test_forget import BY_GRACE, GRACE, GRACE_ID, ada_record, assigned_by_grace
+
+    alan_id = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    graph, state, upserter = await assigned_by_grace(own=False)
+    graph.users_by_mail["alan@contoso.example"] = alan_id
+    earlier = canonical(
+        eventId="as0",
+        occurredAt="2026-11-01T09:00:00Z",
+        status="notStarted",
+        completionPercentage=None,
+        assignment={**BY_GRACE, "assigner": {"email": "alan@contoso.example"}},
+    )
+    await upserter.apply(earlier)
+    assert ada_record(graph).assigner_user_id == GRACE_ID
+
+    await forget(state, graph, await plan_forget(state, GRACE, GRACE_ID))
+
+    assert ada_record(graph).assigner_user_id == alan_id
