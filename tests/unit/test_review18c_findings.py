@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from shared.delivery.merge import deciding_statements, fold
+from shared.events.model import AssignmentType, CourseStatus
+from shared.operations.retention import baseline, compactable
+from shared.state.models import AssignmentEntry, EventEntry
 from tests.fakes import MemoryStateStore
 from tests.unit.test_reconcile import GRACE_ID, assigned_record, by_content, run
+from tests.unit.test_retention import entries, statements
 
 
 async def test_repairing_a_record_whose_assigner_graph_spells_in_another_case_is_one_patch() -> None:
@@ -187,3 +195,51 @@ async def test_forgetting_the_newest_assigner_leaves_the_one_an_earlier_statemen
     await forget(state, graph, await plan_forget(state, GRACE, GRACE_ID))
 
     assert ada_record(graph).assigner_user_id == alan_id
+
+
+def _scrubbed(entries: list[EventEntry], user_id: str) -> list[EventEntry]:
+    """The log as forget leaves it: no statement names `user_id` as its assigner any more."""
+    return [
+        replace(e, assignment=replace(e.assignment, assigner_user_id=None))
+        if e.assignment is not None and e.assignment.assigned_by(user_id)
+        else e
+        for e in entries
+    ]
+
+
+def _statement(day: int, assigner: str | None) -> EventEntry:
+    return EventEntry(
+        "generic",
+        f"s{day}",
+        datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=day),
+        CourseStatus.NOT_STARTED,
+        assignment=AssignmentEntry(assignment_type=AssignmentType.REQUIRED, assigner_user_id=assigner),
+    )
+
+
+@given(
+    st.lists(entries() | statements(), max_size=10),
+    st.lists(entries() | statements(), max_size=4),
+    st.sampled_from(["grace-id", "alan-id"]),
+)
+@example(  # assigned (nobody named), Alan restates it, Grace moves it, a restatement without assigner
+    [_statement(0, None), _statement(1, "alan-id"), _statement(2, "grace-id"), _statement(3, None)],
+    [],
+    "grace-id",
+)
+def test_a_log_retention_folded_forgets_an_assigner_as_the_whole_log_does(
+    old: list[EventEntry], recent: list[EventEntry], forgotten: str
+) -> None:
+    """shared/operations/retention.py: "fold(baseline + newer entries) is exactly fold(old + newer
+    entries)"; merge.deciding_statements: taking out any other statement's assignment "changes
+    nothing, and stays so". forget takes a person out of the log's statements (docs/operate.md), and
+    the assigner then is the one an earlier statement named: one retention had folded away (it kept
+    only the newest statement naming an assigner), so after retention the learner's assignment lost
+    its earlier assigner where the whole log keeps them."""
+    log = old + recent
+    deciding = deciding_statements(e for e in log if e.voided_by is None)
+    folded = [e for e in old if compactable(e, deciding)]
+    kept = [e for e in old if not compactable(e, deciding)]
+    base = baseline(folded)
+    compacted = ([base] if base else []) + kept + recent
+    assert fold(_scrubbed(compacted, forgotten)) == fold(_scrubbed(log, forgotten))
