@@ -189,8 +189,10 @@ def _assigner(statements: list[EventEntry]) -> str | None:
 def deciding_statements(live: Iterable[EventEntry]) -> set[tuple[str, str]]:
     """The keys of the assignment statements `current_assignment` reads among `live`: the newest, the
     last withdrawal, the first since it (with any adopted record before it, which `_first_assigned`
-    may pass over), and the newest since it that names an assigner. Taking out any other statement's
-    assignment changes nothing, and stays so as newer statements come (retention folds those)."""
+    may pass over), and the newest since it that names each assigner (the newest of all is the one
+    read; each other's is read once forget takes the newer assigners out of the log). Taking out any
+    other statement's assignment changes nothing, and stays so as newer statements come and as
+    assigners are forgotten (retention folds those)."""
     statements = sorted((e for e in live if e.assignment is not None), key=_statement_order)
     if not statements:
         return set()
@@ -204,8 +206,12 @@ def deciding_statements(live: Iterable[EventEntry]) -> set[tuple[str, str]]:
         assert entry.assignment is not None
         if entry.assignment.assigned_at is not None or entry.source != _ADOPTED:
             break
-    named = [e for e in since if e.assignment is not None and e.assignment.assigner_user_id is not None]
-    keep += named[-1:]
+    newest_by_assigner = {
+        e.assignment.assigner_user_id.casefold(): e
+        for e in since
+        if e.assignment is not None and e.assignment.assigner_user_id is not None
+    }
+    keep += newest_by_assigner.values()
     keep += [e for e in statements if e.source == _ADOPTED]
     return {(e.source, e.event_id) for e in keep}
 

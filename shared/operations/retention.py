@@ -77,9 +77,9 @@ def compactable(entry: EventEntry, deciding: Collection[tuple[str, str]] = ()) -
     be, stays too), and baselines. An assignment statement folds too (a 360Learning path states its
     assignment with every status), unless it is one of the log's `deciding` statements
     (merge.deciding_statements: the newest, the last withdrawal, the first since it, the newest
-    naming an assigner): those keep their own time, which "the newest statement wins" needs; the
-    others' assignments decide nothing, now or when newer statements come, and only their progress
-    goes into the baseline."""
+    naming each assigner): those keep their own time, which "the newest statement wins" needs; the
+    others' assignments decide nothing, now, when newer statements come or when forget takes an
+    assigner out, and only their progress goes into the baseline."""
     if entry.voided_by is not None:
         return False
     if entry.assignment is not None:
