@@ -1,0 +1,57 @@
+"""Review 19c of issue 19 ("Real tenants"), after the review-19 fixes: each test states what the issue,
+the docs or Graph's rules require, and failed on the code as merged (f988a1f). Over the unit tests'
+fakes (tests/cli_harness.py) unless a test says otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli_harness import Backends, Outcome, fake_backends, run_cli, write_settings
+
+LOGOS = [f"https://cdn.contoso.example/logo-{n}.png" for n in range(4)]
+
+
+def run(fakes: Backends, tmp_path: Path, *argv: str) -> Outcome:
+    settings = write_settings(tmp_path, None)
+    with fake_backends(fakes):
+        return run_cli(["--settings", str(settings), *argv])
+
+
+# ---- provider register: the logo's host ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "logo",
+    [
+        "https://[2002:7f00:1::]/logo.png",  # 6to4 (RFC 3056) around 127.0.0.1
+        "https://[64:ff9b::a00:5]/logo.png",  # NAT64's well-known prefix (RFC 6052) around 10.0.0.5
+        "https://[::7f00:1]/logo.png",  # IPv4-compatible ::127.0.0.1 (RFC 4291 2.5.5.1)
+        "https://[fec0::1]/logo.png",  # site-local (RFC 3879: deprecated, still private)
+    ],
+)
+def test_register_refuses_a_logo_whose_ipv6_host_wraps_a_private_ipv4_address(
+    tmp_path: Path, logo: str
+) -> None:
+    """docs/operate.md, `provider register`: each logo "a public https URL (no loopback or private
+    address)", refused "however spelled" (review 19 finding 9 named IPv4-mapped IPv6). Python's
+    ipaddress calls these IPv6 forms global, though each carries a loopback or private IPv4 address
+    (a NAT64 or 6to4 gateway forwards to it) or is site-local."""
+    fakes = Backends()
+    outcome = run(fakes, tmp_path, "provider", "register", "--name", "C", "--logos", *LOGOS[:3], logo)
+    assert outcome.code == 2, outcome
+    assert "is not public" in " ".join(outcome.error_lines)
+    assert fakes.providers.records == {}
+
+
+def test_register_refuses_a_logo_whose_name_resolves_to_a_nat64_form_of_a_private_address(
+    tmp_path: Path,
+) -> None:
+    """As above, for a name: its AAAA record `64:ff9b::a00:5` (10.0.0.5 behind NAT64) is as private as
+    an A record 10.0.0.5."""
+    fakes = Backends(resolved={"logo.contoso.example": ["64:ff9b::a00:5"]})
+    logo = "https://logo.contoso.example/logo.png"
+    outcome = run(fakes, tmp_path, "provider", "register", "--name", "C", "--logos", *LOGOS[:3], logo)
+    assert outcome.code == 2, outcome
+    assert "is not public" in " ".join(outcome.error_lines)
