@@ -5,6 +5,7 @@ fakes (tests/cli_harness.py) unless a test says otherwise."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,47 @@ def test_register_refuses_a_logo_whose_name_resolves_to_a_nat64_form_of_a_privat
     outcome = run(fakes, tmp_path, "provider", "register", "--name", "C", "--logos", *LOGOS[:3], logo)
     assert outcome.code == 2, outcome
     assert "is not public" in " ".join(outcome.error_lines)
+
+
+# ---- the write history in stored rows -----------------------------------------------------------
+
+
+def _row(writes: str) -> Any:
+    from azure.data.tables import TableEntity
+
+    row = TableEntity(activityId="a-1", writes=writes)
+    row._metadata = {"etag": 'W/"1"'}
+    return row
+
+
+@pytest.mark.parametrize(
+    "writes",
+    [
+        # a newer version's item with one more member (a rollback reads what it wrote)
+        '[["create","2026-12-01T10:00:00+00:00",201,null,"generic:e-1","x"]]',
+        # an item cut short, or not an item at all (a row edited by hand in Storage Explorer)
+        '[["create","2026-12-01T10:00:00+00:00"],7]',
+        # not JSON
+        '[["create"',
+    ],
+)
+def test_an_activity_row_whose_write_history_cannot_be_read_still_loads(writes: str) -> None:
+    """GUIDE: every accepted event is delivered or kept; shared.state.models: the write history is
+    "Not state", only what `trace` shows. store._activity reads every delivery's row, and
+    store._writes unpacks each item into exactly five names and parses with json.loads unguarded,
+    where _held beside it takes `item[:8]`: one unreadable history makes the activity unloadable, and
+    every event of the record fails (poisoned) instead of being written to Graph."""
+    from shared.state.store import _activity
+
+    state = _activity(_row(writes))
+    assert state.activity_id == "a-1"
+    assert all(w.request == "create" for w in state.writes)
+
+
+def test_the_readable_writes_of_a_history_are_kept_beside_an_unreadable_one() -> None:
+    """As above: what can be read is still shown by `trace` (docs/operate.md, trace's write history)."""
+    from shared.state.store import _activity
+
+    good = '["patch","2026-12-02T10:00:00+00:00",204,null,"generic:e-2"]'
+    state = _activity(_row(f'[["create","2026-12-01T10:00:00+00:00",201,null,"generic:e-1","x"],7,{good}]'))
+    assert [w.request for w in state.writes] == ["create", "patch"]
