@@ -65,7 +65,7 @@ def _row(writes: str) -> Any:
     from azure.data.tables import TableEntity
 
     row = TableEntity(activityId="a-1", writes=writes)
-    row._metadata = {"etag": 'W/"1"'}
+    row._metadata = {"etag": 'W/"1"', "timestamp": None}
     return row
 
 
