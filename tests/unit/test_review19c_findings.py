@@ -100,3 +100,32 @@ def test_the_readable_writes_of_a_history_are_kept_beside_an_unreadable_one() ->
     good = '["patch","2026-12-02T10:00:00+00:00",204,null,"generic:e-2"]'
     state = _activity(_row(f'[["create","2026-12-01T10:00:00+00:00",201,null,"generic:e-1","x"],7,{good}]'))
     assert [w.request for w in state.writes] == ["create", "patch"]
+
+
+# ---- the write history and retention ------------------------------------------------------------
+
+
+async def test_a_write_older_than_the_retention_period_leaves_the_history_when_the_row_is_written_again(
+    state: Any,
+) -> None:
+    """docs/operate.md, trace's write history: retention drops the writes older than
+    BRIDGE_RETENTION_DAYS "so nothing about an event outlives the period there either". It visits only
+    the logs holding a row last written before the cutoff (store.old_logs), and a record whose events
+    all live in its activity row, written again today, has none: a write from 40 days before stayed
+    among its 16 for as long as the record kept being written. The row's every write now drops them."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.delivery import CourseActivityUpserter
+    from tests.builders import USER_ID, canonical
+    from tests.fakes import FakeGraph
+
+    graph = FakeGraph()
+    graph.users_by_mail["ada.lovelace@contoso.example"] = USER_ID
+    graph.contents["course-101"] = "content-101"
+    now = [datetime(2026, 10, 1, tzinfo=UTC)]
+    upserter = CourseActivityUpserter(graph, state, clock=lambda: now[0], write_retention=timedelta(days=30))
+    await upserter.apply(canonical(eventId="a"))
+    now[0] += timedelta(days=40)
+    await upserter.apply(canonical(eventId="b", completionPercentage=80))
+    [row] = state.activities.values()
+    assert [w.request for w in row.writes] == ["patch"]
