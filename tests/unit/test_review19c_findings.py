@@ -129,3 +129,36 @@ async def test_a_write_older_than_the_retention_period_leaves_the_history_when_t
     await upserter.apply(canonical(eventId="b", completionPercentage=80))
     [row] = state.activities.values()
     assert [w.request for w in row.writes] == ["patch"]
+
+
+# ---- operator commands' waits -------------------------------------------------------------------
+
+
+async def test_a_throttled_batch_tells_its_wait_once_not_once_per_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """docs/operate.md, "Waiting for Graph": "Each wait of 10 s or more is told on stderr as it
+    starts". A batch of 20 requests that Graph throttles together ("Retry after 1 minutes") is one
+    wait, yet batching.in_batches told it once per request: 20 identical warning lines."""
+    import logging
+
+    from shared.graph.errors import GraphError
+    from shared.operations.batching import in_batches
+
+    calls = [0]
+
+    async def send(keys: Any) -> list[Any]:
+        calls[0] += 1
+        if calls[0] == 1:
+            return [GraphError(429, "tooManyRequests", "Retry after 1 minutes") for _ in keys]
+        return list(keys)
+
+    async def sleep(_: float) -> None:
+        return None
+
+    keys = [f"k{n}" for n in range(20)]
+    with caplog.at_level(logging.WARNING, logger="shared.operations.batching"):
+        answers = [a async for a in in_batches(keys, send, sleep=sleep, clock=lambda: 0.0)]
+    assert sorted(k for k, _ in answers) == sorted(keys)
+    told = [r for r in caplog.records if "waiting" in r.getMessage()]
+    assert len(told) == 1, [r.getMessage() for r in told]
