@@ -87,6 +87,7 @@ class Bridge:
                 content_languages={n: o.content_language for n, o in options.items() if o.register_content},
                 voiding_sources=self._voiding_sources(),
                 progress_keys=progress_keys(options),
+                write_retention=timedelta(days=self.settings.retention_days),
             )
             self._worker = EventWorker(
                 upserter,

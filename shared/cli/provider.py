@@ -232,8 +232,23 @@ def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     return address
 
 
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64's well-known prefix (RFC 6052)
+#: and the IPv4-compatible form (RFC 4291 2.5.5.1); 6to4 (RFC 3056) is ipaddress's `sixtofour`.
+_WRAPPING = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+
+
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Not loopback, private, link-local, reserved, shared (100.64/10), unspecified or multicast."""
+    """Not loopback, private, link-local, site-local, reserved, shared (100.64/10), unspecified or
+    multicast; an IPv6 address that wraps an IPv4 one (mapped, NAT64, IPv4-compatible, 6to4) is as
+    public as the IPv4 address it wraps."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.is_site_local:
+            return False
+        wrapped = address.ipv4_mapped or address.sixtofour
+        if wrapped is None and any(address in net for net in _WRAPPING):
+            wrapped = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if wrapped is not None:
+            return _public(wrapped)
     return address.is_global and not address.is_multicast
 
 

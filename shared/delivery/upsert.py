@@ -109,8 +109,13 @@ class CourseActivityUpserter:
         content_languages: Mapping[str, str] | None = None,
         voiding_sources: Collection[str] | None = None,
         progress_keys: Mapping[str, str] | None = None,
+        write_retention: timedelta | None = None,
     ) -> None:
         self._graph = graph
+        #: BRIDGE_RETENTION_DAYS: a write older than this leaves the row's write history whenever the
+        #: row is written (retention visits only logs holding an old row; a record written again today
+        #: keeps its row new).
+        self._write_retention = write_retention
         #: Sources whose events (without an id of their own) update another source's records: the
         #: source whose records they are (that source's `progressFrom`, shared.sources.base.progress_keys).
         self._keyed_as = dict(progress_keys or {})
@@ -462,7 +467,11 @@ class CourseActivityUpserter:
             status, reason = failure.status, classify(failure).reason
         else:
             status, reason = None, "graphUnavailable"
-        return noted(row, GraphWrite(request, self._clock(), status, reason, _CAUSE.get()))
+        now = self._clock()
+        if self._write_retention is not None:
+            cutoff = now - self._write_retention
+            row = replace(row, writes=tuple(w for w in row.writes if w.at >= cutoff))
+        return noted(row, GraphWrite(request, now, status, reason, _CAUSE.get()))
 
     async def _refused(
         self, row: ActivityState, request: str, failure: GraphError | GraphUnavailable

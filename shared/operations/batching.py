@@ -147,6 +147,7 @@ async def in_batches(
                 raise
             answers = [exc] * len(batch)
         answered = clock() + skipped
+        told: set[tuple[int, str, float]] = set()  # a batch throttled together is one wait: told once
         for (key, attempts), answer in zip(batch, answers, strict=True):
             if (
                 isinstance(answer, GraphError)
@@ -158,7 +159,9 @@ async def in_batches(
                 if wait > LONGEST_WAIT:
                     yield key, _too_long(answer, wait)
                     continue
-                _tell(answer, wait)
+                if (answer.status, answer.code, wait) not in told:
+                    told.add((answer.status, answer.code, wait))
+                    _tell(answer, wait)
                 order += 1
                 heapq.heappush(waiting, (answered + wait, order, key, attempts + 1))
             else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ from shared.state.models import (
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
+
+log = logging.getLogger(__name__)
 
 DELIVERIES = "bridgedeliveries"
 #: One partition per course activity: its row (RowKey `activity`) and its event log (a row per event).
@@ -831,13 +834,34 @@ def _writes_text(writes: Sequence[GraphWrite]) -> str:
 
 
 def _writes(text: Any) -> tuple[GraphWrite, ...]:
+    """The write history a row holds. It is not state (only what `trace` shows), so what cannot be read
+    is left out rather than failing the row's every read: an item with more members (a newer version
+    wrote it) gives its first five, an item cut short or of another shape, or a value that is no JSON,
+    gives nothing."""
     if not isinstance(text, str) or not text:
         return ()
+    try:
+        items = json.loads(text)
+    except ValueError:
+        log.warning("an activity row's write history is not JSON: left out")
+        return ()
     writes = []
-    for request, at, status, reason, cause in json.loads(text):
-        moment = _when(at)
-        if moment is not None:
-            writes.append(GraphWrite(request, moment, status, reason, cause))
+    for item in items if isinstance(items, list) else ():
+        try:
+            request, at, status, reason, cause = item[:5]
+            moment = _when(at)
+        except (TypeError, ValueError, KeyError):
+            continue
+        if moment is not None and isinstance(request, str):
+            writes.append(
+                GraphWrite(
+                    request,
+                    moment,
+                    status if isinstance(status, int) else None,
+                    reason if isinstance(reason, str) else None,
+                    cause if isinstance(cause, str) else "",
+                )
+            )
     return tuple(writes)
 
 
