@@ -561,7 +561,7 @@ class CourseActivityUpserter:
                 await self._refused(row, "delete", exc)
                 raise
             # A record gone already: Graph's 404, and nothing left to delete.
-            deleted = self._written(_cleared(row), "delete", status=None if gone else 404)
+            deleted = self._written(cleared(row), "delete", status=None if gone else 404)
             await _save_after_write(self._state, deleted, new)
             return UpsertResult.DELETED
         if not same_kind(state_of(row), desired):
@@ -579,7 +579,7 @@ class CourseActivityUpserter:
                 raise
             # Deleted behind the bridge's back (or by a concurrent voiding): forget the Graph id and
             # let the next pass create the record again.
-            await self._state.save_activity(self._written(_cleared(row), "patch", exc))
+            await self._state.save_activity(self._written(cleared(row), "patch", exc))
             raise Conflict(row.activity_id) from None
         except GraphUnavailable as exc:
             await self._refused(row, "patch", exc)
@@ -600,9 +600,9 @@ class CourseActivityUpserter:
         except (GraphError, GraphUnavailable) as exc:
             await self._refused(row, "delete", exc)
             raise
-        cleared = replace(self._written(_cleared(row), "delete"), claimed_at=self._clock())
+        unwritten = replace(self._written(cleared(row), "delete"), claimed_at=self._clock())
         try:
-            claimed = await self._state.save_activity(cleared, new)
+            claimed = await self._state.save_activity(unwritten, new)
         except Conflict:
             raise _StaleGraphWrite(row.activity_id) from None
         await self._create(claimed, claimed=True)
@@ -783,8 +783,9 @@ def _with(row: ActivityState, state: ActivityWrite) -> ActivityState:
     )
 
 
-def _cleared(row: ActivityState) -> ActivityState:
-    """The row of an activity with no Graph record: its owner stays, for when it is created again."""
+def cleared(row: ActivityState) -> ActivityState:
+    """The row of an activity with no Graph record: its owner stays, for when it is created again
+    (also `forget`'s, for a record no event calls for any more)."""
     return replace(_with(row, ActivityWrite()), graph_id=None, claimed_at=None)
 
 

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from shared.delivery.exceptions import DeliveryFailure
-from shared.delivery.upsert import CourseActivityUpserter
+from shared.delivery.upsert import CourseActivityUpserter, cleared
 from shared.events.model import Learner
 from shared.events.queue import QueuedEvent
 from shared.graph.errors import GraphError
@@ -264,27 +264,10 @@ async def _unname_assigner(
                 # request): the record written names them again, so scrub and write it again
                 continue
             # the log calls for no record now (every event behind it voided): nothing names them
-            await store.save_activity(_unwritten(row))
+            await store.save_activity(cleared(row))
         receipt.assigner_records += 1
         return
     receipt.assigner_pending += 1
-
-
-def _unwritten(row: ActivityState) -> ActivityState:
-    """The row of an activity with no Graph record (as the upserter leaves one)."""
-    return replace(
-        row,
-        status=None,
-        completion_percentage=None,
-        started_at=None,
-        completed_at=None,
-        assignment_type=None,
-        assigned_at=None,
-        due_at=None,
-        notes=None,
-        assigner_user_id=None,
-        claimed_at=None,
-    )
 
 
 async def _delete_delivery(store: MaintainedStore, source: str, event_id: str, receipt: Receipt) -> None:
