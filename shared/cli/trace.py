@@ -75,7 +75,7 @@ def trace(args: argparse.Namespace) -> int:
         known = user_id is not None
         if user_id is None and learner.user_id is not None:
             user_id = str(learner.user_id)
-        plan = await plan_forget(store, learner, user_id)
+        plan = await plan_forget(store, learner, user_id, as_assigner=False)
         stories: dict[str, Story] = {}
         for activity in sorted(plan.activities, key=lambda a: a.activity_id):
             owner = activity.owner

@@ -103,7 +103,9 @@ class Receipt:
         return {to_camel(name): value for name, value in asdict(self).items()}
 
 
-async def plan_forget(store: MaintainedStore, learner: Learner, user_id: str | None) -> ForgetPlan:
+async def plan_forget(
+    store: MaintainedStore, learner: Learner, user_id: str | None, *, as_assigner: bool = True
+) -> ForgetPlan:
     """Everything about the learner `user_id` (their Entra object id), or named as `learner` in a
     parked or dead-lettered event (which never reached an activity).
 
@@ -113,7 +115,10 @@ async def plan_forget(store: MaintainedStore, learner: Learner, user_id: str | N
 
     `user_id` None: the learner, named by email or UPN, is no longer in Entra (a deleted account), so
     nothing maps them to the object id their activity rows are keyed by; only the dead letters that
-    name them as `learner` (or as assigner) does are found."""
+    name them as `learner` (or as assigner) does are found.
+
+    `as_assigner` False: the learner's own activities and letters only, without the scan for the
+    person as assigner (`trace`, which tells the learner's own records)."""
     plan = ForgetPlan()
     wanted = user_id.casefold() if user_id is not None else None
     async for activity in store.all_activities():
@@ -132,9 +137,9 @@ async def plan_forget(store: MaintainedStore, learner: Learner, user_id: str | N
             or _learner_key(letter.message) in names
         ):
             plan.letters.add((letter.source, letter.event_id))
-        elif _assigner_key(letter.message) in names:
+        elif as_assigner and _assigner_key(letter.message) in names:
             plan.assigner_letters.add((letter.source, letter.event_id))
-    if user_id is not None:
+    if user_id is not None and as_assigner:
         plan.assigner_user_id = user_id
         async for activity_id in store.assigner_activities(user_id):
             if activity_id in owned:

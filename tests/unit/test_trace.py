@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -186,3 +187,23 @@ def test_trace_tells_when_the_bridge_received_each_event_and_how_its_learner_was
     assert "generic:later" not in received  # parked: not in the log yet (its letter says when received)
     assert {e["learnerFoundBy"] for e in story["events"]} == {"email (mail)"}
     assert f"[applied, received {expected}, learner found by email (mail)]" in shown.out
+
+
+def test_trace_reads_only_the_learners_own_records_never_scanning_for_them_as_an_assigner(
+    tmp_path: Path,
+) -> None:
+    """trace tells the learner's own course activities; the scan of the whole activities table for the
+    person as another learner's assigner is forget's (plan_forget(as_assigner=False))."""
+    fakes = stocked()
+    scanned: list[str] = []
+
+    async def assigner_activities(user_id: str) -> AsyncIterator[str]:
+        scanned.append(user_id)
+        return
+        yield
+
+    fakes.store.assigner_activities = assigner_activities  # type: ignore[method-assign]
+    with fake_backends(fakes):
+        outcome = run_cli(["--settings", str(write_settings(tmp_path)), "trace", "--learner", "email", EMAIL])
+    assert outcome.code == 0, outcome.err
+    assert scanned == []
