@@ -36,6 +36,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from shared.events.identity import same_object_id
 from shared.events.model import AssignmentType, CanonicalEvent, CourseStatus
 from shared.graph.gateway import ActivityRecord, ActivityWrite
 from shared.state.models import AssignmentEntry, EventEntry
@@ -280,13 +281,9 @@ def same_kind(current: ActivityWrite, desired: ActivityWrite) -> bool:
     record is deleted and created again."""
     if current.assignment_type != desired.assignment_type:
         return False
-    return desired.assignment_type is None or _same_id(current.assigner_user_id, desired.assigner_user_id)
-
-
-def _same_id(one: str | None, other: str | None) -> bool:
-    """An Entra object id is a GUID: its case says nothing (reconcile's repair sets a row to Graph's
-    spelling of it, which must not re-create the record)."""
-    return (one or "").casefold() == (other or "").casefold() and (one is None) == (other is None)
+    return desired.assignment_type is None or same_object_id(
+        current.assigner_user_id, desired.assigner_user_id
+    )
 
 
 #: Fields a PATCH may write: for a learningSelfInitiatedCourse, and more for a learningAssignment (the

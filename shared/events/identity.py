@@ -29,6 +29,14 @@ _DERIVED = uuid.UUID("6f1c2b0e-5a47-4c1e-9d0a-3b8e2f7c9a51")
 _EXPLICIT = uuid.UUID("0b8e6a53-2f8d-4d53-9a4c-7d1e5f2b3c64")
 
 
+def same_object_id(one: str | None, other: str | None) -> bool:
+    """Whether two Entra object ids (GUIDs: their case says nothing) are the same; two absent ids are
+    the same absence, an absent one is no id."""
+    if one is None or other is None:
+        return one is other
+    return one.casefold() == other.casefold()
+
+
 @dataclass(frozen=True)
 class ActivityOwner:
     """Who a course activity belongs to: the source that created it, the learner and the course."""
@@ -39,9 +47,8 @@ class ActivityOwner:
 
     def admits(self, other: ActivityOwner) -> bool:
         """Whether an event from `other` may change this owner's record: same learner, same course."""
-        return (self.learner_user_id.casefold(), self.course_id) == (
-            other.learner_user_id.casefold(),
-            other.course_id,
+        return (
+            same_object_id(self.learner_user_id, other.learner_user_id) and self.course_id == other.course_id
         )
 
 

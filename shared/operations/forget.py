@@ -35,6 +35,7 @@ from pydantic.alias_generators import to_camel
 
 from shared.delivery.exceptions import DeliveryFailure
 from shared.delivery.upsert import CourseActivityUpserter, cleared
+from shared.events.identity import same_object_id
 from shared.events.model import Learner
 from shared.events.queue import QueuedEvent
 from shared.graph.errors import GraphError
@@ -42,7 +43,7 @@ from shared.graph.gateway import LearningGraph
 from shared.operations.batching import throttled
 from shared.operations.catalog import GraphRefused
 from shared.operations.maintenance import MaintainedStore
-from shared.state.models import ActivityState, AssignmentEntry
+from shared.state.models import ActivityState
 from shared.state.store import Conflict
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ async def plan_forget(
 
 def _names(row: ActivityState, user_id: str | None) -> bool:
     """Whether the row says the record last written names `user_id` as its assigner."""
-    return user_id is not None and AssignmentEntry(assigner_user_id=row.assigner_user_id).assigned_by(user_id)
+    return user_id is not None and same_object_id(row.assigner_user_id, user_id)
 
 
 def _assigner_key(message: str) -> str | None:

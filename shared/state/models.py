@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from shared.events.identity import ActivityOwner
+from shared.events.identity import ActivityOwner, same_object_id
 from shared.events.model import AssignmentType, CourseStatus
 
 
@@ -41,7 +41,7 @@ class AssignmentEntry:
 
     def assigned_by(self, user_id: str) -> bool:
         """Whether it names `user_id` (an Entra object id, in any case) as the assigner."""
-        return self.assigner_user_id is not None and self.assigner_user_id.casefold() == user_id.casefold()
+        return self.assigner_user_id is not None and same_object_id(self.assigner_user_id, user_id)
 
 
 @dataclass(frozen=True)
