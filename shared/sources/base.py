@@ -106,29 +106,27 @@ def progress_keys(options: Mapping[str, FormatOptions]) -> dict[str, str]:
     """For each source named in another's `progressFrom`, the source whose records its events update.
     A name left ambiguous (named by two sources, or naming others itself) or not configured is left
     out: its events key their own records (`progress_problems` sets the sources naming it aside)."""
+    return {
+        name: owners[0]
+        for name, owners in _named_by(options).items()
+        if len(owners) == 1 and name != owners[0] and name in options and not options[name].progress_from
+    }
+
+
+def _named_by(options: Mapping[str, FormatOptions]) -> dict[str, list[str]]:
+    """Each source name some `progressFrom` lists, and the sources listing it."""
     named: dict[str, list[str]] = {}
     for owner, option in options.items():
         for name in option.progress_from:
             named.setdefault(name, []).append(owner)
-    return {
-        name: owners[0]
-        for name, owners in named.items()
-        if len(owners) == 1 and name != owners[0] and name in options and not _names_others(options[name])
-    }
-
-
-def _names_others(option: FormatOptions) -> bool:
-    return bool(option.progress_from)
+    return named
 
 
 def progress_problems(options: Mapping[str, FormatOptions]) -> dict[str, str]:
     """Each source whose `progressFrom` cannot be honoured, and why (it names itself, a source not
     configured, a source another source names too, or one that names sources itself)."""
     problems: dict[str, str] = {}
-    named: dict[str, list[str]] = {}
-    for owner, option in options.items():
-        for name in option.progress_from:
-            named.setdefault(name, []).append(owner)
+    named = _named_by(options)
     for owner, option in sorted(options.items()):
         for name in option.progress_from:
             if name == owner:
