@@ -208,7 +208,7 @@ def _registration_id(args: argparse.Namespace, env: dict[str, str]) -> str:
 
 
 #: Names that never reach the internet (RFC 6761 `localhost`, mDNS `.local`, and `.internal`).
-_PRIVATE_NAMES = ("localhost", ".localhost", ".local", ".internal")
+_PRIVATE_SUFFIXES = (".localhost", ".local", ".internal")
 #: The redirects a logo's GET may follow, each hop checked like the logo's own URL.
 LOGO_REDIRECTS = 5
 
@@ -270,8 +270,8 @@ def _checked_url(label: str, url: str) -> str:
     address = _literal_address(name)
     if (
         not name
-        or name.endswith(_PRIVATE_NAMES)
-        or name in _PRIVATE_NAMES
+        or name == "localhost"
+        or name.endswith(_PRIVATE_SUFFIXES)
         or (address is not None and not _public(address))
         or (address is None and not all(_public(a) for a in backends.addresses(name)))
     ):
