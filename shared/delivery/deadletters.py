@@ -53,9 +53,9 @@ TENANT_WIDE = {
         "grant the app's identity the course activity app role (`doctor` names it), then replay them"
     ),
 }
-#: How a parked event comes back, in a parked letter's detail (shared.delivery.upsert.FIXES). A letter
+#: How a parked event comes back, added to every parked letter's detail (whatever its reason). A letter
 #: given up on says `replay` instead: `retry-parked` takes parked letters only.
-WHILE_PARKED = "the event is retried on the parking schedule, or at once with `retry-parked --now`."
+WHILE_PARKED = "The event is retried on the parking schedule, or at once with `retry-parked --now`."
 FIRST_RETRY = timedelta(minutes=5)
 LONGEST_RETRY = timedelta(hours=6)
 
@@ -99,7 +99,7 @@ class DeadLetters:
             event_id=event_id,
             state=LetterState.PARKED if parked else LetterState.DEADLETTERED,
             reason=failure.reason,
-            detail=failure.detail if parked or failure.reason not in PARKABLE else self._given_up(failure),
+            detail=self._detail(failure, parked),
             message=message,
             attempts=attempts,
             first_failure=first,
@@ -113,14 +113,18 @@ class DeadLetters:
         log.warning("event %s: event=%s source=%s reason=%s", outcome.value, event_id, source, failure.reason)
         return letter
 
-    def _given_up(self, failure: PermanentFailure) -> str:
-        """A parkable failure past the park timeout: its detail, pointing to `replay` (the given-up
-        letter is dead-lettered; `retry-parked` no longer takes it)."""
-        then = f"once fixed, `replay --reason {failure.reason}` (or `replay SOURCE:EVENT_ID`)."
-        detail = failure.detail.replace(WHILE_PARKED, then)
-        if detail == failure.detail:
-            detail = f"{detail} Once fixed: `replay --reason {failure.reason}`."
-        return f"{detail} (gave up after {self._park_timeout})"
+    def _detail(self, failure: PermanentFailure, parked: bool) -> str:
+        """The failure's detail, and for a parkable reason how the event comes back: on the parking
+        schedule while parked; by `replay` once given up on (dead-lettered: `retry-parked` no longer
+        takes it)."""
+        if failure.reason not in PARKABLE:
+            return failure.detail
+        if parked:
+            return f"{failure.detail} {WHILE_PARKED}"
+        return (
+            f"{failure.detail} Once fixed: `replay --reason {failure.reason}` (or `replay SOURCE:EVENT_ID`). "
+            f"(gave up after {self._park_timeout})"
+        )
 
     async def resolved(self, source: str, event_id: str) -> None:
         """The event went through at last: its letter, if it had one, goes."""

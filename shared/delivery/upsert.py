@@ -35,7 +35,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from shared.delivery.deadletters import WHILE_PARKED
 from shared.delivery.exceptions import DeliveryFailure, PermanentFailure, TransientFailure
 from shared.delivery.merge import contribution, fold, graph_baseline, patch, same_kind, state_of, whole
 from shared.delivery.resolve import LEARNER_NOT_FOUND, Resolver
@@ -804,7 +803,7 @@ async def _guarded(work: Awaitable[T]) -> T:
 FIXES = {
     LEARNER_NOT_LICENSED: (
         "The learner has no Viva Learning licence (Graph 403: the user license isn't valid to perform the "
-        "operation). Assign them a licence that includes Viva Learning; " + WHILE_PARKED
+        "operation). Assign them a licence that includes Viva Learning."
     ),
     TENANT_NOT_LICENSED: (
         "The tenant has no service plan that includes Viva Learning (Graph 403: you don't have an "

@@ -116,3 +116,26 @@ async def test_a_replay_whose_send_fails_leaves_the_letter_replayable(
     assert kept.state is LetterState.DEADLETTERED
     queue.fail = False
     assert await DeadLetters(state, queue).replay(kept)
+
+
+@pytest.mark.parametrize("reason", ["learnerNotFound", "contentNotFound", "learnerNotLicensed"])
+async def test_a_parked_letter_says_how_it_comes_back_and_a_given_up_one_says_replay(reason: str) -> None:
+    """Whatever the parkable reason, a parked letter's detail says it comes back on the parking
+    schedule (or with `retry-parked --now`), and once given up on, that `replay` brings it back
+    (`retry-parked` takes parked letters only): one rule in DeadLetters, not a sentence some fixes
+    carry and others do not."""
+    from shared.delivery.exceptions import PermanentFailure
+
+    clock = {"now": NOW}
+    letters = DeadLetters(MemoryStateStore(), FakeQueue(), timedelta(hours=72), lambda: clock["now"])
+    failure = PermanentFailure(reason, "Why it failed.")
+    parked = await letters.record("generic", "e1", statement("e1"), failure)
+    assert parked.state is LetterState.PARKED
+    assert parked.detail.startswith("Why it failed. ")
+    assert "retry-parked --now" in parked.detail
+    clock["now"] = NOW + timedelta(hours=73)
+    given_up = await letters.record("generic", "e1", statement("e1"), failure)
+    assert given_up.state is LetterState.DEADLETTERED
+    assert f"replay --reason {reason}" in given_up.detail
+    assert "retry-parked" not in given_up.detail
+    assert given_up.detail.count("Why it failed.") == 1
