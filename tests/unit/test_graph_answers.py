@@ -362,22 +362,27 @@ async def test_a_429_that_says_retry_after_2_minutes_defers_the_event_two_minute
 # ---- status: counted by reason ------------------------------------------------------------------
 
 
+def _letter(event_id: str, reason: str, *, parked: bool) -> DeadLetterRecord:
+    """A letter of the generic source, as `status` counts it."""
+    return DeadLetterRecord(
+        source="generic",
+        event_id=event_id,
+        state=LetterState.PARKED if parked else LetterState.DEADLETTERED,
+        reason=reason,
+        detail="",
+        message="{}",
+        attempts=1,
+        first_failure=NOW,
+        last_failure=NOW,
+    )
+
+
 def test_status_counts_letters_by_reason_and_says_what_fixes_the_tenant_wide_ones(tmp_path: Path) -> None:
     fakes = Backends()
     for number, (reason, parked) in enumerate(
         [("learnerNotLicensed", True), ("learnerNotLicensed", True), ("providerNotEnabled", False)]
     ):
-        fakes.store.letters[("generic", f"e{number}")] = DeadLetterRecord(
-            source="generic",
-            event_id=f"e{number}",
-            state=LetterState.PARKED if parked else LetterState.DEADLETTERED,
-            reason=reason,
-            detail="",
-            message="{}",
-            attempts=1,
-            first_failure=NOW,
-            last_failure=NOW,
-        )
+        fakes.store.letters[("generic", f"e{number}")] = _letter(f"e{number}", reason, parked=parked)
     with fake_backends(fakes):
         outcome = run_cli(["--settings", str(write_settings(tmp_path)), "status"])
     assert outcome.code == 0, outcome.err
@@ -392,17 +397,7 @@ def test_status_counts_letters_by_reason_and_says_what_fixes_the_tenant_wide_one
 
 def test_status_counts_an_unknown_registration_id_as_tenant_wide_with_its_fix(tmp_path: Path) -> None:
     fakes = Backends()
-    fakes.store.letters[("generic", "e1")] = DeadLetterRecord(
-        source="generic",
-        event_id="e1",
-        state=LetterState.DEADLETTERED,
-        reason="providerNotRegistered",
-        detail="",
-        message="{}",
-        attempts=1,
-        first_failure=NOW,
-        last_failure=NOW,
-    )
+    fakes.store.letters[("generic", "e1")] = _letter("e1", "providerNotRegistered", parked=False)
     with fake_backends(fakes):
         outcome = run_cli(["--settings", str(write_settings(tmp_path)), "status"])
     assert outcome.code == 0, outcome.err
